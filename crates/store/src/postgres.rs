@@ -1,0 +1,58 @@
+//! The PostgreSQL store: the same schema and SQL as SQLite, for large fleets and for several
+//! `serve` processes sharing one database. Concurrent writers are serialized where it
+//! matters by row locks (an evidence append updates its chain head first).
+
+use crate::{Result, StoreError};
+use sqlx::postgres::PgPoolOptions;
+use std::time::Duration;
+
+type Db = sqlx::Postgres;
+type This = PgStore;
+const BACKEND: &str = "postgres";
+
+/// Joins a column's values of several rows with commas.
+macro_rules! agg {
+    ($col:literal) => {
+        concat!("string_agg(", $col, ", ',')")
+    };
+}
+
+pub struct PgStore {
+    pool: sqlx::PgPool,
+}
+
+impl PgStore {
+    /// Connects to `url` and applies pending migrations (under PostgreSQL's advisory lock, so
+    /// several servers starting at once migrate once).
+    pub async fn connect(url: &str) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .map_err(|e| {
+                StoreError::Open(format!(
+                    "cannot connect to PostgreSQL at {}: {e}; check that the server is running and the URL (user, host, port, database) is right",
+                    crate::redact_url(url)
+                ))
+            })?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// PostgreSQL needs no process-wide writer lock.
+    async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        None
+    }
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Db>> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// The pool, for tests that must reach under the store (e.g. to tamper with a row).
+    pub fn pool(&self) -> &sqlx::PgPool {
+        &self.pool
+    }
+}
+
+include!("sql_common.rs");

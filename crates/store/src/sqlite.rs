@@ -1,0 +1,77 @@
+//! The embedded SQLite store, the default: one file in the data directory, WAL journal,
+//! foreign keys on. Writes go through one writer at a time (an in-process lock plus SQLite's
+//! busy timeout for other processes such as `ringfence admin`), so a write transaction never
+//! fails for contention.
+
+use crate::{Result, StoreError};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::path::Path;
+use std::time::Duration;
+
+type Db = sqlx::Sqlite;
+type This = SqliteStore;
+const BACKEND: &str = "sqlite";
+
+/// Joins a column's values of several rows with commas.
+macro_rules! agg {
+    ($col:literal) => {
+        concat!("group_concat(", $col, ", ',')")
+    };
+}
+
+pub struct SqliteStore {
+    pool: sqlx::SqlitePool,
+    writer: tokio::sync::Mutex<()>,
+}
+
+impl SqliteStore {
+    /// Opens the database file at `path`, creating it and its folder on first use, and
+    /// applies pending migrations.
+    pub async fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Open(format!(
+                    "cannot create the data directory {}: {e}; choose a writable --data-dir",
+                    dir.display()
+                ))
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(15));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(|e| {
+                StoreError::Open(format!(
+                    "cannot open the SQLite database {}: {e}; check the path and its permissions",
+                    path.display()
+                ))
+            })?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool, writer: tokio::sync::Mutex::new(()) })
+    }
+
+    /// Holds the single-writer lock for the length of a write transaction.
+    async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        Some(self.writer.lock().await)
+    }
+
+    /// Write transactions take SQLite's write lock at once, so they wait for another writer
+    /// (busy timeout) instead of failing when a read would have to be upgraded.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Db>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// The pool, for tests that must reach under the store (e.g. to tamper with a row).
+    pub fn pool(&self) -> &sqlx::SqlitePool {
+        &self.pool
+    }
+}
+
+include!("sql_common.rs");

@@ -1,0 +1,458 @@
+//! One conformance suite for every `Store` implementation: each case runs against a fresh
+//! SQLite database and a fresh PostgreSQL database, and must behave the same on both.
+
+use ringfence_evidence::ChainVerifier;
+use ringfence_model::*;
+use ringfence_store::*;
+use std::sync::Arc;
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let (store, _dir) = ringfence_store::testing::fresh_sqlite().await;
+                    super::$case(std::sync::Arc::new(store)).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let Some(store) = ringfence_store::testing::fresh_postgres().await else { return };
+                    super::$case(std::sync::Arc::new(store)).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    tenancy_round_trip,
+    scopes_hide_other_tenants,
+    conflicts_write_nothing,
+    device_list_filters_and_pages,
+    groups_must_belong_to_the_device_organization,
+    deletes_cascade_and_are_recorded,
+    every_write_extends_a_verifiable_chain,
+    concurrent_writes_keep_the_chain_whole,
+    users_sessions_and_tokens,
+    login_failures_are_counted_per_key,
+);
+
+fn audit() -> Audit {
+    Audit::new("test:conformance", Timestamp::now())
+}
+
+fn name(s: &str) -> Name {
+    Name::parse("name", s).unwrap()
+}
+
+fn tz(s: &str) -> TimeZoneName {
+    TimeZoneName::parse("time_zone", s).unwrap()
+}
+
+struct Tree {
+    partner: Partner,
+    org: Organization,
+    site: Site,
+    group: DeviceGroup,
+    device: Device,
+}
+
+async fn tree(store: &dyn Store, partner: &str, org: &str) -> Tree {
+    let partner = match store.find_partner_by_name(partner).await.unwrap() {
+        Some(p) => p,
+        None => store.create_partner(&audit(), &name(partner)).await.unwrap(),
+    };
+    let scope = Scope::partner(partner.id.clone());
+    let org = store
+        .create_organization(&audit(), &scope, &NewOrganization { name: name(org), notes: "n".into() })
+        .await
+        .unwrap();
+    let site = store
+        .create_site(
+            &audit(),
+            &scope,
+            &NewSite {
+                organization_id: org.id.clone(),
+                name: name("HQ"),
+                time_zone: tz("America/New_York"),
+                address: String::new(),
+            },
+        )
+        .await
+        .unwrap();
+    let group = store
+        .create_group(
+            &audit(),
+            &scope,
+            &NewGroup { organization_id: org.id.clone(), name: name("Servers"), description: String::new() },
+        )
+        .await
+        .unwrap();
+    let device = store
+        .create_device(&audit(), &scope, &new_device(&site.id, "srv-01", vec![group.id.clone()]))
+        .await
+        .unwrap();
+    Tree { partner, org, site, group, device }
+}
+
+fn new_device(site: &SiteId, hostname: &str, group_ids: Vec<DeviceGroupId>) -> NewDevice {
+    NewDevice {
+        site_id: site.clone(),
+        hostname: hostname.into(),
+        role: DeviceRole::Server,
+        os: "Debian 12".into(),
+        internet_facing: false,
+        holds_sensitive_data: true,
+        criticality: Criticality::High,
+        time_zone: None,
+        group_ids,
+    }
+}
+
+async fn verify_all(store: &dyn Store) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    for (chain, head_seq, head_hash) in store.chain_heads().await.unwrap() {
+        let mut v = ChainVerifier::new(chain.clone());
+        let mut after = 0;
+        loop {
+            let batch = store.list_events(&chain, after, 3).await.unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            for e in &batch {
+                v.push(e).unwrap();
+                after = e.seq;
+            }
+        }
+        out.push((chain, v.finish(head_seq, &head_hash).unwrap()));
+    }
+    out
+}
+
+async fn tenancy_round_trip(store: Arc<dyn Store>) {
+    let t = tree(&*store, "MSP One", "Law Firm").await;
+    let scope = Scope::partner(t.partner.id.clone());
+    assert_eq!(store.get_organization(&scope, &t.org.id).await.unwrap(), t.org);
+    assert_eq!(store.get_site(&scope, &t.site.id).await.unwrap(), t.site);
+    let group = store.get_group(&scope, &t.group.id).await.unwrap();
+    assert_eq!(group.device_count, 1);
+    let device = store.get_device(&scope, &t.device.id).await.unwrap();
+    assert_eq!(device, t.device);
+    assert_eq!(device.effective_time_zone, "America/New_York");
+    assert_eq!(device.group_ids, vec![t.group.id.clone()]);
+    assert_eq!(device.organization_id, t.org.id);
+
+    let org = store
+        .update_organization(
+            &audit(),
+            &scope,
+            &t.org.id,
+            &OrganizationPatch { name: Some(name("Law Firm LLP")), notes: None },
+        )
+        .await
+        .unwrap();
+    assert_eq!(org.name, "Law Firm LLP");
+    assert_eq!(org.notes, "n");
+
+    let site = store
+        .update_site(&audit(), &scope, &t.site.id, &SitePatch { time_zone: Some(tz("Europe/Berlin")), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(site.time_zone, "Europe/Berlin");
+    // The device inherits the new zone of its site until it sets its own.
+    assert_eq!(store.get_device(&scope, &t.device.id).await.unwrap().effective_time_zone, "Europe/Berlin");
+    let d = store
+        .update_device(
+            &audit(),
+            &scope,
+            &t.device.id,
+            &DevicePatch {
+                time_zone: Some(Some(tz("Asia/Tokyo"))),
+                internet_facing: Some(true),
+                group_ids: Some(vec![]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((d.effective_time_zone.as_str(), d.time_zone.as_deref()), ("Asia/Tokyo", Some("Asia/Tokyo")));
+    assert!(d.internet_facing);
+    assert!(d.group_ids.is_empty());
+    assert_eq!(d.role, DeviceRole::Server);
+    let d = store
+        .update_device(&audit(), &scope, &t.device.id, &DevicePatch { time_zone: Some(None), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(d.effective_time_zone, "Europe/Berlin");
+
+    let partner = store.rename_partner(&audit(), &scope, &name("MSP Uno")).await.unwrap();
+    assert_eq!(store.get_partner(&scope).await.unwrap().name, partner.name);
+    assert_eq!(store.list_partners().await.unwrap().len(), 1);
+}
+
+async fn scopes_hide_other_tenants(store: Arc<dyn Store>) {
+    let a = tree(&*store, "MSP A", "Org A1").await;
+    let a2 = tree(&*store, "MSP A", "Org A2").await;
+    let b = tree(&*store, "MSP B", "Org B1").await;
+    let scope_b = Scope::partner(b.partner.id.clone());
+    let scope_a2 = Scope::organization(a.partner.id.clone(), a2.org.id.clone());
+
+    for scope in [&scope_b, &scope_a2] {
+        assert!(matches!(store.get_organization(scope, &a.org.id).await, Err(StoreError::NotFound(_))));
+        assert!(matches!(store.get_site(scope, &a.site.id).await, Err(StoreError::NotFound(_))));
+        assert!(matches!(store.get_group(scope, &a.group.id).await, Err(StoreError::NotFound(_))));
+        assert!(matches!(store.get_device(scope, &a.device.id).await, Err(StoreError::NotFound(_))));
+        let patch = OrganizationPatch { name: Some(name("stolen")), notes: None };
+        assert!(matches!(store.update_organization(&audit(), scope, &a.org.id, &patch).await, Err(StoreError::NotFound(_))));
+        assert!(matches!(store.delete_site(&audit(), scope, &a.site.id).await, Err(StoreError::NotFound(_))));
+        assert!(matches!(store.delete_device(&audit(), scope, &a.device.id).await, Err(StoreError::NotFound(_))));
+        // A site of another tenant cannot be used to place a device.
+        let err = store.create_device(&audit(), scope, &new_device(&a.site.id, "intruder", vec![])).await.unwrap_err();
+        assert!(matches!(err, StoreError::Invalid { field: "site_id", .. }), "{err:?}");
+    }
+    // Lists contain only what the scope sees.
+    let orgs = store.list_organizations(&scope_a2).await.unwrap();
+    assert_eq!(orgs.iter().map(|o| &o.id).collect::<Vec<_>>(), vec![&a2.org.id]);
+    let all_a = store.list_organizations(&Scope::partner(a.partner.id.clone())).await.unwrap();
+    assert_eq!(all_a.len(), 2);
+    let devices = store.list_devices(&scope_b, &DeviceQuery { limit: 100, ..Default::default() }).await.unwrap();
+    assert_eq!(devices.total, 1);
+    assert_eq!(devices.items[0].id, b.device.id);
+    let sites = store.list_sites(&scope_a2, Some(&a.org.id)).await.unwrap();
+    assert!(sites.is_empty(), "an organization-scoped caller must not list another organization's sites");
+    assert!(store.list_groups(&scope_b, None).await.unwrap().iter().all(|g| g.partner_id == b.partner.id));
+    // The victim's objects are unchanged.
+    let scope_a = Scope::partner(a.partner.id.clone());
+    assert_eq!(store.get_organization(&scope_a, &a.org.id).await.unwrap().name, "Org A1");
+    assert_eq!(store.get_device(&scope_a, &a.device.id).await.unwrap(), a.device);
+}
+
+async fn conflicts_write_nothing(store: Arc<dyn Store>) {
+    let t = tree(&*store, "MSP", "Clinic").await;
+    let scope = Scope::partner(t.partner.id.clone());
+    let heads_before = store.chain_heads().await.unwrap();
+    let err = store
+        .create_organization(&audit(), &scope, &NewOrganization { name: name("Clinic"), notes: String::new() })
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, StoreError::Conflict(m) if m.contains("Clinic")), "{err:?}");
+    let err = store.create_device(&audit(), &scope, &new_device(&t.site.id, "srv-01", vec![])).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    let err = store
+        .create_site(
+            &audit(),
+            &scope,
+            &NewSite { organization_id: t.org.id.clone(), name: name("HQ"), time_zone: tz("UTC"), address: String::new() },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(store.chain_heads().await.unwrap(), heads_before, "a refused write must not append evidence");
+    assert_eq!(store.list_organizations(&scope).await.unwrap().len(), 1);
+}
+
+async fn device_list_filters_and_pages(store: Arc<dyn Store>) {
+    let t = tree(&*store, "MSP", "Call Center").await;
+    let scope = Scope::partner(t.partner.id.clone());
+    for i in 0..25 {
+        let groups = if i % 5 == 0 { vec![t.group.id.clone()] } else { vec![] };
+        store.create_device(&audit(), &scope, &new_device(&t.site.id, &format!("ws-{i:02}"), groups)).await.unwrap();
+    }
+    store.create_device(&audit(), &scope, &new_device(&t.site.id, "odd_name", vec![])).await.unwrap();
+    let q = |search: Option<&str>, limit, offset| DeviceQuery {
+        search: search.map(str::to_owned),
+        limit,
+        offset,
+        ..Default::default()
+    };
+    let page = store.list_devices(&scope, &q(Some("WS-"), 10, 0)).await.unwrap();
+    assert_eq!((page.total, page.items.len()), (25, 10));
+    assert_eq!(page.items[0].hostname, "ws-00");
+    let last = store.list_devices(&scope, &q(Some("ws-"), 10, 20)).await.unwrap();
+    assert_eq!(last.items.iter().map(|d| d.hostname.as_str()).collect::<Vec<_>>(), ["ws-20", "ws-21", "ws-22", "ws-23", "ws-24"]);
+    // LIKE wildcards in the search are literal characters.
+    let underscore = store.list_devices(&scope, &q(Some("_"), 50, 0)).await.unwrap();
+    assert_eq!(underscore.items.iter().map(|d| d.hostname.as_str()).collect::<Vec<_>>(), ["odd_name"]);
+    assert_eq!(store.list_devices(&scope, &q(Some("%"), 50, 0)).await.unwrap().total, 0);
+    let in_group = DeviceQuery { group_id: Some(t.group.id.clone()), limit: 50, ..Default::default() };
+    assert_eq!(store.list_devices(&scope, &in_group).await.unwrap().total, 6);
+    let by_site = DeviceQuery { site_id: Some(t.site.id.clone()), limit: 1, ..Default::default() };
+    assert_eq!(store.list_devices(&scope, &by_site).await.unwrap().total, 27);
+    assert_eq!(store.get_group(&scope, &t.group.id).await.unwrap().device_count, 6);
+}
+
+async fn groups_must_belong_to_the_device_organization(store: Arc<dyn Store>) {
+    let a = tree(&*store, "MSP", "Org A").await;
+    let b = tree(&*store, "MSP", "Org B").await;
+    let scope = Scope::partner(a.partner.id.clone());
+    let heads_before = store.chain_heads().await.unwrap();
+    let err = store
+        .create_device(&audit(), &scope, &new_device(&a.site.id, "ws-1", vec![b.group.id.clone()]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid { field: "group_ids", .. }), "{err:?}");
+    let err = store
+        .update_device(&audit(), &scope, &a.device.id, &DevicePatch { site_id: Some(b.site.id.clone()), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid { field: "site_id", .. }), "{err:?}");
+    assert_eq!(store.chain_heads().await.unwrap(), heads_before);
+    let page = store.list_devices(&scope, &DeviceQuery { search: Some("ws-1".into()), limit: 5, ..Default::default() }).await.unwrap();
+    assert_eq!(page.total, 0, "the refused device must not have been half-written");
+}
+
+async fn deletes_cascade_and_are_recorded(store: Arc<dyn Store>) {
+    let t = tree(&*store, "MSP", "Doomed").await;
+    let scope = Scope::partner(t.partner.id.clone());
+    store.delete_organization(&audit(), &scope, &t.org.id).await.unwrap();
+    assert!(matches!(store.get_device(&scope, &t.device.id).await, Err(StoreError::NotFound("device"))));
+    assert!(matches!(store.get_site(&scope, &t.site.id).await, Err(StoreError::NotFound("site"))));
+    let heads = store.chain_heads().await.unwrap();
+    let (_, seq, _) = heads.iter().find(|(c, ..)| c == t.partner.id.as_str()).unwrap();
+    let last = store.list_events(t.partner.id.as_str(), seq - 1, 1).await.unwrap().remove(0);
+    assert_eq!(last.action, "organization.delete");
+    let payload: serde_json::Value = serde_json::from_str(&last.payload).unwrap();
+    assert_eq!(payload["removed"]["devices"], 1);
+    assert_eq!(payload["before"]["name"], "Doomed");
+    assert!(matches!(store.delete_organization(&audit(), &scope, &t.org.id).await, Err(StoreError::NotFound(_))));
+}
+
+async fn every_write_extends_a_verifiable_chain(store: Arc<dyn Store>) {
+    let t = tree(&*store, "MSP", "Audited").await;
+    let scope = Scope::partner(t.partner.id.clone());
+    store
+        .update_device(&audit(), &scope, &t.device.id, &DevicePatch { os: Some("Debian 13".into()), ..Default::default() })
+        .await
+        .unwrap();
+    let chains = verify_all(&*store).await;
+    // partner, org, site, group, device, device update
+    assert_eq!(chains, vec![(t.partner.id.to_string(), 6)]);
+    let events = store.list_events(t.partner.id.as_str(), 0, 100).await.unwrap();
+    let actions: Vec<_> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["partner.create", "organization.create", "site.create", "device_group.create", "device.create", "device.update"]);
+    let update: serde_json::Value = serde_json::from_str(&events[5].payload).unwrap();
+    assert_eq!(update["before"]["os"], "Debian 12");
+    assert_eq!(update["after"]["os"], "Debian 13");
+    assert_eq!(events[5].actor, "test:conformance");
+    assert_eq!(events[5].organization_id.as_deref(), Some(t.org.id.as_str()));
+}
+
+async fn concurrent_writes_keep_the_chain_whole(store: Arc<dyn Store>) {
+    let t = tree(&*store, "MSP", "Busy").await;
+    let scope = Scope::partner(t.partner.id.clone());
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let store = store.clone();
+        let scope = scope.clone();
+        let site = t.site.id.clone();
+        tasks.push(tokio::spawn(async move {
+            store.create_device(&audit(), &scope, &new_device(&site, &format!("c-{i}"), vec![])).await.unwrap();
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(verify_all(&*store).await, vec![(t.partner.id.to_string(), 5 + 16)]);
+}
+
+async fn users_sessions_and_tokens(store: Arc<dyn Store>) {
+    let t = tree(&*store, "MSP", "Clinic").await;
+    let scope = Scope::partner(t.partner.id.clone());
+    let viewer = store
+        .create_user(
+            &audit(),
+            &scope,
+            &NewUser {
+                username: "viewer@clinic.example".into(),
+                display_name: "Viewer".into(),
+                role: Role::ClientViewer,
+                organization_id: Some(t.org.id.clone()),
+                password_hash: "$argon2id$fake".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let dup = store
+        .create_user(
+            &audit(),
+            &scope,
+            &NewUser {
+                username: "viewer@clinic.example".into(),
+                display_name: "Again".into(),
+                role: Role::Technician,
+                organization_id: None,
+                password_hash: "x".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(dup, StoreError::Conflict(_)));
+    let (found, hash) = store.find_login("viewer@clinic.example").await.unwrap().unwrap();
+    assert_eq!((found.id.clone(), hash.as_str()), (viewer.id.clone(), "$argon2id$fake"));
+    assert!(store.find_login("nobody").await.unwrap().is_none());
+    let org_scope = Scope::organization(t.partner.id.clone(), t.org.id.clone());
+    assert_eq!(store.list_users(&org_scope).await.unwrap().len(), 1);
+
+    let now = Timestamp::now();
+    let session = SessionRecord {
+        id_hash: "h1".into(),
+        user_id: viewer.id.clone(),
+        csrf_token: "csrf".into(),
+        created_at: now,
+        expires_at: now + jiff::SignedDuration::from_secs(60),
+    };
+    store.create_session(&session).await.unwrap();
+    let (u, csrf) = store.find_session("h1", now).await.unwrap().unwrap();
+    assert_eq!((u.id, csrf.as_str()), (viewer.id.clone(), "csrf"));
+    assert!(store.find_session("h1", now + jiff::SignedDuration::from_secs(61)).await.unwrap().is_none());
+
+    let token = store
+        .create_token(
+            &audit(),
+            &scope,
+            &NewToken {
+                user_id: viewer.id.clone(),
+                name: "report script".into(),
+                role: Role::ClientViewer,
+                organization_id: None,
+                token_hash: "th".into(),
+                expires_at: None,
+            },
+        )
+        .await
+        .unwrap();
+    // A token inherits nothing wider than asked: it was created partner-wide here.
+    let live = store.find_token("th", now).await.unwrap().unwrap();
+    assert_eq!(live.id, token.id);
+    assert!(live.last_used_at.is_none());
+    assert!(store.find_token("th", now).await.unwrap().unwrap().last_used_at.is_some());
+    store.revoke_token(&audit(), &scope, &token.id).await.unwrap();
+    assert!(store.find_token("th", now).await.unwrap().is_none());
+
+    // Disabling a user ends their sessions.
+    store.update_user(&audit(), &scope, &viewer.id, &UserPatch { disabled: Some(true), ..Default::default() }).await.unwrap();
+    assert!(store.find_session("h1", now).await.unwrap().is_none());
+    let events = store.list_events(t.partner.id.as_str(), 0, 100).await.unwrap();
+    assert!(events.iter().all(|e| !e.payload.contains("argon2")), "password hashes never reach the evidence log");
+    assert!(events.iter().all(|e| !e.payload.contains("\"th\"")), "token hashes never reach the evidence log");
+    verify_all(&*store).await;
+}
+
+async fn login_failures_are_counted_per_key(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let minute = jiff::SignedDuration::from_secs(60);
+    for i in 0..3 {
+        store.record_login_failure("alice|127.0.0.1", now - minute * i).await.unwrap();
+    }
+    store.record_login_failure("bob|127.0.0.1", now).await.unwrap();
+    assert_eq!(store.count_login_failures("alice|127.0.0.1", now - minute * 10).await.unwrap(), 3);
+    assert_eq!(store.count_login_failures("alice|127.0.0.1", now - minute - minute / 2).await.unwrap(), 2);
+    store.clear_login_failures("alice|127.0.0.1").await.unwrap();
+    assert_eq!(store.count_login_failures("alice|127.0.0.1", now - minute * 10).await.unwrap(), 0);
+    assert_eq!(store.count_login_failures("bob|127.0.0.1", now - minute).await.unwrap(), 1);
+}
