@@ -105,6 +105,8 @@ pub enum ChainBreak {
     Truncated { chain: String, last_seq: i64, head_seq: i64 },
     /// The chain's last event is not the recorded head.
     HeadMismatch { chain: String, seq: i64 },
+    /// Events exist for a chain whose head record is gone.
+    MissingHead { chain: String },
 }
 
 impl std::fmt::Display for ChainBreak {
@@ -125,6 +127,10 @@ impl std::fmt::Display for ChainBreak {
             ChainBreak::Truncated { chain, last_seq, head_seq } => write!(
                 f,
                 "chain {chain}: ends at event {last_seq} but its head records {head_seq} (events at the end were removed)"
+            ),
+            ChainBreak::MissingHead { chain } => write!(
+                f,
+                "chain {chain}: has events but no recorded head (the head record was removed)"
             ),
             ChainBreak::HeadMismatch { chain, seq } => write!(
                 f,

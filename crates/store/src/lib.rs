@@ -173,6 +173,8 @@ pub trait Store: Send + Sync + 'static {
     async fn record_event(&self, audit: &Audit, scope: &Scope, event: &EventRecord) -> Result<i64>;
     /// Events of one chain with `seq > after`, in order, at most `limit`.
     async fn list_events(&self, chain: &str, after: i64, limit: i64) -> Result<Vec<Event>>;
+    /// Every chain that has at least one event.
+    async fn event_chains(&self) -> Result<Vec<String>>;
     /// Every chain's recorded head: (chain, seq, hash).
     async fn chain_heads(&self) -> Result<Vec<(String, i64, String)>>;
 }

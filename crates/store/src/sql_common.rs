@@ -1245,6 +1245,14 @@ impl Store for This {
                 .execute(&mut *tx)
                 .await?;
         }
+        if after.role != before.role || after.organization_id != before.organization_id {
+            // Tokens were bound to the old role and scope; they must not outlive them.
+            sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+                .bind(id.as_str())
+                .bind(us(audit.at))
+                .execute(&mut *tx)
+                .await?;
+        }
         let a = Append {
             chain: &after.partner_id,
             action: "user.update",
@@ -1521,6 +1529,12 @@ impl Store for This {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(event_row).collect()
+    }
+
+    async fn event_chains(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT DISTINCT chain FROM evidence_events ORDER BY chain")
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     async fn chain_heads(&self) -> Result<Vec<(String, i64, String)>> {

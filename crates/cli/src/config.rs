@@ -1,0 +1,121 @@
+//! The server's configuration: one TOML file, every key overridable from the environment,
+//! and command-line flags over both.
+//!
+//! | key | environment | default |
+//! |---|---|---|
+//! | `listen` | `RINGFENCE_LISTEN` | `127.0.0.1:8640` |
+//! | `data_dir` | `RINGFENCE_DATA_DIR` | `./ringfence-data` |
+//! | `database_url` | `RINGFENCE_DATABASE_URL` | SQLite file `ringfence.db` in `data_dir` |
+//! | `secure_cookies` | `RINGFENCE_SECURE_COOKIES` | on, except when listening on a loopback address |
+//! | `log` | `RINGFENCE_LOG` | `info` |
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8640";
+pub const DEFAULT_DATA_DIR: &str = "./ringfence-data";
+
+/// The configuration file's keys; all optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub secure_cookies: Option<bool>,
+    pub log: Option<String>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the config file {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("config file {} is invalid", path.display()))
+    }
+
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        toml::from_str(text).map_err(|e| {
+            anyhow::anyhow!(
+                "{}; the keys are listen, data_dir, database_url, secure_cookies and log",
+                e.to_string().trim()
+            )
+        })
+    }
+}
+
+/// The resolved settings of `serve` and `demo`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub secure_cookies: bool,
+}
+
+pub fn parse_listen(s: &str) -> anyhow::Result<SocketAddr> {
+    match s.parse() {
+        Ok(a) => Ok(a),
+        Err(_) => bail!("listen address '{s}' is not ADDR:PORT, e.g. 127.0.0.1:8640 or 0.0.0.0:443"),
+    }
+}
+
+/// Flags (already merged with their environment variables by clap) over the file over the
+/// defaults.
+pub fn resolve(
+    file: &FileConfig,
+    listen: Option<&str>,
+    data_dir: Option<&Path>,
+    database_url: Option<&str>,
+    secure_cookies: Option<bool>,
+) -> anyhow::Result<Settings> {
+    let listen = parse_listen(listen.or(file.listen.as_deref()).unwrap_or(DEFAULT_LISTEN))?;
+    let data_dir = data_dir
+        .map(Path::to_path_buf)
+        .or_else(|| file.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    let database_url = database_url.map(str::to_owned).or_else(|| file.database_url.clone());
+    if let Some(url) = &database_url {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://") || url.starts_with("sqlite:")) {
+            bail!("database URL must start with postgres://, postgresql:// or sqlite: (got '{}')", redact(url));
+        }
+    }
+    let secure_cookies = secure_cookies.or(file.secure_cookies).unwrap_or(!listen.ip().is_loopback());
+    Ok(Settings { listen, data_dir, database_url, secure_cookies })
+}
+
+fn redact(url: &str) -> String {
+    ringfence_store::Location::parse(url).redacted()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_which_wins_over_defaults() {
+        let file = FileConfig::parse("listen = \"0.0.0.0:9000\"\ndata_dir = \"/srv/rf\"\n").unwrap();
+        let s = resolve(&file, None, None, None, None).unwrap();
+        assert_eq!(s.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(s.data_dir, PathBuf::from("/srv/rf"));
+        assert!(s.secure_cookies, "cookies are Secure off loopback");
+        let s = resolve(&file, Some("127.0.0.1:1"), Some(Path::new("d")), None, None).unwrap();
+        assert_eq!((s.listen.port(), s.data_dir.as_path()), (1, Path::new("d")));
+        assert!(!s.secure_cookies);
+        let s = resolve(&FileConfig::default(), None, None, None, None).unwrap();
+        assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn bad_config_says_what_is_wrong() {
+        let err = FileConfig::parse("lisen = \"x\"").unwrap_err().to_string();
+        assert!(err.contains("lisen") && err.contains("the keys are"), "{err}");
+        let err = FileConfig::parse("secure_cookies = \"yes\"").unwrap_err().to_string();
+        assert!(err.contains("secure_cookies"), "{err}");
+        let err = resolve(&FileConfig::default(), Some("localhost"), None, None, None).unwrap_err().to_string();
+        assert!(err.contains("ADDR:PORT"), "{err}");
+        let err = resolve(&FileConfig::default(), None, None, Some("mysql://x"), None).unwrap_err().to_string();
+        assert!(err.contains("postgres://"), "{err}");
+    }
+}

@@ -1,0 +1,296 @@
+//! The `ringfence` command. `main` parses arguments, runs, and maps failures to exit codes;
+//! the work is done by the library crates.
+
+mod admin;
+mod config;
+mod output;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use ringfence_engine::{Engine, EngineError};
+use ringfence_store::{DynStore, Location, StoreError};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit codes that mean something to scripts.
+mod exit {
+    /// Bad arguments or input (clap also uses 2).
+    pub const INVALID: u8 = 2;
+    pub const NOT_FOUND: u8 = 3;
+    pub const CONFLICT: u8 = 4;
+    pub const FORBIDDEN: u8 = 5;
+    /// The database could not be opened or reached.
+    pub const DATABASE: u8 = 6;
+    /// Evidence verification found a broken chain.
+    pub const EVIDENCE_BROKEN: u8 = 1;
+}
+
+#[derive(Parser)]
+#[command(
+    name = "ringfence",
+    version,
+    about = "Patch management and continuous vulnerability management for MSPs",
+    long_about = "ringfence closes the loop from inventory to verified patch with evidence.\n\nStart with `ringfence demo`, then open the printed URL."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (REST API, dashboard, metrics) on the configured database.
+    Serve(ServeArgs),
+    /// Run the server on a fresh SQLite database seeded with a demo MSP.
+    Demo(DemoArgs),
+    /// Manage partners, organizations, sites, groups, devices, users and tokens directly on
+    /// the database, as the installation's operator.
+    Admin(admin::AdminArgs),
+    /// Work with the hash-chained evidence log.
+    Evidence {
+        #[command(subcommand)]
+        command: EvidenceCommand,
+    },
+    /// Print the OpenAPI document of the REST API.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum EvidenceCommand {
+    /// Recompute every hash chain from the database; name the first broken link of each.
+    /// Exits 1 when any chain is broken.
+    Verify {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Verify only this chain (a partner id).
+        #[arg(long)]
+        chain: Option<String>,
+        #[arg(long, value_enum, default_value_t = output::Format::Table)]
+        format: output::Format,
+    },
+}
+
+/// Where the data lives.
+#[derive(Args, Clone, Debug)]
+pub struct DbArgs {
+    /// Folder of the embedded SQLite database (`ringfence.db`); created on first start.
+    #[arg(long, env = "RINGFENCE_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Use this database instead of the embedded one: postgres://USER@HOST:PORT/DB or
+    /// sqlite:PATH.
+    #[arg(long = "database", env = "RINGFENCE_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// TOML configuration file (keys: listen, data_dir, database_url, secure_cookies, log).
+    #[arg(long, env = "RINGFENCE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Address and port to listen on [default: 127.0.0.1:8640].
+    #[arg(long, env = "RINGFENCE_LISTEN", value_name = "ADDR:PORT")]
+    listen: Option<String>,
+    /// Mark the session cookie Secure (HTTPS only). Default: on unless listening on a
+    /// loopback address.
+    #[arg(long, env = "RINGFENCE_SECURE_COOKIES", value_name = "BOOL")]
+    secure_cookies: Option<bool>,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Folder for the demo database (`demo.db`, recreated at every start).
+    #[arg(long, env = "RINGFENCE_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address and port to listen on [default: 127.0.0.1:8640].
+    #[arg(long, env = "RINGFENCE_LISTEN", value_name = "ADDR:PORT")]
+    listen: Option<String>,
+    /// Seed the database and exit without serving (for scripts and tests).
+    #[arg(long)]
+    seed_only: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+fn exit_code(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if let Some(engine) = cause.downcast_ref::<EngineError>() {
+            return match engine {
+                EngineError::Invalid(_) => exit::INVALID,
+                EngineError::NotFound(_) => exit::NOT_FOUND,
+                EngineError::Conflict(_) => exit::CONFLICT,
+                EngineError::Forbidden(_) | EngineError::Unauthenticated(_) | EngineError::Throttled { .. } => {
+                    exit::FORBIDDEN
+                }
+                EngineError::Store(_) => exit::DATABASE,
+            };
+        }
+        if cause.downcast_ref::<StoreError>().is_some() {
+            return exit::DATABASE;
+        }
+        if cause.downcast_ref::<InvalidArgument>().is_some() {
+            return exit::INVALID;
+        }
+    }
+    1
+}
+
+/// A command-line argument or configuration value that was refused.
+#[derive(Debug)]
+pub struct InvalidArgument(pub String);
+
+impl std::fmt::Display for InvalidArgument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InvalidArgument {}
+
+fn init_logs(filter: Option<&str>) {
+    let filter = std::env::var("RINGFENCE_LOG").ok().or(filter.map(str::to_owned)).unwrap_or_else(|| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn file_config(db: &DbArgs) -> anyhow::Result<config::FileConfig> {
+    match &db.config {
+        Some(p) => config::FileConfig::load(p).map_err(|e| InvalidArgument(format!("{e:#}")).into()),
+        None => Ok(config::FileConfig::default()),
+    }
+}
+
+/// The store location from flags, environment and config file.
+fn location(db: &DbArgs, file: &config::FileConfig) -> anyhow::Result<Location> {
+    let s = config::resolve(file, None, db.data_dir.as_deref(), db.database_url.as_deref(), None)
+        .map_err(|e| InvalidArgument(format!("{e:#}")))?;
+    Ok(match s.database_url {
+        Some(url) => Location::parse(&url),
+        None => Location::Sqlite(s.data_dir.join("ringfence.db")),
+    })
+}
+
+pub async fn open_store(location: &Location) -> anyhow::Result<DynStore> {
+    ringfence_store::open(location)
+        .await
+        .with_context(|| format!("cannot open the database at {}", location.redacted()))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => {
+            let file = file_config(&args.db)?;
+            init_logs(file.log.as_deref());
+            let settings = config::resolve(
+                &file,
+                args.listen.as_deref(),
+                args.db.data_dir.as_deref(),
+                args.db.database_url.as_deref(),
+                args.secure_cookies,
+            )
+            .map_err(|e| InvalidArgument(format!("{e:#}")))?;
+            let location = match &settings.database_url {
+                Some(url) => Location::parse(url),
+                None => Location::Sqlite(settings.data_dir.join("ringfence.db")),
+            };
+            let store = open_store(&location).await?;
+            serve(store, &settings, &location, None).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => {
+            init_logs(None);
+            let settings = config::resolve(
+                &config::FileConfig::default(),
+                args.listen.as_deref(),
+                args.data_dir.as_deref(),
+                None,
+                None,
+            )
+            .map_err(|e| InvalidArgument(format!("{e:#}")))?;
+            let db = settings.data_dir.join("demo.db");
+            for suffix in ["", "-wal", "-shm"] {
+                let p = PathBuf::from(format!("{}{suffix}", db.display()));
+                if p.exists() {
+                    std::fs::remove_file(&p).with_context(|| format!("cannot remove the old demo database {}", p.display()))?;
+                }
+            }
+            let location = Location::Sqlite(db);
+            let store = open_store(&location).await?;
+            let engine = Engine::new(store.clone());
+            let seed = ringfence_engine::demo::seed_tenancy(&engine).await.context("seeding the demo failed")?;
+            let banner = output::demo_banner(&seed, &settings);
+            if args.seed_only {
+                println!("{banner}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            serve(store, &settings, &location, Some(banner)).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Admin(args) => {
+            let file = file_config(&args.db)?;
+            let location = location(&args.db, &file)?;
+            let store = open_store(&location).await?;
+            admin::run(Engine::new(store), args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Evidence { command: EvidenceCommand::Verify { db, chain, format } } => {
+            let file = file_config(&db)?;
+            let location = location(&db, &file)?;
+            let store = open_store(&location).await?;
+            let (ok, broken) = ringfence_engine::evidence::verify_store(store.as_ref(), chain.as_deref()).await?;
+            output::print_verification(format, &ok, &broken);
+            Ok(if broken.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(exit::EVIDENCE_BROKEN) })
+        }
+        Command::Openapi => {
+            println!("{}", serde_json::to_string_pretty(&ringfence_server::openapi())?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn serve(
+    store: DynStore,
+    settings: &config::Settings,
+    location: &Location,
+    banner: Option<String>,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}; is another server using the port?", settings.listen))
+        .map_err(|e| anyhow::Error::new(InvalidArgument(format!("{e:#}"))))?;
+    let addr = listener.local_addr()?;
+    let state = ringfence_server::AppState::new(
+        Engine::new(store),
+        ringfence_server::ServerConfig { secure_cookies: settings.secure_cookies },
+    );
+    tracing::info!(%addr, database = %location.redacted(), "ringfence is serving");
+    if let Some(b) = banner {
+        println!("{b}\nPress Ctrl-C to stop.");
+    } else {
+        println!("ringfence is serving on http://{addr}/ (database: {})", location.redacted());
+    }
+    ringfence_server::serve(listener, state, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}

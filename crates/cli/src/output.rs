@@ -1,0 +1,123 @@
+//! What the CLI prints: aligned tables for people, JSON for scripts.
+
+use crate::config::Settings;
+use ringfence_engine::demo::{DEMO_PASSWORD, DemoSeed};
+use ringfence_engine::evidence::ChainOk;
+use ringfence_evidence::ChainBreak;
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+/// Prints rows as an aligned table under `headers`.
+pub fn table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut out = String::new();
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(c);
+            } else {
+                out.push_str(&format!("{c:<w$}  "));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(headers.iter().map(|h| h.to_uppercase()).collect());
+    for r in rows {
+        line(r);
+    }
+}
+
+pub fn json<T: Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("error: cannot print JSON: {e}"),
+    }
+}
+
+pub fn demo_banner(seed: &DemoSeed, settings: &Settings) -> String {
+    let mut s = String::new();
+    s.push_str(&format!(
+        "ringfence demo: {} with {} organizations, {} sites and {} devices\n",
+        seed.partner.name,
+        seed.organizations.len(),
+        seed.sites.len(),
+        seed.devices.len()
+    ));
+    s.push_str(&format!("Dashboard: http://{}/\n", settings.listen));
+    s.push_str(&format!("API:       http://{}/api/v1/ (OpenAPI at /api/openapi.json)\n", settings.listen));
+    s.push_str(&format!("Logins (password for all: {DEMO_PASSWORD}):\n"));
+    for l in &seed.logins {
+        s.push_str(&format!("  {:<30} {:<15} {}\n", l.username, l.role.label(), l.scope));
+    }
+    s.push_str(&format!(
+        "Evidence: ringfence evidence verify --database sqlite:{}",
+        settings.data_dir.join("demo.db").display()
+    ));
+    s
+}
+
+#[derive(Serialize)]
+struct Verification<'a> {
+    ok: bool,
+    chains: Vec<ChainJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct ChainJson<'a> {
+    chain: &'a str,
+    ok: bool,
+    events: Option<i64>,
+    problem: Option<String>,
+}
+
+fn chain_of(b: &ChainBreak) -> &str {
+    match b {
+        ChainBreak::Altered { chain, .. }
+        | ChainBreak::Unlinked { chain, .. }
+        | ChainBreak::Sequence { chain, .. }
+        | ChainBreak::Truncated { chain, .. }
+        | ChainBreak::HeadMismatch { chain, .. }
+        | ChainBreak::MissingHead { chain } => chain,
+    }
+}
+
+pub fn print_verification(format: Format, ok: &[ChainOk], broken: &[ChainBreak]) {
+    match format {
+        Format::Json => {
+            let mut chains: Vec<ChainJson> = ok
+                .iter()
+                .map(|c| ChainJson { chain: &c.chain, ok: true, events: Some(c.events), problem: None })
+                .collect();
+            chains.extend(broken.iter().map(|b| ChainJson {
+                chain: chain_of(b),
+                ok: false,
+                events: None,
+                problem: Some(b.to_string()),
+            }));
+            json(&Verification { ok: broken.is_empty(), chains });
+        }
+        Format::Table => {
+            for c in ok {
+                println!("ok      chain {}: {} events verified", c.chain, c.events);
+            }
+            for b in broken {
+                println!("BROKEN  {b}");
+            }
+            if broken.is_empty() {
+                println!("evidence log intact: {} chain(s)", ok.len());
+            } else {
+                println!("evidence log BROKEN: {} of {} chain(s) fail verification", broken.len(), broken.len() + ok.len());
+            }
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! The demo MSP: a partner with three very different clients, their sites in several time
+//! zones, device groups, about sixty devices and a user for each role.
+//!
+//! Everything is created through the same use cases as real data (validation, evidence
+//! events), by the operator `demo-seed`. Later capabilities add their own steps after
+//! [`seed_tenancy`] (inventory, findings, approvals, rollouts), each taking the
+//! [`DemoSeed`] it returns.
+
+use crate::{Engine, Result};
+use ringfence_model::*;
+use ringfence_proto as proto;
+use ringfence_store::Audit;
+
+pub const PARTNER_NAME: &str = "Demo MSP";
+/// The password of every demo login. The demo is for a laptop, never for production.
+pub const DEMO_PASSWORD: &str = "ringfence-demo-2026";
+
+/// A demo login, printed when the demo starts.
+#[derive(Clone, Debug)]
+pub struct DemoLogin {
+    pub username: String,
+    pub role: Role,
+    pub scope: String,
+}
+
+/// What the tenancy step created, for the steps that follow.
+#[derive(Clone, Debug)]
+pub struct DemoSeed {
+    pub partner: Partner,
+    pub operator: Principal,
+    pub organizations: Vec<Organization>,
+    pub sites: Vec<Site>,
+    pub devices: Vec<Device>,
+    pub logins: Vec<DemoLogin>,
+}
+
+struct OrgSpec {
+    name: &'static str,
+    notes: &'static str,
+    sites: &'static [(&'static str, &'static str, &'static str)],
+    groups: &'static [(&'static str, &'static str)],
+    /// (site index, host name prefix, count, role, criticality, internet facing, sensitive,
+    /// operating system, group indices)
+    devices: &'static [DeviceSpec],
+}
+
+struct DeviceSpec(usize, &'static str, usize, DeviceRole, Criticality, bool, bool, &'static str, &'static [usize]);
+
+const ORGS: &[OrgSpec] = &[
+    OrgSpec {
+        name: "Hartley & Moss LLP",
+        notes: "Law firm. Office hours Monday to Friday 08:00-17:00 local time; the office closes at 17:00, so patching and reboots happen after hours. Client files are privileged: treat the file server as sensitive.",
+        sites: &[
+            ("Manhattan Office", "America/New_York", "350 Fifth Avenue, New York, NY"),
+            ("Chicago Office", "America/Chicago", "233 S Wacker Dr, Chicago, IL"),
+        ],
+        groups: &[
+            ("Attorney laptops", "Laptops of partners and associates; they travel."),
+            ("Servers", "Domain controller and document management."),
+            ("Front desk", "Reception and shared workstations."),
+        ],
+        devices: &[
+            DeviceSpec(0, "hm-nyc-lt", 8, DeviceRole::Laptop, Criticality::Medium, false, true, "Windows 11 Pro 23H2", &[0]),
+            DeviceSpec(0, "hm-nyc-ws", 3, DeviceRole::Workstation, Criticality::Low, false, false, "Windows 11 Pro 23H2", &[2]),
+            DeviceSpec(0, "hm-nyc-dc", 1, DeviceRole::DomainController, Criticality::Critical, false, true, "Windows Server 2022", &[1]),
+            DeviceSpec(0, "hm-nyc-dms", 1, DeviceRole::Server, Criticality::High, false, true, "Windows Server 2019", &[1]),
+            DeviceSpec(0, "hm-nyc-fw", 1, DeviceRole::NetworkAppliance, Criticality::High, true, false, "FortiOS 7.2.5", &[]),
+            DeviceSpec(1, "hm-chi-lt", 4, DeviceRole::Laptop, Criticality::Medium, false, true, "Windows 11 Pro 23H2", &[0]),
+            DeviceSpec(1, "hm-chi-ws", 1, DeviceRole::Workstation, Criticality::Low, false, false, "Windows 10 Pro 22H2", &[2]),
+        ],
+    },
+    OrgSpec {
+        name: "Riverside Family Clinic",
+        notes: "Medical clinic; patient records are protected health information (HIPAA). Open Monday to Saturday 07:00-19:00. The EHR server must never reboot during clinic hours; exam-room PCs may patch overnight.",
+        sites: &[
+            ("Main Clinic", "America/Denver", "1200 Riverside Dr, Boise, ID"),
+            ("Eastside Annex", "America/Boise", "88 Parkcenter Blvd, Boise, ID"),
+        ],
+        groups: &[
+            ("Exam rooms", "Shared PCs in exam rooms, signed in with badges."),
+            ("EHR servers", "Electronic health record application and database."),
+            ("Reception", "Check-in desks and printers' hosts."),
+        ],
+        devices: &[
+            DeviceSpec(0, "rfc-exam", 8, DeviceRole::Kiosk, Criticality::Medium, false, true, "Windows 11 Enterprise 23H2", &[0]),
+            DeviceSpec(0, "rfc-front", 3, DeviceRole::Workstation, Criticality::Medium, false, true, "Windows 11 Pro 23H2", &[2]),
+            DeviceSpec(0, "rfc-ehr", 2, DeviceRole::Server, Criticality::Critical, false, true, "Ubuntu 22.04 LTS", &[1]),
+            DeviceSpec(0, "rfc-dc", 1, DeviceRole::DomainController, Criticality::Critical, false, true, "Windows Server 2022", &[1]),
+            DeviceSpec(0, "rfc-vpn", 1, DeviceRole::NetworkAppliance, Criticality::High, true, false, "Ivanti Connect Secure 22.7", &[]),
+            DeviceSpec(1, "rfc-annex-ws", 3, DeviceRole::Workstation, Criticality::Medium, false, true, "Windows 11 Pro 23H2", &[2]),
+        ],
+    },
+    OrgSpec {
+        name: "Northwind Call Center",
+        notes: "Contact center open 24/7 in three shifts across three floors. There is no quiet hour: patch a third of the agent desktops at a time and keep a standby telephony server up.",
+        sites: &[
+            ("Phoenix Floor", "America/Phoenix", "2 N Central Ave, Phoenix, AZ"),
+            ("Dublin Floor", "Europe/Dublin", "1 Grand Canal Sq, Dublin"),
+            ("Manila Floor", "Asia/Manila", "6750 Ayala Ave, Makati City"),
+        ],
+        groups: &[
+            ("Agent desktops", "Desktops of call agents, all shifts."),
+            ("Telephony", "Contact-center and SIP servers, active and standby."),
+            ("Supervisors", "Supervisor workstations."),
+        ],
+        devices: &[
+            DeviceSpec(0, "nw-phx-agent", 6, DeviceRole::Workstation, Criticality::Medium, false, false, "Windows 11 Enterprise 23H2", &[0]),
+            DeviceSpec(0, "nw-phx-sup", 1, DeviceRole::Workstation, Criticality::Medium, false, false, "Windows 11 Enterprise 23H2", &[2]),
+            DeviceSpec(0, "nw-phx-pbx", 2, DeviceRole::Server, Criticality::Critical, true, false, "Debian 12", &[1]),
+            DeviceSpec(1, "nw-dub-agent", 5, DeviceRole::Workstation, Criticality::Medium, false, false, "Windows 11 Enterprise 23H2", &[0]),
+            DeviceSpec(1, "nw-dub-sup", 1, DeviceRole::Workstation, Criticality::Medium, false, false, "Windows 11 Enterprise 23H2", &[2]),
+            DeviceSpec(2, "nw-mnl-agent", 7, DeviceRole::Workstation, Criticality::Medium, false, false, "Windows 11 Enterprise 23H2", &[0]),
+            DeviceSpec(2, "nw-mnl-hv", 1, DeviceRole::Hypervisor, Criticality::High, false, false, "VMware ESXi 8.0", &[1]),
+        ],
+    },
+];
+
+/// Creates the demo partner and its tenancy tree. Fails if a partner named "Demo MSP" exists.
+pub async fn seed_tenancy(engine: &Engine) -> Result<DemoSeed> {
+    let name = Name::parse("name", PARTNER_NAME)?;
+    let partner = engine.store().create_partner(&Audit::new("cli:demo-seed", engine.now()), &name).await?;
+    let operator = engine.operator("demo-seed", PARTNER_NAME).await?;
+    let mut seed = DemoSeed {
+        partner,
+        operator: operator.clone(),
+        organizations: Vec::new(),
+        sites: Vec::new(),
+        devices: Vec::new(),
+        logins: Vec::new(),
+    };
+    for spec in ORGS {
+        let org = engine
+            .create_organization(&operator, &proto::CreateOrganization { name: spec.name.into(), notes: spec.notes.into() })
+            .await?;
+        let mut sites = Vec::new();
+        for (name, tz, address) in spec.sites {
+            let req = proto::CreateSite {
+                organization_id: org.id.to_string(),
+                name: (*name).into(),
+                time_zone: (*tz).into(),
+                address: (*address).into(),
+            };
+            sites.push(engine.create_site(&operator, &req).await?);
+        }
+        let mut groups = Vec::new();
+        for (name, description) in spec.groups {
+            let req = proto::CreateDeviceGroup {
+                organization_id: org.id.to_string(),
+                name: (*name).into(),
+                description: (*description).into(),
+            };
+            groups.push(engine.create_group(&operator, &req).await?);
+        }
+        for DeviceSpec(site, prefix, count, role, criticality, internet, sensitive, os, group_idx) in spec.devices {
+            for n in 1..=*count {
+                let hostname = if *count == 1 { (*prefix).to_owned() } else { format!("{prefix}{n:02}") };
+                let req = proto::CreateDevice {
+                    site_id: sites[*site].id.to_string(),
+                    hostname,
+                    role: role.as_str().into(),
+                    os: (*os).into(),
+                    internet_facing: *internet,
+                    holds_sensitive_data: *sensitive,
+                    criticality: Some(criticality.as_str().into()),
+                    time_zone: None,
+                    group_ids: group_idx.iter().map(|g| groups[*g].id.to_string()).collect(),
+                };
+                seed.devices.push(engine.create_device(&operator, &req).await?);
+            }
+        }
+        seed.sites.extend(sites);
+        seed.organizations.push(org);
+    }
+    let law_firm = seed.organizations[0].id.to_string();
+    let users = [
+        ("admin@demo-msp.example", "Dana Admin", Role::PartnerAdmin, None),
+        ("tech@demo-msp.example", "Toby Technician", Role::Technician, None),
+        ("auditor@demo-msp.example", "Avery Auditor", Role::Auditor, None),
+        ("viewer@hartleymoss.example", "Vic Viewer (Hartley & Moss)", Role::ClientViewer, Some(law_firm)),
+    ];
+    for (username, display_name, role, org) in users {
+        let req = proto::CreateUser {
+            username: username.into(),
+            display_name: display_name.into(),
+            role: role.as_str().into(),
+            organization_id: org.clone(),
+            password: DEMO_PASSWORD.into(),
+        };
+        engine.create_user(&operator, &req).await?;
+        seed.logins.push(DemoLogin {
+            username: username.into(),
+            role,
+            scope: if org.is_some() { seed.organizations[0].name.clone() } else { "all clients".into() },
+        });
+    }
+    Ok(seed)
+}

@@ -1,0 +1,133 @@
+//! Use cases over the store: the one place that decides who may do what.
+//!
+//! Every operation takes the acting [`Principal`]; it checks the role's permission
+//! (`Role::allows`), validates the request into the store's typed inputs, and calls the store
+//! with the principal's own [`Scope`], so tenant isolation does not depend on any caller
+//! remembering it. The server and the CLI are thin shells over this crate. It knows nothing
+//! of HTTP.
+
+pub mod auth;
+pub mod demo;
+pub mod evidence;
+mod tenancy;
+mod users;
+
+use ringfence_model::{Permission, Principal, Timestamp, ValueError};
+use ringfence_store::{Audit, DynStore, StoreError};
+use std::sync::Arc;
+
+pub use ringfence_store as store;
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The request is malformed; the error names the field.
+    #[error("{0}")]
+    Invalid(ValueError),
+    /// Absent, or outside the caller's scope (the two are indistinguishable on purpose).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    /// The caller's role does not allow the action.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Missing or wrong credentials.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Too many failed sign-ins from this client for this account.
+    #[error("too many failed sign-ins; try again in {retry_after_secs} seconds")]
+    Throttled { retry_after_secs: u64 },
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for EngineError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => EngineError::NotFound(what),
+            StoreError::Conflict(m) => EngineError::Conflict(m),
+            StoreError::Invalid { field, message } => {
+                EngineError::Invalid(ValueError::new(field, message))
+            }
+            other => EngineError::Store(other),
+        }
+    }
+}
+
+impl From<ValueError> for EngineError {
+    fn from(e: ValueError) -> Self {
+        EngineError::Invalid(e)
+    }
+}
+
+/// Where "now" comes from: the system clock in production, a fixed or stepped one in tests.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> Timestamp + Send + Sync>);
+
+impl Clock {
+    pub fn system() -> Self {
+        Clock(Arc::new(Timestamp::now))
+    }
+
+    pub fn from_fn(f: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
+        Clock(Arc::new(f))
+    }
+
+    pub fn now(&self) -> Timestamp {
+        (self.0)()
+    }
+}
+
+/// The use cases, over one store.
+#[derive(Clone)]
+pub struct Engine {
+    store: DynStore,
+    clock: Clock,
+}
+
+impl Engine {
+    pub fn new(store: DynStore) -> Self {
+        Self { store, clock: Clock::system() }
+    }
+
+    pub fn with_clock(store: DynStore, clock: Clock) -> Self {
+        Self { store, clock }
+    }
+
+    pub fn store(&self) -> &DynStore {
+        &self.store
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    fn audit(&self, p: &Principal) -> Audit {
+        Audit::new(p.actor(), self.now())
+    }
+}
+
+/// Refuses the action unless the principal's role allows `permission`.
+fn require(p: &Principal, permission: Permission, action: &str) -> Result<()> {
+    if p.allows(permission) {
+        Ok(())
+    } else {
+        Err(EngineError::Forbidden(format!(
+            "your role ({}) may not {action}",
+            p.role.label().to_lowercase()
+        )))
+    }
+}
+
+/// Refuses the action for callers limited to one organization.
+fn require_partner_wide(p: &Principal, action: &str) -> Result<()> {
+    if p.organization_id.is_some() {
+        Err(EngineError::Forbidden(format!(
+            "your access is limited to one organization, so you may not {action}"
+        )))
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,288 @@
+//! Wire types of the REST API, version 1 (`/api/v1/…`).
+//!
+//! Requests are strict: unknown fields are refused (`deny_unknown_fields`), so a typo in a
+//! field name is an error rather than a silently ignored value. Closed sets of values (roles,
+//! criticality) travel as strings and are checked by `engine`, whose messages list the
+//! choices. Responses reuse the domain types of `ringfence-model` as they are.
+//!
+//! This crate depends on no server code: the CLI and outside clients can use it as well.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+pub use ringfence_model::{
+    ApiToken, Device, DeviceGroup, Organization, Partner, Site, User,
+};
+
+/// Distinguishes a field that is absent (`None`) from one set to `null` (`Some(None)`).
+fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// The body of every error response.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable code: `invalid`, `unauthenticated`, `forbidden`, `not_found`, `conflict`,
+    /// `throttled`, `csrf`, `unavailable`, `internal`.
+    pub error: String,
+    /// What was wrong and what to do.
+    pub message: String,
+    /// The request field at fault, when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePartner {
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrganization {
+    pub name: String,
+    #[serde(default)]
+    pub notes: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOrganization {
+    pub name: Option<String>,
+    pub notes: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSite {
+    pub organization_id: String,
+    pub name: String,
+    /// IANA time zone, e.g. `America/Chicago`.
+    pub time_zone: String,
+    #[serde(default)]
+    pub address: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSite {
+    pub name: Option<String>,
+    pub time_zone: Option<String>,
+    pub address: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDeviceGroup {
+    pub organization_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateDeviceGroup {
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDevice {
+    pub site_id: String,
+    pub hostname: String,
+    /// workstation, laptop, server, domain_controller, hypervisor, network_appliance, kiosk
+    /// or other.
+    pub role: String,
+    #[serde(default)]
+    pub os: String,
+    #[serde(default)]
+    pub internet_facing: bool,
+    #[serde(default)]
+    pub holds_sensitive_data: bool,
+    /// low, medium (default), high or critical.
+    #[serde(default)]
+    pub criticality: Option<String>,
+    /// The device's own IANA time zone; omit to inherit the site's.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    #[serde(default)]
+    pub group_ids: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateDevice {
+    pub site_id: Option<String>,
+    pub hostname: Option<String>,
+    pub role: Option<String>,
+    pub os: Option<String>,
+    pub internet_facing: Option<bool>,
+    pub holds_sensitive_data: Option<bool>,
+    pub criticality: Option<String>,
+    /// A zone to set, or `null` to inherit the site's zone again.
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub time_zone: Option<Option<String>>,
+    /// Replaces the device's group memberships.
+    pub group_ids: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeviceListQuery {
+    pub organization_id: Option<String>,
+    pub site_id: Option<String>,
+    pub group_id: Option<String>,
+    /// Case-insensitive part of the host name.
+    pub search: Option<String>,
+    /// 1 to 500, default 50.
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OrganizationFilter {
+    pub organization_id: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct DevicePage {
+    pub items: Vec<Device>,
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    /// The login name, usually an e-mail address.
+    pub username: String,
+    #[serde(default)]
+    pub display_name: String,
+    /// partner_admin, technician, client_viewer or auditor.
+    pub role: String,
+    /// Required for client viewers: the one organization they may see.
+    #[serde(default)]
+    pub organization_id: Option<String>,
+    /// At least 12 characters.
+    pub password: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    pub display_name: Option<String>,
+    pub role: Option<String>,
+    /// An organization to limit the user to, or `null` for partner-wide access.
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub organization_id: Option<Option<String>>,
+    pub disabled: Option<bool>,
+    pub password: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    pub name: String,
+    /// The token's role; defaults to the creator's and may not exceed it.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// Limits the token to one organization.
+    #[serde(default)]
+    pub organization_id: Option<String>,
+    /// Days until the token expires (1 to 3650); omit for no expiry.
+    #[serde(default)]
+    pub expires_in_days: Option<i64>,
+}
+
+/// A new token. `secret` is shown this once; only its hash is kept.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedToken {
+    pub token: ApiToken,
+    pub secret: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+/// The signed-in caller.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Me {
+    pub actor: String,
+    pub role: String,
+    pub partner_id: String,
+    pub organization_id: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventQuery {
+    /// Only events after this sequence number.
+    pub after: Option<i64>,
+    /// 1 to 1000, default 100.
+    pub limit: Option<i64>,
+}
+
+/// One evidence event as exported.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct EvidenceEvent {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub object_kind: String,
+    pub object_id: String,
+    pub organization_id: Option<String>,
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The result of verifying the caller's evidence chain.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChainVerification {
+    pub chain: String,
+    pub ok: bool,
+    pub events: i64,
+    /// The first break, when the chain is broken.
+    pub problem: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let err = serde_json::from_str::<CreateOrganization>(r#"{"name":"x","nmae":"y"}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field `nmae`"), "{err}");
+    }
+
+    #[test]
+    fn null_and_absent_differ() {
+        let absent: UpdateDevice = serde_json::from_str("{}").unwrap();
+        assert_eq!(absent.time_zone, None);
+        let null: UpdateDevice = serde_json::from_str(r#"{"time_zone":null}"#).unwrap();
+        assert_eq!(null.time_zone, Some(None));
+        let set: UpdateDevice = serde_json::from_str(r#"{"time_zone":"UTC"}"#).unwrap();
+        assert_eq!(set.time_zone, Some(Some("UTC".into())));
+    }
+}

@@ -1,0 +1,160 @@
+//! ringfence's HTTP face: the REST API under `/api/v1/`, its OpenAPI document at
+//! `/api/openapi.json`, the server-rendered dashboard, `/healthz`, `/readyz` and `/metrics`.
+//!
+//! The server holds no state of its own beyond configuration: every session, token and
+//! object lives in the store, so several servers can share one PostgreSQL database. Who may
+//! do what is decided by `engine`; this crate only extracts the caller and the request.
+
+mod api;
+pub mod auth;
+mod dashboard;
+pub mod error;
+pub mod extract;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use ringfence_engine::Engine;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// Largest request body accepted (JSON or form).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Settings of the HTTP server itself.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Mark the session cookie `Secure` (send it over HTTPS only). On by default; turn it off
+    /// only for plain-HTTP use on a loopback address.
+    pub secure_cookies: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { secure_cookies: true }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub config: Arc<ServerConfig>,
+    metrics: PrometheusHandle,
+}
+
+impl AppState {
+    pub fn new(engine: Engine, config: ServerConfig) -> Self {
+        Self { engine, config: Arc::new(config), metrics: metrics_handle() }
+    }
+}
+
+/// The process-wide Prometheus recorder (a process has one metrics registry).
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed by an embedding program; then our
+            // handle still renders our own (empty) registry rather than failing.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// The OpenAPI document of the REST API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api::router().1
+}
+
+/// The whole application.
+pub fn app(state: AppState) -> Router {
+    let (api_routes, openapi) = api::router();
+    let openapi = Arc::new(openapi);
+    Router::new()
+        .merge(api_routes)
+        .route("/api/v1/{*rest}", axum::routing::any(api::not_found))
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let doc = openapi.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(render_metrics))
+        .merge(dashboard::router())
+        .layer(middleware::from_fn(track))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("content-security-policy"),
+            HeaderValue::from_static("default-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'"),
+        ))
+        .with_state(state)
+}
+
+/// Ready when the store answers.
+async fn readyz(State(s): State<AppState>) -> Response {
+    match s.engine.store().ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "the database is not reachable").into_response()
+        }
+    }
+}
+
+async fn render_metrics(State(s): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        s.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Counts requests and their latency by route and status.
+async fn track(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("ringfence_http_requests_total", &labels).increment(1);
+    metrics::histogram!("ringfence_http_request_duration_seconds", &labels[..2])
+        .record(start.elapsed().as_secs_f64());
+    response
+}
+
+/// Serves the application on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
