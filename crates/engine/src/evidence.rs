@@ -98,6 +98,30 @@ impl Engine {
             .collect())
     }
 
+    /// The newest events with `seq < before` (all when `before` is absent), newest first.
+    pub async fn latest_events(
+        &self,
+        p: &Principal,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<proto::EvidenceEvent>> {
+        require(p, Permission::ReadEvidence, "read the evidence log")?;
+        let head = self
+            .store()
+            .chain_heads()
+            .await?
+            .into_iter()
+            .find(|(c, ..)| c == p.partner_id.as_str())
+            .map_or(0, |(_, seq, _)| seq);
+        let end = before.unwrap_or(head + 1).min(head + 1);
+        let after = (end - 1 - limit).max(0);
+        let q = proto::EventQuery { after: Some(after), limit: Some((end - 1 - after).clamp(1, 1000)) };
+        let mut events = self.events(p, &q).await?;
+        events.retain(|e| e.seq < end);
+        events.reverse();
+        Ok(events)
+    }
+
     /// Verifies the caller's partner's chain.
     pub async fn verify_own_chain(&self, p: &Principal) -> Result<proto::ChainVerification> {
         require(p, Permission::ReadEvidence, "verify the evidence log")?;

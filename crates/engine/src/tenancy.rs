@@ -90,6 +90,8 @@ impl Engine {
         let id = path_id(OrganizationId::parse, id, "organization")?;
         // Look first, so that a caller limited to another organization gets "not found".
         self.store().get_organization(&p.scope(), &id).await?;
+        // Offboarding a client removes all of its data: partner admins only.
+        require(p, Permission::ManagePartner, "delete organizations (offboarding a client is for partner admins)")?;
         require_partner_wide(p, "delete organizations")?;
         Ok(self.store().delete_organization(&self.audit(p), &p.scope(), &id).await?)
     }

@@ -1,5 +1,944 @@
-//! The dashboard.
+//! The dashboard: server-rendered pages (askama templates, checked at compile time), plain
+//! HTML forms, no JavaScript framework. Each page calls the same engine use cases as the API,
+//! so roles and tenant scope are enforced identically. Every form that changes something
+//! carries the session's CSRF token; a missing or wrong one is refused before anything runs.
+
 use crate::AppState;
-pub fn router() -> axum::Router<AppState> {
-    axum::Router::new()
+use crate::auth::{SESSION_COOKIE, clear_cookie, client_address, cookie, session_cookie};
+use crate::extract::{parse_form, parse_query};
+use askama::Template;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::{StatusCode, Uri, header, request::Parts};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use ringfence_engine::auth::{SessionInfo, constant_time_eq};
+use ringfence_engine::EngineError;
+use ringfence_model::*;
+use ringfence_proto as proto;
+use ringfence_store::Page;
+use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(org_tree))
+        .route("/static/app.css", get(css))
+        .route("/login", get(login_page).post(login_submit))
+        .route("/logout", post(logout))
+        .route("/orgs", post(create_org))
+        .route("/orgs/{id}", get(org_page).post(update_org))
+        .route("/orgs/{id}/delete", post(delete_org))
+        .route("/sites", post(create_site))
+        .route("/sites/{id}", get(site_page).post(update_site))
+        .route("/sites/{id}/delete", post(delete_site))
+        .route("/groups", post(create_group))
+        .route("/groups/{id}/delete", post(delete_group))
+        .route("/devices", get(device_list).post(create_device))
+        .route("/devices/{id}", get(device_page).post(update_device))
+        .route("/devices/{id}/delete", post(delete_device))
+        .route("/users", get(users_page).post(create_user))
+        .route("/users/{id}/delete", post(delete_user))
+        .route("/tokens", get(tokens_page).post(create_token))
+        .route("/tokens/{id}/revoke", post(revoke_token))
+        .route("/evidence", get(evidence_page))
+}
+
+async fn css() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("../static/app.css")).into_response()
+}
+
+/// A signed-in dashboard user; anyone else is sent to the sign-in page.
+struct Viewer(SessionInfo);
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let to_login = || {
+            let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            let next = form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>();
+            Redirect::to(&format!("/login?next={next}")).into_response()
+        };
+        let Some(c) = cookie(&parts.headers, SESSION_COOKIE) else { return Err(to_login()) };
+        match state.engine.session(c).await {
+            Ok(Some(s)) => Ok(Viewer(s)),
+            Ok(None) => Err(to_login()),
+            Err(e) => Err(page_error(e)),
+        }
+    }
+}
+
+/// What every page shows in its frame.
+struct Layout {
+    title: String,
+    section: &'static str,
+    user: String,
+    role: &'static str,
+    csrf: String,
+    can_write: bool,
+    can_manage_users: bool,
+    can_read_evidence: bool,
+    partner_wide: bool,
+    can_offboard: bool,
+    is_user: bool,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct Flash {
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+fn layout(v: &Viewer, title: impl Into<String>, section: &'static str, uri: &Uri) -> Layout {
+    let flash: Flash = parse_query(uri.query().unwrap_or("")).unwrap_or_default();
+    let p = &v.0.principal;
+    Layout {
+        title: title.into(),
+        section,
+        user: v.0.display_name.clone(),
+        role: p.role.label(),
+        csrf: v.0.csrf_token.clone(),
+        can_write: p.allows(Permission::WriteTenancy),
+        can_manage_users: p.allows(Permission::ManageUsers),
+        can_read_evidence: p.allows(Permission::ReadEvidence),
+        partner_wide: p.organization_id.is_none(),
+        can_offboard: p.organization_id.is_none() && p.allows(Permission::ManagePartner),
+        is_user: matches!(p.kind, PrincipalKind::User { .. }),
+        error: flash.error.map(|e| e.chars().take(500).collect()),
+        notice: flash.notice.map(|e| e.chars().take(500).collect()),
+    }
+}
+
+fn render(t: impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed to render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "the page could not be rendered").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    layout: Layout,
+    heading: String,
+    message: String,
+}
+
+fn page_error(e: EngineError) -> Response {
+    let (status, msg) = match &e {
+        EngineError::NotFound(what) => (StatusCode::NOT_FOUND, format!("{what} not found")),
+        EngineError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
+        EngineError::Store(err) => {
+            tracing::error!(error = %err, "store failure");
+            (StatusCode::SERVICE_UNAVAILABLE, "the database could not complete the request; try again".into())
+        }
+        other => (StatusCode::BAD_REQUEST, other.to_string()),
+    };
+    (status, msg).into_response()
+}
+
+/// An error page inside the frame, for a signed-in viewer.
+fn viewer_error(v: &Viewer, uri: &Uri, e: EngineError) -> Response {
+    let status = match &e {
+        EngineError::NotFound(_) => StatusCode::NOT_FOUND,
+        EngineError::Forbidden(_) => StatusCode::FORBIDDEN,
+        EngineError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let message = match &e {
+        EngineError::Store(err) => {
+            tracing::error!(error = %err, "store failure");
+            "the database could not complete the request; try again".to_owned()
+        }
+        other => other.to_string(),
+    };
+    let heading = if status == StatusCode::NOT_FOUND { "Not found" } else { "Not possible" };
+    let mut r = render(ErrorPage { layout: layout(v, heading, "", uri), heading: heading.into(), message });
+    *r.status_mut() = status;
+    r
+}
+
+/// Where to go after a form: back to `to`, with the outcome shown there.
+fn done(to: &str, outcome: Result<String, String>) -> Response {
+    let (key, msg) = match outcome {
+        Ok(m) => ("notice", m),
+        Err(m) => ("error", m),
+    };
+    let sep = if to.contains('?') { '&' } else { '?' };
+    let msg: String = form_urlencoded::byte_serialize(msg.as_bytes()).collect();
+    Redirect::to(&format!("{to}{sep}{key}={msg}")).into_response()
+}
+
+/// A submitted form: its CSRF token is checked before the fields are looked at.
+fn form<T: for<'de> Deserialize<'de>>(v: &Viewer, body: &Bytes) -> Result<T, Response> {
+    let sent: Option<String> =
+        form_urlencoded::parse(body).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned());
+    if !sent.as_deref().is_some_and(|s| constant_time_eq(s, &v.0.csrf_token)) {
+        return Err((
+            StatusCode::FORBIDDEN,
+            "the form's security token is missing or out of date; reload the page and try again",
+        )
+            .into_response());
+    }
+    parse_form(body).map_err(|e| (e.status, e.body.message).into_response())
+}
+
+fn msg(e: EngineError) -> String {
+    match e {
+        EngineError::Store(err) => {
+            tracing::error!(error = %err, "store failure");
+            "the database could not complete the request; try again".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    error: Option<String>,
+    next: String,
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    next: Option<String>,
+}
+
+/// Only local paths are followed after sign-in, so a crafted link cannot send a user away.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+async fn login_page(uri: Uri) -> Response {
+    let q: LoginQuery = parse_query(uri.query().unwrap_or("")).unwrap_or(LoginQuery { next: None });
+    render(LoginPage { error: None, next: safe_next(q.next.as_deref()) })
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+    next: Option<String>,
+}
+
+struct ClientAddress(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddress(client_address(parts)))
+    }
+}
+
+async fn login_submit(State(s): State<AppState>, ClientAddress(client): ClientAddress, body: Bytes) -> Response {
+    let f: LoginForm = match parse_form(&body) {
+        Ok(f) => f,
+        Err(e) => {
+            let mut r = render(LoginPage { error: Some(e.body.message), next: "/".into() });
+            *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            return r;
+        }
+    };
+    let next = safe_next(f.next.as_deref());
+    match s.engine.login(&f.username, &f.password, &client).await {
+        Ok(session) => (
+            [(header::SET_COOKIE, session_cookie(&session.cookie, s.config.secure_cookies))],
+            Redirect::to(&next),
+        )
+            .into_response(),
+        Err(e) => {
+            let status = match &e {
+                EngineError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+                EngineError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            let mut r = render(LoginPage { error: Some(msg(e)), next });
+            *r.status_mut() = status;
+            r
+        }
+    }
+}
+
+async fn logout(State(s): State<AppState>, v: Viewer, headers: axum::http::HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = form::<serde::de::IgnoredAny>(&v, &body) {
+        return r;
+    }
+    if let Some(c) = cookie(&headers, SESSION_COOKIE) {
+        if let Err(e) = s.engine.logout(c).await {
+            return page_error(e);
+        }
+    }
+    ([(header::SET_COOKIE, clear_cookie(s.config.secure_cookies))], Redirect::to("/login")).into_response()
+}
+
+struct OrgNode {
+    org: Organization,
+    sites: Vec<Site>,
+    groups: Vec<DeviceGroup>,
+    devices: i64,
+}
+
+#[derive(Template)]
+#[template(path = "orgs.html")]
+struct OrgTreePage {
+    layout: Layout,
+    partner: String,
+    tree: Vec<OrgNode>,
+}
+
+async fn org_tree(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
+    let p = &v.0.principal;
+    let e = &s.engine;
+    let result: Result<OrgTreePage, EngineError> = async {
+        let partner = e.partner(p).await?;
+        let orgs = e.organizations(p).await?;
+        let sites = e.sites(p, None).await?;
+        let groups = e.groups(p, None).await?;
+        let mut tree = Vec::new();
+        for org in orgs {
+            let q = proto::DeviceListQuery { organization_id: Some(org.id.to_string()), limit: Some(1), ..Default::default() };
+            let devices = e.devices(p, &q).await?.total;
+            tree.push(OrgNode {
+                sites: sites.iter().filter(|x| x.organization_id == org.id).cloned().collect(),
+                groups: groups.iter().filter(|x| x.organization_id == org.id).cloned().collect(),
+                devices,
+                org,
+            });
+        }
+        Ok(OrgTreePage { layout: layout(&v, "Organizations", "orgs", &uri), partner: partner.name, tree })
+    }
+    .await;
+    match result {
+        Ok(page) => render(page),
+        Err(err) => viewer_error(&v, &uri, err),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "org.html")]
+struct OrgPage {
+    layout: Layout,
+    org: Organization,
+    sites: Vec<Site>,
+    groups: Vec<DeviceGroup>,
+}
+
+async fn org_page(State(s): State<AppState>, v: Viewer, uri: Uri, Path(id): Path<String>) -> Response {
+    let p = &v.0.principal;
+    let result = async {
+        let org = s.engine.organization(p, &id).await?;
+        let sites = s.engine.sites(p, Some(org.id.as_str())).await?;
+        let groups = s.engine.groups(p, Some(org.id.as_str())).await?;
+        Ok::<_, EngineError>(OrgPage { layout: layout(&v, org.name.clone(), "orgs", &uri), org, sites, groups })
+    }
+    .await;
+    match result {
+        Ok(page) => render(page),
+        Err(e) => viewer_error(&v, &uri, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct OrgForm {
+    name: String,
+    #[serde(default)]
+    notes: String,
+}
+
+async fn create_org(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
+    let f: OrgForm = match form(&v, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    match s.engine.create_organization(&v.0.principal, &proto::CreateOrganization { name: f.name, notes: f.notes }).await {
+        Ok(o) => done(&format!("/orgs/{}", o.id), Ok(format!("Organization '{}' created", o.name))),
+        Err(e) => done("/", Err(msg(e))),
+    }
+}
+
+async fn update_org(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
+    let f: OrgForm = match form(&v, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let req = proto::UpdateOrganization { name: Some(f.name), notes: Some(f.notes) };
+    let back = format!("/orgs/{id}");
+    match s.engine.update_organization(&v.0.principal, &id, &req).await {
+        Ok(_) => done(&back, Ok("Saved".into())),
+        Err(e) => done(&back, Err(msg(e))),
+    }
+}
+
+#[derive(Deserialize)]
+struct ConfirmForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+async fn delete_org(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
+    let f: ConfirmForm = match form(&v, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let p = &v.0.principal;
+    let back = format!("/orgs/{id}");
+    let org = match s.engine.organization(p, &id).await {
+        Ok(o) => o,
+        Err(e) => return done("/", Err(msg(e))),
+    };
+    if f.confirm.trim() != org.name {
+        return done(&back, Err("type the organization's exact name to confirm the deletion".into()));
+    }
+    match s.engine.delete_organization(p, &id).await {
+        Ok(()) => done("/", Ok(format!("Organization '{}' deleted", org.name))),
+        Err(e) => done(&back, Err(msg(e))),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "site.html")]
+struct SitePage {
+    layout: Layout,
+    org: Organization,
+    site: Site,
+    devices: Page<Device>,
+    roles: Vec<Opt>,
+    criticalities: Vec<Opt>,
+}
+
+/// One choice of a `<select>`.
+struct Opt {
+    value: &'static str,
+    selected: bool,
+}
+
+fn roles(selected: DeviceRole) -> Vec<Opt> {
+    DeviceRole::ALL.iter().map(|r| Opt { value: r.as_str(), selected: *r == selected }).collect()
+}
+
+fn criticalities(selected: Criticality) -> Vec<Opt> {
+    Criticality::ALL.iter().map(|c| Opt { value: c.as_str(), selected: *c == selected }).collect()
+}
+
+async fn site_page(State(s): State<AppState>, v: Viewer, uri: Uri, Path(id): Path<String>) -> Response {
+    let p = &v.0.principal;
+    let result = async {
+        let site = s.engine.site(p, &id).await?;
+        let org = s.engine.organization(p, site.organization_id.as_str()).await?;
+        let q = proto::DeviceListQuery { site_id: Some(site.id.to_string()), limit: Some(100), ..Default::default() };
+        let devices = s.engine.devices(p, &q).await?;
+        Ok::<_, EngineError>(SitePage {
+            layout: layout(&v, site.name.clone(), "orgs", &uri),
+            org,
+            site,
+            devices,
+            roles: roles(DeviceRole::Workstation),
+            criticalities: criticalities(Criticality::Medium),
+        })
+    }
+    .await;
+    match result {
+        Ok(page) => render(page),
+        Err(e) => viewer_error(&v, &uri, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct SiteForm {
+    organization_id: Option<String>,
+    name: String,
+    time_zone: String,
+    #[serde(default)]
+    address: String,
+}
+
+async fn create_site(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
+    let f: SiteForm = match form(&v, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let org = f.organization_id.unwrap_or_default();
+    let back = format!("/orgs/{org}");
+    let req = proto::CreateSite { organization_id: org, name: f.name, time_zone: f.time_zone, address: f.address };
+    match s.engine.create_site(&v.0.principal, &req).await {
+        Ok(site) => done(&back, Ok(format!("Site '{}' created", site.name))),
+        Err(e) => done(&back, Err(msg(e))),
+    }
+}
+
+async fn update_site(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
+    let f: SiteForm = match form(&v, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let back = format!("/sites/{id}");
+    let req = proto::UpdateSite { name: Some(f.name), time_zone: Some(f.time_zone), address: Some(f.address) };
+    match s.engine.update_site(&v.0.principal, &id, &req).await {
+        Ok(_) => done(&back, Ok("Saved".into())),
+        Err(e) => done(&back, Err(msg(e))),
+    }
+}
+
+async fn delete_site(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
+    let f: ConfirmForm = match form(&v, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let p = &v.0.principal;
+    let back = format!("/sites/{id}");
+    let site = match s.engine.site(p, &id).await {
+        Ok(x) => x,
+        Err(e) => return done("/", Err(msg(e))),
+    };
+    if f.confirm.trim() != site.name {
+        return done(&back, Err("type the site's exact name to confirm the deletion".into()));
+    }
+    match s.engine.delete_site(p, &id).await {
+        Ok(()) => done(&format!("/orgs/{}", site.organization_id), Ok(format!("Site '{}' deleted", site.name))),
+        Err(e) => done(&back, Err(msg(e))),
+    }
+}
+
+#[derive(Deserialize)]
+struct GroupForm {
+    organization_id: String,
+    name: String,
+    #[serde(default)]
+    description: String,
+}
+
+async fn create_group(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
+    let f: GroupForm = match form(&v, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let back = format!("/orgs/{}", f.organization_id);
+    let req = proto::CreateDeviceGroup { organization_id: f.organization_id, name: f.name, description: f.description };
+    match s.engine.create_group(&v.0.principal, &req).await {
+        Ok(g) => done(&back, Ok(format!("Group '{}' created", g.name))),
+        Err(e) => done(&back, Err(msg(e))),
+    }
+}
+
+async fn delete_group(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
+    if let Err(r) = form::<serde::de::IgnoredAny>(&v, &body) {
+        return r;
+    }
+    let p = &v.0.principal;
+    let group = match s.engine.group(p, &id).await {
+        Ok(g) => g,
+        Err(e) => return done("/", Err(msg(e))),
+    };
+    let back = format!("/orgs/{}", group.organization_id);
+    match s.engine.delete_group(p, &id).await {
+        Ok(()) => done(&back, Ok(format!("Group '{}' deleted", group.name))),
+        Err(e) => done(&back, Err(msg(e))),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "devices.html")]
+struct DevicesPage {
+    layout: Layout,
+    devices: Page<Device>,
+    orgs: Vec<Organization>,
+    search: String,
+    organization_id: String,
+    site_id: String,
+    group_id: String,
+    first: i64,
+    last: i64,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct DeviceListParams {
+    search: Option<String>,
+    organization_id: Option<String>,
+    site_id: Option<String>,
+    group_id: Option<String>,
+    page: Option<i64>,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+const PAGE_SIZE: i64 = 25;
+
+async fn device_list(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
+    let q: DeviceListParams = match parse_query(uri.query().unwrap_or("")) {
+        Ok(q) => q,
+        Err(e) => return viewer_error(&v, &uri, EngineError::Invalid(ValueError::new(e.body.field.unwrap_or_default(), e.body.message))),
+    };
+    let _ = (&q.error, &q.notice);
+    let page = q.page.unwrap_or(1).max(1);
+    let p = &v.0.principal;
+    let query = proto::DeviceListQuery {
+        organization_id: q.organization_id.clone(),
+        site_id: q.site_id.clone(),
+        group_id: q.group_id.clone(),
+        search: q.search.clone(),
+        limit: Some(PAGE_SIZE),
+        offset: Some((page - 1) * PAGE_SIZE),
+    };
+    let result = async {
+        let devices = s.engine.devices(p, &query).await?;
+        let orgs = s.engine.organizations(p).await?;
+        Ok::<_, EngineError>((devices, orgs))
+    }
+    .await;
+    let (devices, orgs) = match result {
+        Ok(x) => x,
+        Err(e) => return viewer_error(&v, &uri, e),
+    };
+    let link = |page: i64| {
+        let mut ser = form_urlencoded::Serializer::new(String::new());
+        for (k, val) in [("search", &q.search), ("organization_id", &q.organization_id), ("site_id", &q.site_id), ("group_id", &q.group_id)] {
+            if let Some(val) = val.as_deref().filter(|s| !s.is_empty()) {
+                ser.append_pair(k, val);
+            }
+        }
+        ser.append_pair("page", &page.to_string());
+        format!("/devices?{}", ser.finish())
+    };
+    let first = if devices.total == 0 { 0 } else { devices.offset + 1 };
+    let last = devices.offset + devices.items.len() as i64;
+    render(DevicesPage {
+        layout: layout(&v, "Devices", "devices", &uri),
+        prev: (page > 1).then(|| link(page - 1)),
+        next: (last < devices.total).then(|| link(page + 1)),
+        first,
+        last,
+        devices,
+        orgs,
+        search: q.search.unwrap_or_default(),
+        organization_id: q.organization_id.unwrap_or_default(),
+        site_id: q.site_id.unwrap_or_default(),
+        group_id: q.group_id.unwrap_or_default(),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "device.html")]
+struct DevicePage {
+    layout: Layout,
+    device: Device,
+    org: Organization,
+    site: Site,
+    groups: Vec<DeviceGroup>,
+    roles: Vec<Opt>,
+    criticalities: Vec<Opt>,
+}
+
+async fn device_page(State(s): State<AppState>, v: Viewer, uri: Uri, Path(id): Path<String>) -> Response {
+    let p = &v.0.principal;
+    let result = async {
+        let device = s.engine.device(p, &id).await?;
+        let site = s.engine.site(p, device.site_id.as_str()).await?;
+        let org = s.engine.organization(p, device.organization_id.as_str()).await?;
+        let groups = s.engine.groups(p, Some(org.id.as_str())).await?;
+        Ok::<_, EngineError>(DevicePage {
+            layout: layout(&v, device.hostname.clone(), "devices", &uri),
+            roles: roles(device.role),
+            criticalities: criticalities(device.criticality),
+            device,
+            org,
+            site,
+            groups,
+        })
+    }
+    .await;
+    match result {
+        Ok(page) => render(page),
+        Err(e) => viewer_error(&v, &uri, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct DeviceForm {
+    site_id: Option<String>,
+    hostname: String,
+    role: String,
+    criticality: String,
+    #[serde(default)]
+    os: String,
+    #[serde(default)]
+    internet_facing: bool,
+    #[serde(default)]
+    holds_sensitive_data: bool,
+    time_zone: Option<String>,
+}
+
+async fn create_device(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
+    let f: DeviceForm = match form(&v, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let site = f.site_id.unwrap_or_default();
+    let back = format!("/sites/{site}");
+    let req = proto::CreateDevice {
+        site_id: site,
+        hostname: f.hostname,
+        role: f.role,
+        os: f.os,
+        internet_facing: f.internet_facing,
+        holds_sensitive_data: f.holds_sensitive_data,
+        criticality: Some(f.criticality),
+        time_zone: f.time_zone.filter(|z| !z.trim().is_empty()),
+        group_ids: Vec::new(),
+    };
+    match s.engine.create_device(&v.0.principal, &req).await {
+        Ok(d) => done(&back, Ok(format!("Device '{}' added", d.hostname))),
+        Err(e) => done(&back, Err(msg(e))),
+    }
+}
+
+async fn update_device(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
+    let f: DeviceForm = match form(&v, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let back = format!("/devices/{id}");
+    let req = proto::UpdateDevice {
+        site_id: None,
+        hostname: Some(f.hostname),
+        role: Some(f.role),
+        os: Some(f.os),
+        internet_facing: Some(f.internet_facing),
+        holds_sensitive_data: Some(f.holds_sensitive_data),
+        criticality: Some(f.criticality),
+        time_zone: Some(f.time_zone.filter(|z| !z.trim().is_empty())),
+        group_ids: None,
+    };
+    match s.engine.update_device(&v.0.principal, &id, &req).await {
+        Ok(_) => done(&back, Ok("Saved".into())),
+        Err(e) => done(&back, Err(msg(e))),
+    }
+}
+
+async fn delete_device(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
+    if let Err(r) = form::<serde::de::IgnoredAny>(&v, &body) {
+        return r;
+    }
+    let p = &v.0.principal;
+    let device = match s.engine.device(p, &id).await {
+        Ok(d) => d,
+        Err(e) => return done("/devices", Err(msg(e))),
+    };
+    match s.engine.delete_device(p, &id).await {
+        Ok(()) => done(&format!("/sites/{}", device.site_id), Ok(format!("Device '{}' deleted", device.hostname))),
+        Err(e) => done(&format!("/devices/{id}"), Err(msg(e))),
+    }
+}
+
+struct UserRow {
+    user: User,
+    scope: String,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    layout: Layout,
+    users: Vec<UserRow>,
+    orgs: Vec<Organization>,
+    roles: Vec<&'static str>,
+}
+
+async fn users_page(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
+    let p = &v.0.principal;
+    let result = async {
+        let users = s.engine.users(p).await?;
+        let orgs = s.engine.organizations(p).await?;
+        Ok::<_, EngineError>((users, orgs))
+    }
+    .await;
+    let (users, orgs) = match result {
+        Ok(x) => x,
+        Err(e) => return viewer_error(&v, &uri, e),
+    };
+    let users = users
+        .into_iter()
+        .map(|u| {
+            let scope = match &u.organization_id {
+                Some(o) => orgs.iter().find(|x| &x.id == o).map_or_else(|| o.to_string(), |x| x.name.clone()),
+                None => "all clients".into(),
+            };
+            UserRow { user: u, scope }
+        })
+        .collect();
+    let roles = Role::ALL.iter().filter(|r| p.role.may_grant(**r)).map(|r| r.as_str()).collect();
+    render(UsersPage { layout: layout(&v, "Users", "users", &uri), users, orgs, roles })
+}
+
+#[derive(Deserialize)]
+struct UserForm {
+    username: String,
+    #[serde(default)]
+    display_name: String,
+    role: String,
+    organization_id: Option<String>,
+    password: String,
+}
+
+async fn create_user(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
+    let f: UserForm = match form(&v, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let req = proto::CreateUser {
+        username: f.username,
+        display_name: f.display_name,
+        role: f.role,
+        organization_id: f.organization_id.filter(|o| !o.is_empty()),
+        password: f.password,
+    };
+    match s.engine.create_user(&v.0.principal, &req).await {
+        Ok(u) => done("/users", Ok(format!("User '{}' created", u.username))),
+        Err(e) => done("/users", Err(msg(e))),
+    }
+}
+
+async fn delete_user(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
+    if let Err(r) = form::<serde::de::IgnoredAny>(&v, &body) {
+        return r;
+    }
+    match s.engine.delete_user(&v.0.principal, &id).await {
+        Ok(()) => done("/users", Ok("User deleted".into())),
+        Err(e) => done("/users", Err(msg(e))),
+    }
+}
+
+struct TokenRow {
+    id: String,
+    name: String,
+    role: Role,
+    created: String,
+    expires: String,
+    last_used: String,
+    revoked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "tokens.html")]
+struct TokensPage {
+    layout: Layout,
+    tokens: Vec<TokenRow>,
+    roles: Vec<&'static str>,
+    new_secret: Option<String>,
+}
+
+fn day(t: Option<Timestamp>) -> String {
+    t.map_or_else(|| "—".into(), |t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+}
+
+async fn tokens_response(s: &AppState, v: &Viewer, uri: &Uri, new_secret: Option<String>) -> Response {
+    let p = &v.0.principal;
+    let tokens = match s.engine.tokens(p).await {
+        Ok(t) => t,
+        Err(e) => return viewer_error(v, uri, e),
+    };
+    let tokens = tokens
+        .into_iter()
+        .rev()
+        .map(|t| TokenRow {
+            id: t.id.to_string(),
+            name: t.name,
+            role: t.role,
+            created: day(Some(t.created_at)),
+            expires: day(t.expires_at),
+            last_used: day(t.last_used_at),
+            revoked: t.revoked_at.is_some(),
+        })
+        .collect();
+    let roles = Role::ALL.iter().filter(|r| p.role.may_grant(**r)).map(|r| r.as_str()).collect();
+    render(TokensPage { layout: layout(v, "API tokens", "tokens", uri), tokens, roles, new_secret })
+}
+
+async fn tokens_page(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
+    tokens_response(&s, &v, &uri, None).await
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    name: String,
+    role: Option<String>,
+    expires_in_days: Option<String>,
+}
+
+async fn create_token(State(s): State<AppState>, v: Viewer, uri: Uri, body: Bytes) -> Response {
+    let f: TokenForm = match form(&v, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let expires_in_days = match f.expires_in_days.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+        None => None,
+        Some(d) => match d.parse() {
+            Ok(n) => Some(n),
+            Err(_) => return done("/tokens", Err("expires_in_days: give a whole number of days".into())),
+        },
+    };
+    let req = proto::CreateToken { name: f.name, role: f.role.filter(|r| !r.is_empty()), organization_id: None, expires_in_days };
+    match s.engine.create_token(&v.0.principal, &req).await {
+        // The secret is rendered into this response only; it is never stored or redirected.
+        Ok(created) => tokens_response(&s, &v, &uri, Some(created.secret)).await,
+        Err(e) => done("/tokens", Err(msg(e))),
+    }
+}
+
+async fn revoke_token(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
+    if let Err(r) = form::<serde::de::IgnoredAny>(&v, &body) {
+        return r;
+    }
+    match s.engine.revoke_token(&v.0.principal, &id).await {
+        Ok(t) => done("/tokens", Ok(format!("Token '{}' revoked", t.name))),
+        Err(e) => done("/tokens", Err(msg(e))),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "evidence.html")]
+struct EvidencePage {
+    layout: Layout,
+    events: Vec<proto::EvidenceEvent>,
+    verification: Option<proto::ChainVerification>,
+    older: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvidenceParams {
+    before: Option<i64>,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+async fn evidence_page(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
+    let q: EvidenceParams = parse_query(uri.query().unwrap_or("")).unwrap_or_default();
+    let _ = (&q.error, &q.notice);
+    let p = &v.0.principal;
+    let events = match s.engine.latest_events(p, q.before, 50).await {
+        Ok(e) => e,
+        Err(e) => return viewer_error(&v, &uri, e),
+    };
+    let verification = if p.organization_id.is_none() {
+        match s.engine.verify_own_chain(p).await {
+            Ok(v) => Some(v),
+            Err(e) => return viewer_error(&v, &uri, e),
+        }
+    } else {
+        None
+    };
+    let older = events.last().filter(|e| e.seq > 1).map(|e| format!("/evidence?before={}", e.seq));
+    render(EvidencePage { layout: layout(&v, "Evidence log", "evidence", &uri), events, verification, older })
 }
