@@ -1,0 +1,232 @@
+//! The dashboard in real headless Chromium, driven over WebDriver by Debian's chromedriver:
+//! sign in, open the organization tree, create a site, see it listed, sign out.
+//!
+//! Needs `chromium` and `chromium-driver` (installed by `.ci/run`). Without them the test
+//! says so and passes outside CI; under CI it fails.
+
+mod common;
+
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+struct Driver {
+    child: Child,
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Browser<'a> {
+    driver: &'a Driver,
+    session: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn start_driver() -> Option<Driver> {
+    let bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+    if !std::path::Path::new(&bin).exists() {
+        if std::env::var_os("CI").is_some() {
+            panic!("{bin} is required under CI (apt-get install chromium chromium-driver)");
+        }
+        eprintln!("SKIPPED: {bin} not found; install chromium and chromium-driver to run the browser test");
+        return None;
+    }
+    let port = free_port();
+    let child = Command::new(&bin)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let driver = Driver { child, base: format!("http://127.0.0.1:{port}"), http: reqwest::Client::new() };
+    for _ in 0..100 {
+        if let Ok(r) = driver.http.get(format!("{}/status", driver.base)).send().await {
+            if r.json::<Value>().await.is_ok_and(|v| v["value"]["ready"] == true) {
+                return Some(driver);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not become ready");
+}
+
+impl Driver {
+    async fn try_call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, Value> {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let v: Value = req.send().await.unwrap().json().await.unwrap();
+        if v["value"].get("error").is_some() { Err(v["value"].clone()) } else { Ok(v["value"].clone()) }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        match self.try_call(method, path, body).await {
+            Ok(v) => v,
+            Err(e) => panic!("WebDriver {path}: {e}"),
+        }
+    }
+
+    async fn browser(&self) -> Browser<'_> {
+        let profile = std::env::temp_dir().join(format!("rf-chromium-{}", std::process::id()));
+        let caps = json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--disable-quic", "--no-first-run", "--disable-background-networking",
+                         "--disable-component-update", "--disable-sync", "--window-size=1280,1000",
+                         format!("--user-data-dir={}", profile.display())]
+            }
+        }}});
+        let v = self.call(reqwest::Method::POST, "/session", Some(caps)).await;
+        let session = v["sessionId"].as_str().unwrap_or_else(|| panic!("no WebDriver session: {v}")).to_owned();
+        Browser { driver: self, session }
+    }
+}
+
+impl Browser<'_> {
+    async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        self.driver.call(method, &format!("/session/{}{}", self.session, path), body).await
+    }
+
+    async fn go(&self, url: &str) {
+        self.cmd(reqwest::Method::POST, "/url", Some(json!({ "url": url }))).await;
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let v = self.cmd(reqwest::Method::POST, "/element", Some(json!({ "using": "css selector", "value": css }))).await;
+        v[ELEMENT].as_str().unwrap_or_else(|| panic!("element {css}: {v}")).to_owned()
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let e = self.find(css).await;
+        self.cmd(reqwest::Method::POST, &format!("/element/{e}/value"), Some(json!({ "text": text }))).await;
+    }
+
+    /// Clicks a link or submit button and waits until the next page has replaced this one.
+    async fn click(&self, css: &str) {
+        let page = self.find("html").await;
+        let e = self.find(css).await;
+        self.cmd(reqwest::Method::POST, &format!("/element/{e}/click"), Some(json!({}))).await;
+        for _ in 0..200 {
+            let path = format!("/session/{}/element/{page}/name", self.session);
+            if self.driver.try_call(reqwest::Method::GET, &path, None).await.is_err() {
+                // The old page's root is stale: the new page is there; let it finish loading.
+                self.cmd(reqwest::Method::POST, "/execute/sync", Some(json!({ "script": "return document.readyState", "args": [] }))).await;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("clicking {css} did not lead to a new page");
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let e = self.find(css).await;
+        self.cmd(reqwest::Method::GET, &format!("/element/{e}/text"), None).await.as_str().unwrap().to_owned()
+    }
+
+    async fn url(&self) -> String {
+        self.cmd(reqwest::Method::GET, "/url", None).await.as_str().unwrap().to_owned()
+    }
+
+    /// Saves a screenshot when RINGFENCE_SCREENSHOTS names a folder (for looking at pages).
+    async fn screenshot(&self, name: &str) {
+        if let Some(dir) = std::env::var_os("RINGFENCE_SCREENSHOTS") {
+            use std::io::Write;
+            let v = self.cmd(reqwest::Method::GET, "/screenshot", None).await;
+            let png = base64_decode(v.as_str().unwrap());
+            let mut f = std::fs::File::create(std::path::Path::new(&dir).join(format!("{name}.png"))).unwrap();
+            f.write_all(&png).unwrap();
+        }
+    }
+
+    async fn quit(self) {
+        self.driver.call(reqwest::Method::DELETE, &format!("/session/{}", self.session), None).await;
+    }
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let table = |c: u8| -> u32 {
+        match c {
+            b'A'..=b'Z' => (c - b'A') as u32,
+            b'a'..=b'z' => (c - b'a' + 26) as u32,
+            b'0'..=b'9' => (c - b'0' + 52) as u32,
+            b'+' => 62,
+            _ => 63,
+        }
+    };
+    let bytes: Vec<u8> = s.bytes().filter(|b| *b != b'=' && !b.is_ascii_whitespace()).collect();
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let mut n = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            n |= table(*c) << (18 - 6 * i);
+        }
+        let take = chunk.len() - 1;
+        for i in 0..take {
+            out.push((n >> (16 - 8 * i)) as u8);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn sign_in_create_a_site_and_sign_out_in_chromium() {
+    let Some(driver) = start_driver().await else { return };
+    let app = common::TestApp::spawn(common::Backend::Sqlite).await.unwrap();
+    let b = driver.browser().await;
+
+    b.go(&app.url("/")).await;
+    assert!(b.url().await.contains("/login"), "anonymous visitors are sent to sign in");
+    b.type_into("#username", "tech@a").await;
+    b.type_into("#password", "wrong password").await;
+    b.click("#sign-in").await;
+    assert!(b.text(".flash.error").await.contains("wrong"));
+    b.type_into("#username", "tech@a").await;
+    b.type_into("#password", common::PASSWORD).await;
+    b.click("#sign-in").await;
+
+    let tree = b.text("#org-tree").await;
+    assert!(tree.contains("A1") && tree.contains("A2"), "{tree}");
+    assert!(!tree.contains("B1"), "another partner's organization must not appear: {tree}");
+    b.screenshot("org-tree").await;
+
+    b.click(&format!("a[href='/orgs/{}']", app.a1.org.id)).await;
+    b.type_into("#site-name", "Leeds Branch").await;
+    b.type_into("#site-tz", "Europe/London").await;
+    b.click("#create-site").await;
+    assert!(b.text(".flash.notice").await.contains("Leeds Branch"));
+    let sites = b.text("#sites").await;
+    assert!(sites.contains("Leeds Branch") && sites.contains("Europe/London"), "{sites}");
+    b.screenshot("organization").await;
+
+    // A bad time zone is refused with a message that names it, and nothing is added.
+    b.type_into("#site-name", "Moon Base").await;
+    b.type_into("#site-tz", "Moon/Crater").await;
+    b.click("#create-site").await;
+    assert!(b.text(".flash.error").await.contains("Moon/Crater"));
+    assert!(!b.text("#sites").await.contains("Moon Base"));
+
+    b.click("#logout").await;
+    assert!(b.url().await.contains("/login"));
+    b.go(&app.url(&format!("/orgs/{}", app.a1.org.id))).await;
+    assert!(b.url().await.contains("/login"), "the session ended at sign-out");
+    b.quit().await;
+
+    let viewer = app.token("admin@a").await;
+    let sites = viewer.get(&format!("/api/v1/sites?organization_id={}", app.a1.org.id)).await.body;
+    assert!(sites.to_string().contains("Leeds Branch"), "the site created in the browser is stored");
+}
