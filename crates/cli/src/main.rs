@@ -213,7 +213,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => Location::Sqlite(settings.data_dir.join("ringfence.db")),
             };
             let store = open_store(&location).await?;
-            serve(store, &settings, &location, None).await?;
+            let listener = bind(&settings).await?;
+            serve(listener, store, &settings, &location, None).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => {
@@ -237,12 +238,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = open_store(&location).await?;
             let engine = Engine::new(store.clone());
             let seed = ringfence_engine::demo::seed_tenancy(&engine).await.context("seeding the demo failed")?;
-            let banner = output::demo_banner(&seed, &settings);
             if args.seed_only {
-                println!("{banner}");
+                println!("{}", output::demo_banner(&seed, &settings.data_dir, settings.listen));
                 return Ok(ExitCode::SUCCESS);
             }
-            serve(store, &settings, &location, Some(banner)).await?;
+            let listener = bind(&settings).await?;
+            let banner = output::demo_banner(&seed, &settings.data_dir, listener.local_addr()?);
+            serve(listener, store, &settings, &location, Some(banner)).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Admin(args) => {
@@ -267,16 +269,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+async fn bind(settings: &config::Settings) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(settings.listen).await.map_err(|e| {
+        InvalidArgument(format!("cannot listen on {}: {e}; is another server using the port?", settings.listen)).into()
+    })
+}
+
 async fn serve(
+    listener: tokio::net::TcpListener,
     store: DynStore,
     settings: &config::Settings,
     location: &Location,
     banner: Option<String>,
 ) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}; is another server using the port?", settings.listen))
-        .map_err(|e| anyhow::Error::new(InvalidArgument(format!("{e:#}"))))?;
     let addr = listener.local_addr()?;
     let state = ringfence_server::AppState::new(
         Engine::new(store),

@@ -1,6 +1,7 @@
 //! What the CLI prints: aligned tables for people, JSON for scripts.
 
-use crate::config::Settings;
+use std::net::SocketAddr;
+use std::path::Path;
 use ringfence_engine::demo::{DEMO_PASSWORD, DemoSeed};
 use ringfence_engine::evidence::ChainOk;
 use ringfence_evidence::ChainBreak;
@@ -44,7 +45,7 @@ pub fn json<T: Serialize>(value: &T) {
     }
 }
 
-pub fn demo_banner(seed: &DemoSeed, settings: &Settings) -> String {
+pub fn demo_banner(seed: &DemoSeed, data_dir: &Path, addr: SocketAddr) -> String {
     let mut s = String::new();
     s.push_str(&format!(
         "ringfence demo: {} with {} organizations, {} sites and {} devices\n",
@@ -53,15 +54,15 @@ pub fn demo_banner(seed: &DemoSeed, settings: &Settings) -> String {
         seed.sites.len(),
         seed.devices.len()
     ));
-    s.push_str(&format!("Dashboard: http://{}/\n", settings.listen));
-    s.push_str(&format!("API:       http://{}/api/v1/ (OpenAPI at /api/openapi.json)\n", settings.listen));
+    s.push_str(&format!("Dashboard: http://{addr}/\n"));
+    s.push_str(&format!("API:       http://{addr}/api/v1/ (OpenAPI at /api/openapi.json)\n"));
     s.push_str(&format!("Logins (password for all: {DEMO_PASSWORD}):\n"));
     for l in &seed.logins {
         s.push_str(&format!("  {:<30} {:<15} {}\n", l.username, l.role.label(), l.scope));
     }
     s.push_str(&format!(
         "Evidence: ringfence evidence verify --database sqlite:{}",
-        settings.data_dir.join("demo.db").display()
+        data_dir.join("demo.db").display()
     ));
     s
 }

@@ -1,0 +1,231 @@
+//! The `ringfence` binary as a user runs it: the demo, `admin`, `evidence verify` with a
+//! tampered database (SQLite and PostgreSQL), bad configuration and an unreachable database.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Output, Stdio};
+
+fn ringfence() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ringfence"));
+    for var in ["RINGFENCE_DATA_DIR", "RINGFENCE_DATABASE_URL", "RINGFENCE_CONFIG", "RINGFENCE_LISTEN", "RINGFENCE_PARTNER"] {
+        c.env_remove(var);
+    }
+    c.env("RINGFENCE_LOG", "warn");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    ringfence().args(args).output().expect("ringfence runs")
+}
+
+fn run_stdin(args: &[&str], stdin: &str) -> Output {
+    let mut child = ringfence()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn temp() -> ringfence_store::testing::TempDir {
+    ringfence_store::testing::TempDir::new("ringfence-cli")
+}
+
+#[test]
+fn the_demo_seeds_a_verifiable_msp() {
+    let dir = temp();
+    let d = dir.0.to_str().unwrap();
+    let out = run(&["demo", "--data-dir", d, "--seed-only"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let banner = text(&out);
+    assert!(banner.contains("Demo MSP with 3 organizations"), "{banner}");
+    assert!(banner.contains("60 devices"), "{banner}");
+    for login in ["admin@demo-msp.example", "tech@demo-msp.example", "auditor@demo-msp.example", "viewer@hartleymoss.example"] {
+        assert!(banner.contains(login), "{banner}");
+    }
+    let db = format!("sqlite:{d}/demo.db");
+    let out = run(&["evidence", "verify", "--database", &db]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("evidence log intact: 1 chain(s)"), "{}", text(&out));
+    // A second demo start gets a fresh database, not a duplicate partner.
+    let again = run(&["demo", "--data-dir", d, "--seed-only"]);
+    assert!(again.status.success(), "{}", text(&again));
+    let partners = run(&["admin", "--database", &db, "--format", "json", "partner", "list"]);
+    let list: serde_json::Value = serde_json::from_slice(&partners.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
+
+/// Seeds through the CLI, tampers with one stored event, and expects `evidence verify` to
+/// name it and exit 1.
+async fn tamper_and_verify(db: &str, exec: impl AsyncFn(&str)) {
+    let out = run(&["admin", "--database", db, "partner", "create", "Tamper MSP"]);
+    assert!(out.status.success(), "{}", text(&out));
+    for org in ["Org One", "Org Two", "Org Three", "Org Four"] {
+        let out = run(&["admin", "--database", db, "--partner", "Tamper MSP", "org", "create", org]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let ok = run(&["evidence", "verify", "--database", db, "--format", "json"]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    let v: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(v["chains"][0]["events"], 5);
+
+    exec(r#"UPDATE evidence_events SET payload = '{"after":{"name":"Forged"}}' WHERE seq = 3"#).await;
+    let broken = run(&["evidence", "verify", "--database", db]);
+    assert_eq!(broken.status.code(), Some(1), "{}", text(&broken));
+    assert!(text(&broken).contains("event 3 was altered"), "{}", text(&broken));
+    let json = run(&["evidence", "verify", "--database", db, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert!(v["chains"][0]["problem"].as_str().unwrap().contains("event 3"));
+
+    // A removed event is named too, in its own chain, and the first chain stays reported.
+    let out = run(&["admin", "--database", db, "partner", "create", "Second MSP"]);
+    assert!(out.status.success(), "{}", text(&out));
+    for org in ["Alpha", "Beta"] {
+        let out = run(&["admin", "--database", db, "--partner", "Second MSP", "org", "create", org]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    exec("DELETE FROM evidence_events WHERE seq = 2 AND action = 'organization.create' AND payload LIKE '%Alpha%'").await;
+    let removed = run(&["evidence", "verify", "--database", db]);
+    assert_eq!(removed.status.code(), Some(1));
+    let report = text(&removed);
+    assert!(report.contains("expected event 2 but found 3"), "{report}");
+    assert!(report.contains("event 3 was altered"), "{report}");
+    assert!(report.contains("2 of 2 chain(s) fail verification"), "{report}");
+}
+
+#[tokio::test]
+async fn tampering_is_named_on_sqlite() {
+    let dir = temp();
+    let path = dir.0.join("ringfence.db");
+    let db = format!("sqlite:{}", path.display());
+    tamper_and_verify(&db, async |sql: &str| {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut c).await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tampering_is_named_on_postgres() {
+    let Some(url) = ringfence_store::testing::fresh_postgres_url().await else { return };
+    tamper_and_verify(&url, async |sql: &str| {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut c).await.unwrap();
+    })
+    .await;
+}
+
+#[test]
+fn admin_manages_the_tenancy_tree_and_refuses_bad_input() {
+    let dir = temp();
+    let d = dir.0.to_str().unwrap();
+    let admin = |args: &[&str]| {
+        let mut all = vec!["admin", "--data-dir", d, "--partner", "Acme MSP", "--format", "json"];
+        all.extend_from_slice(args);
+        run(&all)
+    };
+    let out = run(&["admin", "--data-dir", d, "partner", "create", "Acme MSP"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let org = admin(&["org", "create", "Bakery", "--notes", "opens at 05:00"]);
+    assert!(org.status.success(), "{}", text(&org));
+    let org: serde_json::Value = serde_json::from_slice(&org.stdout).unwrap();
+    let org_id = org["id"].as_str().unwrap();
+
+    let bad_tz = admin(&["site", "create", "--org", org_id, "--name", "Shop", "--tz", "Mars/Base"]);
+    assert_eq!(bad_tz.status.code(), Some(2), "{}", text(&bad_tz));
+    assert!(text(&bad_tz).contains("time_zone: 'Mars/Base' is not a known IANA time zone"), "{}", text(&bad_tz));
+
+    let site = admin(&["site", "create", "--org", org_id, "--name", "Shop", "--tz", "Europe/Paris"]);
+    assert!(site.status.success(), "{}", text(&site));
+    let site: serde_json::Value = serde_json::from_slice(&site.stdout).unwrap();
+    let site_id = site["id"].as_str().unwrap();
+    let dup = admin(&["site", "create", "--org", org_id, "--name", "Shop", "--tz", "UTC"]);
+    assert_eq!(dup.status.code(), Some(4), "a conflict exits 4: {}", text(&dup));
+
+    let dev = admin(&["device", "create", "--site", site_id, "--hostname", "till-1", "--role", "kiosk", "--criticality", "high"]);
+    assert!(dev.status.success(), "{}", text(&dev));
+    let dev: serde_json::Value = serde_json::from_slice(&dev.stdout).unwrap();
+    assert_eq!(dev["effective_time_zone"], "Europe/Paris");
+    let bad_role = admin(&["device", "create", "--site", site_id, "--hostname", "till-2", "--role", "toaster"]);
+    assert_eq!(bad_role.status.code(), Some(2));
+    assert!(text(&bad_role).contains("use one of workstation"), "{}", text(&bad_role));
+
+    let list = admin(&["device", "list", "--search", "TILL"]);
+    let page: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(page["total"], 1);
+    let missing = admin(&["org", "show", "01a00000-0000-7000-8000-000000000000"]);
+    assert_eq!(missing.status.code(), Some(3), "not found exits 3");
+
+    let user = run_stdin(
+        &["admin", "--data-dir", d, "--partner", "Acme MSP", "user", "create", "--username", "ops@acme", "--role", "technician"],
+        "a long enough password\n",
+    );
+    assert!(user.status.success(), "{}", text(&user));
+    let token = admin(&["token", "create", "--user", "ops@acme", "--name", "nightly"]);
+    assert!(token.status.success(), "{}", text(&token));
+    let token: serde_json::Value = serde_json::from_slice(&token.stdout).unwrap();
+    assert!(token["secret"].as_str().unwrap().starts_with("rft_"));
+
+    let refuse = run(&["admin", "--data-dir", d, "--partner", "Acme MSP", "partner", "delete"]);
+    assert_eq!(refuse.status.code(), Some(2));
+    assert!(text(&refuse).contains("--yes"));
+    let no_partner = run(&["admin", "--data-dir", d, "org", "list"]);
+    assert_eq!(no_partner.status.code(), Some(2));
+    assert!(text(&no_partner).contains("--partner"));
+
+    let verify = run(&["evidence", "verify", "--data-dir", d]);
+    assert!(verify.status.success(), "{}", text(&verify));
+}
+
+#[test]
+fn an_unreachable_database_is_a_clear_error() {
+    let out = run(&["serve", "--database", "postgres://nobody@127.0.0.1:1/none", "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    let msg = text(&out);
+    assert!(msg.contains("cannot connect to PostgreSQL at postgres://nobody") && msg.contains("check that the server is running"), "{msg}");
+    assert!(!msg.contains("panicked"), "{msg}");
+}
+
+#[test]
+fn bad_configuration_is_named() {
+    let dir = temp();
+    let cfg = dir.0.join("ringfence.toml");
+    std::fs::write(&cfg, "listen = \"127.0.0.1:0\"\ndatabse_url = \"x\"\n").unwrap();
+    let out = run(&["serve", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("databse_url"), "{}", text(&out));
+    let out = run(&["serve", "--listen", "nowhere", "--data-dir", dir.0.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("ADDR:PORT"), "{}", text(&out));
+}
+
+#[tokio::test]
+async fn serve_applies_the_config_file_and_answers() {
+    let dir = temp();
+    let cfg = dir.0.join("ringfence.toml");
+    std::fs::write(&cfg, format!("listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n", dir.0.join("data").display())).unwrap();
+    let mut child = ringfence()
+        .args(["serve", "--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().trim_end_matches('/').to_owned();
+    let ready = reqwest::get(format!("{url}/readyz")).await.unwrap();
+    let status = ready.status();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(status, 200, "{line}");
+    assert!(dir.0.join("data").join("ringfence.db").exists(), "the database is created in data_dir on first start");
+}
