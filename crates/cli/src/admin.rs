@@ -68,7 +68,9 @@ enum PartnerCmd {
 #[derive(Subcommand)]
 enum OrgCmd {
     List,
-    Show { id: String },
+    Show {
+        id: String,
+    },
     Create {
         name: String,
         #[arg(long, default_value = "")]
@@ -81,7 +83,9 @@ enum OrgCmd {
         #[arg(long)]
         notes: Option<String>,
     },
-    Delete { id: String },
+    Delete {
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -90,7 +94,9 @@ enum SiteCmd {
         #[arg(long = "org")]
         organization_id: Option<String>,
     },
-    Show { id: String },
+    Show {
+        id: String,
+    },
     Create {
         #[arg(long = "org")]
         organization_id: String,
@@ -111,7 +117,9 @@ enum SiteCmd {
         #[arg(long)]
         address: Option<String>,
     },
-    Delete { id: String },
+    Delete {
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -120,7 +128,9 @@ enum GroupCmd {
         #[arg(long = "org")]
         organization_id: Option<String>,
     },
-    Show { id: String },
+    Show {
+        id: String,
+    },
     Create {
         #[arg(long = "org")]
         organization_id: String,
@@ -136,7 +146,9 @@ enum GroupCmd {
         #[arg(long)]
         description: Option<String>,
     },
-    Delete { id: String },
+    Delete {
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -155,7 +167,9 @@ enum DeviceCmd {
         #[arg(long, default_value_t = 0)]
         offset: i64,
     },
-    Show { id: String },
+    Show {
+        id: String,
+    },
     Create {
         #[arg(long = "site")]
         site_id: String,
@@ -201,7 +215,9 @@ enum DeviceCmd {
         #[arg(long = "tz")]
         time_zone: Option<String>,
     },
-    Delete { id: String },
+    Delete {
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -231,7 +247,9 @@ enum UserCmd {
         #[arg(long)]
         password: bool,
     },
-    Delete { id: String },
+    Delete {
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -251,7 +269,9 @@ enum TokenCmd {
         #[arg(long)]
         expires_in_days: Option<i64>,
     },
-    Revoke { id: String },
+    Revoke {
+        id: String,
+    },
 }
 
 fn operator_login() -> String {
@@ -270,7 +290,10 @@ fn read_password() -> anyhow::Result<String> {
 
 async fn operator(engine: &Engine, partner: &Option<String>) -> anyhow::Result<Principal> {
     let Some(partner) = partner else {
-        return Err(InvalidArgument("name the partner with --partner NAME (see `ringfence admin partner list`)".into()).into());
+        return Err(InvalidArgument(
+            "name the partner with --partner NAME (see `ringfence admin partner list`)".into(),
+        )
+        .into());
     };
     Ok(engine.operator(&operator_login(), partner).await?)
 }
@@ -297,11 +320,16 @@ pub async fn run(engine: Engine, args: AdminArgs) -> anyhow::Result<()> {
             PartnerCmd::Create { name } => {
                 let name = Name::parse("name", &name).map_err(|e| InvalidArgument(e.to_string()))?;
                 let audit = Audit::new(format!("cli:{}", operator_login()), engine.now());
-                let p = engine.store().create_partner(&audit, &name).await.map_err(ringfence_engine::EngineError::from)?;
+                let p = engine
+                    .store()
+                    .create_partner(&audit, &name)
+                    .await
+                    .map_err(ringfence_engine::EngineError::from)?;
                 one!(p, |p: &ringfence_model::Partner| vec![p.id.to_string(), p.name.clone(), String::new()]);
             }
             PartnerCmd::List => {
-                let list = engine.store().list_partners().await.map_err(ringfence_engine::EngineError::from)?;
+                let list =
+                    engine.store().list_partners().await.map_err(ringfence_engine::EngineError::from)?;
                 let rows = list.iter().map(|p| vec![p.id.to_string(), p.name.clone()]).collect();
                 emit(&["id", "name"], rows, serde_json::to_value(&list)?);
             }
@@ -316,24 +344,42 @@ pub async fn run(engine: Engine, args: AdminArgs) -> anyhow::Result<()> {
                     return Err(InvalidArgument("deleting a partner removes all its organizations, devices and users; add --yes to confirm".into()).into());
                 }
                 let audit = Audit::new(op.actor(), engine.now());
-                engine.store().delete_partner(&audit, &op.partner_id).await.map_err(ringfence_engine::EngineError::from)?;
+                engine
+                    .store()
+                    .delete_partner(&audit, &op.partner_id)
+                    .await
+                    .map_err(ringfence_engine::EngineError::from)?;
                 println!("deleted partner {}", op.partner_id);
             }
         },
         AdminCommand::Org(cmd) => {
             let op = operator(&engine, &args.partner).await?;
-            let row = |o: &ringfence_model::Organization| vec![o.id.to_string(), o.name.clone(), o.notes.chars().take(60).collect()];
+            let row = |o: &ringfence_model::Organization| {
+                vec![o.id.to_string(), o.name.clone(), o.notes.chars().take(60).collect()]
+            };
             match cmd {
                 OrgCmd::List => {
                     let list = engine.organizations(&op).await?;
-                    emit(&["id", "name", "notes"], list.iter().map(row).collect(), serde_json::to_value(&list)?);
+                    emit(
+                        &["id", "name", "notes"],
+                        list.iter().map(row).collect(),
+                        serde_json::to_value(&list)?,
+                    );
                 }
                 OrgCmd::Show { id } => one!(engine.organization(&op, &id).await?, row),
                 OrgCmd::Create { name, notes } => {
-                    one!(engine.create_organization(&op, &proto::CreateOrganization { name, notes }).await?, row)
+                    one!(
+                        engine.create_organization(&op, &proto::CreateOrganization { name, notes }).await?,
+                        row
+                    )
                 }
                 OrgCmd::Update { id, name, notes } => {
-                    one!(engine.update_organization(&op, &id, &proto::UpdateOrganization { name, notes }).await?, row)
+                    one!(
+                        engine
+                            .update_organization(&op, &id, &proto::UpdateOrganization { name, notes })
+                            .await?,
+                        row
+                    )
                 }
                 OrgCmd::Delete { id } => {
                     engine.delete_organization(&op, &id).await?;
@@ -347,11 +393,17 @@ pub async fn run(engine: Engine, args: AdminArgs) -> anyhow::Result<()> {
             match cmd {
                 SiteCmd::List { organization_id } => {
                     let list = engine.sites(&op, organization_id.as_deref()).await?;
-                    emit(&["id", "name", "time zone"], list.iter().map(row).collect(), serde_json::to_value(&list)?);
+                    emit(
+                        &["id", "name", "time zone"],
+                        list.iter().map(row).collect(),
+                        serde_json::to_value(&list)?,
+                    );
                 }
                 SiteCmd::Show { id } => one!(engine.site(&op, &id).await?, row),
                 SiteCmd::Create { organization_id, name, time_zone, address } => one!(
-                    engine.create_site(&op, &proto::CreateSite { organization_id, name, time_zone, address }).await?,
+                    engine
+                        .create_site(&op, &proto::CreateSite { organization_id, name, time_zone, address })
+                        .await?,
                     row
                 ),
                 SiteCmd::Update { id, name, time_zone, address } => one!(
@@ -366,15 +418,23 @@ pub async fn run(engine: Engine, args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminCommand::Group(cmd) => {
             let op = operator(&engine, &args.partner).await?;
-            let row = |g: &ringfence_model::DeviceGroup| vec![g.id.to_string(), g.name.clone(), format!("{} devices", g.device_count)];
+            let row = |g: &ringfence_model::DeviceGroup| {
+                vec![g.id.to_string(), g.name.clone(), format!("{} devices", g.device_count)]
+            };
             match cmd {
                 GroupCmd::List { organization_id } => {
                     let list = engine.groups(&op, organization_id.as_deref()).await?;
-                    emit(&["id", "name", "devices"], list.iter().map(row).collect(), serde_json::to_value(&list)?);
+                    emit(
+                        &["id", "name", "devices"],
+                        list.iter().map(row).collect(),
+                        serde_json::to_value(&list)?,
+                    );
                 }
                 GroupCmd::Show { id } => one!(engine.group(&op, &id).await?, row),
                 GroupCmd::Create { organization_id, name, description } => one!(
-                    engine.create_group(&op, &proto::CreateDeviceGroup { organization_id, name, description }).await?,
+                    engine
+                        .create_group(&op, &proto::CreateDeviceGroup { organization_id, name, description })
+                        .await?,
                     row
                 ),
                 GroupCmd::Update { id, name, description } => one!(
@@ -390,25 +450,61 @@ pub async fn run(engine: Engine, args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Device(cmd) => {
             let op = operator(&engine, &args.partner).await?;
             let row = |d: &ringfence_model::Device| {
-                vec![d.id.to_string(), d.hostname.clone(), format!("{} {} {}", d.role, d.criticality, d.effective_time_zone)]
+                vec![
+                    d.id.to_string(),
+                    d.hostname.clone(),
+                    format!("{} {} {}", d.role, d.criticality, d.effective_time_zone),
+                ]
             };
             match cmd {
                 DeviceCmd::List { organization_id, site_id, group_id, search, limit, offset } => {
-                    let q = proto::DeviceListQuery { organization_id, site_id, group_id, search, limit: Some(limit), offset: Some(offset) };
+                    let q = proto::DeviceListQuery {
+                        organization_id,
+                        site_id,
+                        group_id,
+                        search,
+                        limit: Some(limit),
+                        offset: Some(offset),
+                    };
                     let page = engine.devices(&op, &q).await?;
                     let rows = page.items.iter().map(|d| {
-                        vec![d.id.to_string(), d.hostname.clone(), d.role.to_string(), d.criticality.to_string(), yes_no(d.internet_facing), d.effective_time_zone.clone()]
+                        vec![
+                            d.id.to_string(),
+                            d.hostname.clone(),
+                            d.role.to_string(),
+                            d.criticality.to_string(),
+                            yes_no(d.internet_facing),
+                            d.effective_time_zone.clone(),
+                        ]
                     });
                     match f {
                         Format::Json => output::json(&page),
                         Format::Table => {
-                            output::table(&["id", "hostname", "role", "criticality", "internet", "time zone"], rows.collect());
-                            println!("{} of {} devices (offset {})", page.items.len(), page.total, page.offset);
+                            output::table(
+                                &["id", "hostname", "role", "criticality", "internet", "time zone"],
+                                rows.collect(),
+                            );
+                            println!(
+                                "{} of {} devices (offset {})",
+                                page.items.len(),
+                                page.total,
+                                page.offset
+                            );
                         }
                     }
                 }
                 DeviceCmd::Show { id } => one!(engine.device(&op, &id).await?, row),
-                DeviceCmd::Create { site_id, hostname, role, os, internet_facing, sensitive_data, criticality, time_zone, group_ids } => {
+                DeviceCmd::Create {
+                    site_id,
+                    hostname,
+                    role,
+                    os,
+                    internet_facing,
+                    sensitive_data,
+                    criticality,
+                    time_zone,
+                    group_ids,
+                } => {
                     let req = proto::CreateDevice {
                         site_id,
                         hostname,
@@ -422,7 +518,17 @@ pub async fn run(engine: Engine, args: AdminArgs) -> anyhow::Result<()> {
                     };
                     one!(engine.create_device(&op, &req).await?, row)
                 }
-                DeviceCmd::Update { id, site_id, hostname, role, os, internet_facing, sensitive_data, criticality, time_zone } => {
+                DeviceCmd::Update {
+                    id,
+                    site_id,
+                    hostname,
+                    role,
+                    os,
+                    internet_facing,
+                    sensitive_data,
+                    criticality,
+                    time_zone,
+                } => {
                     let req = proto::UpdateDevice {
                         site_id,
                         hostname,
@@ -445,12 +551,20 @@ pub async fn run(engine: Engine, args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::User(cmd) => {
             let op = operator(&engine, &args.partner).await?;
             let row = |u: &ringfence_model::User| {
-                vec![u.id.to_string(), u.username.clone(), format!("{}{}", u.role, if u.disabled { " (disabled)" } else { "" })]
+                vec![
+                    u.id.to_string(),
+                    u.username.clone(),
+                    format!("{}{}", u.role, if u.disabled { " (disabled)" } else { "" }),
+                ]
             };
             match cmd {
                 UserCmd::List => {
                     let list = engine.users(&op).await?;
-                    emit(&["id", "username", "role"], list.iter().map(row).collect(), serde_json::to_value(&list)?);
+                    emit(
+                        &["id", "username", "role"],
+                        list.iter().map(row).collect(),
+                        serde_json::to_value(&list)?,
+                    );
                 }
                 UserCmd::Create { username, role, organization_id, display_name } => {
                     let password = read_password()?;
@@ -459,7 +573,8 @@ pub async fn run(engine: Engine, args: AdminArgs) -> anyhow::Result<()> {
                 }
                 UserCmd::Update { id, role, display_name, disabled, password } => {
                     let password = if password { Some(read_password()?) } else { None };
-                    let req = proto::UpdateUser { display_name, role, organization_id: None, disabled, password };
+                    let req =
+                        proto::UpdateUser { display_name, role, organization_id: None, disabled, password };
                     one!(engine.update_user(&op, &id, &req).await?, row)
                 }
                 UserCmd::Delete { id } => {
@@ -477,12 +592,19 @@ pub async fn run(engine: Engine, args: AdminArgs) -> anyhow::Result<()> {
             match cmd {
                 TokenCmd::List => {
                     let list = engine.tokens(&op).await?;
-                    emit(&["id", "name", "role"], list.iter().map(row).collect(), serde_json::to_value(&list)?);
+                    emit(
+                        &["id", "name", "role"],
+                        list.iter().map(row).collect(),
+                        serde_json::to_value(&list)?,
+                    );
                 }
                 TokenCmd::Create { user, name, role, organization_id, expires_in_days } => {
                     let acting = engine.as_user(&op, &user).await?;
                     let created = engine
-                        .create_token(&acting, &proto::CreateToken { name, role, organization_id, expires_in_days })
+                        .create_token(
+                            &acting,
+                            &proto::CreateToken { name, role, organization_id, expires_in_days },
+                        )
                         .await?;
                     match f {
                         Format::Json => output::json(&created),

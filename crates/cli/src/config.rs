@@ -76,10 +76,9 @@ pub fn resolve(
         .or_else(|| file.data_dir.clone())
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
     let database_url = database_url.map(str::to_owned).or_else(|| file.database_url.clone());
-    if let Some(url) = &database_url {
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://") || url.starts_with("sqlite:")) {
-            bail!("database URL must start with postgres://, postgresql:// or sqlite: (got '{}')", redact(url));
-        }
+    let known = |u: &str| ["postgres://", "postgresql://", "sqlite:"].iter().any(|p| u.starts_with(p));
+    if let Some(url) = database_url.as_deref().filter(|u| !known(u)) {
+        bail!("database URL must start with postgres://, postgresql:// or sqlite: (got '{}')", redact(url));
     }
     let secure_cookies = secure_cookies.or(file.secure_cookies).unwrap_or(!listen.ip().is_loopback());
     Ok(Settings { listen, data_dir, database_url, secure_cookies })
@@ -113,9 +112,11 @@ mod tests {
         assert!(err.contains("lisen") && err.contains("the keys are"), "{err}");
         let err = FileConfig::parse("secure_cookies = \"yes\"").unwrap_err().to_string();
         assert!(err.contains("secure_cookies"), "{err}");
-        let err = resolve(&FileConfig::default(), Some("localhost"), None, None, None).unwrap_err().to_string();
+        let err =
+            resolve(&FileConfig::default(), Some("localhost"), None, None, None).unwrap_err().to_string();
         assert!(err.contains("ADDR:PORT"), "{err}");
-        let err = resolve(&FileConfig::default(), None, None, Some("mysql://x"), None).unwrap_err().to_string();
+        let err =
+            resolve(&FileConfig::default(), None, None, Some("mysql://x"), None).unwrap_err().to_string();
         assert!(err.contains("postgres://"), "{err}");
     }
 }

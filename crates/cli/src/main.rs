@@ -2,6 +2,7 @@
 //! the work is done by the library crates.
 
 mod admin;
+mod bench;
 mod config;
 mod output;
 
@@ -53,6 +54,15 @@ enum Command {
     },
     /// Print the OpenAPI document of the REST API.
     Openapi,
+    /// Measure performance; see BENCHMARKS.md.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Audited writes, device-list queries and chain verification at fleet scale.
+    Tenancy(bench::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -136,9 +146,9 @@ fn exit_code(e: &anyhow::Error) -> u8 {
                 EngineError::Invalid(_) => exit::INVALID,
                 EngineError::NotFound(_) => exit::NOT_FOUND,
                 EngineError::Conflict(_) => exit::CONFLICT,
-                EngineError::Forbidden(_) | EngineError::Unauthenticated(_) | EngineError::Throttled { .. } => {
-                    exit::FORBIDDEN
-                }
+                EngineError::Forbidden(_)
+                | EngineError::Unauthenticated(_)
+                | EngineError::Throttled { .. } => exit::FORBIDDEN,
                 EngineError::Store(_) => exit::DATABASE,
             };
         }
@@ -165,7 +175,8 @@ impl std::fmt::Display for InvalidArgument {
 impl std::error::Error for InvalidArgument {}
 
 fn init_logs(filter: Option<&str>) {
-    let filter = std::env::var("RINGFENCE_LOG").ok().or(filter.map(str::to_owned)).unwrap_or_else(|| "info".into());
+    let filter =
+        std::env::var("RINGFENCE_LOG").ok().or(filter.map(str::to_owned)).unwrap_or_else(|| "info".into());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
@@ -231,13 +242,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for suffix in ["", "-wal", "-shm"] {
                 let p = PathBuf::from(format!("{}{suffix}", db.display()));
                 if p.exists() {
-                    std::fs::remove_file(&p).with_context(|| format!("cannot remove the old demo database {}", p.display()))?;
+                    std::fs::remove_file(&p)
+                        .with_context(|| format!("cannot remove the old demo database {}", p.display()))?;
                 }
             }
             let location = Location::Sqlite(db);
             let store = open_store(&location).await?;
             let engine = Engine::new(store.clone());
-            let seed = ringfence_engine::demo::seed_tenancy(&engine).await.context("seeding the demo failed")?;
+            let seed =
+                ringfence_engine::demo::seed_tenancy(&engine).await.context("seeding the demo failed")?;
             if args.seed_only {
                 println!("{}", output::demo_banner(&seed, &settings.data_dir, settings.listen));
                 return Ok(ExitCode::SUCCESS);
@@ -258,9 +271,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let file = file_config(&db)?;
             let location = location(&db, &file)?;
             let store = open_store(&location).await?;
-            let (ok, broken) = ringfence_engine::evidence::verify_store(store.as_ref(), chain.as_deref()).await?;
+            let (ok, broken) =
+                ringfence_engine::evidence::verify_store(store.as_ref(), chain.as_deref()).await?;
             output::print_verification(format, &ok, &broken);
             Ok(if broken.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(exit::EVIDENCE_BROKEN) })
+        }
+        Command::Bench(BenchCommand::Tenancy(args)) => {
+            init_logs(Some("warn"));
+            bench::run(args).await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Openapi => {
             println!("{}", serde_json::to_string_pretty(&ringfence_server::openapi())?);
@@ -271,7 +290,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 async fn bind(settings: &config::Settings) -> anyhow::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(settings.listen).await.map_err(|e| {
-        InvalidArgument(format!("cannot listen on {}: {e}; is another server using the port?", settings.listen)).into()
+        InvalidArgument(format!(
+            "cannot listen on {}: {e}; is another server using the port?",
+            settings.listen
+        ))
+        .into()
     })
 }
 

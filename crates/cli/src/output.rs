@@ -1,11 +1,11 @@
 //! What the CLI prints: aligned tables for people, JSON for scripts.
 
-use std::net::SocketAddr;
-use std::path::Path;
 use ringfence_engine::demo::{DEMO_PASSWORD, DemoSeed};
 use ringfence_engine::evidence::ChainOk;
 use ringfence_evidence::ChainBreak;
 use serde::Serialize;
+use std::net::SocketAddr;
+use std::path::Path;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -117,7 +117,11 @@ pub fn print_verification(format: Format, ok: &[ChainOk], broken: &[ChainBreak])
             if broken.is_empty() {
                 println!("evidence log intact: {} chain(s)", ok.len());
             } else {
-                println!("evidence log BROKEN: {} of {} chain(s) fail verification", broken.len(), broken.len() + ok.len());
+                println!(
+                    "evidence log BROKEN: {} of {} chain(s) fail verification",
+                    broken.len(),
+                    broken.len() + ok.len()
+                );
             }
         }
     }

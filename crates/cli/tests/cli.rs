@@ -6,7 +6,13 @@ use std::process::{Command, Output, Stdio};
 
 fn ringfence() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ringfence"));
-    for var in ["RINGFENCE_DATA_DIR", "RINGFENCE_DATABASE_URL", "RINGFENCE_CONFIG", "RINGFENCE_LISTEN", "RINGFENCE_PARTNER"] {
+    for var in [
+        "RINGFENCE_DATA_DIR",
+        "RINGFENCE_DATABASE_URL",
+        "RINGFENCE_CONFIG",
+        "RINGFENCE_LISTEN",
+        "RINGFENCE_PARTNER",
+    ] {
         c.env_remove(var);
     }
     c.env("RINGFENCE_LOG", "warn");
@@ -46,7 +52,12 @@ fn the_demo_seeds_a_verifiable_msp() {
     let banner = text(&out);
     assert!(banner.contains("Demo MSP with 3 organizations"), "{banner}");
     assert!(banner.contains("60 devices"), "{banner}");
-    for login in ["admin@demo-msp.example", "tech@demo-msp.example", "auditor@demo-msp.example", "viewer@hartleymoss.example"] {
+    for login in [
+        "admin@demo-msp.example",
+        "tech@demo-msp.example",
+        "auditor@demo-msp.example",
+        "viewer@hartleymoss.example",
+    ] {
         assert!(banner.contains(login), "{banner}");
     }
     let db = format!("sqlite:{d}/demo.db");
@@ -142,7 +153,11 @@ fn admin_manages_the_tenancy_tree_and_refuses_bad_input() {
 
     let bad_tz = admin(&["site", "create", "--org", org_id, "--name", "Shop", "--tz", "Mars/Base"]);
     assert_eq!(bad_tz.status.code(), Some(2), "{}", text(&bad_tz));
-    assert!(text(&bad_tz).contains("time_zone: 'Mars/Base' is not a known IANA time zone"), "{}", text(&bad_tz));
+    assert!(
+        text(&bad_tz).contains("time_zone: 'Mars/Base' is not a known IANA time zone"),
+        "{}",
+        text(&bad_tz)
+    );
 
     let site = admin(&["site", "create", "--org", org_id, "--name", "Shop", "--tz", "Europe/Paris"]);
     assert!(site.status.success(), "{}", text(&site));
@@ -151,11 +166,23 @@ fn admin_manages_the_tenancy_tree_and_refuses_bad_input() {
     let dup = admin(&["site", "create", "--org", org_id, "--name", "Shop", "--tz", "UTC"]);
     assert_eq!(dup.status.code(), Some(4), "a conflict exits 4: {}", text(&dup));
 
-    let dev = admin(&["device", "create", "--site", site_id, "--hostname", "till-1", "--role", "kiosk", "--criticality", "high"]);
+    let dev = admin(&[
+        "device",
+        "create",
+        "--site",
+        site_id,
+        "--hostname",
+        "till-1",
+        "--role",
+        "kiosk",
+        "--criticality",
+        "high",
+    ]);
     assert!(dev.status.success(), "{}", text(&dev));
     let dev: serde_json::Value = serde_json::from_slice(&dev.stdout).unwrap();
     assert_eq!(dev["effective_time_zone"], "Europe/Paris");
-    let bad_role = admin(&["device", "create", "--site", site_id, "--hostname", "till-2", "--role", "toaster"]);
+    let bad_role =
+        admin(&["device", "create", "--site", site_id, "--hostname", "till-2", "--role", "toaster"]);
     assert_eq!(bad_role.status.code(), Some(2));
     assert!(text(&bad_role).contains("use one of workstation"), "{}", text(&bad_role));
 
@@ -166,7 +193,19 @@ fn admin_manages_the_tenancy_tree_and_refuses_bad_input() {
     assert_eq!(missing.status.code(), Some(3), "not found exits 3");
 
     let user = run_stdin(
-        &["admin", "--data-dir", d, "--partner", "Acme MSP", "user", "create", "--username", "ops@acme", "--role", "technician"],
+        &[
+            "admin",
+            "--data-dir",
+            d,
+            "--partner",
+            "Acme MSP",
+            "user",
+            "create",
+            "--username",
+            "ops@acme",
+            "--role",
+            "technician",
+        ],
         "a long enough password\n",
     );
     assert!(user.status.success(), "{}", text(&user));
@@ -191,7 +230,11 @@ fn an_unreachable_database_is_a_clear_error() {
     let out = run(&["serve", "--database", "postgres://nobody@127.0.0.1:1/none", "--listen", "127.0.0.1:0"]);
     assert_eq!(out.status.code(), Some(6), "{}", text(&out));
     let msg = text(&out);
-    assert!(msg.contains("cannot connect to PostgreSQL at postgres://nobody") && msg.contains("check that the server is running"), "{msg}");
+    assert!(
+        msg.contains("cannot connect to PostgreSQL at postgres://nobody")
+            && msg.contains("check that the server is running"),
+        "{msg}"
+    );
     assert!(!msg.contains("panicked"), "{msg}");
 }
 
@@ -212,7 +255,11 @@ fn bad_configuration_is_named() {
 async fn serve_applies_the_config_file_and_answers() {
     let dir = temp();
     let cfg = dir.0.join("ringfence.toml");
-    std::fs::write(&cfg, format!("listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n", dir.0.join("data").display())).unwrap();
+    std::fs::write(
+        &cfg,
+        format!("listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n", dir.0.join("data").display()),
+    )
+    .unwrap();
     let mut child = ringfence()
         .args(["serve", "--config", cfg.to_str().unwrap()])
         .stdout(Stdio::piped())
@@ -221,11 +268,15 @@ async fn serve_applies_the_config_file_and_answers() {
         .unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().trim_end_matches('/').to_owned();
+    let url =
+        line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().trim_end_matches('/').to_owned();
     let ready = reqwest::get(format!("{url}/readyz")).await.unwrap();
     let status = ready.status();
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(status, 200, "{line}");
-    assert!(dir.0.join("data").join("ringfence.db").exists(), "the database is created in data_dir on first start");
+    assert!(
+        dir.0.join("data").join("ringfence.db").exists(),
+        "the database is created in data_dir on first start"
+    );
 }

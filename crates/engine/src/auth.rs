@@ -3,10 +3,10 @@
 //! credential into a [`Principal`].
 
 use crate::{Engine, EngineError, Result};
-use rand_core::{OsRng, RngCore};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use jiff::SignedDuration;
+use rand_core::{OsRng, RngCore};
 use ringfence_model::*;
 use ringfence_store::{EventRecord, SessionRecord};
 use serde_json::json;
@@ -117,9 +117,7 @@ impl Engine {
             _ => {
                 store.record_login_failure(&account_key, now).await?;
                 store.record_login_failure(&client_key, now).await?;
-                return Err(EngineError::Unauthenticated(
-                    "the username or password is wrong".to_owned(),
-                ));
+                return Err(EngineError::Unauthenticated("the username or password is wrong".to_owned()));
             }
         };
         store.clear_login_failures(&account_key).await?;

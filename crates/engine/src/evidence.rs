@@ -19,10 +19,7 @@ pub struct ChainOk {
 /// Verifies every chain in the store (or one): recomputes each event's hash, checks the
 /// links and sequence, and compares the end with the recorded head. Stops at the first
 /// break of each chain; returns the verified chains and the breaks.
-pub async fn verify_store(
-    store: &dyn Store,
-    only: Option<&str>,
-) -> Result<(Vec<ChainOk>, Vec<ChainBreak>)> {
+pub async fn verify_store(store: &dyn Store, only: Option<&str>) -> Result<(Vec<ChainOk>, Vec<ChainBreak>)> {
     let heads = store.chain_heads().await?;
     let mut ok = Vec::new();
     let mut broken = Vec::new();
@@ -129,7 +126,9 @@ impl Engine {
         let chain = p.partner_id.to_string();
         let (ok, broken) = verify_store(self.store().as_ref(), Some(&chain)).await?;
         Ok(match (ok.first(), broken.first()) {
-            (_, Some(b)) => proto::ChainVerification { chain, ok: false, events: 0, problem: Some(b.to_string()) },
+            (_, Some(b)) => {
+                proto::ChainVerification { chain, ok: false, events: 0, problem: Some(b.to_string()) }
+            }
             (Some(c), None) => proto::ChainVerification { chain, ok: true, events: c.events, problem: None },
             (None, None) => proto::ChainVerification { chain, ok: true, events: 0, problem: None },
         })

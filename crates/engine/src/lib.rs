@@ -48,9 +48,7 @@ impl From<StoreError> for EngineError {
         match e {
             StoreError::NotFound(what) => EngineError::NotFound(what),
             StoreError::Conflict(m) => EngineError::Conflict(m),
-            StoreError::Invalid { field, message } => {
-                EngineError::Invalid(ValueError::new(field, message))
-            }
+            StoreError::Invalid { field, message } => EngineError::Invalid(ValueError::new(field, message)),
             other => EngineError::Store(other),
         }
     }
@@ -114,10 +112,7 @@ fn require(p: &Principal, permission: Permission, action: &str) -> Result<()> {
     if p.allows(permission) {
         Ok(())
     } else {
-        Err(EngineError::Forbidden(format!(
-            "your role ({}) may not {action}",
-            p.role.label().to_lowercase()
-        )))
+        Err(EngineError::Forbidden(format!("your role ({}) may not {action}", p.role.label().to_lowercase())))
     }
 }
 

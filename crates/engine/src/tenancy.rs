@@ -78,10 +78,8 @@ impl Engine {
     ) -> Result<Organization> {
         require(p, Permission::WriteTenancy, "change organizations")?;
         let id = path_id(OrganizationId::parse, id, "organization")?;
-        let patch = OrganizationPatch {
-            name: opt_name("name", &req.name)?,
-            notes: opt_notes("notes", &req.notes)?,
-        };
+        let patch =
+            OrganizationPatch { name: opt_name("name", &req.name)?, notes: opt_notes("notes", &req.notes)? };
         Ok(self.store().update_organization(&self.audit(p), &p.scope(), &id, &patch).await?)
     }
 
@@ -91,7 +89,11 @@ impl Engine {
         // Look first, so that a caller limited to another organization gets "not found".
         self.store().get_organization(&p.scope(), &id).await?;
         // Offboarding a client removes all of its data: partner admins only.
-        require(p, Permission::ManagePartner, "delete organizations (offboarding a client is for partner admins)")?;
+        require(
+            p,
+            Permission::ManagePartner,
+            "delete organizations (offboarding a client is for partner admins)",
+        )?;
         require_partner_wide(p, "delete organizations")?;
         Ok(self.store().delete_organization(&self.audit(p), &p.scope(), &id).await?)
     }
@@ -207,9 +209,17 @@ impl Engine {
             return Err(ValueError::new("search", "is longer than any host name (253)").into());
         }
         let query = DeviceQuery {
-            organization_id: q.organization_id.as_deref().map(|o| body_id(OrganizationId::parse, o, "organization_id")).transpose()?,
+            organization_id: q
+                .organization_id
+                .as_deref()
+                .map(|o| body_id(OrganizationId::parse, o, "organization_id"))
+                .transpose()?,
             site_id: q.site_id.as_deref().map(|s| body_id(SiteId::parse, s, "site_id")).transpose()?,
-            group_id: q.group_id.as_deref().map(|g| body_id(DeviceGroupId::parse, g, "group_id")).transpose()?,
+            group_id: q
+                .group_id
+                .as_deref()
+                .map(|g| body_id(DeviceGroupId::parse, g, "group_id"))
+                .transpose()?,
             search: q.search.clone(),
             limit,
             offset,
@@ -229,12 +239,17 @@ impl Engine {
             site_id: body_id(SiteId::parse, &req.site_id, "site_id")?,
             hostname: parse_hostname("hostname", &req.hostname)?,
             role: DeviceRole::parse(&req.role)?,
-            os: Name::parse("os", &req.os).map(Name::into_string).or_else(|e| {
-                if req.os.trim().is_empty() { Ok(String::new()) } else { Err(e) }
-            })?,
+            os: Name::parse("os", &req.os)
+                .map(Name::into_string)
+                .or_else(|e| if req.os.trim().is_empty() { Ok(String::new()) } else { Err(e) })?,
             internet_facing: req.internet_facing,
             holds_sensitive_data: req.holds_sensitive_data,
-            criticality: req.criticality.as_deref().map(Criticality::parse).transpose()?.unwrap_or(Criticality::Medium),
+            criticality: req
+                .criticality
+                .as_deref()
+                .map(Criticality::parse)
+                .transpose()?
+                .unwrap_or(Criticality::Medium),
             time_zone: req.time_zone.as_deref().map(|z| TimeZoneName::parse("time_zone", z)).transpose()?,
             group_ids: group_ids(&req.group_ids)?,
         };

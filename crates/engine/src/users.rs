@@ -23,11 +23,7 @@ fn grantable(p: &Principal, role: Role) -> Result<()> {
 }
 
 fn display_name(s: &str) -> Result<String> {
-    if s.trim().is_empty() {
-        Ok(String::new())
-    } else {
-        Ok(Name::parse("display_name", s)?.into_string())
-    }
+    if s.trim().is_empty() { Ok(String::new()) } else { Ok(Name::parse("display_name", s)?.into_string()) }
 }
 
 impl Engine {
@@ -46,8 +42,11 @@ impl Engine {
         require(p, Permission::ManageUsers, "manage users")?;
         let role = Role::parse(&req.role)?;
         grantable(p, role)?;
-        let organization_id =
-            req.organization_id.as_deref().map(|o| body_id(OrganizationId::parse, o, "organization_id")).transpose()?;
+        let organization_id = req
+            .organization_id
+            .as_deref()
+            .map(|o| body_id(OrganizationId::parse, o, "organization_id"))
+            .transpose()?;
         if role.requires_organization() && organization_id.is_none() && p.organization_id.is_none() {
             return Err(ValueError::new(
                 "organization_id",
@@ -70,10 +69,8 @@ impl Engine {
         let uid = path_id(UserId::parse, id, "user")?;
         let is_self = matches!(&p.kind, PrincipalKind::User { id, .. } if *id == uid);
         // Everyone may change their own display name and password; the rest needs ManageUsers.
-        let only_own_profile = is_self
-            && req.role.is_none()
-            && req.organization_id.is_none()
-            && req.disabled.is_none();
+        let only_own_profile =
+            is_self && req.role.is_none() && req.organization_id.is_none() && req.disabled.is_none();
         if !only_own_profile {
             require(p, Permission::ManageUsers, "manage users")?;
         }
@@ -83,7 +80,8 @@ impl Engine {
         }
         if is_self && (req.disabled == Some(true) || role.is_some_and(|r| r != p.role)) {
             return Err(EngineError::Forbidden(
-                "you may not disable your own account or change your own role; ask another partner admin".into(),
+                "you may not disable your own account or change your own role; ask another partner admin"
+                    .into(),
             ));
         }
         let password_hash = match &req.password {
@@ -154,8 +152,11 @@ impl Engine {
         };
         let role = req.role.as_deref().map(Role::parse).transpose()?.unwrap_or(p.role);
         grantable(p, role)?;
-        let organization_id =
-            req.organization_id.as_deref().map(|o| body_id(OrganizationId::parse, o, "organization_id")).transpose()?;
+        let organization_id = req
+            .organization_id
+            .as_deref()
+            .map(|o| body_id(OrganizationId::parse, o, "organization_id"))
+            .transpose()?;
         if role.requires_organization() && organization_id.is_none() && p.organization_id.is_none() {
             return Err(ValueError::new(
                 "organization_id",

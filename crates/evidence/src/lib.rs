@@ -35,19 +35,22 @@ pub struct Event {
     pub hash: String,
 }
 
+/// The hashed fields of an event, borrowed.
+#[derive(Clone, Copy, Debug)]
+pub struct EventContent<'a> {
+    pub chain: &'a str,
+    pub seq: i64,
+    pub at_micros: i64,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub object_kind: &'a str,
+    pub object_id: &'a str,
+    pub organization_id: Option<&'a str>,
+    pub payload: &'a str,
+}
+
 /// The hash of an event whose predecessor has hash `prev_hash`.
-pub fn event_hash(
-    prev_hash: &str,
-    chain: &str,
-    seq: i64,
-    at_micros: i64,
-    actor: &str,
-    action: &str,
-    object_kind: &str,
-    object_id: &str,
-    organization_id: Option<&str>,
-    payload: &str,
-) -> String {
+pub fn event_hash(prev_hash: &str, c: &EventContent<'_>) -> String {
     let mut h = Sha256::new();
     let mut field = |bytes: &[u8]| {
         h.update((bytes.len() as u64).to_be_bytes());
@@ -55,39 +58,42 @@ pub fn event_hash(
     };
     field(b"ringfence-evidence-v1");
     field(prev_hash.as_bytes());
-    field(chain.as_bytes());
-    field(&seq.to_be_bytes());
-    field(&at_micros.to_be_bytes());
-    field(actor.as_bytes());
-    field(action.as_bytes());
-    field(object_kind.as_bytes());
-    field(object_id.as_bytes());
-    match organization_id {
+    field(c.chain.as_bytes());
+    field(&c.seq.to_be_bytes());
+    field(&c.at_micros.to_be_bytes());
+    field(c.actor.as_bytes());
+    field(c.action.as_bytes());
+    field(c.object_kind.as_bytes());
+    field(c.object_id.as_bytes());
+    match c.organization_id {
         Some(o) => {
             field(b"1");
             field(o.as_bytes());
         }
         None => field(b"0"),
     }
-    field(payload.as_bytes());
+    field(c.payload.as_bytes());
     hex::encode(h.finalize())
 }
 
 impl Event {
+    pub fn content(&self) -> EventContent<'_> {
+        EventContent {
+            chain: &self.chain,
+            seq: self.seq,
+            at_micros: self.at_micros,
+            actor: &self.actor,
+            action: &self.action,
+            object_kind: &self.object_kind,
+            object_id: &self.object_id,
+            organization_id: self.organization_id.as_deref(),
+            payload: &self.payload,
+        }
+    }
+
     /// The hash this event should carry, recomputed from its fields.
     pub fn recompute_hash(&self) -> String {
-        event_hash(
-            &self.prev_hash,
-            &self.chain,
-            self.seq,
-            self.at_micros,
-            &self.actor,
-            &self.action,
-            &self.object_kind,
-            &self.object_id,
-            self.organization_id.as_deref(),
-            &self.payload,
-        )
+        event_hash(&self.prev_hash, &self.content())
     }
 }
 
@@ -112,10 +118,9 @@ pub enum ChainBreak {
 impl std::fmt::Display for ChainBreak {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ChainBreak::Altered { chain, seq } => write!(
-                f,
-                "chain {chain}: event {seq} was altered (its content does not match its hash)"
-            ),
+            ChainBreak::Altered { chain, seq } => {
+                write!(f, "chain {chain}: event {seq} was altered (its content does not match its hash)")
+            }
             ChainBreak::Unlinked { chain, seq } => write!(
                 f,
                 "chain {chain}: event {seq} does not link to the event before it (an earlier event was altered, removed or inserted)"
@@ -128,10 +133,9 @@ impl std::fmt::Display for ChainBreak {
                 f,
                 "chain {chain}: ends at event {last_seq} but its head records {head_seq} (events at the end were removed)"
             ),
-            ChainBreak::MissingHead { chain } => write!(
-                f,
-                "chain {chain}: has events but no recorded head (the head record was removed)"
-            ),
+            ChainBreak::MissingHead { chain } => {
+                write!(f, "chain {chain}: has events but no recorded head (the head record was removed)")
+            }
             ChainBreak::HeadMismatch { chain, seq } => write!(
                 f,
                 "chain {chain}: event {seq} is not the recorded chain head (it was altered or replaced)"
@@ -176,18 +180,10 @@ impl ChainVerifier {
     /// Returns the number of events verified.
     pub fn finish(self, head_seq: i64, head_hash: &str) -> Result<i64, ChainBreak> {
         if self.last_seq < head_seq {
-            return Err(ChainBreak::Truncated {
-                chain: self.chain,
-                last_seq: self.last_seq,
-                head_seq,
-            });
+            return Err(ChainBreak::Truncated { chain: self.chain, last_seq: self.last_seq, head_seq });
         }
         if self.last_seq > head_seq {
-            return Err(ChainBreak::Sequence {
-                chain: self.chain,
-                expected: head_seq,
-                found: self.last_seq,
-            });
+            return Err(ChainBreak::Sequence { chain: self.chain, expected: head_seq, found: self.last_seq });
         }
         if self.last_hash != head_hash {
             return Err(ChainBreak::HeadMismatch { chain: self.chain, seq: self.last_seq });
@@ -285,16 +281,16 @@ mod tests {
     #[test]
     fn every_field_is_covered_by_the_hash() {
         let base = chain(1).remove(0);
-        let mutations: Vec<Box<dyn Fn(&mut Event)>> = vec![
-            Box::new(|e| e.chain.push('x')),
-            Box::new(|e| e.at_micros += 1),
-            Box::new(|e| e.actor.push('x')),
-            Box::new(|e| e.action.push('x')),
-            Box::new(|e| e.object_kind.push('x')),
-            Box::new(|e| e.object_id.push('x')),
-            Box::new(|e| e.organization_id = None),
-            Box::new(|e| e.payload.push(' ')),
-            Box::new(|e| e.prev_hash = "1".repeat(64)),
+        let mutations: [fn(&mut Event); 9] = [
+            |e| e.chain.push('x'),
+            |e| e.at_micros += 1,
+            |e| e.actor.push('x'),
+            |e| e.action.push('x'),
+            |e| e.object_kind.push('x'),
+            |e| e.object_id.push('x'),
+            |e| e.organization_id = None,
+            |e| e.payload.push(' '),
+            |e| e.prev_hash = "1".repeat(64),
         ];
         for m in mutations {
             let mut e = base.clone();

@@ -4,9 +4,7 @@
 //! `organization_id`, so that every store query can be filtered by the caller's scope
 //! without joins.
 
-use crate::{
-    Criticality, DeviceGroupId, DeviceId, DeviceRole, OrganizationId, PartnerId, SiteId, Timestamp,
-};
+use crate::{Criticality, DeviceGroupId, DeviceId, DeviceRole, OrganizationId, PartnerId, SiteId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -103,11 +103,20 @@ pub struct Principal {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PrincipalKind {
-    User { id: UserId, username: String },
-    Token { id: TokenId, name: String, user_id: UserId },
+    User {
+        id: UserId,
+        username: String,
+    },
+    Token {
+        id: TokenId,
+        name: String,
+        user_id: UserId,
+    },
     /// The operator of the installation, acting through `ringfence admin` with direct access
     /// to the database; holds partner-admin rights on the partner named.
-    Operator { login: String },
+    Operator {
+        login: String,
+    },
 }
 
 impl Principal {

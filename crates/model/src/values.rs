@@ -107,10 +107,7 @@ impl TimeZoneName {
     pub fn parse(field: &str, s: &str) -> Result<Self, ValueError> {
         let t = s.trim();
         if t.is_empty() || t.len() > 64 {
-            return Err(ValueError::new(
-                field,
-                "must be an IANA time zone name such as 'America/New_York'",
-            ));
+            return Err(ValueError::new(field, "must be an IANA time zone name such as 'America/New_York'"));
         }
         match jiff::tz::TimeZone::get(t) {
             Ok(_) => Ok(Self(t.to_owned())),

@@ -10,9 +10,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-pub use ringfence_model::{
-    ApiToken, Device, DeviceGroup, Organization, Partner, Site, User,
-};
+pub use ringfence_model::{ApiToken, Device, DeviceGroup, Organization, Partner, Site, User};
 
 /// Distinguishes a field that is absent (`None`) from one set to `null` (`Some(None)`).
 fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>

@@ -92,17 +92,25 @@ async fn login(
 ) -> ApiResult<Response> {
     let session = s.engine.login(&req.username, &req.password, &client).await?;
     let body = SessionOpened { csrf_token: session.csrf_token.clone(), me: me_of(&session.principal) };
-    Ok(([(header::SET_COOKIE, session_cookie(&session.cookie, s.config.secure_cookies))], J(body)).into_response())
+    Ok(([(header::SET_COOKIE, session_cookie(&session.cookie, s.config.secure_cookies))], J(body))
+        .into_response())
 }
 
 /// Sign out: ends the session of the cookie.
 #[utoipa::path(delete, path = "/api/v1/session", tag = "session",
     responses((status = 204), (status = 401, body = ErrorBody)))]
-async fn logout(State(s): State<AppState>, caller: Caller, headers: axum::http::HeaderMap) -> ApiResult<Response> {
-    if let (Via::Session { .. }, Some(cookie)) = (&caller.via, crate::auth::cookie(&headers, crate::auth::SESSION_COOKIE)) {
+async fn logout(
+    State(s): State<AppState>,
+    caller: Caller,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Response> {
+    if let (Via::Session { .. }, Some(cookie)) =
+        (&caller.via, crate::auth::cookie(&headers, crate::auth::SESSION_COOKIE))
+    {
         s.engine.logout(cookie).await?;
     }
-    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear_cookie(s.config.secure_cookies))]).into_response())
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear_cookie(s.config.secure_cookies))])
+        .into_response())
 }
 
 /// The caller: actor, role and scope.
@@ -118,7 +126,11 @@ async fn get_partner(State(s): State<AppState>, c: Caller) -> ApiResult<J<Partne
 
 #[utoipa::path(patch, path = "/api/v1/partner", tag = "tenancy", request_body = UpdatePartner,
     responses((status = 200, body = Partner), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn update_partner(State(s): State<AppState>, c: Caller, Json(req): Json<UpdatePartner>) -> ApiResult<J<Partner>> {
+async fn update_partner(
+    State(s): State<AppState>,
+    c: Caller,
+    Json(req): Json<UpdatePartner>,
+) -> ApiResult<J<Partner>> {
     Ok(J(s.engine.update_partner(&c.principal, &req).await?))
 }
 
@@ -139,7 +151,11 @@ async fn create_organization(
 
 #[utoipa::path(get, path = "/api/v1/organizations/{id}", tag = "tenancy", params(("id" = String, Path)),
     responses((status = 200, body = Organization), (status = 404, body = ErrorBody)))]
-async fn get_organization(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult<J<Organization>> {
+async fn get_organization(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<J<Organization>> {
     Ok(J(s.engine.organization(&c.principal, &id).await?))
 }
 
@@ -157,20 +173,32 @@ async fn update_organization(
 /// Deletes the organization with its sites, groups, devices and client users.
 #[utoipa::path(delete, path = "/api/v1/organizations/{id}", tag = "tenancy", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
-async fn delete_organization(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_organization(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     s.engine.delete_organization(&c.principal, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/api/v1/sites", tag = "tenancy", params(OrganizationFilter),
     responses((status = 200, body = Vec<Site>)))]
-async fn list_sites(State(s): State<AppState>, c: Caller, Query(q): Query<OrganizationFilter>) -> ApiResult<J<Vec<Site>>> {
+async fn list_sites(
+    State(s): State<AppState>,
+    c: Caller,
+    Query(q): Query<OrganizationFilter>,
+) -> ApiResult<J<Vec<Site>>> {
     Ok(J(s.engine.sites(&c.principal, q.organization_id.as_deref()).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/sites", tag = "tenancy", request_body = CreateSite,
     responses((status = 201, body = Site), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn create_site(State(s): State<AppState>, c: Caller, Json(req): Json<CreateSite>) -> ApiResult<(StatusCode, J<Site>)> {
+async fn create_site(
+    State(s): State<AppState>,
+    c: Caller,
+    Json(req): Json<CreateSite>,
+) -> ApiResult<(StatusCode, J<Site>)> {
     Ok((StatusCode::CREATED, J(s.engine.create_site(&c.principal, &req).await?)))
 }
 
@@ -220,7 +248,11 @@ async fn create_group(
 
 #[utoipa::path(get, path = "/api/v1/device-groups/{id}", tag = "tenancy", params(("id" = String, Path)),
     responses((status = 200, body = DeviceGroup), (status = 404, body = ErrorBody)))]
-async fn get_group(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult<J<DeviceGroup>> {
+async fn get_group(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<J<DeviceGroup>> {
     Ok(J(s.engine.group(&c.principal, &id).await?))
 }
 
@@ -245,14 +277,22 @@ async fn delete_group(State(s): State<AppState>, c: Caller, Path(id): Path<Strin
 /// Devices in scope, filtered and paged (ordered by host name).
 #[utoipa::path(get, path = "/api/v1/devices", tag = "tenancy", params(DeviceListQuery),
     responses((status = 200, body = DevicePage), (status = 400, body = ErrorBody)))]
-async fn list_devices(State(s): State<AppState>, c: Caller, Query(q): Query<DeviceListQuery>) -> ApiResult<J<DevicePage>> {
+async fn list_devices(
+    State(s): State<AppState>,
+    c: Caller,
+    Query(q): Query<DeviceListQuery>,
+) -> ApiResult<J<DevicePage>> {
     let page = s.engine.devices(&c.principal, &q).await?;
     Ok(J(DevicePage { items: page.items, total: page.total, limit: page.limit, offset: page.offset }))
 }
 
 #[utoipa::path(post, path = "/api/v1/devices", tag = "tenancy", request_body = CreateDevice,
     responses((status = 201, body = Device), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn create_device(State(s): State<AppState>, c: Caller, Json(req): Json<CreateDevice>) -> ApiResult<(StatusCode, J<Device>)> {
+async fn create_device(
+    State(s): State<AppState>,
+    c: Caller,
+    Json(req): Json<CreateDevice>,
+) -> ApiResult<(StatusCode, J<Device>)> {
     Ok((StatusCode::CREATED, J(s.engine.create_device(&c.principal, &req).await?)))
 }
 
@@ -275,7 +315,11 @@ async fn update_device(
 
 #[utoipa::path(delete, path = "/api/v1/devices/{id}", tag = "tenancy", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
-async fn delete_device(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_device(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     s.engine.delete_device(&c.principal, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -287,7 +331,11 @@ async fn list_users(State(s): State<AppState>, c: Caller) -> ApiResult<J<Vec<Use
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser,
     responses((status = 201, body = User), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn create_user(State(s): State<AppState>, c: Caller, Json(req): Json<CreateUser>) -> ApiResult<(StatusCode, J<User>)> {
+async fn create_user(
+    State(s): State<AppState>,
+    c: Caller,
+    Json(req): Json<CreateUser>,
+) -> ApiResult<(StatusCode, J<User>)> {
     Ok((StatusCode::CREATED, J(s.engine.create_user(&c.principal, &req).await?)))
 }
 
@@ -323,21 +371,33 @@ async fn list_tokens(State(s): State<AppState>, c: Caller) -> ApiResult<J<Vec<Ap
 /// Creates an API token for the signed-in user. The secret is in this response only.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "users", request_body = CreateToken,
     responses((status = 201, body = CreatedToken), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn create_token(State(s): State<AppState>, c: Caller, Json(req): Json<CreateToken>) -> ApiResult<(StatusCode, J<CreatedToken>)> {
+async fn create_token(
+    State(s): State<AppState>,
+    c: Caller,
+    Json(req): Json<CreateToken>,
+) -> ApiResult<(StatusCode, J<CreatedToken>)> {
     Ok((StatusCode::CREATED, J(s.engine.create_token(&c.principal, &req).await?)))
 }
 
 /// Revokes a token at once; requests that present it afterwards are refused.
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "users", params(("id" = String, Path)),
     responses((status = 200, body = ApiToken), (status = 404, body = ErrorBody)))]
-async fn revoke_token(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult<J<ApiToken>> {
+async fn revoke_token(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<J<ApiToken>> {
     Ok(J(s.engine.revoke_token(&c.principal, &id).await?))
 }
 
 /// Evidence events of the caller's partner (or organization), in chain order.
 #[utoipa::path(get, path = "/api/v1/evidence/events", tag = "evidence", params(EventQuery),
     responses((status = 200, body = Vec<EvidenceEvent>), (status = 403, body = ErrorBody)))]
-async fn list_events(State(s): State<AppState>, c: Caller, Query(q): Query<EventQuery>) -> ApiResult<J<Vec<EvidenceEvent>>> {
+async fn list_events(
+    State(s): State<AppState>,
+    c: Caller,
+    Query(q): Query<EventQuery>,
+) -> ApiResult<J<Vec<EvidenceEvent>>> {
     Ok(J(s.engine.events(&c.principal, &q).await?))
 }
 

@@ -58,17 +58,13 @@ impl FromRequestParts<AppState> for Caller {
                 .ok()
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .ok_or_else(ApiError::unauthenticated)?;
-            let principal = state
-                .engine
-                .token_principal(secret.trim())
-                .await?
-                .ok_or_else(|| {
-                    ApiError::new(
-                        axum::http::StatusCode::UNAUTHORIZED,
-                        "unauthenticated",
-                        "the API token is unknown, revoked or expired; create a new one",
-                    )
-                })?;
+            let principal = state.engine.token_principal(secret.trim()).await?.ok_or_else(|| {
+                ApiError::new(
+                    axum::http::StatusCode::UNAUTHORIZED,
+                    "unauthenticated",
+                    "the API token is unknown, revoked or expired; create a new one",
+                )
+            })?;
             return Ok(Caller { principal, via: Via::Token });
         }
         let cookie = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(ApiError::unauthenticated)?;

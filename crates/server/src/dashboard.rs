@@ -13,8 +13,8 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::{StatusCode, Uri, header, request::Parts};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use ringfence_engine::auth::{SessionInfo, constant_time_eq};
 use ringfence_engine::EngineError;
+use ringfence_engine::auth::{SessionInfo, constant_time_eq};
 use ringfence_model::*;
 use ringfence_proto as proto;
 use ringfence_store::Page;
@@ -176,17 +176,25 @@ fn done(to: &str, outcome: Result<String, String>) -> Response {
 }
 
 /// A submitted form: its CSRF token is checked before the fields are looked at.
-fn form<T: for<'de> Deserialize<'de>>(v: &Viewer, body: &Bytes) -> Result<T, Response> {
+/// A refused form submission.
+struct Refused(StatusCode, String);
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        (self.0, self.1).into_response()
+    }
+}
+
+fn form<T: for<'de> Deserialize<'de>>(v: &Viewer, body: &Bytes) -> Result<T, Refused> {
     let sent: Option<String> =
         form_urlencoded::parse(body).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned());
     if !sent.as_deref().is_some_and(|s| constant_time_eq(s, &v.0.csrf_token)) {
-        return Err((
+        return Err(Refused(
             StatusCode::FORBIDDEN,
-            "the form's security token is missing or out of date; reload the page and try again",
-        )
-            .into_response());
+            "the form's security token is missing or out of date; reload the page and try again".into(),
+        ));
     }
-    parse_form(body).map_err(|e| (e.status, e.body.message).into_response())
+    parse_form(body).map_err(|e| Refused(e.status, e.body.message))
 }
 
 fn msg(e: EngineError) -> String {
@@ -241,7 +249,11 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     }
 }
 
-async fn login_submit(State(s): State<AppState>, ClientAddress(client): ClientAddress, body: Bytes) -> Response {
+async fn login_submit(
+    State(s): State<AppState>,
+    ClientAddress(client): ClientAddress,
+    body: Bytes,
+) -> Response {
     let f: LoginForm = match parse_form(&body) {
         Ok(f) => f,
         Err(e) => {
@@ -270,14 +282,19 @@ async fn login_submit(State(s): State<AppState>, ClientAddress(client): ClientAd
     }
 }
 
-async fn logout(State(s): State<AppState>, v: Viewer, headers: axum::http::HeaderMap, body: Bytes) -> Response {
+async fn logout(
+    State(s): State<AppState>,
+    v: Viewer,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Err(r) = form::<serde::de::IgnoredAny>(&v, &body) {
-        return r;
+        return r.into_response();
     }
-    if let Some(c) = cookie(&headers, SESSION_COOKIE) {
-        if let Err(e) = s.engine.logout(c).await {
-            return page_error(e);
-        }
+    if let Some(c) = cookie(&headers, SESSION_COOKIE)
+        && let Err(e) = s.engine.logout(c).await
+    {
+        return page_error(e);
     }
     ([(header::SET_COOKIE, clear_cookie(s.config.secure_cookies))], Redirect::to("/login")).into_response()
 }
@@ -307,7 +324,11 @@ async fn org_tree(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
         let groups = e.groups(p, None).await?;
         let mut tree = Vec::new();
         for org in orgs {
-            let q = proto::DeviceListQuery { organization_id: Some(org.id.to_string()), limit: Some(1), ..Default::default() };
+            let q = proto::DeviceListQuery {
+                organization_id: Some(org.id.to_string()),
+                limit: Some(1),
+                ..Default::default()
+            };
             let devices = e.devices(p, &q).await?.total;
             tree.push(OrgNode {
                 sites: sites.iter().filter(|x| x.organization_id == org.id).cloned().collect(),
@@ -340,7 +361,12 @@ async fn org_page(State(s): State<AppState>, v: Viewer, uri: Uri, Path(id): Path
         let org = s.engine.organization(p, &id).await?;
         let sites = s.engine.sites(p, Some(org.id.as_str())).await?;
         let groups = s.engine.groups(p, Some(org.id.as_str())).await?;
-        Ok::<_, EngineError>(OrgPage { layout: layout(&v, org.name.clone(), "orgs", &uri), org, sites, groups })
+        Ok::<_, EngineError>(OrgPage {
+            layout: layout(&v, org.name.clone(), "orgs", &uri),
+            org,
+            sites,
+            groups,
+        })
     }
     .await;
     match result {
@@ -359,9 +385,13 @@ struct OrgForm {
 async fn create_org(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
     let f: OrgForm = match form(&v, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
-    match s.engine.create_organization(&v.0.principal, &proto::CreateOrganization { name: f.name, notes: f.notes }).await {
+    match s
+        .engine
+        .create_organization(&v.0.principal, &proto::CreateOrganization { name: f.name, notes: f.notes })
+        .await
+    {
         Ok(o) => done(&format!("/orgs/{}", o.id), Ok(format!("Organization '{}' created", o.name))),
         Err(e) => done("/", Err(msg(e))),
     }
@@ -370,7 +400,7 @@ async fn create_org(State(s): State<AppState>, v: Viewer, body: Bytes) -> Respon
 async fn update_org(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
     let f: OrgForm = match form(&v, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let req = proto::UpdateOrganization { name: Some(f.name), notes: Some(f.notes) };
     let back = format!("/orgs/{id}");
@@ -389,7 +419,7 @@ struct ConfirmForm {
 async fn delete_org(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
     let f: ConfirmForm = match form(&v, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let p = &v.0.principal;
     let back = format!("/orgs/{id}");
@@ -436,7 +466,11 @@ async fn site_page(State(s): State<AppState>, v: Viewer, uri: Uri, Path(id): Pat
     let result = async {
         let site = s.engine.site(p, &id).await?;
         let org = s.engine.organization(p, site.organization_id.as_str()).await?;
-        let q = proto::DeviceListQuery { site_id: Some(site.id.to_string()), limit: Some(100), ..Default::default() };
+        let q = proto::DeviceListQuery {
+            site_id: Some(site.id.to_string()),
+            limit: Some(100),
+            ..Default::default()
+        };
         let devices = s.engine.devices(p, &q).await?;
         Ok::<_, EngineError>(SitePage {
             layout: layout(&v, site.name.clone(), "orgs", &uri),
@@ -466,11 +500,12 @@ struct SiteForm {
 async fn create_site(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
     let f: SiteForm = match form(&v, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let org = f.organization_id.unwrap_or_default();
     let back = format!("/orgs/{org}");
-    let req = proto::CreateSite { organization_id: org, name: f.name, time_zone: f.time_zone, address: f.address };
+    let req =
+        proto::CreateSite { organization_id: org, name: f.name, time_zone: f.time_zone, address: f.address };
     match s.engine.create_site(&v.0.principal, &req).await {
         Ok(site) => done(&back, Ok(format!("Site '{}' created", site.name))),
         Err(e) => done(&back, Err(msg(e))),
@@ -480,10 +515,11 @@ async fn create_site(State(s): State<AppState>, v: Viewer, body: Bytes) -> Respo
 async fn update_site(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
     let f: SiteForm = match form(&v, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let back = format!("/sites/{id}");
-    let req = proto::UpdateSite { name: Some(f.name), time_zone: Some(f.time_zone), address: Some(f.address) };
+    let req =
+        proto::UpdateSite { name: Some(f.name), time_zone: Some(f.time_zone), address: Some(f.address) };
     match s.engine.update_site(&v.0.principal, &id, &req).await {
         Ok(_) => done(&back, Ok("Saved".into())),
         Err(e) => done(&back, Err(msg(e))),
@@ -493,7 +529,7 @@ async fn update_site(State(s): State<AppState>, v: Viewer, Path(id): Path<String
 async fn delete_site(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
     let f: ConfirmForm = match form(&v, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let p = &v.0.principal;
     let back = format!("/sites/{id}");
@@ -505,7 +541,9 @@ async fn delete_site(State(s): State<AppState>, v: Viewer, Path(id): Path<String
         return done(&back, Err("type the site's exact name to confirm the deletion".into()));
     }
     match s.engine.delete_site(p, &id).await {
-        Ok(()) => done(&format!("/orgs/{}", site.organization_id), Ok(format!("Site '{}' deleted", site.name))),
+        Ok(()) => {
+            done(&format!("/orgs/{}", site.organization_id), Ok(format!("Site '{}' deleted", site.name)))
+        }
         Err(e) => done(&back, Err(msg(e))),
     }
 }
@@ -521,10 +559,14 @@ struct GroupForm {
 async fn create_group(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
     let f: GroupForm = match form(&v, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let back = format!("/orgs/{}", f.organization_id);
-    let req = proto::CreateDeviceGroup { organization_id: f.organization_id, name: f.name, description: f.description };
+    let req = proto::CreateDeviceGroup {
+        organization_id: f.organization_id,
+        name: f.name,
+        description: f.description,
+    };
     match s.engine.create_group(&v.0.principal, &req).await {
         Ok(g) => done(&back, Ok(format!("Group '{}' created", g.name))),
         Err(e) => done(&back, Err(msg(e))),
@@ -533,7 +575,7 @@ async fn create_group(State(s): State<AppState>, v: Viewer, body: Bytes) -> Resp
 
 async fn delete_group(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
     if let Err(r) = form::<serde::de::IgnoredAny>(&v, &body) {
-        return r;
+        return r.into_response();
     }
     let p = &v.0.principal;
     let group = match s.engine.group(p, &id).await {
@@ -579,7 +621,13 @@ const PAGE_SIZE: i64 = 25;
 async fn device_list(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
     let q: DeviceListParams = match parse_query(uri.query().unwrap_or("")) {
         Ok(q) => q,
-        Err(e) => return viewer_error(&v, &uri, EngineError::Invalid(ValueError::new(e.body.field.unwrap_or_default(), e.body.message))),
+        Err(e) => {
+            return viewer_error(
+                &v,
+                &uri,
+                EngineError::Invalid(ValueError::new(e.body.field.unwrap_or_default(), e.body.message)),
+            );
+        }
     };
     let _ = (&q.error, &q.notice);
     let page = q.page.unwrap_or(1).max(1);
@@ -604,7 +652,12 @@ async fn device_list(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response
     };
     let link = |page: i64| {
         let mut ser = form_urlencoded::Serializer::new(String::new());
-        for (k, val) in [("search", &q.search), ("organization_id", &q.organization_id), ("site_id", &q.site_id), ("group_id", &q.group_id)] {
+        for (k, val) in [
+            ("search", &q.search),
+            ("organization_id", &q.organization_id),
+            ("site_id", &q.site_id),
+            ("group_id", &q.group_id),
+        ] {
             if let Some(val) = val.as_deref().filter(|s| !s.is_empty()) {
                 ser.append_pair(k, val);
             }
@@ -683,7 +736,7 @@ struct DeviceForm {
 async fn create_device(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
     let f: DeviceForm = match form(&v, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let site = f.site_id.unwrap_or_default();
     let back = format!("/sites/{site}");
@@ -704,10 +757,15 @@ async fn create_device(State(s): State<AppState>, v: Viewer, body: Bytes) -> Res
     }
 }
 
-async fn update_device(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
+async fn update_device(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     let f: DeviceForm = match form(&v, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let back = format!("/devices/{id}");
     let req = proto::UpdateDevice {
@@ -727,9 +785,14 @@ async fn update_device(State(s): State<AppState>, v: Viewer, Path(id): Path<Stri
     }
 }
 
-async fn delete_device(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
+async fn delete_device(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     if let Err(r) = form::<serde::de::IgnoredAny>(&v, &body) {
-        return r;
+        return r.into_response();
     }
     let p = &v.0.principal;
     let device = match s.engine.device(p, &id).await {
@@ -737,7 +800,9 @@ async fn delete_device(State(s): State<AppState>, v: Viewer, Path(id): Path<Stri
         Err(e) => return done("/devices", Err(msg(e))),
     };
     match s.engine.delete_device(p, &id).await {
-        Ok(()) => done(&format!("/sites/{}", device.site_id), Ok(format!("Device '{}' deleted", device.hostname))),
+        Ok(()) => {
+            done(&format!("/sites/{}", device.site_id), Ok(format!("Device '{}' deleted", device.hostname)))
+        }
         Err(e) => done(&format!("/devices/{id}"), Err(msg(e))),
     }
 }
@@ -795,7 +860,7 @@ struct UserForm {
 async fn create_user(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
     let f: UserForm = match form(&v, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let req = proto::CreateUser {
         username: f.username,
@@ -812,7 +877,7 @@ async fn create_user(State(s): State<AppState>, v: Viewer, body: Bytes) -> Respo
 
 async fn delete_user(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
     if let Err(r) = form::<serde::de::IgnoredAny>(&v, &body) {
-        return r;
+        return r.into_response();
     }
     match s.engine.delete_user(&v.0.principal, &id).await {
         Ok(()) => done("/users", Ok("User deleted".into())),
@@ -880,7 +945,7 @@ struct TokenForm {
 async fn create_token(State(s): State<AppState>, v: Viewer, uri: Uri, body: Bytes) -> Response {
     let f: TokenForm = match form(&v, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let expires_in_days = match f.expires_in_days.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
         None => None,
@@ -889,7 +954,12 @@ async fn create_token(State(s): State<AppState>, v: Viewer, uri: Uri, body: Byte
             Err(_) => return done("/tokens", Err("expires_in_days: give a whole number of days".into())),
         },
     };
-    let req = proto::CreateToken { name: f.name, role: f.role.filter(|r| !r.is_empty()), organization_id: None, expires_in_days };
+    let req = proto::CreateToken {
+        name: f.name,
+        role: f.role.filter(|r| !r.is_empty()),
+        organization_id: None,
+        expires_in_days,
+    };
     match s.engine.create_token(&v.0.principal, &req).await {
         // The secret is rendered into this response only; it is never stored or redirected.
         Ok(created) => tokens_response(&s, &v, &uri, Some(created.secret)).await,
@@ -899,7 +969,7 @@ async fn create_token(State(s): State<AppState>, v: Viewer, uri: Uri, body: Byte
 
 async fn revoke_token(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
     if let Err(r) = form::<serde::de::IgnoredAny>(&v, &body) {
-        return r;
+        return r.into_response();
     }
     match s.engine.revoke_token(&v.0.principal, &id).await {
         Ok(t) => done("/tokens", Ok(format!("Token '{}' revoked", t.name))),

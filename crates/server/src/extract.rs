@@ -15,11 +15,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+        let is_json =
+            req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+                v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            });
         if !is_json {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -50,7 +49,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 )),
                 Category::Data => {
                     let msg = strip_position(&inner.to_string());
-                    let field = if path == "." { unknown_field(&msg).unwrap_or_else(|| "body".into()) } else { path };
+                    let field =
+                        if path == "." { unknown_field(&msg).unwrap_or_else(|| "body".into()) } else { path };
                     Err(ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, field, msg))
                 }
             }

@@ -42,7 +42,9 @@ async fn other_partners_objects_are_not_found_on_any_route(app: TestApp) {
     let b_token_id = b_admin.get("/api/v1/tokens").await.body[0]["id"].as_str().unwrap().to_owned();
     assert_eq!(a.send("DELETE", &format!("/api/v1/tokens/{b_token_id}"), None).await.status, 404);
     // Lists hold only A's objects.
-    for list in ["/api/v1/organizations", "/api/v1/sites", "/api/v1/device-groups", "/api/v1/users", "/api/v1/tokens"] {
+    for list in
+        ["/api/v1/organizations", "/api/v1/sites", "/api/v1/device-groups", "/api/v1/users", "/api/v1/tokens"]
+    {
         let body = a.get(list).await.body;
         let items = body.as_array().unwrap();
         assert!(!items.is_empty(), "{list}");
@@ -54,15 +56,27 @@ async fn other_partners_objects_are_not_found_on_any_route(app: TestApp) {
     assert!(events.as_array().unwrap().iter().all(|e| e["object_id"] != b.org.id.as_str()));
     // B's objects cannot be referenced from A's requests either.
     let r = a
-        .send("POST", "/api/v1/sites", Some(json!({ "organization_id": b.org.id, "name": "x", "time_zone": "UTC" })))
+        .send(
+            "POST",
+            "/api/v1/sites",
+            Some(json!({ "organization_id": b.org.id, "name": "x", "time_zone": "UTC" })),
+        )
         .await;
     assert_eq!((r.status, r.body["field"].as_str()), (422, Some("organization_id")), "{}", r.body);
     let r = a
-        .send("POST", "/api/v1/devices", Some(json!({ "site_id": b.site.id, "hostname": "x", "role": "server" })))
+        .send(
+            "POST",
+            "/api/v1/devices",
+            Some(json!({ "site_id": b.site.id, "hostname": "x", "role": "server" })),
+        )
         .await;
     assert_eq!(r.status, 422, "{}", r.body);
     let r = a
-        .send("PATCH", &format!("/api/v1/devices/{}", app.a1.device.id), Some(json!({ "group_ids": [b.group.id] })))
+        .send(
+            "PATCH",
+            &format!("/api/v1/devices/{}", app.a1.device.id),
+            Some(json!({ "group_ids": [b.group.id] })),
+        )
         .await;
     assert_eq!(r.status, 422, "{}", r.body);
     // B's data is untouched (only the token creations above were written).
@@ -89,12 +103,19 @@ async fn an_organization_scoped_user_sees_only_their_organization(app: TestApp) 
         }
         let devices = who.get("/api/v1/devices?limit=500").await.body;
         assert_eq!(devices["total"], 1);
-        assert_eq!(who.get(&format!("/api/v1/sites?organization_id={}", app.a2.org.id)).await.body, json!([]));
+        assert_eq!(
+            who.get(&format!("/api/v1/sites?organization_id={}", app.a2.org.id)).await.body,
+            json!([])
+        );
     }
     // The organization-scoped technician may change their organization, not the other.
-    let r = tech.send("PATCH", &format!("/api/v1/devices/{}", app.a2.device.id), Some(json!({ "os": "x" }))).await;
+    let r = tech
+        .send("PATCH", &format!("/api/v1/devices/{}", app.a2.device.id), Some(json!({ "os": "x" })))
+        .await;
     assert_eq!(r.status, 404);
-    let r = tech.send("PATCH", &format!("/api/v1/devices/{}", app.a1.device.id), Some(json!({ "os": "Debian 13" }))).await;
+    let r = tech
+        .send("PATCH", &format!("/api/v1/devices/{}", app.a1.device.id), Some(json!({ "os": "Debian 13" })))
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let r = tech.send("DELETE", &format!("/api/v1/organizations/{}", app.a2.org.id), None).await;
     assert_eq!(r.status, 404);
@@ -133,7 +154,8 @@ async fn roles_limit_what_a_caller_may_do(app: TestApp) {
     assert_eq!(tech.send("PATCH", &org, Some(json!({ "notes": "patched by tech" }))).await.status, 200);
     assert_eq!(tech.get("/api/v1/users").await.status, 403);
     let s = app.session("tech@a").await;
-    let r = s.send("POST", "/api/v1/tokens", Some(json!({ "name": "escalate", "role": "partner_admin" }))).await;
+    let r =
+        s.send("POST", "/api/v1/tokens", Some(json!({ "name": "escalate", "role": "partner_admin" }))).await;
     assert_eq!(r.status, 403, "{}", r.body);
     // A token cannot mint tokens.
     assert_eq!(tech.send("POST", "/api/v1/tokens", Some(json!({ "name": "t2" }))).await.status, 403);
@@ -141,7 +163,8 @@ async fn roles_limit_what_a_caller_may_do(app: TestApp) {
 
 async fn revoked_tokens_stop_working(app: TestApp) {
     let s = app.session("admin@a").await;
-    let created = s.send("POST", "/api/v1/tokens", Some(json!({ "name": "ci", "expires_in_days": 30 }))).await;
+    let created =
+        s.send("POST", "/api/v1/tokens", Some(json!({ "name": "ci", "expires_in_days": 30 }))).await;
     assert_eq!(created.status, 201);
     let secret = created.body["secret"].as_str().unwrap().to_owned();
     let id = created.body["token"]["id"].as_str().unwrap().to_owned();
@@ -156,7 +179,8 @@ async fn revoked_tokens_stop_working(app: TestApp) {
     let after = api.get("/api/v1/organizations").await;
     assert_eq!(after.status, 401);
     assert!(after.body["message"].as_str().unwrap().contains("revoked"));
-    let garbage = common::Api { client: reqwest::Client::new(), token: "rft_nope".into(), base: app.base.clone() };
+    let garbage =
+        common::Api { client: reqwest::Client::new(), token: "rft_nope".into(), base: app.base.clone() };
     assert_eq!(garbage.get("/api/v1/me").await.status, 401);
     let anonymous = reqwest::get(app.url("/api/v1/organizations")).await.unwrap();
     assert_eq!(anonymous.status(), 401);
@@ -234,7 +258,10 @@ async fn failed_sign_ins_are_throttled(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(unknown.status(), 401);
-    assert_eq!(unknown.json::<serde_json::Value>().await.unwrap()["message"], "the username or password is wrong");
+    assert_eq!(
+        unknown.json::<serde_json::Value>().await.unwrap()["message"],
+        "the username or password is wrong"
+    );
 }
 
 async fn bad_input_is_refused_with_the_field_named_and_nothing_written(app: TestApp) {
@@ -249,14 +276,61 @@ async fn bad_input_is_refused_with_the_field_named_and_nothing_written(app: Test
         ("POST", "/api/v1/organizations", r#"{"notes": "no name"}"#.into(), 422, "body"),
         ("POST", "/api/v1/organizations", format!(r#"{{"name": "{}"}}"#, "n".repeat(201)), 422, "name"),
         ("POST", "/api/v1/organizations", r#"{"name": "   "}"#.into(), 422, "name"),
-        ("POST", "/api/v1/sites", format!(r#"{{"organization_id": "{org_id}", "name": "S", "time_zone": "Mars/Olympus"}}"#), 422, "time_zone"),
-        ("POST", "/api/v1/sites", r#"{"organization_id": "../../etc", "name": "S", "time_zone": "UTC"}"#.into(), 422, "organization_id"),
-        ("POST", "/api/v1/devices", format!(r#"{{"site_id": "{}", "hostname": "bad host", "role": "server"}}"#, app.a1.site.id), 422, "hostname"),
-        ("POST", "/api/v1/devices", format!(r#"{{"site_id": "{}", "hostname": "ok", "role": "toaster"}}"#, app.a1.site.id), 422, "role"),
-        ("POST", "/api/v1/devices", format!(r#"{{"site_id": "{}", "hostname": "ok", "role": "server", "internet_facing": "yes"}}"#, app.a1.site.id), 422, "internet_facing"),
+        (
+            "POST",
+            "/api/v1/sites",
+            format!(r#"{{"organization_id": "{org_id}", "name": "S", "time_zone": "Mars/Olympus"}}"#),
+            422,
+            "time_zone",
+        ),
+        (
+            "POST",
+            "/api/v1/sites",
+            r#"{"organization_id": "../../etc", "name": "S", "time_zone": "UTC"}"#.into(),
+            422,
+            "organization_id",
+        ),
+        (
+            "POST",
+            "/api/v1/devices",
+            format!(r#"{{"site_id": "{}", "hostname": "bad host", "role": "server"}}"#, app.a1.site.id),
+            422,
+            "hostname",
+        ),
+        (
+            "POST",
+            "/api/v1/devices",
+            format!(r#"{{"site_id": "{}", "hostname": "ok", "role": "toaster"}}"#, app.a1.site.id),
+            422,
+            "role",
+        ),
+        (
+            "POST",
+            "/api/v1/devices",
+            format!(
+                r#"{{"site_id": "{}", "hostname": "ok", "role": "server", "internet_facing": "yes"}}"#,
+                app.a1.site.id
+            ),
+            422,
+            "internet_facing",
+        ),
         ("PATCH", &device_path, r#"{"time_zone": "Nowhere/Land"}"#.into(), 422, "time_zone"),
-        ("POST", "/api/v1/users", format!(r#"{{"username": "new@a", "role": "client_viewer", "organization_id": "{org_id}", "password": "short"}}"#), 422, "password"),
-        ("POST", "/api/v1/users", r#"{"username": "new@a", "role": "client_viewer", "password": "long enough password"}"#.into(), 422, "organization_id"),
+        (
+            "POST",
+            "/api/v1/users",
+            format!(
+                r#"{{"username": "new@a", "role": "client_viewer", "organization_id": "{org_id}", "password": "short"}}"#
+            ),
+            422,
+            "password",
+        ),
+        (
+            "POST",
+            "/api/v1/users",
+            r#"{"username": "new@a", "role": "client_viewer", "password": "long enough password"}"#.into(),
+            422,
+            "organization_id",
+        ),
     ];
     for (m, path, body, status, field) in cases {
         let r = a.raw(m, path, "application/json", &body).await;
@@ -281,15 +355,27 @@ async fn bad_input_is_refused_with_the_field_named_and_nothing_written(app: Test
 
 async fn crud_round_trip_is_recorded_in_the_evidence_chain(app: TestApp) {
     let s = app.session("tech@a").await;
-    let org = s.send("POST", "/api/v1/organizations", Some(json!({ "name": "Dental Group", "notes": "opens 08:00" }))).await;
+    let org = s
+        .send(
+            "POST",
+            "/api/v1/organizations",
+            Some(json!({ "name": "Dental Group", "notes": "opens 08:00" })),
+        )
+        .await;
     assert_eq!(org.status, 201, "{}", org.body);
     let org_id = org.body["id"].as_str().unwrap().to_owned();
     let site = s
-        .send("POST", "/api/v1/sites", Some(json!({ "organization_id": org_id, "name": "Downtown", "time_zone": "America/Denver" })))
+        .send(
+            "POST",
+            "/api/v1/sites",
+            Some(json!({ "organization_id": org_id, "name": "Downtown", "time_zone": "America/Denver" })),
+        )
         .await;
     assert_eq!(site.status, 201);
     let site_id = site.body["id"].as_str().unwrap().to_owned();
-    let group = s.send("POST", "/api/v1/device-groups", Some(json!({ "organization_id": org_id, "name": "Chairs" }))).await;
+    let group = s
+        .send("POST", "/api/v1/device-groups", Some(json!({ "organization_id": org_id, "name": "Chairs" })))
+        .await;
     let group_id = group.body["id"].as_str().unwrap().to_owned();
     let device = s
         .send(
@@ -303,12 +389,26 @@ async fn crud_round_trip_is_recorded_in_the_evidence_chain(app: TestApp) {
     assert_eq!(device.body["organization_id"], org_id.as_str());
     let device_id = device.body["id"].as_str().unwrap().to_owned();
     let patched = s
-        .send("PATCH", &format!("/api/v1/devices/{device_id}"), Some(json!({ "time_zone": "UTC", "holds_sensitive_data": true })))
+        .send(
+            "PATCH",
+            &format!("/api/v1/devices/{device_id}"),
+            Some(json!({ "time_zone": "UTC", "holds_sensitive_data": true })),
+        )
         .await;
-    assert_eq!((patched.body["effective_time_zone"].as_str(), patched.body["holds_sensitive_data"].as_bool()), (Some("UTC"), Some(true)));
-    let reset = s.send("PATCH", &format!("/api/v1/devices/{device_id}"), Some(json!({ "time_zone": null }))).await;
+    assert_eq!(
+        (patched.body["effective_time_zone"].as_str(), patched.body["holds_sensitive_data"].as_bool()),
+        (Some("UTC"), Some(true))
+    );
+    let reset =
+        s.send("PATCH", &format!("/api/v1/devices/{device_id}"), Some(json!({ "time_zone": null }))).await;
     assert_eq!(reset.body["effective_time_zone"], "America/Denver");
-    let dup = s.send("POST", "/api/v1/sites", Some(json!({ "organization_id": org_id, "name": "Downtown", "time_zone": "UTC" }))).await;
+    let dup = s
+        .send(
+            "POST",
+            "/api/v1/sites",
+            Some(json!({ "organization_id": org_id, "name": "Downtown", "time_zone": "UTC" })),
+        )
+        .await;
     assert_eq!(dup.status, 409);
     let search = s.send("GET", &format!("/api/v1/devices?search=CHAIR&organization_id={org_id}"), None).await;
     assert_eq!(search.body["total"], 1);
@@ -329,7 +429,15 @@ async fn crud_round_trip_is_recorded_in_the_evidence_chain(app: TestApp) {
         .collect();
     assert_eq!(
         mine,
-        ["session.login", "organization.create", "site.create", "device_group.create", "device.create", "device.update", "device.update"]
+        [
+            "session.login",
+            "organization.create",
+            "site.create",
+            "device_group.create",
+            "device.create",
+            "device.update",
+            "device.update"
+        ]
     );
     let del = events.as_array().unwrap().iter().rev().find(|e| e["action"] == "organization.delete").unwrap();
     assert_eq!(del["actor"], "user:admin@a");
@@ -345,7 +453,13 @@ async fn service_routes_answer(app: TestApp) {
     assert_eq!(get("/readyz").await.unwrap().status(), 200);
     let doc: serde_json::Value = get("/api/openapi.json").await.unwrap().json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/api/v1/organizations", "/api/v1/organizations/{id}", "/api/v1/devices", "/api/v1/tokens/{id}", "/api/v1/evidence/verify"] {
+    for path in [
+        "/api/v1/organizations",
+        "/api/v1/organizations/{id}",
+        "/api/v1/devices",
+        "/api/v1/tokens/{id}",
+        "/api/v1/evidence/verify",
+    ] {
         assert!(doc["paths"][path].is_object(), "OpenAPI lacks {path}");
     }
     assert!(doc["components"]["schemas"]["Device"]["properties"]["effective_time_zone"].is_object());
@@ -357,5 +471,7 @@ async fn service_routes_answer(app: TestApp) {
     assert!(login.url().path().starts_with("/login"), "the dashboard asks anonymous visitors to sign in");
     let headers = get("/login").await.unwrap();
     assert_eq!(headers.headers()["x-frame-options"], "DENY");
-    assert!(headers.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert!(
+        headers.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'")
+    );
 }

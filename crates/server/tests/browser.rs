@@ -52,10 +52,10 @@ async fn start_driver() -> Option<Driver> {
         .expect("chromedriver starts");
     let driver = Driver { child, base: format!("http://127.0.0.1:{port}"), http: reqwest::Client::new() };
     for _ in 0..100 {
-        if let Ok(r) = driver.http.get(format!("{}/status", driver.base)).send().await {
-            if r.json::<Value>().await.is_ok_and(|v| v["value"]["ready"] == true) {
-                return Some(driver);
-            }
+        if let Ok(r) = driver.http.get(format!("{}/status", driver.base)).send().await
+            && r.json::<Value>().await.is_ok_and(|v| v["value"]["ready"] == true)
+        {
+            return Some(driver);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -63,7 +63,12 @@ async fn start_driver() -> Option<Driver> {
 }
 
 impl Driver {
-    async fn try_call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, Value> {
+    async fn try_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, Value> {
         let mut req = self.http.request(method, format!("{}{}", self.base, path));
         if let Some(b) = body {
             req = req.json(&b);
@@ -92,7 +97,8 @@ impl Driver {
             }
         }}});
         let v = self.call(reqwest::Method::POST, "/session", Some(caps)).await;
-        let session = v["sessionId"].as_str().unwrap_or_else(|| panic!("no WebDriver session: {v}")).to_owned();
+        let session =
+            v["sessionId"].as_str().unwrap_or_else(|| panic!("no WebDriver session: {v}")).to_owned();
         Browser { driver: self, session }
     }
 }
@@ -107,7 +113,9 @@ impl Browser<'_> {
     }
 
     async fn find(&self, css: &str) -> String {
-        let v = self.cmd(reqwest::Method::POST, "/element", Some(json!({ "using": "css selector", "value": css }))).await;
+        let v = self
+            .cmd(reqwest::Method::POST, "/element", Some(json!({ "using": "css selector", "value": css })))
+            .await;
         v[ELEMENT].as_str().unwrap_or_else(|| panic!("element {css}: {v}")).to_owned()
     }
 
@@ -125,7 +133,12 @@ impl Browser<'_> {
             let path = format!("/session/{}/element/{page}/name", self.session);
             if self.driver.try_call(reqwest::Method::GET, &path, None).await.is_err() {
                 // The old page's root is stale: the new page is there; let it finish loading.
-                self.cmd(reqwest::Method::POST, "/execute/sync", Some(json!({ "script": "return document.readyState", "args": [] }))).await;
+                self.cmd(
+                    reqwest::Method::POST,
+                    "/execute/sync",
+                    Some(json!({ "script": "return document.readyState", "args": [] })),
+                )
+                .await;
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -148,7 +161,8 @@ impl Browser<'_> {
             use std::io::Write;
             let v = self.cmd(reqwest::Method::GET, "/screenshot", None).await;
             let png = base64_decode(v.as_str().unwrap());
-            let mut f = std::fs::File::create(std::path::Path::new(&dir).join(format!("{name}.png"))).unwrap();
+            let mut f =
+                std::fs::File::create(std::path::Path::new(&dir).join(format!("{name}.png"))).unwrap();
             f.write_all(&png).unwrap();
         }
     }

@@ -95,27 +95,22 @@ pub trait Store: Send + Sync + 'static {
         id: &OrganizationId,
         patch: &OrganizationPatch,
     ) -> Result<Organization>;
-    async fn delete_organization(&self, audit: &Audit, scope: &Scope, id: &OrganizationId)
-    -> Result<()>;
+    async fn delete_organization(&self, audit: &Audit, scope: &Scope, id: &OrganizationId) -> Result<()>;
 
-    async fn list_sites(&self, scope: &Scope, organization: Option<&OrganizationId>)
-    -> Result<Vec<Site>>;
+    async fn list_sites(&self, scope: &Scope, organization: Option<&OrganizationId>) -> Result<Vec<Site>>;
     async fn get_site(&self, scope: &Scope, id: &SiteId) -> Result<Site>;
     async fn create_site(&self, audit: &Audit, scope: &Scope, new: &NewSite) -> Result<Site>;
-    async fn update_site(
-        &self,
-        audit: &Audit,
-        scope: &Scope,
-        id: &SiteId,
-        patch: &SitePatch,
-    ) -> Result<Site>;
+    async fn update_site(&self, audit: &Audit, scope: &Scope, id: &SiteId, patch: &SitePatch)
+    -> Result<Site>;
     async fn delete_site(&self, audit: &Audit, scope: &Scope, id: &SiteId) -> Result<()>;
 
-    async fn list_groups(&self, scope: &Scope, organization: Option<&OrganizationId>)
-    -> Result<Vec<DeviceGroup>>;
+    async fn list_groups(
+        &self,
+        scope: &Scope,
+        organization: Option<&OrganizationId>,
+    ) -> Result<Vec<DeviceGroup>>;
     async fn get_group(&self, scope: &Scope, id: &DeviceGroupId) -> Result<DeviceGroup>;
-    async fn create_group(&self, audit: &Audit, scope: &Scope, new: &NewGroup)
-    -> Result<DeviceGroup>;
+    async fn create_group(&self, audit: &Audit, scope: &Scope, new: &NewGroup) -> Result<DeviceGroup>;
     async fn update_group(
         &self,
         audit: &Audit,
@@ -140,13 +135,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_users(&self, scope: &Scope) -> Result<Vec<User>>;
     async fn get_user(&self, scope: &Scope, id: &UserId) -> Result<User>;
     async fn create_user(&self, audit: &Audit, scope: &Scope, new: &NewUser) -> Result<User>;
-    async fn update_user(
-        &self,
-        audit: &Audit,
-        scope: &Scope,
-        id: &UserId,
-        patch: &UserPatch,
-    ) -> Result<User>;
+    async fn update_user(&self, audit: &Audit, scope: &Scope, id: &UserId, patch: &UserPatch)
+    -> Result<User>;
     async fn delete_user(&self, audit: &Audit, scope: &Scope, id: &UserId) -> Result<()>;
     /// The user with this login name and their password hash, in whatever tenant: the one
     /// lookup that precedes knowing the caller's scope.

@@ -8,7 +8,7 @@
 use crate::types::*;
 use crate::{Audit, Store};
 use async_trait::async_trait;
-use ringfence_evidence::{Event, GENESIS_HASH, event_hash};
+use ringfence_evidence::{Event, EventContent, GENESIS_HASH, event_hash};
 use ringfence_model::*;
 use serde_json::json;
 use sqlx::Row;
@@ -70,8 +70,7 @@ fn org_row(r: &DbRow) -> Result<Organization> {
     })
 }
 
-const SITE_COLS: &str =
-    "id, partner_id, organization_id, name, time_zone, address, created_at, updated_at";
+const SITE_COLS: &str = "id, partner_id, organization_id, name, time_zone, address, created_at, updated_at";
 
 fn site_row(r: &DbRow) -> Result<Site> {
     Ok(Site {
@@ -114,11 +113,39 @@ const DEVICE_SELECT: &str = concat!(
     "FROM devices d JOIN sites s ON s.id = d.site_id"
 );
 
-/// The device list's filters; parameters $1..$6 in order of first use.
-const DEVICE_FILTER: &str = " WHERE d.partner_id = $1 AND ($2 IS NULL OR d.organization_id = $2) \
-     AND ($3 IS NULL OR d.organization_id = $3) AND ($4 IS NULL OR d.site_id = $4) \
-     AND ($5 IS NULL OR EXISTS (SELECT 1 FROM device_group_members f WHERE f.device_id = d.id AND f.group_id = $5)) \
-     AND ($6 IS NULL OR LOWER(d.hostname) LIKE $6 ESCAPE '\\')";
+/// The device list's WHERE clause with only the filters in use (so the planner can use the
+/// indexes), and the values to bind, in the order of their `$N`.
+fn device_filter<'a>(
+    scope: &'a Scope,
+    q: &'a DeviceQuery,
+    search: Option<&'a str>,
+) -> (String, Vec<&'a str>) {
+    let mut sql = String::from(" WHERE d.partner_id = $1");
+    let mut binds = vec![scope.partner_id.as_str()];
+    let mut add = |clause: &str, value: &'a str| {
+        binds.push(value);
+        sql.push_str(&clause.replace("$?", &format!("${}", binds.len())));
+    };
+    if let Some(o) = org_scope(scope) {
+        add(" AND d.organization_id = $?", o);
+    }
+    if let Some(o) = &q.organization_id {
+        add(" AND d.organization_id = $?", o.as_str());
+    }
+    if let Some(s) = &q.site_id {
+        add(" AND d.site_id = $?", s.as_str());
+    }
+    if let Some(g) = &q.group_id {
+        add(
+            " AND EXISTS (SELECT 1 FROM device_group_members f WHERE f.device_id = d.id AND f.group_id = $?)",
+            g.as_str(),
+        );
+    }
+    if let Some(p) = search {
+        add(" AND LOWER(d.hostname) LIKE $? ESCAPE '\\'", p);
+    }
+    (sql, binds)
+}
 
 fn device_row(r: &DbRow) -> Result<Device> {
     let own_zone: Option<String> = r.try_get("time_zone")?;
@@ -157,9 +184,7 @@ fn user_row(r: &DbRow) -> Result<User> {
     Ok(User {
         id: UserId::from_stored(r.try_get("id")?),
         partner_id: PartnerId::from_stored(r.try_get("partner_id")?),
-        organization_id: r
-            .try_get::<Option<String>, _>("organization_id")?
-            .map(OrganizationId::from_stored),
+        organization_id: r.try_get::<Option<String>, _>("organization_id")?.map(OrganizationId::from_stored),
         username: r.try_get("username")?,
         display_name: r.try_get("display_name")?,
         role: parse_stored(Role::parse(&r.try_get::<String, _>("role")?))?,
@@ -175,9 +200,7 @@ fn token_row(r: &DbRow) -> Result<ApiToken> {
     Ok(ApiToken {
         id: TokenId::from_stored(r.try_get("id")?),
         partner_id: PartnerId::from_stored(r.try_get("partner_id")?),
-        organization_id: r
-            .try_get::<Option<String>, _>("organization_id")?
-            .map(OrganizationId::from_stored),
+        organization_id: r.try_get::<Option<String>, _>("organization_id")?.map(OrganizationId::from_stored),
         user_id: UserId::from_stored(r.try_get("user_id")?),
         name: r.try_get("name")?,
         role: parse_stored(Role::parse(&r.try_get::<String, _>("role")?))?,
@@ -238,12 +261,11 @@ async fn append(tx: &mut Tx<'_>, audit: &Audit, e: Append<'_>) -> Result<i64> {
     let chain = e.chain.as_str();
     let payload = e.payload.to_string();
     let at = us(audit.at);
-    let head: Option<(i64, String)> = sqlx::query_as(
-        "UPDATE chain_heads SET seq = seq + 1 WHERE chain = $1 RETURNING seq, head_hash",
-    )
-    .bind(chain)
-    .fetch_optional(&mut **tx)
-    .await?;
+    let head: Option<(i64, String)> =
+        sqlx::query_as("UPDATE chain_heads SET seq = seq + 1 WHERE chain = $1 RETURNING seq, head_hash")
+            .bind(chain)
+            .fetch_optional(&mut **tx)
+            .await?;
     let (seq, prev) = match head {
         Some(h) => h,
         None => {
@@ -255,18 +277,18 @@ async fn append(tx: &mut Tx<'_>, audit: &Audit, e: Append<'_>) -> Result<i64> {
             (1, GENESIS_HASH.to_owned())
         }
     };
-    let hash = event_hash(
-        &prev,
+    let content = EventContent {
         chain,
         seq,
-        at,
-        &audit.actor,
-        e.action,
-        e.object_kind,
-        e.object_id,
-        e.organization_id,
-        &payload,
-    );
+        at_micros: at,
+        actor: &audit.actor,
+        action: e.action,
+        object_kind: e.object_kind,
+        object_id: e.object_id,
+        organization_id: e.organization_id,
+        payload: &payload,
+    };
+    let hash = event_hash(&prev, &content);
     sqlx::query(
         "INSERT INTO evidence_events (chain, seq, at, actor, action, object_kind, object_id, \
          organization_id, payload, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -292,7 +314,11 @@ async fn append(tx: &mut Tx<'_>, audit: &Audit, e: Append<'_>) -> Result<i64> {
     Ok(seq)
 }
 
-async fn tx_get_org(tx: &mut Tx<'_>, scope: &Scope, id: &str) -> Result<Organization> {
+async fn tx_get_org<'e, E: sqlx::Executor<'e, Database = Db>>(
+    ex: E,
+    scope: &Scope,
+    id: &str,
+) -> Result<Organization> {
     let sql = format!(
         "SELECT {ORG_COLS} FROM organizations WHERE id = $3 AND partner_id = $1 AND ($2 IS NULL OR id = $2)"
     );
@@ -300,13 +326,17 @@ async fn tx_get_org(tx: &mut Tx<'_>, scope: &Scope, id: &str) -> Result<Organiza
         .bind(scope.partner_id.as_str())
         .bind(org_scope(scope))
         .bind(id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(ex)
         .await?
         .ok_or(StoreError::NotFound("organization"))?;
     org_row(&row)
 }
 
-async fn tx_get_site(tx: &mut Tx<'_>, scope: &Scope, id: &str) -> Result<Site> {
+async fn tx_get_site<'e, E: sqlx::Executor<'e, Database = Db>>(
+    ex: E,
+    scope: &Scope,
+    id: &str,
+) -> Result<Site> {
     let sql = format!(
         "SELECT {SITE_COLS} FROM sites WHERE id = $3 AND partner_id = $1 AND ($2 IS NULL OR organization_id = $2)"
     );
@@ -314,13 +344,17 @@ async fn tx_get_site(tx: &mut Tx<'_>, scope: &Scope, id: &str) -> Result<Site> {
         .bind(scope.partner_id.as_str())
         .bind(org_scope(scope))
         .bind(id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(ex)
         .await?
         .ok_or(StoreError::NotFound("site"))?;
     site_row(&row)
 }
 
-async fn tx_get_group(tx: &mut Tx<'_>, scope: &Scope, id: &str) -> Result<DeviceGroup> {
+async fn tx_get_group<'e, E: sqlx::Executor<'e, Database = Db>>(
+    ex: E,
+    scope: &Scope,
+    id: &str,
+) -> Result<DeviceGroup> {
     let sql = format!(
         "{GROUP_SELECT} WHERE g.id = $3 AND g.partner_id = $1 AND ($2 IS NULL OR g.organization_id = $2)"
     );
@@ -328,13 +362,17 @@ async fn tx_get_group(tx: &mut Tx<'_>, scope: &Scope, id: &str) -> Result<Device
         .bind(scope.partner_id.as_str())
         .bind(org_scope(scope))
         .bind(id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(ex)
         .await?
         .ok_or(StoreError::NotFound("device group"))?;
     group_row(&row)
 }
 
-async fn tx_get_device(tx: &mut Tx<'_>, scope: &Scope, id: &str) -> Result<Device> {
+async fn tx_get_device<'e, E: sqlx::Executor<'e, Database = Db>>(
+    ex: E,
+    scope: &Scope,
+    id: &str,
+) -> Result<Device> {
     let sql = format!(
         "{DEVICE_SELECT} WHERE d.id = $3 AND d.partner_id = $1 AND ($2 IS NULL OR d.organization_id = $2)"
     );
@@ -342,13 +380,17 @@ async fn tx_get_device(tx: &mut Tx<'_>, scope: &Scope, id: &str) -> Result<Devic
         .bind(scope.partner_id.as_str())
         .bind(org_scope(scope))
         .bind(id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(ex)
         .await?
         .ok_or(StoreError::NotFound("device"))?;
     device_row(&row)
 }
 
-async fn tx_get_user(tx: &mut Tx<'_>, scope: &Scope, id: &str) -> Result<User> {
+async fn tx_get_user<'e, E: sqlx::Executor<'e, Database = Db>>(
+    ex: E,
+    scope: &Scope,
+    id: &str,
+) -> Result<User> {
     let sql = format!(
         "SELECT {USER_COLS} FROM users u WHERE u.id = $3 AND u.partner_id = $1 AND ($2 IS NULL OR u.organization_id = $2)"
     );
@@ -356,7 +398,7 @@ async fn tx_get_user(tx: &mut Tx<'_>, scope: &Scope, id: &str) -> Result<User> {
         .bind(scope.partner_id.as_str())
         .bind(org_scope(scope))
         .bind(id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(ex)
         .await?
         .ok_or(StoreError::NotFound("user"))?;
     user_row(&row)
@@ -372,7 +414,7 @@ async fn tx_set_groups(
     groups: &[DeviceGroupId],
 ) -> Result<()> {
     for g in groups {
-        let group = match tx_get_group(tx, scope, g.as_str()).await {
+        let group = match tx_get_group(&mut **tx, scope, g.as_str()).await {
             Ok(g) => g,
             Err(StoreError::NotFound(_)) => {
                 return Err(StoreError::invalid("group_ids", format!("device group {g} not found")));
@@ -515,14 +557,10 @@ impl Store for This {
             .ok_or(StoreError::NotFound("partner"))?;
         let before = partner_row(&row)?;
         let organizations =
-            count(&mut tx, "SELECT COUNT(*) FROM organizations WHERE partner_id = $1", id.as_str())
-                .await?;
+            count(&mut tx, "SELECT COUNT(*) FROM organizations WHERE partner_id = $1", id.as_str()).await?;
         let devices =
             count(&mut tx, "SELECT COUNT(*) FROM devices WHERE partner_id = $1", id.as_str()).await?;
-        sqlx::query("DELETE FROM partners WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM partners WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await?;
         // The partner's evidence chain stays: it is the record that the partner existed.
         let a = Append {
             chain: id,
@@ -553,10 +591,7 @@ impl Store for This {
     }
 
     async fn get_organization(&self, scope: &Scope, id: &OrganizationId) -> Result<Organization> {
-        let mut tx = self.pool.begin().await?;
-        let org = tx_get_org(&mut tx, scope, id.as_str()).await?;
-        tx.commit().await?;
-        Ok(org)
+        tx_get_org(&self.pool, scope, id.as_str()).await
     }
 
     async fn create_organization(
@@ -613,7 +648,7 @@ impl Store for This {
     ) -> Result<Organization> {
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;
-        let before = tx_get_org(&mut tx, scope, id.as_str()).await?;
+        let before = tx_get_org(&mut *tx, scope, id.as_str()).await?;
         let mut after = before.clone();
         if let Some(n) = &patch.name {
             after.name = n.to_string();
@@ -643,32 +678,20 @@ impl Store for This {
         Ok(after)
     }
 
-    async fn delete_organization(
-        &self,
-        audit: &Audit,
-        scope: &Scope,
-        id: &OrganizationId,
-    ) -> Result<()> {
+    async fn delete_organization(&self, audit: &Audit, scope: &Scope, id: &OrganizationId) -> Result<()> {
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;
-        let before = tx_get_org(&mut tx, scope, id.as_str()).await?;
+        let before = tx_get_org(&mut *tx, scope, id.as_str()).await?;
         let sites =
             count(&mut tx, "SELECT COUNT(*) FROM sites WHERE organization_id = $1", id.as_str()).await?;
-        let groups = count(
-            &mut tx,
-            "SELECT COUNT(*) FROM device_groups WHERE organization_id = $1",
-            id.as_str(),
-        )
-        .await?;
-        let devices =
-            count(&mut tx, "SELECT COUNT(*) FROM devices WHERE organization_id = $1", id.as_str())
+        let groups =
+            count(&mut tx, "SELECT COUNT(*) FROM device_groups WHERE organization_id = $1", id.as_str())
                 .await?;
+        let devices =
+            count(&mut tx, "SELECT COUNT(*) FROM devices WHERE organization_id = $1", id.as_str()).await?;
         let users =
             count(&mut tx, "SELECT COUNT(*) FROM users WHERE organization_id = $1", id.as_str()).await?;
-        sqlx::query("DELETE FROM organizations WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM organizations WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await?;
         let a = Append {
             chain: &before.partner_id,
             action: "organization.delete",
@@ -685,11 +708,7 @@ impl Store for This {
         Ok(())
     }
 
-    async fn list_sites(
-        &self,
-        scope: &Scope,
-        organization: Option<&OrganizationId>,
-    ) -> Result<Vec<Site>> {
+    async fn list_sites(&self, scope: &Scope, organization: Option<&OrganizationId>) -> Result<Vec<Site>> {
         let sql = format!(
             "SELECT {SITE_COLS} FROM sites WHERE partner_id = $1 AND ($2 IS NULL OR organization_id = $2) \
              AND ($3 IS NULL OR organization_id = $3) ORDER BY name, id"
@@ -704,16 +723,13 @@ impl Store for This {
     }
 
     async fn get_site(&self, scope: &Scope, id: &SiteId) -> Result<Site> {
-        let mut tx = self.pool.begin().await?;
-        let site = tx_get_site(&mut tx, scope, id.as_str()).await?;
-        tx.commit().await?;
-        Ok(site)
+        tx_get_site(&self.pool, scope, id.as_str()).await
     }
 
     async fn create_site(&self, audit: &Audit, scope: &Scope, new: &NewSite) -> Result<Site> {
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;
-        let org = tx_get_org(&mut tx, scope, new.organization_id.as_str()).await?;
+        let org = tx_get_org(&mut *tx, scope, new.organization_id.as_str()).await?;
         let site = Site {
             id: SiteId::generate(),
             partner_id: org.partner_id.clone(),
@@ -761,7 +777,7 @@ impl Store for This {
     ) -> Result<Site> {
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;
-        let before = tx_get_site(&mut tx, scope, id.as_str()).await?;
+        let before = tx_get_site(&mut *tx, scope, id.as_str()).await?;
         let mut after = before.clone();
         if let Some(n) = &patch.name {
             after.name = n.to_string();
@@ -800,13 +816,9 @@ impl Store for This {
     async fn delete_site(&self, audit: &Audit, scope: &Scope, id: &SiteId) -> Result<()> {
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;
-        let before = tx_get_site(&mut tx, scope, id.as_str()).await?;
-        let devices =
-            count(&mut tx, "SELECT COUNT(*) FROM devices WHERE site_id = $1", id.as_str()).await?;
-        sqlx::query("DELETE FROM sites WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
+        let before = tx_get_site(&mut *tx, scope, id.as_str()).await?;
+        let devices = count(&mut tx, "SELECT COUNT(*) FROM devices WHERE site_id = $1", id.as_str()).await?;
+        sqlx::query("DELETE FROM sites WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await?;
         let a = Append {
             chain: &before.partner_id,
             action: "site.delete",
@@ -839,16 +851,13 @@ impl Store for This {
     }
 
     async fn get_group(&self, scope: &Scope, id: &DeviceGroupId) -> Result<DeviceGroup> {
-        let mut tx = self.pool.begin().await?;
-        let g = tx_get_group(&mut tx, scope, id.as_str()).await?;
-        tx.commit().await?;
-        Ok(g)
+        tx_get_group(&self.pool, scope, id.as_str()).await
     }
 
     async fn create_group(&self, audit: &Audit, scope: &Scope, new: &NewGroup) -> Result<DeviceGroup> {
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;
-        let org = tx_get_org(&mut tx, scope, new.organization_id.as_str()).await?;
+        let org = tx_get_org(&mut *tx, scope, new.organization_id.as_str()).await?;
         let g = DeviceGroup {
             id: DeviceGroupId::generate(),
             partner_id: org.partner_id.clone(),
@@ -895,7 +904,7 @@ impl Store for This {
     ) -> Result<DeviceGroup> {
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;
-        let before = tx_get_group(&mut tx, scope, id.as_str()).await?;
+        let before = tx_get_group(&mut *tx, scope, id.as_str()).await?;
         let mut after = before.clone();
         if let Some(n) = &patch.name {
             after.name = n.to_string();
@@ -911,7 +920,9 @@ impl Store for This {
             .bind(us(after.updated_at))
             .execute(&mut *tx)
             .await
-            .map_err(unique(|| format!("this organization already has a device group named '{}'", after.name)))?;
+            .map_err(unique(|| {
+                format!("this organization already has a device group named '{}'", after.name)
+            }))?;
         let a = Append {
             chain: &after.partner_id,
             action: "device_group.update",
@@ -928,11 +939,8 @@ impl Store for This {
     async fn delete_group(&self, audit: &Audit, scope: &Scope, id: &DeviceGroupId) -> Result<()> {
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;
-        let before = tx_get_group(&mut tx, scope, id.as_str()).await?;
-        sqlx::query("DELETE FROM device_groups WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
+        let before = tx_get_group(&mut *tx, scope, id.as_str()).await?;
+        sqlx::query("DELETE FROM device_groups WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await?;
         let a = Append {
             chain: &before.partner_id,
             action: "device_group.delete",
@@ -948,43 +956,38 @@ impl Store for This {
 
     async fn list_devices(&self, scope: &Scope, q: &DeviceQuery) -> Result<Page<Device>> {
         let search = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(like_pattern);
-        let count_sql = format!("SELECT COUNT(*) FROM devices d{DEVICE_FILTER}");
-        let total: i64 = sqlx::query_scalar(safe(count_sql))
-            .bind(scope.partner_id.as_str())
-            .bind(org_scope(scope))
-            .bind(q.organization_id.as_ref().map(OrganizationId::as_str))
-            .bind(q.site_id.as_ref().map(SiteId::as_str))
-            .bind(q.group_id.as_ref().map(DeviceGroupId::as_str))
-            .bind(search.as_deref())
-            .fetch_one(&self.pool)
-            .await?;
-        let sql = format!("{DEVICE_SELECT}{DEVICE_FILTER} ORDER BY d.hostname, d.id LIMIT $7 OFFSET $8");
-        let rows = sqlx::query(safe(sql))
-            .bind(scope.partner_id.as_str())
-            .bind(org_scope(scope))
-            .bind(q.organization_id.as_ref().map(OrganizationId::as_str))
-            .bind(q.site_id.as_ref().map(SiteId::as_str))
-            .bind(q.group_id.as_ref().map(DeviceGroupId::as_str))
-            .bind(search.as_deref())
-            .bind(q.limit)
-            .bind(q.offset)
-            .fetch_all(&self.pool)
-            .await?;
+        let (filter, binds) = device_filter(scope, q, search.as_deref());
+        let mut count = sqlx::query_scalar(safe(format!("SELECT COUNT(*) FROM devices d{filter}")));
+        for b in &binds {
+            count = count.bind(*b);
+        }
+        let total: i64 = count.fetch_one(&self.pool).await?;
+        let n = binds.len();
+        // The page's ids are chosen on the index alone; the details are joined for those rows
+        // only, so a deep page does not build the rows it skips.
+        let sql = format!(
+            "{DEVICE_SELECT} WHERE d.id IN (SELECT d.id FROM devices d{filter} ORDER BY d.hostname, d.id \
+             LIMIT ${} OFFSET ${}) ORDER BY d.hostname, d.id",
+            n + 1,
+            n + 2
+        );
+        let mut query = sqlx::query(safe(sql));
+        for b in &binds {
+            query = query.bind(*b);
+        }
+        let rows = query.bind(q.limit).bind(q.offset).fetch_all(&self.pool).await?;
         let items = rows.iter().map(device_row).collect::<Result<Vec<_>>>()?;
         Ok(Page { items, total, limit: q.limit, offset: q.offset })
     }
 
     async fn get_device(&self, scope: &Scope, id: &DeviceId) -> Result<Device> {
-        let mut tx = self.pool.begin().await?;
-        let d = tx_get_device(&mut tx, scope, id.as_str()).await?;
-        tx.commit().await?;
-        Ok(d)
+        tx_get_device(&self.pool, scope, id.as_str()).await
     }
 
     async fn create_device(&self, audit: &Audit, scope: &Scope, new: &NewDevice) -> Result<Device> {
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;
-        let site = match tx_get_site(&mut tx, scope, new.site_id.as_str()).await {
+        let site = match tx_get_site(&mut *tx, scope, new.site_id.as_str()).await {
             Err(StoreError::NotFound(_)) => {
                 return Err(StoreError::invalid("site_id", format!("site {} not found", new.site_id)));
             }
@@ -1013,7 +1016,7 @@ impl Store for This {
         .await
         .map_err(unique(|| format!("this organization already has a device named '{}'", new.hostname)))?;
         tx_set_groups(&mut tx, scope, &id, &site.organization_id, &new.group_ids).await?;
-        let device = tx_get_device(&mut tx, scope, id.as_str()).await?;
+        let device = tx_get_device(&mut *tx, scope, id.as_str()).await?;
         let a = Append {
             chain: &device.partner_id,
             action: "device.create",
@@ -1036,10 +1039,10 @@ impl Store for This {
     ) -> Result<Device> {
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;
-        let before = tx_get_device(&mut tx, scope, id.as_str()).await?;
+        let before = tx_get_device(&mut *tx, scope, id.as_str()).await?;
         let site_id = match &patch.site_id {
             Some(s) => {
-                let site = match tx_get_site(&mut tx, scope, s.as_str()).await {
+                let site = match tx_get_site(&mut *tx, scope, s.as_str()).await {
                     Err(StoreError::NotFound(_)) => {
                         return Err(StoreError::invalid("site_id", format!("site {s} not found")));
                     }
@@ -1080,7 +1083,7 @@ impl Store for This {
         if let Some(groups) = &patch.group_ids {
             tx_set_groups(&mut tx, scope, id, &before.organization_id, groups).await?;
         }
-        let after = tx_get_device(&mut tx, scope, id.as_str()).await?;
+        let after = tx_get_device(&mut *tx, scope, id.as_str()).await?;
         let a = Append {
             chain: &after.partner_id,
             action: "device.update",
@@ -1097,11 +1100,8 @@ impl Store for This {
     async fn delete_device(&self, audit: &Audit, scope: &Scope, id: &DeviceId) -> Result<()> {
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;
-        let before = tx_get_device(&mut tx, scope, id.as_str()).await?;
-        sqlx::query("DELETE FROM devices WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
+        let before = tx_get_device(&mut *tx, scope, id.as_str()).await?;
+        sqlx::query("DELETE FROM devices WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await?;
         let a = Append {
             chain: &before.partner_id,
             action: "device.delete",
@@ -1129,19 +1129,19 @@ impl Store for This {
     }
 
     async fn get_user(&self, scope: &Scope, id: &UserId) -> Result<User> {
-        let mut tx = self.pool.begin().await?;
-        let u = tx_get_user(&mut tx, scope, id.as_str()).await?;
-        tx.commit().await?;
-        Ok(u)
+        tx_get_user(&self.pool, scope, id.as_str()).await
     }
 
     async fn create_user(&self, audit: &Audit, scope: &Scope, new: &NewUser) -> Result<User> {
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;
         let organization_id = match (&new.organization_id, &scope.organization_id) {
-            (Some(o), _) => Some(match tx_get_org(&mut tx, scope, o.as_str()).await {
+            (Some(o), _) => Some(match tx_get_org(&mut *tx, scope, o.as_str()).await {
                 Err(StoreError::NotFound(_)) => {
-                    return Err(StoreError::invalid("organization_id", format!("organization {o} not found")));
+                    return Err(StoreError::invalid(
+                        "organization_id",
+                        format!("organization {o} not found"),
+                    ));
                 }
                 other => other?.id,
             }),
@@ -1197,7 +1197,7 @@ impl Store for This {
     ) -> Result<User> {
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;
-        let before = tx_get_user(&mut tx, scope, id.as_str()).await?;
+        let before = tx_get_user(&mut *tx, scope, id.as_str()).await?;
         let mut after = before.clone();
         if let Some(d) = &patch.display_name {
             after.display_name.clone_from(d);
@@ -1210,9 +1210,12 @@ impl Store for This {
         }
         if let Some(o) = &patch.organization_id {
             after.organization_id = match o {
-                Some(o) => Some(match tx_get_org(&mut tx, scope, o.as_str()).await {
+                Some(o) => Some(match tx_get_org(&mut *tx, scope, o.as_str()).await {
                     Err(StoreError::NotFound(_)) => {
-                        return Err(StoreError::invalid("organization_id", format!("organization {o} not found")));
+                        return Err(StoreError::invalid(
+                            "organization_id",
+                            format!("organization {o} not found"),
+                        ));
                     }
                     other => other?.id,
                 }),
@@ -1273,11 +1276,8 @@ impl Store for This {
     async fn delete_user(&self, audit: &Audit, scope: &Scope, id: &UserId) -> Result<()> {
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;
-        let before = tx_get_user(&mut tx, scope, id.as_str()).await?;
-        sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
+        let before = tx_get_user(&mut *tx, scope, id.as_str()).await?;
+        sqlx::query("DELETE FROM users WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await?;
         let a = Append {
             chain: &before.partner_id,
             action: "user.delete",
@@ -1345,11 +1345,14 @@ impl Store for This {
     async fn create_token(&self, audit: &Audit, scope: &Scope, new: &NewToken) -> Result<ApiToken> {
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;
-        let owner = tx_get_user(&mut tx, scope, new.user_id.as_str()).await?;
+        let owner = tx_get_user(&mut *tx, scope, new.user_id.as_str()).await?;
         let organization_id = match (&new.organization_id, &scope.organization_id) {
-            (Some(o), _) => Some(match tx_get_org(&mut tx, scope, o.as_str()).await {
+            (Some(o), _) => Some(match tx_get_org(&mut *tx, scope, o.as_str()).await {
                 Err(StoreError::NotFound(_)) => {
-                    return Err(StoreError::invalid("organization_id", format!("organization {o} not found")));
+                    return Err(StoreError::invalid(
+                        "organization_id",
+                        format!("organization {o} not found"),
+                    ));
                 }
                 other => other?.id,
             }),

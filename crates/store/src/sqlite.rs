@@ -43,16 +43,12 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(15));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await
-            .map_err(|e| {
-                StoreError::Open(format!(
-                    "cannot open the SQLite database {}: {e}; check the path and its permissions",
-                    path.display()
-                ))
-            })?;
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await.map_err(|e| {
+            StoreError::Open(format!(
+                "cannot open the SQLite database {}: {e}; check the path and its permissions",
+                path.display()
+            ))
+        })?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Self { pool, writer: tokio::sync::Mutex::new(()) })
     }

@@ -39,8 +39,8 @@ pub async fn fresh_sqlite() -> (SqliteStore, TempDir) {
 /// when the server cannot be reached outside CI.
 pub async fn fresh_postgres_url() -> Option<String> {
     use sqlx::Connection;
-    let admin_url = std::env::var("RINGFENCE_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| DEFAULT_TEST_POSTGRES_URL.to_owned());
+    let admin_url =
+        std::env::var("RINGFENCE_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_TEST_POSTGRES_URL.to_owned());
     let mut conn = match sqlx::PgConnection::connect(&admin_url).await {
         Ok(c) => c,
         Err(e) => {

@@ -160,7 +160,12 @@ async fn tenancy_round_trip(store: Arc<dyn Store>) {
     assert_eq!(org.notes, "n");
 
     let site = store
-        .update_site(&audit(), &scope, &t.site.id, &SitePatch { time_zone: Some(tz("Europe/Berlin")), ..Default::default() })
+        .update_site(
+            &audit(),
+            &scope,
+            &t.site.id,
+            &SitePatch { time_zone: Some(tz("Europe/Berlin")), ..Default::default() },
+        )
         .await
         .unwrap();
     assert_eq!(site.time_zone, "Europe/Berlin");
@@ -185,7 +190,12 @@ async fn tenancy_round_trip(store: Arc<dyn Store>) {
     assert!(d.group_ids.is_empty());
     assert_eq!(d.role, DeviceRole::Server);
     let d = store
-        .update_device(&audit(), &scope, &t.device.id, &DevicePatch { time_zone: Some(None), ..Default::default() })
+        .update_device(
+            &audit(),
+            &scope,
+            &t.device.id,
+            &DevicePatch { time_zone: Some(None), ..Default::default() },
+        )
         .await
         .unwrap();
     assert_eq!(d.effective_time_zone, "Europe/Berlin");
@@ -208,11 +218,20 @@ async fn scopes_hide_other_tenants(store: Arc<dyn Store>) {
         assert!(matches!(store.get_group(scope, &a.group.id).await, Err(StoreError::NotFound(_))));
         assert!(matches!(store.get_device(scope, &a.device.id).await, Err(StoreError::NotFound(_))));
         let patch = OrganizationPatch { name: Some(name("stolen")), notes: None };
-        assert!(matches!(store.update_organization(&audit(), scope, &a.org.id, &patch).await, Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            store.update_organization(&audit(), scope, &a.org.id, &patch).await,
+            Err(StoreError::NotFound(_))
+        ));
         assert!(matches!(store.delete_site(&audit(), scope, &a.site.id).await, Err(StoreError::NotFound(_))));
-        assert!(matches!(store.delete_device(&audit(), scope, &a.device.id).await, Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            store.delete_device(&audit(), scope, &a.device.id).await,
+            Err(StoreError::NotFound(_))
+        ));
         // A site of another tenant cannot be used to place a device.
-        let err = store.create_device(&audit(), scope, &new_device(&a.site.id, "intruder", vec![])).await.unwrap_err();
+        let err = store
+            .create_device(&audit(), scope, &new_device(&a.site.id, "intruder", vec![]))
+            .await
+            .unwrap_err();
         assert!(matches!(err, StoreError::Invalid { field: "site_id", .. }), "{err:?}");
     }
     // Lists contain only what the scope sees.
@@ -220,7 +239,8 @@ async fn scopes_hide_other_tenants(store: Arc<dyn Store>) {
     assert_eq!(orgs.iter().map(|o| &o.id).collect::<Vec<_>>(), vec![&a2.org.id]);
     let all_a = store.list_organizations(&Scope::partner(a.partner.id.clone())).await.unwrap();
     assert_eq!(all_a.len(), 2);
-    let devices = store.list_devices(&scope_b, &DeviceQuery { limit: 100, ..Default::default() }).await.unwrap();
+    let devices =
+        store.list_devices(&scope_b, &DeviceQuery { limit: 100, ..Default::default() }).await.unwrap();
     assert_eq!(devices.total, 1);
     assert_eq!(devices.items[0].id, b.device.id);
     let sites = store.list_sites(&scope_a2, Some(&a.org.id)).await.unwrap();
@@ -237,17 +257,27 @@ async fn conflicts_write_nothing(store: Arc<dyn Store>) {
     let scope = Scope::partner(t.partner.id.clone());
     let heads_before = store.chain_heads().await.unwrap();
     let err = store
-        .create_organization(&audit(), &scope, &NewOrganization { name: name("Clinic"), notes: String::new() })
+        .create_organization(
+            &audit(),
+            &scope,
+            &NewOrganization { name: name("Clinic"), notes: String::new() },
+        )
         .await
         .unwrap_err();
     assert!(matches!(&err, StoreError::Conflict(m) if m.contains("Clinic")), "{err:?}");
-    let err = store.create_device(&audit(), &scope, &new_device(&t.site.id, "srv-01", vec![])).await.unwrap_err();
+    let err =
+        store.create_device(&audit(), &scope, &new_device(&t.site.id, "srv-01", vec![])).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     let err = store
         .create_site(
             &audit(),
             &scope,
-            &NewSite { organization_id: t.org.id.clone(), name: name("HQ"), time_zone: tz("UTC"), address: String::new() },
+            &NewSite {
+                organization_id: t.org.id.clone(),
+                name: name("HQ"),
+                time_zone: tz("UTC"),
+                address: String::new(),
+            },
         )
         .await
         .unwrap_err();
@@ -261,7 +291,10 @@ async fn device_list_filters_and_pages(store: Arc<dyn Store>) {
     let scope = Scope::partner(t.partner.id.clone());
     for i in 0..25 {
         let groups = if i % 5 == 0 { vec![t.group.id.clone()] } else { vec![] };
-        store.create_device(&audit(), &scope, &new_device(&t.site.id, &format!("ws-{i:02}"), groups)).await.unwrap();
+        store
+            .create_device(&audit(), &scope, &new_device(&t.site.id, &format!("ws-{i:02}"), groups))
+            .await
+            .unwrap();
     }
     store.create_device(&audit(), &scope, &new_device(&t.site.id, "odd_name", vec![])).await.unwrap();
     let q = |search: Option<&str>, limit, offset| DeviceQuery {
@@ -274,7 +307,10 @@ async fn device_list_filters_and_pages(store: Arc<dyn Store>) {
     assert_eq!((page.total, page.items.len()), (25, 10));
     assert_eq!(page.items[0].hostname, "ws-00");
     let last = store.list_devices(&scope, &q(Some("ws-"), 10, 20)).await.unwrap();
-    assert_eq!(last.items.iter().map(|d| d.hostname.as_str()).collect::<Vec<_>>(), ["ws-20", "ws-21", "ws-22", "ws-23", "ws-24"]);
+    assert_eq!(
+        last.items.iter().map(|d| d.hostname.as_str()).collect::<Vec<_>>(),
+        ["ws-20", "ws-21", "ws-22", "ws-23", "ws-24"]
+    );
     // LIKE wildcards in the search are literal characters.
     let underscore = store.list_devices(&scope, &q(Some("_"), 50, 0)).await.unwrap();
     assert_eq!(underscore.items.iter().map(|d| d.hostname.as_str()).collect::<Vec<_>>(), ["odd_name"]);
@@ -297,12 +333,20 @@ async fn groups_must_belong_to_the_device_organization(store: Arc<dyn Store>) {
         .unwrap_err();
     assert!(matches!(err, StoreError::Invalid { field: "group_ids", .. }), "{err:?}");
     let err = store
-        .update_device(&audit(), &scope, &a.device.id, &DevicePatch { site_id: Some(b.site.id.clone()), ..Default::default() })
+        .update_device(
+            &audit(),
+            &scope,
+            &a.device.id,
+            &DevicePatch { site_id: Some(b.site.id.clone()), ..Default::default() },
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Invalid { field: "site_id", .. }), "{err:?}");
     assert_eq!(store.chain_heads().await.unwrap(), heads_before);
-    let page = store.list_devices(&scope, &DeviceQuery { search: Some("ws-1".into()), limit: 5, ..Default::default() }).await.unwrap();
+    let page = store
+        .list_devices(&scope, &DeviceQuery { search: Some("ws-1".into()), limit: 5, ..Default::default() })
+        .await
+        .unwrap();
     assert_eq!(page.total, 0, "the refused device must not have been half-written");
 }
 
@@ -319,14 +363,22 @@ async fn deletes_cascade_and_are_recorded(store: Arc<dyn Store>) {
     let payload: serde_json::Value = serde_json::from_str(&last.payload).unwrap();
     assert_eq!(payload["removed"]["devices"], 1);
     assert_eq!(payload["before"]["name"], "Doomed");
-    assert!(matches!(store.delete_organization(&audit(), &scope, &t.org.id).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.delete_organization(&audit(), &scope, &t.org.id).await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 async fn every_write_extends_a_verifiable_chain(store: Arc<dyn Store>) {
     let t = tree(&*store, "MSP", "Audited").await;
     let scope = Scope::partner(t.partner.id.clone());
     store
-        .update_device(&audit(), &scope, &t.device.id, &DevicePatch { os: Some("Debian 13".into()), ..Default::default() })
+        .update_device(
+            &audit(),
+            &scope,
+            &t.device.id,
+            &DevicePatch { os: Some("Debian 13".into()), ..Default::default() },
+        )
         .await
         .unwrap();
     let chains = verify_all(&*store).await;
@@ -334,7 +386,17 @@ async fn every_write_extends_a_verifiable_chain(store: Arc<dyn Store>) {
     assert_eq!(chains, vec![(t.partner.id.to_string(), 6)]);
     let events = store.list_events(t.partner.id.as_str(), 0, 100).await.unwrap();
     let actions: Vec<_> = events.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, ["partner.create", "organization.create", "site.create", "device_group.create", "device.create", "device.update"]);
+    assert_eq!(
+        actions,
+        [
+            "partner.create",
+            "organization.create",
+            "site.create",
+            "device_group.create",
+            "device.create",
+            "device.update"
+        ]
+    );
     let update: serde_json::Value = serde_json::from_str(&events[5].payload).unwrap();
     assert_eq!(update["before"]["os"], "Debian 12");
     assert_eq!(update["after"]["os"], "Debian 13");
@@ -351,7 +413,10 @@ async fn concurrent_writes_keep_the_chain_whole(store: Arc<dyn Store>) {
         let scope = scope.clone();
         let site = t.site.id.clone();
         tasks.push(tokio::spawn(async move {
-            store.create_device(&audit(), &scope, &new_device(&site, &format!("c-{i}"), vec![])).await.unwrap();
+            store
+                .create_device(&audit(), &scope, &new_device(&site, &format!("c-{i}"), vec![]))
+                .await
+                .unwrap();
         }));
     }
     for task in tasks {
@@ -435,11 +500,20 @@ async fn users_sessions_and_tokens(store: Arc<dyn Store>) {
     assert!(store.find_token("th", now).await.unwrap().is_none());
 
     // Disabling a user ends their sessions.
-    store.update_user(&audit(), &scope, &viewer.id, &UserPatch { disabled: Some(true), ..Default::default() }).await.unwrap();
+    store
+        .update_user(&audit(), &scope, &viewer.id, &UserPatch { disabled: Some(true), ..Default::default() })
+        .await
+        .unwrap();
     assert!(store.find_session("h1", now).await.unwrap().is_none());
     let events = store.list_events(t.partner.id.as_str(), 0, 100).await.unwrap();
-    assert!(events.iter().all(|e| !e.payload.contains("argon2")), "password hashes never reach the evidence log");
-    assert!(events.iter().all(|e| !e.payload.contains("\"th\"")), "token hashes never reach the evidence log");
+    assert!(
+        events.iter().all(|e| !e.payload.contains("argon2")),
+        "password hashes never reach the evidence log"
+    );
+    assert!(
+        events.iter().all(|e| !e.payload.contains("\"th\"")),
+        "token hashes never reach the evidence log"
+    );
     verify_all(&*store).await;
 }
 

@@ -66,7 +66,11 @@ async fn tenant(engine: &Engine, partner: &str, org: &str) -> Tenant {
     let group = engine
         .create_group(
             &op,
-            &proto::CreateDeviceGroup { organization_id: org.id.to_string(), name: "Servers".into(), description: String::new() },
+            &proto::CreateDeviceGroup {
+                organization_id: org.id.to_string(),
+                name: "Servers".into(),
+                description: String::new(),
+            },
         )
         .await
         .unwrap();
@@ -143,7 +147,8 @@ impl TestApp {
 
     /// Signs in through the API; returns a cookie-keeping client and the CSRF token.
     pub async fn session(&self, username: &str) -> Session {
-        let client = Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let client =
+            Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
         let r = client
             .post(self.url("/api/v1/session"))
             .json(&json!({ "username": username, "password": PASSWORD }))
@@ -160,7 +165,11 @@ impl TestApp {
         let s = self.session(username).await;
         let r = s.send("POST", "/api/v1/tokens", Some(json!({ "name": "test token" }))).await;
         assert_eq!(r.status, 201, "{}", r.body);
-        Api { client: Client::new(), token: r.body["secret"].as_str().unwrap().to_owned(), base: self.base.clone() }
+        Api {
+            client: Client::new(),
+            token: r.body["secret"].as_str().unwrap().to_owned(),
+            base: self.base.clone(),
+        }
     }
 
     /// The evidence chain heads, to prove a refused request wrote nothing.
@@ -195,7 +204,10 @@ pub struct Session {
 
 impl Session {
     pub async fn send(&self, m: &str, path: &str, body: Option<Value>) -> Reply {
-        let mut req = self.client.request(method(m), format!("{}{}", self.base, path)).header("x-csrf-token", &self.csrf);
+        let mut req = self
+            .client
+            .request(method(m), format!("{}{}", self.base, path))
+            .header("x-csrf-token", &self.csrf);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -219,7 +231,8 @@ pub struct Api {
 
 impl Api {
     pub async fn send(&self, m: &str, path: &str, body: Option<Value>) -> Reply {
-        let mut req = self.client.request(method(m), format!("{}{}", self.base, path)).bearer_auth(&self.token);
+        let mut req =
+            self.client.request(method(m), format!("{}{}", self.base, path)).bearer_auth(&self.token);
         if let Some(b) = body {
             req = req.json(&b);
         }

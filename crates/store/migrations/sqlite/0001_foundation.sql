@@ -60,6 +60,7 @@ CREATE TABLE devices (
     UNIQUE (organization_id, hostname)
 );
 CREATE INDEX devices_partner ON devices (partner_id, organization_id, hostname);
+CREATE INDEX devices_partner_hostname ON devices (partner_id, hostname);
 CREATE INDEX devices_site ON devices (site_id, hostname);
 
 CREATE TABLE device_group_members (

@@ -1,0 +1,189 @@
+//! `ringfence bench tenancy`: measures the foundation at fleet scale on a chosen database —
+//! audited writes per second, device-list queries (first page, search, deep page, one
+//! organization), single-device reads, and evidence-chain verification.
+
+use crate::output::{self, Format};
+use clap::Args;
+use ringfence_engine::Engine;
+use ringfence_model::{Name, Timestamp};
+use ringfence_proto as proto;
+use ringfence_store::{Audit, Location};
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Devices to create (spread over organizations of 200 devices, two sites each).
+    #[arg(long, default_value_t = 10_000)]
+    devices: usize,
+    /// Queries per measured kind.
+    #[arg(long, default_value_t = 200)]
+    queries: usize,
+    /// An empty database to use (postgres://…); default: a new SQLite file in a temporary folder.
+    #[arg(long = "database", value_name = "URL")]
+    database_url: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(Serialize)]
+struct Row {
+    measure: String,
+    count: usize,
+    p50_ms: f64,
+    p95_ms: f64,
+    per_second: f64,
+}
+
+fn row(measure: &str, mut samples: Vec<Duration>) -> Row {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1e3;
+    let total: f64 = samples.iter().map(Duration::as_secs_f64).sum();
+    Row {
+        measure: measure.into(),
+        count: samples.len(),
+        p50_ms: at(0.5),
+        p95_ms: at(0.95),
+        per_second: samples.len() as f64 / total,
+    }
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let tmp = std::env::temp_dir().join(format!("ringfence-bench-{}", std::process::id()));
+    let location = match &args.database_url {
+        Some(url) => Location::parse(url),
+        None => Location::Sqlite(tmp.join("bench.db")),
+    };
+    let store = crate::open_store(&location).await?;
+    let engine = Engine::new(store.clone());
+    let name = Name::parse("name", &format!("Bench MSP {}", Timestamp::now().as_millisecond()))?;
+    let partner = store.create_partner(&Audit::new("cli:bench", Timestamp::now()), &name).await?;
+    let op = engine.operator("bench", partner.id.as_str()).await?;
+
+    let per_org = 200;
+    let orgs = args.devices.div_ceil(per_org);
+    let mut sites = Vec::new();
+    let mut org_ids = Vec::new();
+    for o in 0..orgs {
+        let org = engine
+            .create_organization(
+                &op,
+                &proto::CreateOrganization { name: format!("Client {o:04}"), notes: String::new() },
+            )
+            .await?;
+        for s in 0..2 {
+            let req = proto::CreateSite {
+                organization_id: org.id.to_string(),
+                name: format!("Site {s}"),
+                time_zone: if s == 0 { "America/New_York" } else { "Europe/Berlin" }.into(),
+                address: String::new(),
+            };
+            sites.push(engine.create_site(&op, &req).await?.id.to_string());
+        }
+        org_ids.push(org.id.to_string());
+    }
+    let mut writes = Vec::with_capacity(args.devices);
+    let mut device_ids = Vec::with_capacity(args.devices);
+    for d in 0..args.devices {
+        let req = proto::CreateDevice {
+            site_id: sites[(d / per_org) * 2 + d % 2].clone(),
+            hostname: format!("ws-{d:06}"),
+            role: if d % 25 == 0 { "server" } else { "workstation" }.into(),
+            os: "Windows 11 Pro 23H2".into(),
+            internet_facing: d % 50 == 0,
+            holds_sensitive_data: d % 3 == 0,
+            criticality: Some("medium".into()),
+            time_zone: None,
+            group_ids: Vec::new(),
+        };
+        let t = Instant::now();
+        device_ids.push(engine.create_device(&op, &req).await?.id.to_string());
+        writes.push(t.elapsed());
+    }
+    let mut rows = vec![row("create device (audited write)", writes)];
+
+    let n = args.queries;
+    let mut measure =
+        async |label: &str, q: &dyn Fn(usize) -> proto::DeviceListQuery| -> anyhow::Result<()> {
+            let mut samples = Vec::with_capacity(n);
+            for i in 0..n {
+                let query = q(i);
+                let t = Instant::now();
+                let page = engine.devices(&op, &query).await?;
+                samples.push(t.elapsed());
+                anyhow::ensure!(page.total > 0, "{label}: no results");
+            }
+            rows.push(row(label, samples));
+            Ok(())
+        };
+    let devices = args.devices as i64;
+    measure("list devices, first page of 50", &|_| proto::DeviceListQuery {
+        limit: Some(50),
+        ..Default::default()
+    })
+    .await?;
+    measure("list devices, search host name", &|i| proto::DeviceListQuery {
+        search: Some(format!("ws-{:06}", (i * 7919) % args.devices)),
+        limit: Some(50),
+        ..Default::default()
+    })
+    .await?;
+    measure("list devices, deep page", &|i| proto::DeviceListQuery {
+        limit: Some(50),
+        offset: Some(((i as i64 * 997) % devices.max(1)).min((devices - 50).max(0))),
+        ..Default::default()
+    })
+    .await?;
+    measure("list devices of one organization", &|i| proto::DeviceListQuery {
+        organization_id: Some(org_ids[i % org_ids.len()].clone()),
+        limit: Some(50),
+        ..Default::default()
+    })
+    .await?;
+    let mut reads = Vec::with_capacity(n);
+    for i in 0..n {
+        let id = &device_ids[(i * 7919) % device_ids.len()];
+        let t = Instant::now();
+        engine.device(&op, id).await?;
+        reads.push(t.elapsed());
+    }
+    rows.push(row("get one device", reads));
+    let t = Instant::now();
+    let (ok, broken) =
+        ringfence_engine::evidence::verify_store(store.as_ref(), Some(partner.id.as_str())).await?;
+    let verify = t.elapsed();
+    anyhow::ensure!(broken.is_empty(), "the benchmark's chain does not verify: {broken:?}");
+    let events = ok.first().map_or(0, |c| c.events) as usize;
+    rows.push(Row {
+        measure: format!("verify evidence chain ({events} events)"),
+        count: 1,
+        p50_ms: verify.as_secs_f64() * 1e3,
+        p95_ms: verify.as_secs_f64() * 1e3,
+        per_second: events as f64 / verify.as_secs_f64(),
+    });
+
+    match args.format {
+        Format::Json => output::json(&rows),
+        Format::Table => {
+            println!("backend {}, {} devices in {} organizations", store.backend(), args.devices, orgs);
+            output::table(
+                &["measure", "count", "p50 ms", "p95 ms", "per second"],
+                rows.iter()
+                    .map(|r| {
+                        vec![
+                            r.measure.clone(),
+                            r.count.to_string(),
+                            format!("{:.3}", r.p50_ms),
+                            format!("{:.3}", r.p95_ms),
+                            format!("{:.0}", r.per_second),
+                        ]
+                    })
+                    .collect(),
+            );
+        }
+    }
+    if args.database_url.is_none() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    Ok(())
+}
