@@ -96,6 +96,9 @@ pub struct DbArgs {
 }
 
 #[derive(Args)]
+#[command(after_help = "Configuration: flags win over environment variables, which win over the TOML file \
+(--config), which wins over the defaults. File keys: listen, data_dir, database_url, secure_cookies, log. \
+RINGFENCE_LOG (or the key log) sets the log filter, e.g. 'info' or 'ringfence=debug'.")]
 struct ServeArgs {
     #[command(flatten)]
     db: DbArgs,
@@ -311,6 +314,12 @@ async fn serve(
         ringfence_server::ServerConfig { secure_cookies: settings.secure_cookies },
     );
     tracing::info!(%addr, database = %location.redacted(), "ringfence is serving");
+    if settings.secure_cookies {
+        tracing::info!(
+            "session cookies are marked Secure: serve the dashboard over HTTPS (for example behind a reverse proxy), \
+             or set secure_cookies = false for plain HTTP on a trusted network"
+        );
+    }
     if let Some(b) = banner {
         println!("{b}\nPress Ctrl-C to stop.");
     } else {

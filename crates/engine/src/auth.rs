@@ -202,6 +202,11 @@ impl Engine {
         }
     }
 
+    /// Removes expired sessions; returns how many. The server runs it periodically.
+    pub async fn expire_sessions(&self) -> Result<u64> {
+        Ok(self.store().delete_expired_sessions(self.now()).await?)
+    }
+
     /// The installation operator acting on one partner through the CLI.
     pub async fn operator(&self, login: &str, partner: &str) -> Result<Principal> {
         let p = match self.store().find_partner_by_name(partner).await? {

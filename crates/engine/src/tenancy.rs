@@ -30,6 +30,11 @@ fn group_ids(ids: &[String]) -> Result<Vec<DeviceGroupId>> {
     ids.iter().map(|g| body_id(DeviceGroupId::parse, g, "group_ids")).collect()
 }
 
+/// An operating system description: free text like a name, or empty when unknown.
+fn operating_system(s: &str) -> Result<String> {
+    if s.trim().is_empty() { Ok(String::new()) } else { Ok(Name::parse("os", s)?.into_string()) }
+}
+
 /// Largest page of the device list.
 pub const MAX_PAGE: i64 = 500;
 
@@ -239,9 +244,7 @@ impl Engine {
             site_id: body_id(SiteId::parse, &req.site_id, "site_id")?,
             hostname: parse_hostname("hostname", &req.hostname)?,
             role: DeviceRole::parse(&req.role)?,
-            os: Name::parse("os", &req.os)
-                .map(Name::into_string)
-                .or_else(|e| if req.os.trim().is_empty() { Ok(String::new()) } else { Err(e) })?,
+            os: operating_system(&req.os)?,
             internet_facing: req.internet_facing,
             holds_sensitive_data: req.holds_sensitive_data,
             criticality: req
@@ -263,7 +266,7 @@ impl Engine {
             site_id: req.site_id.as_deref().map(|s| body_id(SiteId::parse, s, "site_id")).transpose()?,
             hostname: req.hostname.as_deref().map(|h| parse_hostname("hostname", h)).transpose()?,
             role: req.role.as_deref().map(DeviceRole::parse).transpose()?,
-            os: opt_name("os", &req.os)?.map(Name::into_string),
+            os: req.os.as_deref().map(operating_system).transpose()?,
             internet_facing: req.internet_facing,
             holds_sensitive_data: req.holds_sensitive_data,
             criticality: req.criticality.as_deref().map(Criticality::parse).transpose()?,

@@ -164,8 +164,16 @@ fn viewer_error(v: &Viewer, uri: &Uri, e: EngineError) -> Response {
     r
 }
 
+/// Whether `s` is a path on this site that can go into a `Location` header as it is:
+/// printable ASCII without spaces, starting with one `/`. Ids from a URL or a form can hold
+/// anything once percent-decoded, so every redirect target passes through this.
+fn local_path(s: &str) -> bool {
+    s.starts_with('/') && !s.starts_with("//") && s.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'\\')
+}
+
 /// Where to go after a form: back to `to`, with the outcome shown there.
 fn done(to: &str, outcome: Result<String, String>) -> Response {
+    let to = if local_path(to) { to } else { "/" };
     let (key, msg) = match outcome {
         Ok(m) => ("notice", m),
         Err(m) => ("error", m),
@@ -222,7 +230,7 @@ struct LoginQuery {
 /// Only local paths are followed after sign-in, so a crafted link cannot send a user away.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        Some(n) if local_path(n) => n.to_owned(),
         _ => "/".to_owned(),
     }
 }
@@ -777,7 +785,13 @@ async fn update_device(
         holds_sensitive_data: Some(f.holds_sensitive_data),
         criticality: Some(f.criticality),
         time_zone: Some(f.time_zone.filter(|z| !z.trim().is_empty())),
-        group_ids: None,
+        // The edit form lists every group as a checkbox; the checked ones are the memberships.
+        group_ids: Some(
+            form_urlencoded::parse(&body)
+                .filter(|(k, _)| k == "group_ids")
+                .map(|(_, v)| v.into_owned())
+                .collect(),
+        ),
     };
     match s.engine.update_device(&v.0.principal, &id, &req).await {
         Ok(_) => done(&back, Ok("Saved".into())),
@@ -991,6 +1005,32 @@ struct EvidenceParams {
     before: Option<i64>,
     error: Option<String>,
     notice: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_local_paths_are_redirect_targets() {
+        assert!(local_path("/orgs/01a2-b3?error=x%20y"));
+        for bad in [
+            "//evil.example/",
+            "https://evil.example/",
+            "/\\evil",
+            "/orgs/a\r\nSet-Cookie:x",
+            "/é",
+            "",
+            "/a b",
+        ] {
+            assert!(!local_path(bad), "{bad:?}");
+        }
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+        assert_eq!(safe_next(Some("/devices?page=2")), "/devices?page=2");
+        // A hostile id from a form still yields a valid redirect.
+        let r = done("/orgs/x\r\ny", Err("no".into()));
+        assert_eq!(r.headers()[header::LOCATION], "/?error=no");
+    }
 }
 
 async fn evidence_page(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {

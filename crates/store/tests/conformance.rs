@@ -194,11 +194,16 @@ async fn tenancy_round_trip(store: Arc<dyn Store>) {
             &audit(),
             &scope,
             &t.device.id,
-            &DevicePatch { time_zone: Some(None), ..Default::default() },
+            &DevicePatch {
+                time_zone: Some(None),
+                group_ids: Some(vec![t.group.id.clone()]),
+                ..Default::default()
+            },
         )
         .await
         .unwrap();
     assert_eq!(d.effective_time_zone, "Europe/Berlin");
+    assert_eq!(d.group_ids, vec![t.group.id.clone()], "memberships are set by an update too");
 
     let partner = store.rename_partner(&audit(), &scope, &name("MSP Uno")).await.unwrap();
     assert_eq!(store.get_partner(&scope).await.unwrap().name, partner.name);

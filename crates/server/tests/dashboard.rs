@@ -1,0 +1,159 @@
+//! The dashboard's pages over HTTP (the browser test covers the same flows in Chromium):
+//! scope, roles, device search and paging, group membership, evidence.
+
+mod common;
+
+use common::{Session, TestApp};
+use ringfence_proto as proto;
+
+async fn page(s: &Session, path: &str) -> (u16, String) {
+    let r = s.client.get(format!("{}{}", s.base, path)).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+async fn post(s: &Session, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
+    let mut all: Vec<(&str, &str)> = fields.to_vec();
+    all.push(("csrf", s.csrf.as_str()));
+    let r = s.client.post(format!("{}{}", s.base, path)).form(&all).send().await.unwrap();
+    let status = r.status().as_u16();
+    let location = r.headers().get("location").map(|l| l.to_str().unwrap().to_owned()).unwrap_or_default();
+    (status, location)
+}
+
+#[tokio::test]
+async fn a_client_viewer_sees_only_their_organization() {
+    let app = TestApp::spawn(common::Backend::Sqlite).await.unwrap();
+    let viewer = app.session("viewer@a1").await;
+    let (status, tree) = page(&viewer, "/").await;
+    assert_eq!(status, 200);
+    assert!(tree.contains(">A1<") && !tree.contains(">A2<"), "{tree}");
+    assert!(!tree.contains("New organization"), "viewers get no forms");
+    assert_eq!(page(&viewer, &format!("/orgs/{}", app.a2.org.id)).await.0, 404);
+    assert_eq!(page(&viewer, &format!("/devices/{}", app.a2.device.id)).await.0, 404);
+    assert_eq!(page(&viewer, &format!("/sites/{}", app.b1.site.id)).await.0, 404);
+    let (status, org) = page(&viewer, &format!("/orgs/{}", app.a1.org.id)).await;
+    assert_eq!(status, 200);
+    assert!(!org.contains("create-site"), "no site form for a viewer");
+    assert_eq!(page(&viewer, "/users").await.0, 403);
+    assert_eq!(page(&viewer, "/evidence").await.0, 403);
+    // A crafted form post is refused by the engine, whatever the page showed.
+    let (status, location) = post(
+        &viewer,
+        "/sites",
+        &[("organization_id", app.a1.org.id.as_str()), ("name", "X"), ("time_zone", "UTC")],
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert!(location.contains("error="), "{location}");
+    let sites = app
+        .store
+        .list_sites(&ringfence_model::Scope::partner(app.a1.partner.id.clone()), Some(&app.a1.org.id))
+        .await
+        .unwrap();
+    assert_eq!(sites.len(), 1);
+}
+
+#[tokio::test]
+async fn the_device_list_searches_and_pages() {
+    let app = TestApp::spawn(common::Backend::Sqlite).await.unwrap();
+    let op = app.engine.operator("test", "Partner A").await.unwrap();
+    for i in 0..30 {
+        let req = proto::CreateDevice {
+            site_id: app.a1.site.id.to_string(),
+            hostname: format!("lt-{i:02}"),
+            role: "laptop".into(),
+            os: String::new(),
+            internet_facing: false,
+            holds_sensitive_data: false,
+            criticality: None,
+            time_zone: None,
+            group_ids: vec![],
+        };
+        app.engine.create_device(&op, &req).await.unwrap();
+    }
+    let tech = app.session("tech@a").await;
+    let (_, first) = page(&tech, "/devices?search=LT-").await;
+    assert!(first.contains("1–25 of 30"), "{first}");
+    assert!(first.contains(">lt-00<") && first.contains(">lt-24<") && !first.contains(">lt-25<"));
+    assert!(first.contains("rel=\"next\""));
+    let (_, second) = page(&tech, "/devices?search=LT-&page=2").await;
+    assert!(
+        second.contains("26–30 of 30") && second.contains(">lt-29<") && !second.contains(">lt-00<"),
+        "{second}"
+    );
+    assert!(second.contains("rel=\"prev\"") && !second.contains("rel=\"next\""));
+    let (_, filtered) = page(&tech, &format!("/devices?organization_id={}", app.a2.org.id)).await;
+    assert!(filtered.contains("1–1 of 1"), "{filtered}");
+    let (status, _) = page(&tech, "/devices?page=abc").await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn a_technician_edits_a_device_and_its_groups() {
+    let app = TestApp::spawn(common::Backend::Sqlite).await.unwrap();
+    let tech = app.session("tech@a").await;
+    let path = format!("/devices/{}", app.a1.device.id);
+    let (status, location) = post(
+        &tech,
+        &path,
+        &[
+            ("hostname", "a1-srv"),
+            ("role", "domain_controller"),
+            ("criticality", "critical"),
+            ("os", "Windows Server 2022"),
+            ("internet_facing", "true"),
+            ("holds_sensitive_data", "false"),
+            ("time_zone", ""),
+        ],
+    )
+    .await;
+    assert_eq!((status, location.contains("notice=")), (303, true), "{location}");
+    let d = app.engine.device(&op_of(&app).await, app.a1.device.id.as_str()).await.unwrap();
+    assert_eq!(d.role, ringfence_model::DeviceRole::DomainController);
+    assert!(d.internet_facing);
+    assert!(d.group_ids.is_empty(), "no box checked: the device left its group");
+    let (status, location) = post(
+        &tech,
+        &path,
+        &[
+            ("hostname", "a1-srv"),
+            ("role", "server"),
+            ("criticality", "high"),
+            ("group_ids", app.a1.group.id.as_str()),
+            ("time_zone", "Asia/Tokyo"),
+        ],
+    )
+    .await;
+    assert_eq!((status, location.contains("notice=")), (303, true), "an empty OS is allowed: {location}");
+    let d = app.engine.device(&op_of(&app).await, app.a1.device.id.as_str()).await.unwrap();
+    assert_eq!(d.group_ids, vec![app.a1.group.id.clone()]);
+    assert_eq!(d.effective_time_zone, "Asia/Tokyo");
+    let (status, location) =
+        post(&tech, &path, &[("hostname", "bad host"), ("role", "server"), ("criticality", "high")]).await;
+    assert_eq!(status, 303);
+    assert!(location.contains("error=hostname"), "{location}");
+    let (_, html) = page(&tech, &path).await;
+    assert!(html.contains("checked"), "the group's box is checked on the page");
+}
+
+async fn op_of(app: &TestApp) -> ringfence_model::Principal {
+    app.engine.operator("test", "Partner A").await.unwrap()
+}
+
+#[tokio::test]
+async fn auditors_read_the_evidence_page() {
+    let app = TestApp::spawn(common::Backend::Sqlite).await.unwrap();
+    let auditor = app.session("auditor@a").await;
+    let (status, html) = page(&auditor, "/evidence").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Hash chain intact"), "{html}");
+    assert!(html.contains("session.login") && html.contains("organization.create"));
+    assert!(!html.contains("B1"), "another partner's events are not shown");
+    let (status, _) = post(&auditor, "/orgs", &[("name", "Auditor Org")]).await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        app.engine.organizations(&op_of(&app).await).await.unwrap().len(),
+        2,
+        "the auditor created nothing"
+    );
+}
