@@ -1007,6 +1007,26 @@ struct EvidenceParams {
     notice: Option<String>,
 }
 
+async fn evidence_page(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
+    let q: EvidenceParams = parse_query(uri.query().unwrap_or("")).unwrap_or_default();
+    let _ = (&q.error, &q.notice);
+    let p = &v.0.principal;
+    let events = match s.engine.latest_events(p, q.before, 50).await {
+        Ok(e) => e,
+        Err(e) => return viewer_error(&v, &uri, e),
+    };
+    let verification = if p.organization_id.is_none() {
+        match s.engine.verify_own_chain(p).await {
+            Ok(v) => Some(v),
+            Err(e) => return viewer_error(&v, &uri, e),
+        }
+    } else {
+        None
+    };
+    let older = events.last().filter(|e| e.seq > 1).map(|e| format!("/evidence?before={}", e.seq));
+    render(EvidencePage { layout: layout(&v, "Evidence log", "evidence", &uri), events, verification, older })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1031,24 +1051,4 @@ mod tests {
         let r = done("/orgs/x\r\ny", Err("no".into()));
         assert_eq!(r.headers()[header::LOCATION], "/?error=no");
     }
-}
-
-async fn evidence_page(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
-    let q: EvidenceParams = parse_query(uri.query().unwrap_or("")).unwrap_or_default();
-    let _ = (&q.error, &q.notice);
-    let p = &v.0.principal;
-    let events = match s.engine.latest_events(p, q.before, 50).await {
-        Ok(e) => e,
-        Err(e) => return viewer_error(&v, &uri, e),
-    };
-    let verification = if p.organization_id.is_none() {
-        match s.engine.verify_own_chain(p).await {
-            Ok(v) => Some(v),
-            Err(e) => return viewer_error(&v, &uri, e),
-        }
-    } else {
-        None
-    };
-    let older = events.last().filter(|e| e.seq > 1).map(|e| format!("/evidence?before={}", e.seq));
-    render(EvidencePage { layout: layout(&v, "Evidence log", "evidence", &uri), events, verification, older })
 }
