@@ -54,9 +54,30 @@ enum Command {
     },
     /// Print the OpenAPI document of the REST API.
     Openapi,
+    /// Work with version strings of package and vendor version schemes.
+    #[command(subcommand)]
+    Version(VersionCommand),
     /// Measure performance; see BENCHMARKS.md.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum VersionCommand {
+    /// Compare A with B: prints -1 (A older), 0 (equal) or 1 (A newer). With --stdin, reads
+    /// `A<TAB>B` lines and prints one result (or `error: <reason>`) per line. Exits 1 when a
+    /// version is invalid.
+    Compare {
+        /// deb, rpm, semver, generic or windows.
+        #[arg(long)]
+        scheme: String,
+        #[arg(required_unless_present = "stdin", conflicts_with = "stdin")]
+        a: Option<String>,
+        #[arg(required_unless_present = "stdin", conflicts_with = "stdin")]
+        b: Option<String>,
+        #[arg(long)]
+        stdin: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -284,11 +305,62 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bench::run(args).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Version(VersionCommand::Compare { scheme, a, b, stdin }) => {
+            let scheme = ringfence_versions::Scheme::parse(&scheme).map_err(|e| InvalidArgument(e.reason))?;
+            Ok(compare_versions(scheme, a.zip(b), stdin))
+        }
         Command::Openapi => {
             println!("{}", serde_json::to_string_pretty(&ringfence_server::openapi())?);
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `ringfence version compare`: one pair from the arguments or `A<TAB>B` lines from stdin.
+fn compare_versions(scheme: ringfence_versions::Scheme, pair: Option<(String, String)>, stdin: bool) -> ExitCode {
+    use std::io::{BufRead, Write};
+    let one = |a: &str, b: &str| -> Result<String, String> {
+        ringfence_versions::compare(scheme, a, b)
+            .map(|o| ringfence_versions::ordering_number(o).to_string())
+            .map_err(|e| e.reason)
+    };
+    let mut out = std::io::stdout().lock();
+    let mut failed = false;
+    if stdin {
+        for line in std::io::stdin().lock().lines() {
+            let line = match line {
+                Ok(l) => l,
+                Err(e) => {
+                    let _ = writeln!(out, "error: cannot read standard input: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let result = match line.trim_end_matches('\r').split_once('\t') {
+                Some((a, b)) => one(a, b),
+                None => Err("expected two versions separated by a tab".to_owned()),
+            };
+            match result {
+                Ok(r) => {
+                    let _ = writeln!(out, "{r}");
+                }
+                Err(e) => {
+                    failed = true;
+                    let _ = writeln!(out, "error: {e}");
+                }
+            }
+        }
+    } else if let Some((a, b)) = pair {
+        match one(&a, &b) {
+            Ok(r) => {
+                let _ = writeln!(out, "{r}");
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!("error: {e}");
+            }
+        }
+    }
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
 
 async fn bind(settings: &config::Settings) -> anyhow::Result<tokio::net::TcpListener> {
