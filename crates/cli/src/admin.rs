@@ -573,8 +573,14 @@ pub async fn run(engine: Engine, args: AdminArgs) -> anyhow::Result<()> {
                 }
                 UserCmd::Update { id, role, display_name, disabled, password } => {
                     let password = if password { Some(read_password()?) } else { None };
-                    let req =
-                        proto::UpdateUser { display_name, role, organization_id: None, disabled, password };
+                    let req = proto::UpdateUser {
+                        display_name,
+                        role,
+                        organization_id: None,
+                        disabled,
+                        password,
+                        current_password: None,
+                    };
                     one!(engine.update_user(&op, &id, &req).await?, row)
                 }
                 UserCmd::Delete { id } => {

@@ -317,7 +317,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// `ringfence version compare`: one pair from the arguments or `A<TAB>B` lines from stdin.
-fn compare_versions(scheme: ringfence_versions::Scheme, pair: Option<(String, String)>, stdin: bool) -> ExitCode {
+fn compare_versions(
+    scheme: ringfence_versions::Scheme,
+    pair: Option<(String, String)>,
+    stdin: bool,
+) -> ExitCode {
     use std::io::{BufRead, Write};
     let one = |a: &str, b: &str| -> Result<String, String> {
         ringfence_versions::compare(scheme, a, b)

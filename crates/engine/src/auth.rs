@@ -95,7 +95,8 @@ impl Engine {
         let username = username.trim().to_lowercase();
         let now = self.now();
         let since = now - THROTTLE_WINDOW;
-        let account_key = format!("account:{username}|{client}");
+        // The key holds a digest of the username, so a long one cannot bloat the table.
+        let account_key = format!("account:{}|{client}", &secret_hash(&username)[..32]);
         let client_key = format!("client:{client}");
         let store = self.store();
         if store.count_login_failures(&account_key, since).await? >= MAX_FAILURES_PER_ACCOUNT

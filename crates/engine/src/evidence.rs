@@ -52,7 +52,7 @@ async fn verify_chain(
     let mut v = ChainVerifier::new(chain);
     let mut after = 0;
     loop {
-        let batch = store.list_events(chain, after, BATCH).await?;
+        let batch = store.list_events(chain, None, after, BATCH).await?;
         let Some(last) = batch.last() else { break };
         after = last.seq;
         for e in &batch {
@@ -73,13 +73,11 @@ impl Engine {
         if !(1..=1000).contains(&limit) {
             return Err(ValueError::new("limit", "must be between 1 and 1000").into());
         }
-        let events = self.store().list_events(p.partner_id.as_str(), q.after.unwrap_or(0), limit).await?;
+        let org = p.organization_id.as_ref().map(OrganizationId::as_str);
+        let events =
+            self.store().list_events(p.partner_id.as_str(), org, q.after.unwrap_or(0), limit).await?;
         Ok(events
             .into_iter()
-            .filter(|e| match &p.organization_id {
-                Some(o) => e.organization_id.as_deref() == Some(o.as_str()),
-                None => true,
-            })
             .map(|e| proto::EvidenceEvent {
                 seq: e.seq,
                 at: Timestamp::from_microsecond(e.at_micros).map(|t| t.to_string()).unwrap_or_default(),
@@ -110,12 +108,21 @@ impl Engine {
             .into_iter()
             .find(|(c, ..)| c == p.partner_id.as_str())
             .map_or(0, |(_, seq, _)| seq);
-        let end = before.unwrap_or(head + 1).min(head + 1);
-        let after = (end - 1 - limit).max(0);
-        let q = proto::EventQuery { after: Some(after), limit: Some((end - 1 - after).clamp(1, 1000)) };
-        let mut events = self.events(p, &q).await?;
-        events.retain(|e| e.seq < end);
-        events.reverse();
+        let end = before.unwrap_or(head + 1).clamp(1, head + 1);
+        // Scan back far enough to fill a page even when the caller sees only one
+        // organization's events among many.
+        let mut events = Vec::new();
+        let mut upper = end;
+        while upper > 1 && (events.len() as i64) < limit {
+            let after = upper.saturating_sub(1000).max(1) - 1;
+            let q = proto::EventQuery { after: Some(after), limit: Some(1000) };
+            let mut batch = self.events(p, &q).await?;
+            batch.retain(|e| e.seq < upper);
+            batch.reverse();
+            events.extend(batch);
+            upper = after + 1;
+        }
+        events.truncate(limit.max(0) as usize);
         Ok(events)
     }
 

@@ -46,6 +46,7 @@ impl Engine {
 
     pub async fn update_partner(&self, p: &Principal, req: &proto::UpdatePartner) -> Result<Partner> {
         require(p, Permission::ManagePartner, "change the partner's settings")?;
+        require_partner_wide(p, "change the partner's settings")?;
         let name = Name::parse("name", &req.name)?;
         Ok(self.store().rename_partner(&self.audit(p), &p.scope(), &name).await?)
     }

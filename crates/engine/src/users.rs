@@ -2,7 +2,7 @@
 //! may not carry a permission the creator lacks (`Role::may_grant`), and its scope is never
 //! wider than the creator's.
 
-use crate::auth::{hash_password, new_secret, secret_hash};
+use crate::auth::{hash_password, new_secret, secret_hash, verify_password};
 use crate::tenancy::{body_id, path_id};
 use crate::{Engine, EngineError, Result, require};
 use jiff::SignedDuration;
@@ -87,6 +87,23 @@ impl Engine {
         let password_hash = match &req.password {
             Some(pw) => {
                 check_password("password", pw)?;
+                if let PrincipalKind::User { username, .. } = &p.kind
+                    && is_self
+                {
+                    // A stolen session must not be enough to take the account over for good.
+                    let current = req.current_password.as_deref().unwrap_or("");
+                    let ok = match self.store().find_login(username).await? {
+                        Some((_, hash)) => verify_password(&hash, current),
+                        None => false,
+                    };
+                    if !ok {
+                        return Err(ValueError::new(
+                            "current_password",
+                            "give your current password to set a new one",
+                        )
+                        .into());
+                    }
+                }
                 Some(hash_password(pw))
             }
             None => None,

@@ -188,6 +188,9 @@ pub struct UpdateUser {
     pub organization_id: Option<Option<String>>,
     pub disabled: Option<bool>,
     pub password: Option<String>,
+    /// Required when changing one's own password.
+    #[serde(default)]
+    pub current_password: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]

@@ -247,6 +247,14 @@ struct LoginForm {
     next: Option<String>,
 }
 
+/// Whether a request's `Origin` (when the browser sent one) is this server's own.
+fn same_origin(headers: &axum::http::HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else { return true };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+    !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
+}
+
 struct ClientAddress(String);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
@@ -260,8 +268,14 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
 async fn login_submit(
     State(s): State<AppState>,
     ClientAddress(client): ClientAddress,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
+    // Sign-in has no session yet to carry a CSRF token; a browser's Origin header tells a
+    // cross-site form post apart, which must not sign a visitor into someone else's account.
+    if !same_origin(&headers) {
+        return (StatusCode::FORBIDDEN, "sign in from ringfence's own sign-in page").into_response();
+    }
     let f: LoginForm = match parse_form(&body) {
         Ok(f) => f,
         Err(e) => {
@@ -638,7 +652,7 @@ async fn device_list(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response
         }
     };
     let _ = (&q.error, &q.notice);
-    let page = q.page.unwrap_or(1).max(1);
+    let page = q.page.unwrap_or(1).clamp(1, 1_000_000);
     let p = &v.0.principal;
     let query = proto::DeviceListQuery {
         organization_id: q.organization_id.clone(),
@@ -976,7 +990,11 @@ async fn create_token(State(s): State<AppState>, v: Viewer, uri: Uri, body: Byte
     };
     match s.engine.create_token(&v.0.principal, &req).await {
         // The secret is rendered into this response only; it is never stored or redirected.
-        Ok(created) => tokens_response(&s, &v, &uri, Some(created.secret)).await,
+        Ok(created) => {
+            let mut r = tokens_response(&s, &v, &uri, Some(created.secret)).await;
+            r.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+            r
+        }
         Err(e) => done("/tokens", Err(msg(e))),
     }
 }

@@ -16,6 +16,7 @@ both_backends!(
     bad_input_is_refused_with_the_field_named_and_nothing_written,
     crud_round_trip_is_recorded_in_the_evidence_chain,
     service_routes_answer,
+    accounts_and_tokens_stay_within_their_bounds,
 );
 
 async fn other_partners_objects_are_not_found_on_any_route(app: TestApp) {
@@ -474,4 +475,105 @@ async fn service_routes_answer(app: TestApp) {
     assert!(
         headers.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'")
     );
+}
+
+async fn accounts_and_tokens_stay_within_their_bounds(app: TestApp) {
+    // A partner admin's token narrowed to one client cannot change the partner.
+    let admin = app.session("admin@a").await;
+    let narrowed = admin
+        .send(
+            "POST",
+            "/api/v1/tokens",
+            Some(json!({ "name": "client only", "organization_id": app.a1.org.id })),
+        )
+        .await;
+    assert_eq!(narrowed.status, 201, "{}", narrowed.body);
+    let narrowed = common::Api {
+        client: reqwest::Client::new(),
+        token: narrowed.body["secret"].as_str().unwrap().to_owned(),
+        base: app.base.clone(),
+    };
+    assert_eq!(
+        narrowed.send("PATCH", "/api/v1/partner", Some(json!({ "name": "Renamed" }))).await.status,
+        403
+    );
+    assert_eq!(narrowed.get("/api/v1/organizations").await.body.as_array().unwrap().len(), 1);
+
+    // Changing one's own password needs the current one.
+    let tech = app.session("tech@a").await;
+    let me = tech.send("GET", "/api/v1/users", None).await;
+    assert_eq!(me.status, 403, "a technician cannot list users");
+    let tech_id = admin
+        .send("GET", "/api/v1/users", None)
+        .await
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "tech@a")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/v1/users/{tech_id}");
+    let r = tech.send("PATCH", &path, Some(json!({ "password": "a brand new password" }))).await;
+    assert_eq!((r.status, r.body["field"].as_str()), (422, Some("current_password")), "{}", r.body);
+    let r = tech
+        .send(
+            "PATCH",
+            &path,
+            Some(json!({ "password": "a brand new password", "current_password": "wrong one" })),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    let r = tech
+        .send(
+            "PATCH",
+            &path,
+            Some(json!({ "password": "a brand new password", "current_password": common::PASSWORD })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        tech.send("GET", "/api/v1/me", None).await.status,
+        401,
+        "a new password ends the old sessions"
+    );
+    let r = tech.send("PATCH", &path, Some(json!({ "role": "partner_admin" }))).await;
+    assert_eq!(r.status, 401);
+
+    // A demoted user's tokens stop working.
+    let tech_token = app.token("viewer@a1").await;
+    assert_eq!(tech_token.get("/api/v1/me").await.status, 200);
+    let viewer_id = admin
+        .send("GET", "/api/v1/users", None)
+        .await
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "viewer@a1")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = admin
+        .send(
+            "PATCH",
+            &format!("/api/v1/users/{viewer_id}"),
+            Some(json!({ "organization_id": app.a2.org.id })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(tech_token.get("/api/v1/me").await.status, 401, "moving a user revokes their tokens");
+
+    // A sign-in form posted from another site is refused.
+    let cross = reqwest::Client::new()
+        .post(app.url("/login"))
+        .header("origin", "http://evil.example")
+        .form(&[("username", "admin@a"), ("password", common::PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), 403);
 }

@@ -161,8 +161,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Appends an event that is not tied to a state change made by the store (e.g. a sign-in).
     async fn record_event(&self, audit: &Audit, scope: &Scope, event: &EventRecord) -> Result<i64>;
-    /// Events of one chain with `seq > after`, in order, at most `limit`.
-    async fn list_events(&self, chain: &str, after: i64, limit: i64) -> Result<Vec<Event>>;
+    /// Events of one chain with `seq > after`, in order, at most `limit`; only those of
+    /// `organization` when one is given.
+    async fn list_events(
+        &self,
+        chain: &str,
+        organization: Option<&str>,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<Event>>;
     /// Every chain that has at least one event.
     async fn event_chains(&self) -> Result<Vec<String>>;
     /// Every chain's recorded head: (chain, seq, hash).

@@ -55,4 +55,9 @@ impl PgStore {
     }
 }
 
+/// `SELECT … FOR UPDATE` on one row of `table`.
+fn row_lock_sql(table: &'static str) -> Option<String> {
+    Some(format!("SELECT 1 FROM {table} WHERE id = $1 FOR UPDATE"))
+}
+
 include!("sql_common.rs");

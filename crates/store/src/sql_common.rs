@@ -448,6 +448,16 @@ async fn tx_set_groups(
     Ok(())
 }
 
+/// Locks the row `id` of `table` for the rest of the transaction on PostgreSQL, so that two
+/// concurrent read-modify-write updates cannot lose one another's change. (A SQLite write
+/// transaction already holds the database's single write lock.)
+async fn lock_row(tx: &mut Tx<'_>, table: &'static str, id: &str) -> Result<()> {
+    if let Some(sql) = row_lock_sql(table) {
+        sqlx::query(safe(sql)).bind(id).fetch_optional(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 async fn count(tx: &mut Tx<'_>, sql: &'static str, id: &str) -> Result<i64> {
     Ok(sqlx::query_scalar(sql).bind(id).fetch_one(&mut **tx).await?)
 }
@@ -518,6 +528,7 @@ impl Store for This {
     async fn rename_partner(&self, audit: &Audit, scope: &Scope, name: &Name) -> Result<Partner> {
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;
+        lock_row(&mut tx, "partners", scope.partner_id.as_str()).await?;
         let sql = format!("SELECT {PARTNER_COLS} FROM partners WHERE id = $1");
         let row = sqlx::query(safe(sql))
             .bind(scope.partner_id.as_str())
@@ -648,6 +659,7 @@ impl Store for This {
     ) -> Result<Organization> {
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;
+        lock_row(&mut tx, "organizations", id.as_str()).await?;
         let before = tx_get_org(&mut *tx, scope, id.as_str()).await?;
         let mut after = before.clone();
         if let Some(n) = &patch.name {
@@ -777,6 +789,7 @@ impl Store for This {
     ) -> Result<Site> {
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;
+        lock_row(&mut tx, "sites", id.as_str()).await?;
         let before = tx_get_site(&mut *tx, scope, id.as_str()).await?;
         let mut after = before.clone();
         if let Some(n) = &patch.name {
@@ -904,6 +917,7 @@ impl Store for This {
     ) -> Result<DeviceGroup> {
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;
+        lock_row(&mut tx, "device_groups", id.as_str()).await?;
         let before = tx_get_group(&mut *tx, scope, id.as_str()).await?;
         let mut after = before.clone();
         if let Some(n) = &patch.name {
@@ -1039,6 +1053,7 @@ impl Store for This {
     ) -> Result<Device> {
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;
+        lock_row(&mut tx, "devices", id.as_str()).await?;
         let before = tx_get_device(&mut *tx, scope, id.as_str()).await?;
         let site_id = match &patch.site_id {
             Some(s) => {
@@ -1197,6 +1212,7 @@ impl Store for This {
     ) -> Result<User> {
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;
+        lock_row(&mut tx, "users", id.as_str()).await?;
         let before = tx_get_user(&mut *tx, scope, id.as_str()).await?;
         let mut after = before.clone();
         if let Some(d) = &patch.display_name {
@@ -1261,7 +1277,13 @@ impl Store for This {
             action: "user.update",
             object_kind: "user",
             object_id: after.id.as_str(),
-            organization_id: after.organization_id.as_ref().map(OrganizationId::as_str),
+            // A move between organizations is a partner-level event: neither organization's
+            // auditors should see the other's side of it.
+            organization_id: if before.organization_id == after.organization_id {
+                after.organization_id.as_ref().map(OrganizationId::as_str)
+            } else {
+                None
+            },
             payload: json!({
                 "before": &before,
                 "after": &after,
@@ -1359,6 +1381,17 @@ impl Store for This {
             (None, Some(o)) => Some(o.clone()),
             (None, None) => None,
         };
+        // A token of a user limited to one organization is limited to it as well.
+        let organization_id = match (organization_id, &owner.organization_id) {
+            (None, Some(o)) => Some(o.clone()),
+            (Some(t), Some(o)) if &t != o => {
+                return Err(StoreError::invalid(
+                    "organization_id",
+                    "the token's owner is limited to another organization",
+                ));
+            }
+            (t, _) => t,
+        };
         let t = ApiToken {
             id: TokenId::generate(),
             partner_id: owner.partner_id.clone(),
@@ -1401,7 +1434,8 @@ impl Store for This {
 
     async fn list_tokens(&self, scope: &Scope) -> Result<Vec<ApiToken>> {
         let sql = format!(
-            "SELECT {TOKEN_COLS} FROM api_tokens t WHERE t.partner_id = $1 AND ($2 IS NULL OR t.organization_id = $2) \
+            "SELECT {TOKEN_COLS} FROM api_tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.partner_id = $1 AND ($2 IS NULL OR (t.organization_id = $2 AND u.organization_id = $2)) \
              ORDER BY t.created_at, t.id"
         );
         let rows = sqlx::query(safe(sql))
@@ -1415,8 +1449,10 @@ impl Store for This {
     async fn revoke_token(&self, audit: &Audit, scope: &Scope, id: &TokenId) -> Result<ApiToken> {
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;
+        lock_row(&mut tx, "api_tokens", id.as_str()).await?;
         let sql = format!(
-            "SELECT {TOKEN_COLS} FROM api_tokens t WHERE t.id = $3 AND t.partner_id = $1 AND ($2 IS NULL OR t.organization_id = $2)"
+            "SELECT {TOKEN_COLS} FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = $3 \
+             AND t.partner_id = $1 AND ($2 IS NULL OR (t.organization_id = $2 AND u.organization_id = $2))"
         );
         let row = sqlx::query(safe(sql))
             .bind(scope.partner_id.as_str())
@@ -1451,13 +1487,26 @@ impl Store for This {
 
     async fn find_token(&self, token_hash: &str, now: Timestamp) -> Result<Option<ApiToken>> {
         let sql = format!(
-            "SELECT {TOKEN_COLS} FROM api_tokens t JOIN users u ON u.id = t.user_id \
+            "SELECT {TOKEN_COLS}, u.role AS owner_role, u.organization_id AS owner_organization_id \
+             FROM api_tokens t JOIN users u ON u.id = t.user_id \
              WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2) \
              AND u.disabled = FALSE"
         );
         let row = sqlx::query(safe(sql)).bind(token_hash).bind(us(now)).fetch_optional(&self.pool).await?;
         let Some(row) = row else { return Ok(None) };
         let token = token_row(&row)?;
+        // A token never acts beyond its owner as the owner is now: a token minted just before
+        // its owner was demoted or narrowed to one organization stops working.
+        let owner_role = parse_stored(Role::parse(&row.try_get::<String, _>("owner_role")?))?;
+        let owner_org: Option<String> = row.try_get("owner_organization_id")?;
+        let within_scope = match (&owner_org, &token.organization_id) {
+            (None, _) => true,
+            (Some(o), Some(t)) => o == t.as_str(),
+            (Some(_), None) => false,
+        };
+        if !owner_role.may_grant(token.role) || !within_scope {
+            return Ok(None);
+        }
         // Last use is kept to the minute, so a busy script does not write on every request.
         let stale = token.last_used_at.is_none_or(|t| us(now) - us(t) > 60_000_000);
         if stale {
@@ -1521,12 +1570,20 @@ impl Store for This {
         Ok(seq)
     }
 
-    async fn list_events(&self, chain: &str, after: i64, limit: i64) -> Result<Vec<Event>> {
+    async fn list_events(
+        &self,
+        chain: &str,
+        organization: Option<&str>,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<Event>> {
         let rows = sqlx::query(
             "SELECT chain, seq, at, actor, action, object_kind, object_id, organization_id, payload, prev_hash, hash \
-             FROM evidence_events WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+             FROM evidence_events WHERE chain = $1 AND ($2 IS NULL OR organization_id = $2) AND seq > $3 \
+             ORDER BY seq LIMIT $4",
         )
         .bind(chain)
+        .bind(organization)
         .bind(after)
         .bind(limit)
         .fetch_all(&self.pool)

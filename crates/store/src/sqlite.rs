@@ -70,4 +70,9 @@ impl SqliteStore {
     }
 }
 
+/// SQLite's write transactions are exclusive already: no row locks.
+fn row_lock_sql(_table: &'static str) -> Option<String> {
+    None
+}
+
 include!("sql_common.rs");

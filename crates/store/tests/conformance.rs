@@ -120,7 +120,7 @@ async fn verify_all(store: &dyn Store) -> Vec<(String, i64)> {
         let mut v = ChainVerifier::new(chain.clone());
         let mut after = 0;
         loop {
-            let batch = store.list_events(&chain, after, 3).await.unwrap();
+            let batch = store.list_events(&chain, None, after, 3).await.unwrap();
             if batch.is_empty() {
                 break;
             }
@@ -363,7 +363,7 @@ async fn deletes_cascade_and_are_recorded(store: Arc<dyn Store>) {
     assert!(matches!(store.get_site(&scope, &t.site.id).await, Err(StoreError::NotFound("site"))));
     let heads = store.chain_heads().await.unwrap();
     let (_, seq, _) = heads.iter().find(|(c, ..)| c == t.partner.id.as_str()).unwrap();
-    let last = store.list_events(t.partner.id.as_str(), seq - 1, 1).await.unwrap().remove(0);
+    let last = store.list_events(t.partner.id.as_str(), None, seq - 1, 1).await.unwrap().remove(0);
     assert_eq!(last.action, "organization.delete");
     let payload: serde_json::Value = serde_json::from_str(&last.payload).unwrap();
     assert_eq!(payload["removed"]["devices"], 1);
@@ -389,7 +389,7 @@ async fn every_write_extends_a_verifiable_chain(store: Arc<dyn Store>) {
     let chains = verify_all(&*store).await;
     // partner, org, site, group, device, device update
     assert_eq!(chains, vec![(t.partner.id.to_string(), 6)]);
-    let events = store.list_events(t.partner.id.as_str(), 0, 100).await.unwrap();
+    let events = store.list_events(t.partner.id.as_str(), None, 0, 100).await.unwrap();
     let actions: Vec<_> = events.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
         actions,
@@ -496,7 +496,8 @@ async fn users_sessions_and_tokens(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    // A token inherits nothing wider than asked: it was created partner-wide here.
+    // The owner is limited to one organization, so the token is too.
+    assert_eq!(token.organization_id.as_ref(), Some(&t.org.id));
     let live = store.find_token("th", now).await.unwrap().unwrap();
     assert_eq!(live.id, token.id);
     assert!(live.last_used_at.is_none());
@@ -504,13 +505,42 @@ async fn users_sessions_and_tokens(store: Arc<dyn Store>) {
     store.revoke_token(&audit(), &scope, &token.id).await.unwrap();
     assert!(store.find_token("th", now).await.unwrap().is_none());
 
+    // A token whose role exceeds its owner's current role does not authenticate.
+    store
+        .create_token(
+            &audit(),
+            &scope,
+            &NewToken {
+                user_id: viewer.id.clone(),
+                name: "too strong".into(),
+                role: Role::PartnerAdmin,
+                organization_id: None,
+                token_hash: "th-admin".into(),
+                expires_at: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(store.find_token("th-admin", now).await.unwrap().is_none());
+    // Organization-limited events are filtered in the query, so paging sees them all.
+    let other = store
+        .create_organization(&audit(), &scope, &NewOrganization { name: name("Other"), notes: String::new() })
+        .await
+        .unwrap();
+    let org_events = store.list_events(t.partner.id.as_str(), Some(t.org.id.as_str()), 0, 2).await.unwrap();
+    assert_eq!(org_events.len(), 2);
+    assert!(org_events.iter().all(|e| e.organization_id.as_deref() == Some(t.org.id.as_str())));
+    let other_events =
+        store.list_events(t.partner.id.as_str(), Some(other.id.as_str()), 0, 100).await.unwrap();
+    assert_eq!(other_events.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["organization.create"]);
+
     // Disabling a user ends their sessions.
     store
         .update_user(&audit(), &scope, &viewer.id, &UserPatch { disabled: Some(true), ..Default::default() })
         .await
         .unwrap();
     assert!(store.find_session("h1", now).await.unwrap().is_none());
-    let events = store.list_events(t.partner.id.as_str(), 0, 100).await.unwrap();
+    let events = store.list_events(t.partner.id.as_str(), None, 0, 100).await.unwrap();
     assert!(
         events.iter().all(|e| !e.payload.contains("argon2")),
         "password hashes never reach the evidence log"

@@ -63,10 +63,7 @@ impl Scheme {
             "semver" => Ok(Scheme::Semver),
             "generic" => Ok(Scheme::Generic),
             "windows" | "win" => Ok(Scheme::Windows),
-            other => Err(VersionError::new(format!(
-                "unknown version scheme '{other}': use {}",
-                Self::NAMES
-            ))),
+            other => Err(VersionError::new(format!("unknown version scheme '{other}': use {}", Self::NAMES))),
         }
     }
 

@@ -48,7 +48,12 @@ impl Version for RpmVersion {
         if rest.ends_with('-') {
             return Err(VersionError::new("release is empty"));
         }
-        Ok(Self { text: text.to_owned(), epoch: epoch.into(), version: version.into(), release: release.into() })
+        Ok(Self {
+            text: text.to_owned(),
+            epoch: epoch.into(),
+            version: version.into(),
+            release: release.into(),
+        })
     }
 }
 

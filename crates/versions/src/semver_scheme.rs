@@ -12,7 +12,9 @@ impl Version for SemVersion {
     fn parse(s: &str) -> Result<Self, VersionError> {
         let t = s.trim();
         let t = t.strip_prefix('v').unwrap_or(t);
-        semver::Version::parse(t).map(SemVersion).map_err(|e| VersionError::new(format!("not a semantic version: {e}")))
+        semver::Version::parse(t)
+            .map(SemVersion)
+            .map_err(|e| VersionError::new(format!("not a semantic version: {e}")))
     }
 }
 

@@ -32,7 +32,9 @@ impl Version for WindowsBuild {
         let t = s.trim();
         let parts: Vec<&str> = t.split('.').collect();
         if !(2..=4).contains(&parts.len()) {
-            return Err(VersionError::new("a Windows build has two to four numeric parts, e.g. 10.0.19045.4291"));
+            return Err(VersionError::new(
+                "a Windows build has two to four numeric parts, e.g. 10.0.19045.4291",
+            ));
         }
         let mut n = [0u32; 4];
         for (slot, p) in n.iter_mut().zip(&parts) {

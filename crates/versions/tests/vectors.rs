@@ -70,7 +70,9 @@ fn machine_versions() -> Vec<String> {
     let mut versions: Vec<String> = files
         .iter()
         .filter_map(|f| std::fs::read_to_string(f).ok())
-        .flat_map(|t| t.lines().filter_map(|l| l.strip_prefix("Version: ").map(str::to_owned)).collect::<Vec<_>>())
+        .flat_map(|t| {
+            t.lines().filter_map(|l| l.strip_prefix("Version: ").map(str::to_owned)).collect::<Vec<_>>()
+        })
         .collect();
     versions.sort();
     versions.dedup();
@@ -97,7 +99,11 @@ fn agrees_with_dpkg_on_this_machines_versions() {
     for (a, b) in pairs {
         let ours = compare(Scheme::Deb, a, b).unwrap_or_else(|e| panic!("{a} / {b}: {e}"));
         let dpkg = |op: &str| {
-            std::process::Command::new("dpkg").args(["--compare-versions", a, op, b]).status().unwrap().success()
+            std::process::Command::new("dpkg")
+                .args(["--compare-versions", a, op, b])
+                .status()
+                .unwrap()
+                .success()
         };
         let theirs = if dpkg("lt") {
             Ordering::Less
