@@ -22,9 +22,13 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = parse_notes("notes", s);
     let _ = check_password("password", s);
-    for r in [Role::parse(s).map(|r| r.as_str()), DeviceRole::parse(s).map(|r| r.as_str()), Criticality::parse(s).map(|c| c.as_str())]
-        .into_iter()
-        .flatten()
+    for r in [
+        Role::parse(s).map(|r| r.as_str()),
+        DeviceRole::parse(s).map(|r| r.as_str()),
+        Criticality::parse(s).map(|c| c.as_str()),
+    ]
+    .into_iter()
+    .flatten()
     {
         assert_eq!(r, s.trim());
     }

@@ -57,6 +57,9 @@ enum Command {
     /// Work with version strings of package and vendor version schemes.
     #[command(subcommand)]
     Version(VersionCommand),
+    /// Work with CPE names (CPE 2.3 formatted strings and CPE 2.2 URIs).
+    #[command(subcommand)]
+    Cpe(CpeCommand),
     /// Measure performance; see BENCHMARKS.md.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -78,6 +81,23 @@ enum VersionCommand {
         #[arg(long)]
         stdin: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum CpeCommand {
+    /// Compare SOURCE with TARGET as NISTIR 7696 does: prints EQUAL, SUPERSET, SUBSET,
+    /// DISJOINT or UNDEFINED. With --stdin, reads `SOURCE<TAB>TARGET` lines and prints one
+    /// result (or `error: <reason>`) per line. Exits 1 when a name cannot be parsed.
+    Compare {
+        #[arg(required_unless_present = "stdin", conflicts_with = "stdin")]
+        source: Option<String>,
+        #[arg(required_unless_present = "stdin", conflicts_with = "stdin")]
+        target: Option<String>,
+        #[arg(long)]
+        stdin: bool,
+    },
+    /// Parse a name in either binding and print both bindings.
+    Parse { name: String },
 }
 
 #[derive(Subcommand)]
@@ -307,7 +327,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Version(VersionCommand::Compare { scheme, a, b, stdin }) => {
             let scheme = ringfence_versions::Scheme::parse(&scheme).map_err(|e| InvalidArgument(e.reason))?;
-            Ok(compare_versions(scheme, a.zip(b), stdin))
+            let one = |a: &str, b: &str| {
+                ringfence_versions::compare(scheme, a, b)
+                    .map(|o| ringfence_versions::ordering_number(o).to_string())
+                    .map_err(|e| e.reason)
+            };
+            Ok(line_tool(one, a.zip(b), stdin))
+        }
+        Command::Cpe(CpeCommand::Compare { source, target, stdin }) => {
+            let one = |a: &str, b: &str| -> Result<String, String> {
+                let a = ringfence_cpe::Cpe::parse(a).map_err(|e| e.0)?;
+                let b = ringfence_cpe::Cpe::parse(b).map_err(|e| e.0)?;
+                Ok(ringfence_cpe::compare_names(&a, &b).to_string())
+            };
+            Ok(line_tool(one, source.zip(target), stdin))
+        }
+        Command::Cpe(CpeCommand::Parse { name }) => {
+            let cpe = ringfence_cpe::Cpe::parse(&name).map_err(|e| InvalidArgument(e.0))?;
+            println!("{}\n{}", cpe.to_fs(), cpe.to_uri());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Openapi => {
             println!("{}", serde_json::to_string_pretty(&ringfence_server::openapi())?);
@@ -316,18 +354,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `ringfence version compare`: one pair from the arguments or `A<TAB>B` lines from stdin.
-fn compare_versions(
-    scheme: ringfence_versions::Scheme,
+/// A two-argument tool (`version compare`, `cpe compare`): one pair from the arguments, or
+/// `A<TAB>B` lines from standard input with one result or `error: <reason>` per line. Exits 1
+/// when any input was invalid.
+fn line_tool(
+    one: impl Fn(&str, &str) -> Result<String, String>,
     pair: Option<(String, String)>,
     stdin: bool,
 ) -> ExitCode {
     use std::io::{BufRead, Write};
-    let one = |a: &str, b: &str| -> Result<String, String> {
-        ringfence_versions::compare(scheme, a, b)
-            .map(|o| ringfence_versions::ordering_number(o).to_string())
-            .map_err(|e| e.reason)
-    };
     let mut out = std::io::stdout().lock();
     let mut failed = false;
     if stdin {
@@ -341,7 +376,7 @@ fn compare_versions(
             };
             let result = match line.trim_end_matches('\r').split_once('\t') {
                 Some((a, b)) => one(a, b),
-                None => Err("expected two versions separated by a tab".to_owned()),
+                None => Err("expected two values separated by a tab".to_owned()),
             };
             match result {
                 Ok(r) => {

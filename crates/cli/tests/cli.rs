@@ -280,3 +280,39 @@ async fn serve_applies_the_config_file_and_answers() {
         "the database is created in data_dir on first start"
     );
 }
+
+#[test]
+fn version_compare_prints_orderings_and_names_invalid_lines() {
+    let out = run(&["version", "compare", "--scheme", "deb", "1:2.0~rc1-1", "1:2.0-1"]);
+    assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stdout).trim()), (Some(0), "-1"));
+    let out = run(&["version", "compare", "--scheme", "windows", "10.0.19045.4291", "10.0.19045.4170"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+    let out = run_stdin(
+        &["version", "compare", "--scheme", "rpm", "--stdin"],
+        "1.0^git1\t1.0\n1.0~rc1\t1.0\n2:1.0\t1:9.9\n1.0\t1.0\nno tab here\n",
+    );
+    assert_eq!(out.status.code(), Some(1), "an invalid line makes the exit code 1");
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(lines[..4], ["1", "-1", "1", "0"]);
+    assert!(lines[4].starts_with("error: "), "{lines:?}");
+    let out = run(&["version", "compare", "--scheme", "deb", "1.0-", "1.0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("revision number is empty"), "{}", text(&out));
+    let out = run(&["version", "compare", "--scheme", "zip", "1", "2"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn cpe_compare_prints_relations() {
+    let ie = "cpe:2.3:a:microsoft:internet_explorer:8.0.6001:beta:*:*:*:*:*:*";
+    let out = run(&["cpe", "compare", "cpe:2.3:a:microsoft:internet_explorer:*:*:*:*:*:*:*:*", ie]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "SUPERSET");
+    let input = format!(
+        "{ie}\t{ie}\n{ie}\tcpe:2.3:a:microsoft:internet_explorer:*:*:*:*:*:*:*:*\ncpe:/a:microsoft:internet_explorer:9.0\t{ie}\n{ie}\tcpe:2.3:a:microsoft:internet_explorer:8.*:*:*:*:*:*:*:*\nnot a cpe\t{ie}\n"
+    );
+    let out = run_stdin(&["cpe", "compare", "--stdin"], &input);
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(lines[..4], ["EQUAL", "SUBSET", "DISJOINT", "UNDEFINED"]);
+    assert!(lines[4].starts_with("error: 'not a cpe' is not a CPE name"), "{lines:?}");
+}
