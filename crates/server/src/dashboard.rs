@@ -33,11 +33,14 @@ pub fn router() -> Router<AppState> {
         .route("/sites/{id}", get(site_page).post(update_site))
         .route("/sites/{id}/delete", post(delete_site))
         .route("/groups", post(create_group))
+        .route("/groups/{id}", post(update_group))
         .route("/groups/{id}/delete", post(delete_group))
+        .route("/partner", post(rename_partner))
         .route("/devices", get(device_list).post(create_device))
         .route("/devices/{id}", get(device_page).post(update_device))
         .route("/devices/{id}/delete", post(delete_device))
         .route("/users", get(users_page).post(create_user))
+        .route("/users/{id}", post(update_user))
         .route("/users/{id}/delete", post(delete_user))
         .route("/tokens", get(tokens_page).post(create_token))
         .route("/tokens/{id}/revoke", post(revoke_token))
@@ -595,6 +598,42 @@ async fn create_group(State(s): State<AppState>, v: Viewer, body: Bytes) -> Resp
     }
 }
 
+#[derive(Deserialize)]
+struct GroupEditForm {
+    name: String,
+    #[serde(default)]
+    description: String,
+}
+
+async fn update_group(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
+    let f: GroupEditForm = match form(&v, &body) {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    let p = &v.0.principal;
+    let req = proto::UpdateDeviceGroup { name: Some(f.name), description: Some(f.description) };
+    match s.engine.update_group(p, &id, &req).await {
+        Ok(g) => done(&format!("/orgs/{}", g.organization_id), Ok(format!("Group '{}' saved", g.name))),
+        Err(e) => done("/", Err(msg(e))),
+    }
+}
+
+#[derive(Deserialize)]
+struct PartnerForm {
+    name: String,
+}
+
+async fn rename_partner(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
+    let f: PartnerForm = match form(&v, &body) {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    match s.engine.update_partner(&v.0.principal, &proto::UpdatePartner { name: f.name }).await {
+        Ok(p) => done("/", Ok(format!("Renamed to '{}'", p.name))),
+        Err(e) => done("/", Err(msg(e))),
+    }
+}
+
 async fn delete_group(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
     if let Err(r) = form::<serde::de::IgnoredAny>(&v, &body) {
         return r.into_response();
@@ -838,6 +877,8 @@ async fn delete_device(
 struct UserRow {
     user: User,
     scope: String,
+    is_me: bool,
+    roles: Vec<Opt>,
 }
 
 #[derive(Template)]
@@ -868,7 +909,13 @@ async fn users_page(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response 
                 Some(o) => orgs.iter().find(|x| &x.id == o).map_or_else(|| o.to_string(), |x| x.name.clone()),
                 None => "all clients".into(),
             };
-            UserRow { user: u, scope }
+            let is_me = matches!(&p.kind, PrincipalKind::User { id, .. } if *id == u.id);
+            let roles = Role::ALL
+                .iter()
+                .filter(|r| p.role.may_grant(**r))
+                .map(|r| Opt { value: r.as_str(), selected: *r == u.role })
+                .collect();
+            UserRow { user: u, scope, is_me, roles }
         })
         .collect();
     let roles = Role::ALL.iter().filter(|r| p.role.may_grant(**r)).map(|r| r.as_str()).collect();
@@ -899,6 +946,24 @@ async fn create_user(State(s): State<AppState>, v: Viewer, body: Bytes) -> Respo
     };
     match s.engine.create_user(&v.0.principal, &req).await {
         Ok(u) => done("/users", Ok(format!("User '{}' created", u.username))),
+        Err(e) => done("/users", Err(msg(e))),
+    }
+}
+
+#[derive(Deserialize)]
+struct UserEditForm {
+    role: String,
+    disabled: bool,
+}
+
+async fn update_user(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
+    let f: UserEditForm = match form(&v, &body) {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    let req = proto::UpdateUser { role: Some(f.role), disabled: Some(f.disabled), ..Default::default() };
+    match s.engine.update_user(&v.0.principal, &id, &req).await {
+        Ok(u) => done("/users", Ok(format!("User '{}' saved", u.username))),
         Err(e) => done("/users", Err(msg(e))),
     }
 }

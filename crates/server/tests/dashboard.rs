@@ -157,3 +157,43 @@ async fn auditors_read_the_evidence_page() {
         "the auditor created nothing"
     );
 }
+
+#[tokio::test]
+async fn a_partner_admin_manages_users_groups_and_the_partner_in_the_dashboard() {
+    let app = TestApp::spawn(common::Backend::Sqlite).await.unwrap();
+    let admin = app.session("admin@a").await;
+    let tech = app.session("tech@a").await;
+    let users = app.engine.users(&op_of(&app).await).await.unwrap();
+    let tech_id = users.iter().find(|u| u.username == "tech@a").unwrap().id.to_string();
+    let admin_id = users.iter().find(|u| u.username == "admin@a").unwrap().id.to_string();
+
+    let (_, html) = page(&admin, "/users").await;
+    assert!(html.contains(&format!("action=\"/users/{tech_id}\"")), "an edit form per user");
+    assert!(!html.contains(&format!("action=\"/users/{admin_id}\"")), "no form to change oneself");
+    let (status, location) =
+        post(&admin, &format!("/users/{tech_id}"), &[("role", "technician"), ("disabled", "true")]).await;
+    assert_eq!((status, location.contains("notice=")), (303, true), "{location}");
+    assert_eq!(page(&tech, "/").await.0, 303, "a disabled user's session ends");
+    let (_, location) =
+        post(&admin, &format!("/users/{admin_id}"), &[("role", "auditor"), ("disabled", "false")]).await;
+    assert!(location.contains("error="), "an admin cannot demote themselves: {location}");
+
+    let (_, location) = post(
+        &admin,
+        &format!("/groups/{}", app.a1.group.id),
+        &[("name", "Core servers"), ("description", "DCs")],
+    )
+    .await;
+    assert!(location.contains("notice="), "{location}");
+    let g = app.engine.group(&op_of(&app).await, app.a1.group.id.as_str()).await.unwrap();
+    assert_eq!((g.name.as_str(), g.description.as_str()), ("Core servers", "DCs"));
+
+    let (_, location) = post(&admin, "/partner", &[("name", "Partner A Managed Services")]).await;
+    assert!(location.contains("notice="), "{location}");
+    let (_, tree) = page(&admin, "/").await;
+    assert!(tree.contains("Partner A Managed Services — organizations"));
+    // A technician sees no partner form and cannot rename it by posting one.
+    let tech2 = app.session("tech@a1").await;
+    let (_, location) = post(&tech2, "/partner", &[("name", "Mine now")]).await;
+    assert!(location.contains("error="), "{location}");
+}
