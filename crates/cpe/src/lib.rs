@@ -86,9 +86,13 @@ impl Cpe {
     /// Parses either binding: `cpe:2.3:…` (formatted string) or `cpe:/…` (URI).
     pub fn parse(s: &str) -> Result<Self, CpeError> {
         let t = s.trim();
-        if t.len() >= 8 && t[..8].eq_ignore_ascii_case("cpe:2.3:") {
+        // Byte-wise: the input may hold any UTF-8, and a prefix length may fall inside a
+        // multi-byte character.
+        let starts =
+            |p: &str| t.as_bytes().get(..p.len()).is_some_and(|b| b.eq_ignore_ascii_case(p.as_bytes()));
+        if starts("cpe:2.3:") {
             bind::parse_fs(t)
-        } else if t.len() >= 5 && t[..5].eq_ignore_ascii_case("cpe:/") {
+        } else if starts("cpe:/") {
             bind::parse_uri(t)
         } else {
             Err(CpeError(format!(
