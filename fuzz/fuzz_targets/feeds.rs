@@ -1,0 +1,19 @@
+//! The feed parsers on arbitrary bytes: they never panic; they either yield records (and
+//! count the skipped ones) or refuse the feed with a message.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use ringfence_feeds::{detect, epss, kev, nvd, open};
+use std::io::Cursor;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = kev::parse(Cursor::new(data.to_vec()), &mut |_| {});
+    let _ = nvd::parse_page(Cursor::new(data.to_vec()), &mut |_| {});
+    if let Ok(s) = std::str::from_utf8(data) {
+        let _ = nvd::parse_record(s);
+    }
+    let _ = epss::parse(&mut Cursor::new(data.to_vec()), &mut |_| {});
+    if let Ok(mut r) = open(Cursor::new(data.to_vec())) {
+        let _ = detect(&mut *r);
+    }
+});
