@@ -187,3 +187,59 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[derive(Args)]
+pub struct FeedBenchArgs {
+    /// Folder of NVD CVE API 2.0 record files (one `cve` object each) to build the page from.
+    #[arg(long, default_value = "../shared/data/nvd/records")]
+    records: std::path::PathBuf,
+    /// Records in the generated page (the record files repeated with new ids).
+    #[arg(long, default_value_t = 100_000)]
+    count: usize,
+}
+
+/// `ringfence bench feeds`: parse throughput of an NVD API page built from real records.
+pub fn feeds(args: FeedBenchArgs) -> anyhow::Result<()> {
+    let mut samples = Vec::new();
+    for f in std::fs::read_dir(&args.records)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", args.records.display()))?
+        .flatten()
+    {
+        samples.push(std::fs::read_to_string(f.path())?);
+    }
+    anyhow::ensure!(!samples.is_empty(), "no record files in {}", args.records.display());
+    let mut page = String::from(
+        r#"{"resultsPerPage":0,"startIndex":0,"totalResults":0,"format":"NVD_CVE","version":"2.0","vulnerabilities":["#,
+    );
+    for i in 0..args.count {
+        if i > 0 {
+            page.push(',');
+        }
+        let rec = &samples[i % samples.len()];
+        // A fresh id per copy, so the page looks like distinct records.
+        let id_at = rec.find("\"id\"").unwrap_or(0);
+        page.push_str("{\"cve\":");
+        page.push_str(&rec[..id_at]);
+        page.push_str(&format!("\"id\": \"CVE-2099-{i:07}\", \"_orig\""));
+        page.push_str(&rec[id_at + 4..]);
+        page.push('}');
+    }
+    page.push_str("]}");
+    let bytes = page.len();
+    let start = Instant::now();
+    let mut n = 0usize;
+    let mut criteria = 0usize;
+    let (_, skipped) = ringfence_feeds::nvd::parse_page(std::io::Cursor::new(page.into_bytes()), &mut |c| {
+        n += 1;
+        criteria += c.criteria().count();
+    })?;
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "parsed {n} NVD records ({criteria} CPE criteria, {:.0} MB) in {secs:.2} s: {:.0} records/s, {:.0} MB/s; skipped {}",
+        bytes as f64 / 1e6,
+        n as f64 / secs,
+        bytes as f64 / 1e6 / secs,
+        skipped.total()
+    );
+    Ok(())
+}

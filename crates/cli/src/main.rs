@@ -104,6 +104,8 @@ enum CpeCommand {
 enum BenchCommand {
     /// Audited writes, device-list queries and chain verification at fleet scale.
     Tenancy(bench::BenchArgs),
+    /// Parse throughput of NVD CVE API 2.0 pages.
+    Feeds(bench::FeedBenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -319,6 +321,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ringfence_engine::evidence::verify_store(store.as_ref(), chain.as_deref()).await?;
             output::print_verification(format, &ok, &broken);
             Ok(if broken.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(exit::EVIDENCE_BROKEN) })
+        }
+        Command::Bench(BenchCommand::Feeds(args)) => {
+            bench::feeds(args)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Tenancy(args)) => {
             init_logs(Some("warn"));

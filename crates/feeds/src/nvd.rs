@@ -358,7 +358,7 @@ pub struct PageHeader {
 
 #[derive(Deserialize)]
 struct Wrapped {
-    cve: Box<serde_json::value::RawValue>,
+    cve: RawCve,
 }
 
 /// Reads an API page (`{"vulnerabilities": [{"cve": …}, …], …}`), calling `each` for every
@@ -372,12 +372,19 @@ pub fn parse_page(reader: impl Read, each: &mut dyn FnMut(Cve)) -> Result<(PageH
                 .and_then(|v| v["cve"]["id"].as_str().map(str::to_owned))
                 .unwrap_or_else(|| raw.get().chars().take(60).collect())
         };
+        // One typed pass over the element; the raw text is only looked at again to name a
+        // record that failed.
         match serde_json::from_str::<Wrapped>(raw.get()) {
-            Ok(w) => match parse_record(w.cve.get()) {
+            Ok(w) => match convert(w.cve) {
                 Ok(c) => each(c),
                 Err(reason) => skipped.add(reason, example()),
             },
-            Err(_) => skipped.add("an entry of \"vulnerabilities\" has no \"cve\" object", example()),
+            Err(e) if e.to_string().starts_with("missing field `cve`") => {
+                skipped.add("an entry of \"vulnerabilities\" has no \"cve\" object", example())
+            }
+            Err(e) => {
+                skipped.add(format!("malformed CVE record: {}", strip_position(&e.to_string())), example())
+            }
         }
     })?;
     // The API leaves the array out of a page with no results.
