@@ -22,6 +22,23 @@ fn grantable(p: &Principal, role: Role) -> Result<()> {
     }
 }
 
+/// A role limited to one organization needs one: given, or the creator's own.
+fn require_organization_for(
+    role: Role,
+    given: Option<&OrganizationId>,
+    p: &Principal,
+    what: &str,
+) -> Result<()> {
+    if role.requires_organization() && given.is_none() && p.organization_id.is_none() {
+        return Err(ValueError::new(
+            "organization_id",
+            format!("{what} must be limited to one organization: give its organization_id"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 fn display_name(s: &str) -> Result<String> {
     if s.trim().is_empty() { Ok(String::new()) } else { Ok(Name::parse("display_name", s)?.into_string()) }
 }
@@ -47,13 +64,7 @@ impl Engine {
             .as_deref()
             .map(|o| body_id(OrganizationId::parse, o, "organization_id"))
             .transpose()?;
-        if role.requires_organization() && organization_id.is_none() && p.organization_id.is_none() {
-            return Err(ValueError::new(
-                "organization_id",
-                "a client viewer must be limited to one organization: give its organization_id",
-            )
-            .into());
-        }
+        require_organization_for(role, organization_id.as_ref(), p, "a client viewer")?;
         check_password("password", &req.password)?;
         let new = NewUser {
             username: parse_username("username", &req.username)?,
@@ -174,13 +185,7 @@ impl Engine {
             .as_deref()
             .map(|o| body_id(OrganizationId::parse, o, "organization_id"))
             .transpose()?;
-        if role.requires_organization() && organization_id.is_none() && p.organization_id.is_none() {
-            return Err(ValueError::new(
-                "organization_id",
-                "a client viewer token must be limited to one organization: give its organization_id",
-            )
-            .into());
-        }
+        require_organization_for(role, organization_id.as_ref(), p, "a client viewer token")?;
         let expires_at = match req.expires_in_days {
             None => None,
             Some(d) if (1..=3650).contains(&d) => Some(self.now() + SignedDuration::from_hours(24 * d)),

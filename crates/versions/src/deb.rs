@@ -92,19 +92,7 @@ impl Ord for DebVersion {
     }
 }
 
-impl PartialOrd for DebVersion {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for DebVersion {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for DebVersion {}
+crate::order_by_cmp!(DebVersion);
 
 impl fmt::Display for DebVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

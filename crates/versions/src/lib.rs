@@ -5,12 +5,6 @@
 //! strings the scheme's own tools refuse, with a reason. Comparing across schemes is
 //! meaningless and impossible by construction. This crate does no I/O.
 
-mod deb;
-mod generic;
-mod rpm;
-mod semver_scheme;
-mod windows;
-
 pub use deb::DebVersion;
 pub use generic::GenericVersion;
 pub use rpm::RpmVersion;
@@ -32,6 +26,33 @@ impl VersionError {
         Self { reason: reason.into() }
     }
 }
+
+/// Derives `PartialOrd`, `PartialEq` and `Eq` from a type's `Ord`, so that equality always
+/// means "orders equal" (`1.0` and `1.00` are equal Debian versions).
+macro_rules! order_by_cmp {
+    ($t:ty) => {
+        impl PartialOrd for $t {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+
+        impl PartialEq for $t {
+            fn eq(&self, other: &Self) -> bool {
+                self.cmp(other) == std::cmp::Ordering::Equal
+            }
+        }
+
+        impl Eq for $t {}
+    };
+}
+pub(crate) use order_by_cmp;
+
+mod deb;
+mod generic;
+mod rpm;
+mod semver_scheme;
+mod windows;
 
 /// A parsed version of one scheme.
 pub trait Version: Ord + fmt::Display + Sized {

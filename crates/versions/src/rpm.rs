@@ -63,19 +63,7 @@ impl Ord for RpmVersion {
     }
 }
 
-impl PartialOrd for RpmVersion {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for RpmVersion {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for RpmVersion {}
+crate::order_by_cmp!(RpmVersion);
 
 impl fmt::Display for RpmVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -24,19 +24,7 @@ impl Ord for SemVersion {
     }
 }
 
-impl PartialOrd for SemVersion {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for SemVersion {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for SemVersion {}
+crate::order_by_cmp!(SemVersion);
 
 impl fmt::Display for SemVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -13,19 +13,7 @@ impl Ord for WindowsBuild {
     }
 }
 
-impl PartialOrd for WindowsBuild {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for WindowsBuild {
-    fn eq(&self, other: &Self) -> bool {
-        self.0 == other.0
-    }
-}
-
-impl Eq for WindowsBuild {}
+crate::order_by_cmp!(WindowsBuild);
 
 impl Version for WindowsBuild {
     fn parse(s: &str) -> Result<Self, VersionError> {
