@@ -11,6 +11,12 @@ fuzz_target!(|data: &[u8]| {
     let _ = nvd::parse_page(Cursor::new(data.to_vec()), &mut |_| {});
     if let Ok(s) = std::str::from_utf8(data) {
         let _ = nvd::parse_record(s);
+        if let Ok(r) = ringfence_feeds::osv::parse(s) {
+            for a in &r.affected {
+                let _ = a.affects("1.0");
+                let _ = a.affects(s);
+            }
+        }
     }
     let _ = epss::parse(&mut Cursor::new(data.to_vec()), &mut |_| {});
     if let Ok(mut r) = open(Cursor::new(data.to_vec())) {

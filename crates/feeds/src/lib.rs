@@ -9,6 +9,7 @@
 pub mod epss;
 pub mod kev;
 pub mod nvd;
+pub mod osv;
 mod stream;
 
 use std::collections::BTreeMap;

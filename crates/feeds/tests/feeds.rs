@@ -177,3 +177,22 @@ fn epss_plain_and_gzip() {
     assert!(err.to_string().contains("expected the EPSS header"), "{err}");
     assert!(detect(&mut Cursor::new("hello")).is_err());
 }
+
+#[test]
+fn the_real_osv_records_and_the_broken_ones() {
+    let Some(dir) = shared("osv") else { return };
+    for f in std::fs::read_dir(dir.join("valid")).unwrap().flatten() {
+        let text = std::fs::read_to_string(f.path()).unwrap();
+        ringfence_feeds::osv::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", f.path().display()));
+    }
+    let broken = std::fs::read_to_string(dir.join("invalid/nointroduced-CVE-2023-41045.json")).unwrap();
+    let err = ringfence_feeds::osv::parse(&broken).unwrap_err();
+    assert!(err.contains("no 'introduced' event"), "{err}");
+
+    let openssl =
+        ringfence_feeds::osv::parse(&std::fs::read_to_string(dir.join("valid/CVE-2018-5407.json")).unwrap())
+            .unwrap();
+    let alpine = openssl.affected.iter().find(|a| a.ecosystem == "Alpine:v3.4").unwrap();
+    assert!(alpine.affects("1.0.2p-r0").unwrap());
+    assert!(!alpine.affects("1.0.2q-r0").unwrap());
+}
