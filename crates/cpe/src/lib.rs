@@ -10,7 +10,7 @@
 mod bind;
 mod matching;
 
-pub use matching::{Relation, compare_names};
+pub use matching::{Relation, compare_names, compare_values};
 
 use std::fmt;
 

@@ -6,6 +6,7 @@
 //! (not JSON, the records array missing) is an error that says what was expected. This crate
 //! touches no database; the engine stores what it yields.
 
+pub mod debian;
 pub mod epss;
 pub mod kev;
 pub mod nvd;
@@ -52,6 +53,23 @@ pub enum Format {
     Kev,
     /// EPSS scores as CSV.
     Epss,
+    /// The Debian security tracker's JSON export.
+    DebianTracker,
+    /// One OSV record.
+    Osv,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::NvdPage => "NVD CVE API 2.0 page",
+            Format::NvdRecord => "NVD CVE record",
+            Format::Kev => "CISA KEV catalog",
+            Format::Epss => "EPSS scores",
+            Format::DebianTracker => "Debian security tracker JSON",
+            Format::Osv => "OSV record",
+        }
+    }
 }
 
 /// A reader that transparently decompresses gzip.
@@ -77,6 +95,12 @@ pub fn detect(reader: &mut dyn BufRead) -> Result<Format, FeedError> {
         if t.contains("\"catalogVersion\"") {
             return Ok(Format::Kev);
         }
+        if t.contains("\"releases\"") && (t.contains("\"fixed_version\"") || t.contains("\"repositories\"")) {
+            return Ok(Format::DebianTracker);
+        }
+        if t.contains("\"modified\"") && !t.contains("\"sourceIdentifier\"") {
+            return Ok(Format::Osv);
+        }
         if t.contains("\"NVD_CVE\"") || t.contains("\"resultsPerPage\"") || t.contains("\"vulnerabilities\"")
         {
             return Ok(Format::NvdPage);
@@ -86,7 +110,7 @@ pub fn detect(reader: &mut dyn BufRead) -> Result<Format, FeedError> {
         }
     }
     Err(FeedError::Format(
-        "unknown feed format: expected an NVD CVE API 2.0 page or record, the CISA KEV catalog (JSON) or EPSS scores (CSV, plain or gzip)"
+        "unknown feed format: expected an NVD CVE API 2.0 page or record, the CISA KEV catalog (JSON), EPSS scores (CSV, plain or gzip), the Debian security tracker JSON or an OSV record"
             .into(),
     ))
 }

@@ -89,3 +89,31 @@ pub fn for_each_in_array(
         .map_err(|e| FeedError::Format(format!("the feed is not valid JSON: {e}")))?;
     Ok((header, found))
 }
+
+struct EntriesVisitor<'f> {
+    each: &'f mut dyn FnMut(String, Box<RawValue>),
+}
+
+impl<'de> Visitor<'de> for EntriesVisitor<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            let raw: Box<RawValue> = map.next_value()?;
+            (self.each)(key, raw);
+        }
+        Ok(())
+    }
+}
+
+/// Calls `each` for every member of a top-level JSON object, with the member's raw value.
+pub fn for_each_entry(reader: impl Read, each: &mut dyn FnMut(String, Box<RawValue>)) -> Result<(), FeedError> {
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    de.deserialize_map(EntriesVisitor { each })
+        .and_then(|()| de.end())
+        .map_err(|e| FeedError::Format(format!("the feed is not valid JSON: {e}")))
+}
