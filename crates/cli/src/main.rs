@@ -4,6 +4,7 @@
 mod admin;
 mod bench;
 mod config;
+mod intel;
 mod output;
 
 use anyhow::Context;
@@ -60,6 +61,12 @@ enum Command {
     /// Work with CPE names (CPE 2.3 formatted strings and CPE 2.2 URIs).
     #[command(subcommand)]
     Cpe(CpeCommand),
+    /// Import vulnerability feeds and see what the database holds.
+    #[command(subcommand)]
+    Feeds(intel::FeedsCommand),
+    /// Match an inventory file (dpkg status, agent JSON or CycloneDX SBOM) against a database
+    /// filled by `feeds import`, offline.
+    Scan(intel::ScanArgs),
     /// Measure performance; see BENCHMARKS.md.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -352,6 +359,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let cpe = ringfence_cpe::Cpe::parse(&name).map_err(|e| InvalidArgument(e.0))?;
             println!("{}\n{}", cpe.to_fs(), cpe.to_uri());
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Feeds(command) => {
+            init_logs(Some("warn"));
+            intel::run(command).await
+        }
+        Command::Scan(args) => {
+            init_logs(Some("warn"));
+            intel::scan(args).await
         }
         Command::Openapi => {
             println!("{}", serde_json::to_string_pretty(&ringfence_server::openapi())?);

@@ -9,6 +9,8 @@
 pub mod auth;
 pub mod demo;
 pub mod evidence;
+pub mod findings;
+pub mod intel;
 mod tenancy;
 mod users;
 
@@ -83,15 +85,17 @@ impl Clock {
 pub struct Engine {
     store: DynStore,
     clock: Clock,
+    /// The match index, built from the store on first use and after each import.
+    intel: Arc<tokio::sync::RwLock<Option<Arc<ringfence_matcher::Index>>>>,
 }
 
 impl Engine {
     pub fn new(store: DynStore) -> Self {
-        Self { store, clock: Clock::system() }
+        Self { store, clock: Clock::system(), intel: Default::default() }
     }
 
     pub fn with_clock(store: DynStore, clock: Clock) -> Self {
-        Self { store, clock }
+        Self { store, clock, intel: Default::default() }
     }
 
     pub fn store(&self) -> &DynStore {

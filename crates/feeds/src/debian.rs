@@ -178,7 +178,11 @@ pub fn parse_changelog(text: &str) -> Result<Vec<ChangelogEntry>, FeedError> {
 
 /// The CVE ids fixed by upgrading from `installed` to `candidate`: those named in entries
 /// newer than `installed`, up to and including `candidate`, in dpkg ordering.
-pub fn cves_between(entries: &[ChangelogEntry], installed: &str, candidate: &str) -> Result<Vec<String>, String> {
+pub fn cves_between(
+    entries: &[ChangelogEntry],
+    installed: &str,
+    candidate: &str,
+) -> Result<Vec<String>, String> {
     use ringfence_versions::{Scheme, compare};
     let mut out: Vec<String> = Vec::new();
     for e in entries {

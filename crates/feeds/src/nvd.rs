@@ -27,6 +27,19 @@ pub enum VulnStatus {
 }
 
 impl VulnStatus {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Received => "Received",
+            Self::AwaitingAnalysis => "Awaiting Analysis",
+            Self::UndergoingAnalysis => "Undergoing Analysis",
+            Self::Analyzed => "Analyzed",
+            Self::Modified => "Modified",
+            Self::Deferred => "Deferred",
+            Self::Rejected => "Rejected",
+            Self::Other(s) => s,
+        }
+    }
+
     fn parse(s: &str) -> Self {
         match s {
             "Received" => Self::Received,

@@ -111,7 +111,10 @@ impl<'de> Visitor<'de> for EntriesVisitor<'_> {
 }
 
 /// Calls `each` for every member of a top-level JSON object, with the member's raw value.
-pub fn for_each_entry(reader: impl Read, each: &mut dyn FnMut(String, Box<RawValue>)) -> Result<(), FeedError> {
+pub fn for_each_entry(
+    reader: impl Read,
+    each: &mut dyn FnMut(String, Box<RawValue>),
+) -> Result<(), FeedError> {
     let mut de = serde_json::Deserializer::from_reader(reader);
     de.deserialize_map(EntriesVisitor { each })
         .and_then(|()| de.end())

@@ -20,7 +20,8 @@ fn percent_decode(s: &str) -> String {
     while i < bytes.len() {
         if bytes[i] == b'%'
             && i + 2 < bytes.len()
-            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
+            && let Some(b) =
+                std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
         {
             out.push(b);
             i += 3;
@@ -90,7 +91,8 @@ fn component_item(c: &Value) -> Result<Option<Item>, String> {
         .map(str::to_string);
     let cpe = text(c, "cpe").map(str::to_string);
     if let Some(p) = purl.as_ref().filter(|p| matches!(p.kind.as_str(), "deb" | "rpm" | "apk")) {
-        let mut item = Item::new(ItemKind::Package, p.name.clone(), p.version.clone().unwrap_or(version.into()));
+        let mut item =
+            Item::new(ItemKind::Package, p.name.clone(), p.version.clone().unwrap_or(version.into()));
         item.manager = Some(match p.kind.as_str() {
             "deb" => "dpkg".into(),
             other => other.to_string(),
@@ -155,7 +157,8 @@ pub fn parse(doc: &Value) -> Result<Inventory, InventoryError> {
         if let Some(Value::Array(children)) = c.get("components") {
             stack.extend(children.iter().rev());
         }
-        let item = component_item(c).map_err(|e| InventoryError::Format(format!("component #{index}: {e}")))?;
+        let item =
+            component_item(c).map_err(|e| InventoryError::Format(format!("component #{index}: {e}")))?;
         let Some(item) = item else { continue };
         if item.kind == ItemKind::Os && inv.os.id.is_empty() {
             let id = item.name.to_ascii_lowercase();
@@ -166,7 +169,11 @@ pub fn parse(doc: &Value) -> Result<Inventory, InventoryError> {
             };
             inv.os = OsInfo {
                 family: family.into(),
-                codename: if id == "debian" { debian_codename(&item.version).map(str::to_string) } else { None },
+                codename: if id == "debian" {
+                    debian_codename(&item.version).map(str::to_string)
+                } else {
+                    None
+                },
                 version: item.version.clone(),
                 name: format!("{} {}", item.name, item.version),
                 id,
@@ -243,7 +250,8 @@ mod tests {
         assert!(parse(&bad).unwrap_err().to_string().contains("not 'CycloneDX'"));
         let bad: Value = serde_json::from_str(r#"{"bomFormat":"CycloneDX","components":{}}"#).unwrap();
         assert!(parse(&bad).unwrap_err().to_string().contains("must be an array"));
-        let bad: Value = serde_json::from_str(r#"{"bomFormat":"CycloneDX","components":[{"version":"1"}]}"#).unwrap();
+        let bad: Value =
+            serde_json::from_str(r#"{"bomFormat":"CycloneDX","components":[{"version":"1"}]}"#).unwrap();
         assert!(parse(&bad).unwrap_err().to_string().contains("component #1: a component has no name"));
     }
 }

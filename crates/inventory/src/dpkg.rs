@@ -16,7 +16,8 @@ pub struct Status {
     pub errors: Vec<InventoryError>,
 }
 
-const PRESENT: [&str; 5] = ["installed", "half-configured", "unpacked", "triggers-awaited", "triggers-pending"];
+const PRESENT: [&str; 5] =
+    ["installed", "half-configured", "unpacked", "triggers-awaited", "triggers-pending"];
 
 #[derive(Default)]
 struct Stanza<'a> {
@@ -127,8 +128,10 @@ pub fn parse_status(text: &str) -> Status {
             "Source" => s.source = Some(value),
             f if f.is_empty() || f.contains(char::is_whitespace) => {
                 if s.error.is_none() {
-                    s.error =
-                        Some(InventoryError::Line { line: line_no, reason: format!("invalid field name '{f}'") });
+                    s.error = Some(InventoryError::Line {
+                        line: line_no,
+                        reason: format!("invalid field name '{f}'"),
+                    });
                 }
             }
             _ => {}

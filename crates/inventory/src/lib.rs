@@ -241,7 +241,11 @@ pub fn load(text: &str) -> Result<Loaded, InventoryError> {
         let value: serde_json::Value = serde_json::from_str(t)
             .map_err(|e| InventoryError::Format(format!("the file is not valid JSON: {e}")))?;
         if value.get("bomFormat").is_some() || value.get("components").is_some() {
-            return Ok(Loaded { format: InventoryFormat::CycloneDx, inventory: cyclonedx::parse(&value)?, warnings: vec![] });
+            return Ok(Loaded {
+                format: InventoryFormat::CycloneDx,
+                inventory: cyclonedx::parse(&value)?,
+                warnings: vec![],
+            });
         }
         let inv: Inventory = serde_json::from_value(value).map_err(|e| {
             InventoryError::Format(format!(

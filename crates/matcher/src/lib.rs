@@ -151,7 +151,11 @@ impl Criterion {
                 continue;
             }
             let r = compare_values(c, v);
-            let ok = if i < 3 { matches!(r, Relation::Equal | Relation::Superset) } else { r != Relation::Disjoint };
+            let ok = if i < 3 {
+                matches!(r, Relation::Equal | Relation::Superset)
+            } else {
+                r != Relation::Disjoint
+            };
             if !ok {
                 return false;
             }
@@ -337,7 +341,8 @@ impl Index {
                         v => VersionSpec::Exact(v.clone()),
                     };
                     if m.vulnerable
-                        && let (Some(v), Some(p)) = (m.criteria.vendor().literal(), m.criteria.product().literal())
+                        && let (Some(v), Some(p)) =
+                            (m.criteria.vendor().literal(), m.criteria.product().literal())
                         && !products.contains(&(v.clone(), p.clone()))
                     {
                         products.push((v, p));
@@ -445,11 +450,8 @@ impl Index {
         for &pos in positions {
             let entry = &self.nvd[pos as usize];
             for (ci, config) in entry.configs.iter().enumerate() {
-                let matched = config
-                    .nodes
-                    .iter()
-                    .flat_map(|n| &n.criteria)
-                    .find(|c| c.vulnerable && c.matches(t));
+                let matched =
+                    config.nodes.iter().flat_map(|n| &n.criteria).find(|c| c.vulnerable && c.matches(t));
                 let Some(crit) = matched else { continue };
                 let alone = eval_config(config, &[t]);
                 let rule = format!("{} → {}", t.translation.rule, crit.text);
@@ -468,7 +470,10 @@ impl Index {
 
     /// Whether an NVD configuration holds on a device with these CPEs.
     pub fn config_holds(&self, pos: u32, config: u16, cpes: &[&DeviceCpe]) -> bool {
-        self.nvd.get(pos as usize).and_then(|e| e.configs.get(config as usize)).is_some_and(|c| eval_config(c, cpes))
+        self.nvd
+            .get(pos as usize)
+            .and_then(|e| e.configs.get(config as usize))
+            .is_some_and(|c| eval_config(c, cpes))
     }
 
     /// Matches one device's whole inventory (no cache; see [`Correlator`] for fleets).
@@ -561,7 +566,8 @@ impl<'a> Correlator<'a> {
             titled.push((item, r));
         }
         if coverage.packages_without_distro_data > 0 {
-            coverage.missing_distro = dkey.clone().or_else(|| Some(format!("{} {}", inv.os.id, inv.os.version)));
+            coverage.missing_distro =
+                dkey.clone().or_else(|| Some(format!("{} {}", inv.os.id, inv.os.version)));
         }
         // Device CPEs for AND configurations: programs and the OS.
         let mut cpes: Vec<&DeviceCpe> = titled.iter().filter_map(|(_, r)| r.cpe.as_deref()).collect();
@@ -627,7 +633,8 @@ fn product_of(t: &Translation) -> String {
 
 fn evaluate_title(index: &Index, key: &TitleKey, item: &Item) -> TitleResult {
     match key {
-        TitleKey::Distro { release, package, version } => match index.distro_title(release, package, version) {
+        TitleKey::Distro { release, package, version } => match index.distro_title(release, package, version)
+        {
             Ok(hits) => TitleResult { hits, cpe: None, unordered: false },
             Err(_) => TitleResult { hits: Vec::new(), cpe: None, unordered: true },
         },

@@ -82,8 +82,11 @@ const VENDOR_SUFFIXES: [&str; 12] =
 
 /// A publisher as an NVD vendor: legal suffixes dropped ("Google LLC" → `google`).
 pub fn normalize_vendor(s: &str) -> String {
-    let mut words: Vec<&str> = s.split(|c: char| c.is_whitespace() || c == ',').filter(|w| !w.is_empty()).collect();
-    while words.len() > 1 && words.last().is_some_and(|w| VENDOR_SUFFIXES.contains(&w.to_ascii_lowercase().as_str())) {
+    let mut words: Vec<&str> =
+        s.split(|c: char| c.is_whitespace() || c == ',').filter(|w| !w.is_empty()).collect();
+    while words.len() > 1
+        && words.last().is_some_and(|w| VENDOR_SUFFIXES.contains(&w.to_ascii_lowercase().as_str()))
+    {
         words.pop();
     }
     normalize(&words.join(" "))
@@ -148,7 +151,9 @@ impl Table {
                 Some(v) => match v.split_once(':') {
                     Some(("name", re)) => VersionFrom::Name(regex(re, &r.id, "version")?),
                     Some(("version", re)) => VersionFrom::Version(regex(re, &r.id, "version")?),
-                    _ => return Err(format!("rule '{}': version must start with 'name:' or 'version:'", r.id)),
+                    _ => {
+                        return Err(format!("rule '{}': version must start with 'name:' or 'version:'", r.id));
+                    }
                 },
             };
             rules.push(Rule {
@@ -189,7 +194,9 @@ impl Table {
             }
             let version = match &rule.version {
                 VersionFrom::Item => Some(item.version.clone()),
-                VersionFrom::Name(re) => re.captures(&item.name).and_then(|c| c.get(1)).map(|m| m.as_str().into()),
+                VersionFrom::Name(re) => {
+                    re.captures(&item.name).and_then(|c| c.get(1)).map(|m| m.as_str().into())
+                }
                 VersionFrom::Version(re) => {
                     re.captures(&item.version).and_then(|c| c.get(1)).map(|m| m.as_str().into())
                 }
@@ -214,7 +221,11 @@ impl Table {
             escape(&item.version)
         ))
         .ok()?;
-        Some(Translation { cpe, version: item.version.clone(), rule: format!("normalized name {vendor}:{product}") })
+        Some(Translation {
+            cpe,
+            version: item.version.clone(),
+            rule: format!("normalized name {vendor}:{product}"),
+        })
     }
 }
 
@@ -250,13 +261,18 @@ pub fn os_cpes(os: &OsInfo) -> Vec<(Translation, bool)> {
         }
         _ => {
             let (vendor, product, version) = match os.id.as_str() {
-                "debian" => ("debian", "debian_linux", format!("{}.0", os.version.split('.').next().unwrap_or(""))),
+                "debian" => {
+                    ("debian", "debian_linux", format!("{}.0", os.version.split('.').next().unwrap_or("")))
+                }
                 "ubuntu" => ("canonical", "ubuntu_linux", os.version.clone()),
-                "rhel" => ("redhat", "enterprise_linux", os.version.split('.').next().unwrap_or("").to_string()),
+                "rhel" => {
+                    ("redhat", "enterprise_linux", os.version.split('.').next().unwrap_or("").to_string())
+                }
                 "fedora" => ("fedoraproject", "fedora", os.version.clone()),
                 _ => return out,
             };
-            if let Some(t) = mk("o", vendor, product, &version, format!("{} {} platform", os.id, os.version)) {
+            if let Some(t) = mk("o", vendor, product, &version, format!("{} {} platform", os.id, os.version))
+            {
                 out.push((t, true));
             }
         }
@@ -307,7 +323,8 @@ mod tests {
         assert_eq!(tr.cpe.to_fs(), "cpe:2.3:a:notepad-plus-plus:notepad\\+\\+:8.5.6:*:*:*:*:*:*:*");
         let tr = t.translate(&app("Mozilla Firefox ESR (x64 en-US)", "115.15.0", None)).unwrap();
         assert_eq!(tr.rule, "table rule 'firefox-esr'");
-        let tr = t.translate(&app("Microsoft Office Professional Plus 2016", "16.0.4266.1001", None)).unwrap();
+        let tr =
+            t.translate(&app("Microsoft Office Professional Plus 2016", "16.0.4266.1001", None)).unwrap();
         assert_eq!(tr.version, "2016");
         let tr = t.translate(&app("Zoom Workplace", "6.1.1 (43322)", None)).unwrap();
         assert_eq!(tr.version, "6.1.1");
@@ -327,12 +344,12 @@ mod tests {
 
     #[test]
     fn bad_tables_are_refused_with_the_rule_named() {
-        let err = Table::parse("[[rule]]\nid = \"x\"\nname = \"(\"\ncpe = \"cpe:2.3:a:x:y:*:*:*:*:*:*:*:*\"\n")
-            .err()
-            .unwrap();
-        assert!(err.contains("rule 'x': name is not a valid regular expression"), "{err}");
         let err =
-            Table::parse("[[rule]]\nid = \"y\"\nname = \"a\"\ncpe = \"nope\"\n").err().unwrap();
+            Table::parse("[[rule]]\nid = \"x\"\nname = \"(\"\ncpe = \"cpe:2.3:a:x:y:*:*:*:*:*:*:*:*\"\n")
+                .err()
+                .unwrap();
+        assert!(err.contains("rule 'x': name is not a valid regular expression"), "{err}");
+        let err = Table::parse("[[rule]]\nid = \"y\"\nname = \"a\"\ncpe = \"nope\"\n").err().unwrap();
         assert!(err.starts_with("rule 'y':"), "{err}");
     }
 

@@ -92,7 +92,12 @@ fn and_configurations_need_their_platform() {
     let index = nvd_index(&dir);
     // WinRAR's CVE-2025-8088 is an AND with `o:microsoft:windows` (vulnerable: false).
     let mac = Inventory {
-        os: OsInfo { family: "macos".into(), id: "macos".into(), version: "14.5".into(), ..OsInfo::default() },
+        os: OsInfo {
+            family: "macos".into(),
+            id: "macos".into(),
+            version: "14.5".into(),
+            ..OsInfo::default()
+        },
         items: vec![app("WinRAR", "6.22.0")],
     };
     let (findings, _) = index.match_inventory(&mac);

@@ -9,8 +9,10 @@
 //! This crate knows nothing of HTTP, roles or sessions' cookies; `engine` decides who may
 //! call what.
 
+mod intel;
 mod types;
 
+pub use intel::*;
 pub use types::*;
 
 use async_trait::async_trait;
@@ -66,7 +68,7 @@ impl Audit {
 
 /// All of ringfence's persistent state.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: IntelStore + Send + Sync + 'static {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
     /// A cheap round trip, for readiness checks.

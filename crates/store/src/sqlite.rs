@@ -76,3 +76,4 @@ fn row_lock_sql(_table: &'static str) -> Option<String> {
 }
 
 include!("sql_common.rs");
+include!("sql_intel.rs");

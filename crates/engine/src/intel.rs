@@ -1,0 +1,577 @@
+//! Vulnerability intelligence: importing feeds into the store, building the match index
+//! from it, and turning inventories into findings.
+//!
+//! Feeds are public data shared by every partner; importing them is the installation
+//! operator's job (`ringfence feeds import|sync`, and the server's own schedule). Findings
+//! are tenant data, computed per device by [`crate::Engine`] and read through the same
+//! role checks as everything else.
+
+use ringfence_cpe::Cpe;
+use ringfence_feeds::nvd::{Bound, Configuration, CpeMatch, Cve, Node, Operator, VulnStatus};
+use ringfence_feeds::{FeedError, Format, Skipped, debian, epss, kev, nvd, osv};
+use ringfence_inventory::{Item, ItemKind, debian_version_of};
+use ringfence_matcher::{DistroAdvisory, DistroState, Index, NvdAdvisory, Table};
+use ringfence_model::Timestamp;
+use ringfence_store::{CveRow, DistroRow, EpssRow, FeedRun, KevRow, Store, UpsertCounts};
+use serde::{Deserialize, Serialize};
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Records per write transaction.
+const BATCH: usize = 1000;
+
+#[derive(Serialize, Deserialize)]
+struct StoredBound(String, bool);
+
+#[derive(Serialize, Deserialize)]
+struct StoredMatch {
+    v: bool,
+    c: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    s: Option<StoredBound>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    e: Option<StoredBound>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredNode {
+    and: bool,
+    #[serde(default)]
+    neg: bool,
+    m: Vec<StoredMatch>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredConfig {
+    and: bool,
+    #[serde(default)]
+    neg: bool,
+    nodes: Vec<StoredNode>,
+}
+
+/// NVD configurations in the compact form the store keeps.
+pub fn encode_configurations(configs: &[Configuration]) -> String {
+    let bound = |b: &Option<Bound>| b.as_ref().map(|b| StoredBound(b.version.clone(), b.inclusive));
+    let stored: Vec<StoredConfig> = configs
+        .iter()
+        .map(|c| StoredConfig {
+            and: c.operator == Operator::And,
+            neg: c.negate,
+            nodes: c
+                .nodes
+                .iter()
+                .map(|n| StoredNode {
+                    and: n.operator == Operator::And,
+                    neg: n.negate,
+                    m: n.matches
+                        .iter()
+                        .map(|m| StoredMatch {
+                            v: m.vulnerable,
+                            c: m.criteria_text.clone(),
+                            s: bound(&m.start),
+                            e: bound(&m.end),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect();
+    serde_json::to_string(&stored).unwrap_or_else(|_| "[]".into())
+}
+
+pub fn decode_configurations(text: &str) -> Result<Vec<Configuration>, String> {
+    let stored: Vec<StoredConfig> =
+        serde_json::from_str(text).map_err(|e| format!("stored configurations are unreadable: {e}"))?;
+    let op = |and: bool| if and { Operator::And } else { Operator::Or };
+    let bound =
+        |b: Option<StoredBound>| b.map(|StoredBound(version, inclusive)| Bound { version, inclusive });
+    stored
+        .into_iter()
+        .map(|c| {
+            Ok(Configuration {
+                operator: op(c.and),
+                negate: c.neg,
+                nodes: c
+                    .nodes
+                    .into_iter()
+                    .map(|n| {
+                        Ok(Node {
+                            operator: op(n.and),
+                            negate: n.neg,
+                            matches: n
+                                .m
+                                .into_iter()
+                                .map(|m| {
+                                    Ok(CpeMatch {
+                                        vulnerable: m.v,
+                                        criteria: Cpe::parse(&m.c).map_err(|e| e.to_string())?,
+                                        criteria_text: m.c,
+                                        criteria_id: String::new(),
+                                        start: bound(m.s),
+                                        end: bound(m.e),
+                                    })
+                                })
+                                .collect::<Result<_, String>>()?,
+                        })
+                    })
+                    .collect::<Result<_, String>>()?,
+            })
+        })
+        .collect()
+}
+
+/// The `vendor:product` keys named by a record's vulnerable criteria.
+pub fn match_keys(configs: &[Configuration]) -> Vec<String> {
+    let mut keys: Vec<String> = configs
+        .iter()
+        .flat_map(|c| &c.nodes)
+        .flat_map(|n| &n.matches)
+        .filter(|m| m.vulnerable)
+        .filter_map(|m| {
+            Some(format!("{}:{}", m.criteria.vendor().literal()?, m.criteria.product().literal()?))
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// The match key of an inventory item: `pkg:SOURCE` for distro packages, `vendor:product`
+/// for programs the table translates, nothing otherwise.
+pub fn item_match_key(table: &Table, item: &Item) -> Option<String> {
+    match item.kind {
+        ItemKind::Package => Some(format!("pkg:{}", item.source())),
+        ItemKind::Hotfix | ItemKind::Driver | ItemKind::Os => None,
+        _ => table
+            .translate(item)
+            .and_then(|t| Some(format!("{}:{}", t.cpe.vendor().literal()?, t.cpe.product().literal()?))),
+    }
+}
+
+pub fn cve_row(c: &Cve) -> CveRow {
+    let best = c.best_cvss();
+    let rejected = c.status == VulnStatus::Rejected;
+    CveRow {
+        id: c.id.clone(),
+        status: c.status.as_str().to_string(),
+        published: c.published.clone(),
+        last_modified: c.last_modified.clone(),
+        description: c.description.clone(),
+        cvss_score: best.map(|b| b.base_score),
+        cvss_version: best.map(|b| b.version.clone()),
+        cvss_vector: best.map(|b| b.vector.clone()),
+        severity: best.and_then(|b| b.severity.clone()),
+        cwes: serde_json::to_string(&c.cwes).unwrap_or_else(|_| "[]".into()),
+        configurations: if rejected { "[]".into() } else { encode_configurations(&c.configurations) },
+        match_keys: if rejected { Vec::new() } else { match_keys(&c.configurations) },
+    }
+}
+
+/// An OSV ecosystem as (distro, release): `Debian:12` → (`debian`, `12`).
+pub fn osv_distro(ecosystem: &str) -> Option<(String, String)> {
+    let mut parts = ecosystem.split(':');
+    let base = parts.next()?;
+    let rest: Vec<&str> = parts.collect();
+    let (distro, release) = match base {
+        "Debian" => ("debian", rest.first()?.to_string()),
+        "Ubuntu" => ("ubuntu", rest.iter().find(|p| p.contains('.'))?.to_string()),
+        "Alpine" => ("alpine", rest.first()?.trim_start_matches('v').to_string()),
+        "AlmaLinux" => ("almalinux", rest.first()?.to_string()),
+        "Rocky Linux" => ("rocky", rest.first()?.to_string()),
+        "Red Hat" => ("rhel", rest.iter().find_map(|p| p.parse::<u32>().ok())?.to_string()),
+        _ => return None,
+    };
+    (!release.is_empty()).then(|| (distro.to_string(), release))
+}
+
+fn distro_state(row: &DistroRow) -> Option<DistroState> {
+    Some(match row.state.as_str() {
+        "fixed" => DistroState::Fixed(row.fixed_version.clone()?),
+        "not_affected" => DistroState::NotAffected,
+        "open" => DistroState::Open,
+        "undetermined" => DistroState::Undetermined,
+        "osv" => {
+            let record = osv::parse(row.detail.as_deref()?).ok()?;
+            let affected = record.affected.into_iter().find(|a| {
+                a.name == row.package
+                    && osv_distro(&a.ecosystem).is_some_and(|(d, r)| d == row.distro && r == row.release)
+            })?;
+            DistroState::Osv(Box::new(affected))
+        }
+        _ => return None,
+    })
+}
+
+/// Builds the match index from everything the store holds.
+pub async fn load_index(store: &dyn Store) -> crate::Result<Index> {
+    let mut index = Index::new(Table::builtin());
+    for (id, status, configs) in store.all_cve_configurations().await? {
+        if status == "Rejected" {
+            continue;
+        }
+        match decode_configurations(&configs) {
+            Ok(configurations) => {
+                index.add_nvd(&NvdAdvisory { cve_id: id, configurations });
+            }
+            Err(e) => tracing::warn!(cve = %id, "skipping a stored record: {e}"),
+        }
+    }
+    for row in store.all_distro_rows().await? {
+        if let Some(state) = distro_state(&row) {
+            index.add_distro(DistroAdvisory {
+                distro: row.distro,
+                release: row.release,
+                package: row.package,
+                cve_id: row.cve_id,
+                state,
+                urgency: row.urgency,
+                source: row.source,
+            });
+        }
+    }
+    Ok(index)
+}
+
+/// What one import did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ImportSummary {
+    pub origin: String,
+    pub format: String,
+    pub records: u64,
+    pub counts: UpsertCounts,
+    #[serde(serialize_with = "ser_skipped")]
+    pub skipped: Skipped,
+    /// CVEs added or changed: what correlation must look at again.
+    pub touched: Vec<String>,
+    /// NVD records that arrived rejected.
+    pub withdrawn: Vec<String>,
+    /// CVEs newly added to KEV.
+    pub kev_added: Vec<String>,
+    /// CVEs newly published (not seen before).
+    pub new_cves: Vec<String>,
+}
+
+fn skipped_json(s: &Skipped) -> serde_json::Value {
+    s.by_reason
+        .iter()
+        .map(|(r, (n, ex))| (r.clone(), serde_json::json!({ "count": n, "example": ex })))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+fn ser_skipped<S: serde::Serializer>(s: &Skipped, ser: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = ser.serialize_map(Some(s.by_reason.len()))?;
+    for (reason, (n, example)) in &s.by_reason {
+        m.serialize_entry(reason, &serde_json::json!({ "count": n, "example": example }))?;
+    }
+    m.end()
+}
+
+enum Batch {
+    Cves(Vec<CveRow>, Vec<(String, bool)>),
+    Kev(Vec<KevRow>),
+    Epss(Vec<EpssRow>),
+    Distro(Vec<DistroRow>),
+}
+
+/// Counts the bytes read, for progress bars.
+pub struct Counting<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Parses a feed on the calling (blocking) thread, sending batches of rows.
+fn parse_feed(
+    reader: Box<dyn Read + Send>,
+    origin: &str,
+    tx: &tokio::sync::mpsc::Sender<Batch>,
+) -> Result<(Format, Skipped, u64), FeedError> {
+    let mut reader = ringfence_feeds::open(reader)?;
+    let format = ringfence_feeds::detect(&mut reader)?;
+    let mut records = 0u64;
+    let closed = || FeedError::Format("the import was stopped".into());
+    let skipped = match format {
+        Format::NvdPage | Format::NvdRecord => {
+            let mut rows = Vec::with_capacity(BATCH);
+            let mut status = Vec::with_capacity(BATCH);
+            let mut send_err = false;
+            let mut each = |c: Cve| {
+                records += 1;
+                status.push((c.id.clone(), c.status == VulnStatus::Rejected));
+                rows.push(cve_row(&c));
+                if rows.len() >= BATCH
+                    && tx
+                        .blocking_send(Batch::Cves(std::mem::take(&mut rows), std::mem::take(&mut status)))
+                        .is_err()
+                {
+                    send_err = true;
+                }
+            };
+            let skipped = if format == Format::NvdPage {
+                nvd::parse_page(reader, &mut each)?.1
+            } else {
+                let mut text = String::new();
+                reader.read_to_string(&mut text)?;
+                let cve =
+                    nvd::parse_record(&text).map_err(|e| FeedError::Format(format!("{origin}: {e}")))?;
+                each(cve);
+                Skipped::default()
+            };
+            if send_err || tx.blocking_send(Batch::Cves(rows, status)).is_err() {
+                return Err(closed());
+            }
+            skipped
+        }
+        Format::Kev => {
+            let mut rows = Vec::new();
+            let (_, skipped) = kev::parse(reader, &mut |e| {
+                records += 1;
+                rows.push(KevRow {
+                    cve_id: e.cve_id,
+                    vendor: e.vendor_project,
+                    product: e.product,
+                    name: e.name,
+                    date_added: e.date_added.to_string(),
+                    due_date: e.due_date.to_string(),
+                    ransomware: e.ransomware,
+                    required_action: e.required_action,
+                    notes: e.notes,
+                });
+            })?;
+            for chunk in rows.chunks(BATCH) {
+                tx.blocking_send(Batch::Kev(chunk.to_vec())).map_err(|_| closed())?;
+            }
+            skipped
+        }
+        Format::Epss => {
+            // The model version and score date are in the header line; rows are kept until
+            // the header is known (EPSS is a few hundred thousand short rows).
+            let mut rows = Vec::new();
+            let (header, skipped) = epss::parse(&mut reader, &mut |s| {
+                records += 1;
+                rows.push(EpssRow {
+                    cve_id: s.cve_id,
+                    score: s.score,
+                    percentile: s.percentile,
+                    model_version: String::new(),
+                    score_date: String::new(),
+                });
+            })?;
+            for r in &mut rows {
+                r.model_version.clone_from(&header.model_version);
+                r.score_date.clone_from(&header.score_date);
+            }
+            for chunk in rows.chunks(BATCH * 10) {
+                tx.blocking_send(Batch::Epss(chunk.to_vec())).map_err(|_| closed())?;
+            }
+            skipped
+        }
+        Format::DebianTracker => {
+            let mut rows = Vec::with_capacity(BATCH);
+            let mut skipped_release = Skipped::default();
+            let mut failed = false;
+            let (_, mut skipped) = debian::parse_tracker(reader, &mut |e| {
+                records += 1;
+                let Some(release) = debian_version_of(&e.release) else {
+                    skipped_release.add(format!("release '{}' has no version number", e.release), &e.cve_id);
+                    return;
+                };
+                let (state, fixed) = match e.state {
+                    debian::TrackerState::Fixed(v) => ("fixed", Some(v)),
+                    debian::TrackerState::NotAffected => ("not_affected", None),
+                    debian::TrackerState::Open { .. } => ("open", None),
+                    debian::TrackerState::Undetermined => ("undetermined", None),
+                };
+                rows.push(DistroRow {
+                    distro: "debian".into(),
+                    release: release.into(),
+                    package: e.package,
+                    cve_id: e.cve_id,
+                    source: "debian-tracker".into(),
+                    state: state.into(),
+                    fixed_version: fixed,
+                    urgency: e.urgency,
+                    detail: None,
+                });
+                if rows.len() >= BATCH {
+                    failed |= tx.blocking_send(Batch::Distro(std::mem::take(&mut rows))).is_err();
+                }
+            })?;
+            if failed || tx.blocking_send(Batch::Distro(rows)).is_err() {
+                return Err(closed());
+            }
+            for (reason, (n, ex)) in skipped_release.by_reason {
+                for _ in 0..n {
+                    skipped.add(reason.clone(), ex.clone());
+                }
+            }
+            skipped
+        }
+        Format::Osv => {
+            let mut text = String::new();
+            reader.read_to_string(&mut text)?;
+            let mut skipped = Skipped::default();
+            let record = osv::parse(&text).map_err(|e| FeedError::Format(format!("{origin}: {e}")))?;
+            records += 1;
+            let rows = osv_rows(&record, &text, &mut skipped);
+            tx.blocking_send(Batch::Distro(rows)).map_err(|_| closed())?;
+            skipped
+        }
+    };
+    Ok((format, skipped, records))
+}
+
+/// The distro rows of one OSV record: one per affected distro package and CVE alias.
+pub fn osv_rows(record: &osv::OsvRecord, text: &str, skipped: &mut Skipped) -> Vec<DistroRow> {
+    if record.withdrawn.is_some() {
+        skipped.add("withdrawn OSV record", &record.id);
+        return Vec::new();
+    }
+    let mut cves: Vec<String> =
+        std::iter::once(&record.id).chain(&record.aliases).filter(|a| kev::is_cve_id(a)).cloned().collect();
+    if cves.is_empty() {
+        cves.push(record.id.clone());
+    }
+    let mut rows = Vec::new();
+    for a in &record.affected {
+        let Some((distro, release)) = osv_distro(&a.ecosystem) else {
+            let reason = if a.ecosystem.is_empty() {
+                "affected entry without a package (GIT ranges only)".to_string()
+            } else {
+                format!("ecosystem '{}' is not a supported distro", a.ecosystem)
+            };
+            skipped.add(reason, &record.id);
+            continue;
+        };
+        for cve in &cves {
+            rows.push(DistroRow {
+                distro: distro.clone(),
+                release: release.clone(),
+                package: a.name.clone(),
+                cve_id: cve.clone(),
+                source: format!("osv {}", record.id),
+                state: "osv".into(),
+                fixed_version: None,
+                urgency: None,
+                detail: Some(text.to_string()),
+            });
+        }
+    }
+    rows
+}
+
+/// Imports one feed file (any supported format, plain or gzip) into the store. `progress`
+/// receives the number of bytes read so far.
+pub async fn import_file(
+    store: &dyn Store,
+    path: &Path,
+    now: Timestamp,
+    progress: Arc<AtomicU64>,
+) -> crate::Result<ImportSummary, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let origin = path.display().to_string();
+    import_reader(store, Box::new(Counting { inner: file, read: progress }), &origin, now).await
+}
+
+/// Imports one feed from any reader.
+pub async fn import_reader(
+    store: &dyn Store,
+    reader: Box<dyn Read + Send>,
+    origin: &str,
+    now: Timestamp,
+) -> crate::Result<ImportSummary, String> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(4);
+    let origin_owned = origin.to_string();
+    let parser = tokio::task::spawn_blocking(move || parse_feed(reader, &origin_owned, &tx));
+    let mut summary = ImportSummary { origin: origin.to_string(), ..Default::default() };
+    let mut store_error = None;
+    while let Some(batch) = rx.recv().await {
+        if store_error.is_some() {
+            continue;
+        }
+        let r = match batch {
+            Batch::Cves(rows, status) => {
+                let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+                let known: std::collections::HashSet<String> = match store.cve_facts(&ids).await {
+                    Ok(f) => f.into_iter().filter(|f| f.status.is_some()).map(|f| f.id).collect(),
+                    Err(e) => {
+                        store_error = Some(e.to_string());
+                        continue;
+                    }
+                };
+                let r = store.upsert_cves(&rows, now).await;
+                if r.is_ok() {
+                    for (id, rejected) in status {
+                        if rejected {
+                            summary.withdrawn.push(id.clone());
+                        } else if !known.contains(&id) {
+                            summary.new_cves.push(id.clone());
+                        }
+                        summary.touched.push(id);
+                    }
+                }
+                r
+            }
+            Batch::Kev(rows) => {
+                let ids: Vec<String> = rows.iter().map(|r| r.cve_id.clone()).collect();
+                let before: std::collections::HashSet<String> = match store.cve_facts(&ids).await {
+                    Ok(f) => f.into_iter().filter(|f| f.kev.is_some()).map(|f| f.id).collect(),
+                    Err(e) => {
+                        store_error = Some(e.to_string());
+                        continue;
+                    }
+                };
+                summary.kev_added.extend(ids.into_iter().filter(|i| !before.contains(i)));
+                store.upsert_kev(&rows).await
+            }
+            Batch::Epss(rows) => store.upsert_epss(&rows).await,
+            Batch::Distro(rows) => {
+                let r = store.upsert_distro(&rows).await;
+                if r.is_ok() {
+                    summary.touched.extend(rows.into_iter().map(|r| r.cve_id));
+                }
+                r
+            }
+        };
+        match r {
+            Ok(c) => summary.counts += c,
+            Err(e) => store_error = Some(e.to_string()),
+        }
+    }
+    let parsed = parser.await.map_err(|e| format!("the parser stopped: {e}"))?;
+    if let Some(e) = store_error {
+        return Err(format!("{origin}: storing failed: {e}"));
+    }
+    let (format, skipped, records) = parsed.map_err(|e| format!("{origin}: {e}"))?;
+    summary.format = format.as_str().to_string();
+    summary.records = records;
+    summary.skipped = skipped;
+    summary.touched.sort();
+    summary.touched.dedup();
+    let run = FeedRun {
+        id: uuid::Uuid::now_v7().to_string(),
+        feed: summary.format.clone(),
+        origin: origin.to_string(),
+        started_at: now,
+        finished_at: Timestamp::now(),
+        added: summary.counts.added,
+        changed: summary.counts.changed,
+        unchanged: summary.counts.unchanged,
+        skipped: summary.skipped.total(),
+        detail: serde_json::json!({ "skipped": &skipped_json(&summary.skipped), "withdrawn": summary.withdrawn.len(), "kev_added": summary.kev_added.len() }).to_string(),
+        error: None,
+    };
+    store.record_feed_run(&run).await.map_err(|e| e.to_string())?;
+    Ok(summary)
+}

@@ -1,0 +1,346 @@
+//! Vulnerability intelligence, device inventories and findings: the data of correlation.
+//!
+//! Intelligence (NVD, KEV, EPSS, distro advisories) is public and shared by every partner.
+//! Inventories and findings are tenant data: every method takes a [`Scope`] and sees only
+//! its rows.
+
+use crate::{Audit, Page, Result};
+use async_trait::async_trait;
+use ringfence_inventory::{Item, OsInfo};
+use ringfence_model::*;
+use serde::Serialize;
+
+/// One NVD record as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CveRow {
+    pub id: String,
+    pub status: String,
+    pub published: String,
+    pub last_modified: String,
+    pub description: String,
+    pub cvss_score: Option<f64>,
+    pub cvss_version: Option<String>,
+    pub cvss_vector: Option<String>,
+    pub severity: Option<String>,
+    /// CWE ids as a JSON array.
+    pub cwes: String,
+    /// The configurations in ringfence's own JSON form (see `engine::intel`).
+    pub configurations: String,
+    /// `vendor:product` pairs named by vulnerable criteria.
+    pub match_keys: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct KevRow {
+    pub cve_id: String,
+    pub vendor: String,
+    pub product: String,
+    pub name: String,
+    pub date_added: String,
+    pub due_date: String,
+    pub ransomware: bool,
+    pub required_action: String,
+    pub notes: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpssRow {
+    pub cve_id: String,
+    pub score: f64,
+    pub percentile: f64,
+    pub model_version: String,
+    pub score_date: String,
+}
+
+/// One distro statement: `state` is `fixed`, `not_affected`, `open`, `undetermined` or
+/// `osv` (with the OSV `affected` object in `detail`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DistroRow {
+    pub distro: String,
+    pub release: String,
+    pub package: String,
+    pub cve_id: String,
+    pub source: String,
+    pub state: String,
+    pub fixed_version: Option<String>,
+    pub urgency: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// What an upsert did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct UpsertCounts {
+    pub added: u64,
+    pub changed: u64,
+    pub unchanged: u64,
+}
+
+impl std::ops::AddAssign for UpsertCounts {
+    fn add_assign(&mut self, o: Self) {
+        self.added += o.added;
+        self.changed += o.changed;
+        self.unchanged += o.unchanged;
+    }
+}
+
+/// One import or sync of a feed.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct FeedRun {
+    pub id: String,
+    pub feed: String,
+    /// The file or URL read.
+    pub origin: String,
+    #[schema(value_type = String)]
+    pub started_at: Timestamp,
+    #[schema(value_type = String)]
+    pub finished_at: Timestamp,
+    pub added: u64,
+    pub changed: u64,
+    pub unchanged: u64,
+    pub skipped: u64,
+    /// Skip reasons and other details, as JSON text.
+    pub detail: String,
+    pub error: Option<String>,
+}
+
+/// What is known of one CVE, joined from NVD, KEV and EPSS.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct CveFacts {
+    pub id: String,
+    /// NVD's vulnStatus; `None` when only KEV, EPSS or a distro names the CVE.
+    pub status: Option<String>,
+    pub published: Option<String>,
+    pub description: Option<String>,
+    pub cvss_score: Option<f64>,
+    pub cvss_version: Option<String>,
+    pub cvss_vector: Option<String>,
+    pub severity: Option<String>,
+    pub kev: Option<KevFacts>,
+    pub epss_score: Option<f64>,
+    pub epss_percentile: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct KevFacts {
+    pub date_added: String,
+    pub due_date: String,
+    pub ransomware: bool,
+    pub required_action: String,
+}
+
+/// A title with the key it is matched under (`deb:openssl` or `vendor:product`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TitleInput {
+    pub item: Item,
+    pub match_key: Option<String>,
+}
+
+/// What replacing an inventory changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct InventoryChange {
+    pub installed: u64,
+    pub updated: u64,
+    pub removed: u64,
+    pub unchanged: u64,
+}
+
+/// A device's stored inventory.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoredInventory {
+    pub os: Option<OsInfo>,
+    pub items: Vec<Item>,
+    pub updated_at: Option<Timestamp>,
+}
+
+/// One entry of a device's software history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct SoftwareEvent {
+    #[schema(value_type = String)]
+    pub at: Timestamp,
+    /// `installed`, `updated` or `removed`.
+    pub change: String,
+    pub kind: String,
+    pub name: String,
+    pub from_version: Option<String>,
+    pub to_version: Option<String>,
+}
+
+/// A finding to record for a device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewFinding {
+    pub cve_id: String,
+    pub product: String,
+    pub kind: String,
+    pub items: Vec<String>,
+    pub installed_version: String,
+    pub fixed_version: Option<String>,
+    pub source: String,
+    pub rule: String,
+}
+
+/// A stored finding.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct FindingRow {
+    pub id: String,
+    #[schema(value_type = String)]
+    pub organization_id: OrganizationId,
+    #[schema(value_type = String)]
+    pub device_id: DeviceId,
+    pub hostname: String,
+    pub cve_id: String,
+    pub product: String,
+    pub kind: String,
+    pub items: Vec<String>,
+    pub installed_version: String,
+    pub fixed_version: Option<String>,
+    pub source: String,
+    pub rule: String,
+    #[schema(value_type = String)]
+    pub first_detected: Timestamp,
+    #[schema(value_type = String)]
+    pub last_seen: Timestamp,
+    #[schema(value_type = Option<String>)]
+    pub resolved_at: Option<Timestamp>,
+    /// `updated`, `removed` or `advisory withdrawn`.
+    pub resolution: Option<String>,
+}
+
+/// What a findings sync changed on one device.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FindingsChange {
+    /// CVE ids newly found.
+    pub new: Vec<String>,
+    pub resolved: u64,
+    pub open: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct FindingQuery {
+    pub device_id: Option<DeviceId>,
+    pub cve_id: Option<String>,
+    pub include_resolved: bool,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// One CVE across the fleet.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct VulnerabilitySummary {
+    pub facts: CveFacts,
+    pub devices: i64,
+    pub organizations: i64,
+    #[schema(value_type = String)]
+    pub first_detected: Timestamp,
+    /// The first fixed version reported, when one is known.
+    pub fixed_version: Option<String>,
+    pub products: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct VulnerabilityQuery {
+    /// A CVE id or part of one, or a product name.
+    pub search: Option<String>,
+    pub kev_only: bool,
+    pub organization_id: Option<OrganizationId>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// One software title across the fleet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct TitleSummary {
+    pub kind: String,
+    pub name: String,
+    pub version: String,
+    pub vendor: Option<String>,
+    pub devices: i64,
+}
+
+/// A notification for technicians.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Alert {
+    pub id: String,
+    #[schema(value_type = String)]
+    pub at: Timestamp,
+    /// `new_cve`, `changed_cve` or `kev_added`.
+    pub kind: String,
+    pub cve_id: String,
+    pub devices: i64,
+    pub message: String,
+    #[schema(value_type = Option<String>)]
+    pub read_at: Option<Timestamp>,
+}
+
+/// The data of correlation.
+#[async_trait]
+pub trait IntelStore: Send + Sync {
+    /// Inserts or replaces NVD records; a record whose `last_modified` is unchanged is left
+    /// alone and counted as unchanged.
+    async fn upsert_cves(&self, rows: &[CveRow], at: Timestamp) -> Result<UpsertCounts>;
+    async fn upsert_kev(&self, rows: &[KevRow]) -> Result<UpsertCounts>;
+    async fn upsert_epss(&self, rows: &[EpssRow]) -> Result<UpsertCounts>;
+    async fn upsert_distro(&self, rows: &[DistroRow]) -> Result<UpsertCounts>;
+    async fn record_feed_run(&self, run: &FeedRun) -> Result<()>;
+    async fn list_feed_runs(&self, limit: i64) -> Result<Vec<FeedRun>>;
+    async fn feed_cursor(&self, feed: &str) -> Result<Option<String>>;
+    async fn set_feed_cursor(&self, feed: &str, cursor: &str, at: Timestamp) -> Result<()>;
+
+    /// Every NVD record's (id, status, configurations), for building the match index.
+    async fn all_cve_configurations(&self) -> Result<Vec<(String, String, String)>>;
+    async fn all_distro_rows(&self) -> Result<Vec<DistroRow>>;
+    async fn cve_facts(&self, ids: &[String]) -> Result<Vec<CveFacts>>;
+    /// The match keys of CVEs (`vendor:product`) and the source packages distro data names
+    /// for them (`deb:openssl`): what a feed change touches.
+    async fn match_keys_of(&self, cve_ids: &[String]) -> Result<Vec<String>>;
+    async fn intel_counts(&self) -> Result<Vec<(String, i64)>>;
+
+    /// Replaces a device's inventory, records what changed in its software history and
+    /// appends one evidence event with the counts.
+    async fn replace_inventory(
+        &self,
+        audit: &Audit,
+        scope: &Scope,
+        device: &DeviceId,
+        os: &OsInfo,
+        titles: &[TitleInput],
+    ) -> Result<InventoryChange>;
+    async fn device_inventory(&self, scope: &Scope, device: &DeviceId) -> Result<StoredInventory>;
+    async fn software_history(
+        &self,
+        scope: &Scope,
+        device: &DeviceId,
+        limit: i64,
+    ) -> Result<Vec<SoftwareEvent>>;
+    /// Devices of every partner holding a title with one of these match keys.
+    async fn devices_with_match_keys(&self, keys: &[String]) -> Result<Vec<(PartnerId, DeviceId)>>;
+    /// Every device with an inventory, of every partner.
+    async fn devices_with_inventory(&self) -> Result<Vec<(PartnerId, DeviceId)>>;
+
+    /// Records a device's current findings: new ones are added, present ones refreshed,
+    /// open ones no longer found are resolved (`updated` when the product is still
+    /// installed, `removed` when not, `advisory withdrawn` when the CVE is in `withdrawn`).
+    async fn sync_findings(
+        &self,
+        scope: &Scope,
+        device: &DeviceId,
+        findings: &[NewFinding],
+        withdrawn: &[String],
+        at: Timestamp,
+    ) -> Result<FindingsChange>;
+    async fn list_findings(&self, scope: &Scope, q: &FindingQuery) -> Result<Page<FindingRow>>;
+    async fn vulnerabilities(
+        &self,
+        scope: &Scope,
+        q: &VulnerabilityQuery,
+    ) -> Result<Page<VulnerabilitySummary>>;
+    async fn software_titles(
+        &self,
+        scope: &Scope,
+        search: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<TitleSummary>>;
+
+    async fn create_alert(&self, partner: &PartnerId, alert: &Alert) -> Result<()>;
+    async fn list_alerts(&self, scope: &Scope, limit: i64) -> Result<Vec<Alert>>;
+    async fn mark_alerts_read(&self, scope: &Scope, at: Timestamp) -> Result<u64>;
+}
