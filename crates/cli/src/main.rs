@@ -304,6 +304,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let engine = Engine::new(store.clone());
             let seed =
                 ringfence_engine::demo::seed_tenancy(&engine).await.context("seeding the demo failed")?;
+            ringfence_engine::demo::seed_intel(&engine, &seed)
+                .await
+                .context("seeding the demo's inventories and vulnerability data failed")?;
             if args.seed_only {
                 println!("{}", output::demo_banner(&seed, &settings.data_dir, settings.listen));
                 return Ok(ExitCode::SUCCESS);

@@ -7,6 +7,7 @@
 //! [`DemoSeed`] it returns.
 
 use crate::{Engine, Result};
+use ringfence_inventory::{Inventory, Item, ItemKind, OsInfo};
 use ringfence_model::*;
 use ringfence_proto as proto;
 use ringfence_store::Audit;
@@ -409,4 +410,187 @@ pub async fn seed_tenancy(engine: &Engine) -> Result<DemoSeed> {
         });
     }
     Ok(seed)
+}
+
+/// What the vulnerability step did.
+#[derive(Clone, Debug)]
+pub struct DemoIntel {
+    pub inventories: usize,
+    pub report: crate::findings::CorrelationReport,
+}
+
+fn program(name: &str, version: &str, vendor: &str) -> Item {
+    let mut i = Item::new(ItemKind::Application, name, version);
+    i.manager = Some("msi".into());
+    i.vendor = Some(vendor.into());
+    i
+}
+
+fn deb(name: &str, version: &str, source: Option<&str>) -> Item {
+    let mut i = Item::new(ItemKind::Package, name, version);
+    i.manager = Some("dpkg".into());
+    i.arch = Some("amd64".into());
+    i.source_name = source.map(str::to_string);
+    i
+}
+
+fn with_cpe(kind: ItemKind, name: &str, version: &str, cpe: &str) -> Item {
+    let mut i = Item::new(kind, name, version);
+    i.cpe = Some(cpe.into());
+    i
+}
+
+/// A plausible inventory for a demo device, varied by its position so the fleet has both
+/// patched and unpatched machines.
+fn demo_inventory(n: usize, d: &Device) -> Option<Inventory> {
+    let os = d.os.as_str();
+    let windows = |build: &str| OsInfo {
+        family: "windows".into(),
+        id: "windows".into(),
+        version: build.into(),
+        codename: None,
+        name: os.into(),
+    };
+    if os.starts_with("Windows") {
+        let build = match (os.contains("Server"), os) {
+            (true, o) if o.contains("2019") => "10.0.17763.5696",
+            (true, _) => {
+                if n % 2 == 0 {
+                    "10.0.20348.2402"
+                } else {
+                    "10.0.20348.2966"
+                }
+            }
+            (false, o) if o.contains("Windows 10") => "10.0.19045.4291",
+            _ => {
+                if n % 3 == 0 {
+                    "10.0.22631.3447"
+                } else {
+                    "10.0.22631.4602"
+                }
+            }
+        };
+        let mut items = vec![
+            program(
+                if n % 3 == 0 { "7-Zip 23.01 (x64)" } else { "7-Zip 24.09 (x64)" },
+                if n % 3 == 0 { "23.01" } else { "24.09" },
+                "Igor Pavlov",
+            ),
+            program(
+                "Google Chrome",
+                if n % 2 == 0 { "126.0.6478.127" } else { "131.0.6778.86" },
+                "Google LLC",
+            ),
+        ];
+        if !os.contains("Server") {
+            items.push(program(
+                "Notepad++ (64-bit x64)",
+                if n % 4 == 0 { "8.5.6" } else { "8.6.9" },
+                "Notepad++ Team",
+            ));
+            items.push(program(
+                "Adobe Acrobat Reader DC",
+                if n % 3 == 1 { "23.003.20215" } else { "24.002.20933" },
+                "Adobe Inc.",
+            ));
+            if n % 5 == 0 {
+                items.push(program("WinRAR 6.22 (64-bit)", "6.22.0", "win.rar GmbH"));
+            }
+            items.push(program(
+                "Mozilla Firefox (x64 en-US)",
+                if n % 6 == 0 { "128.0" } else { "133.0" },
+                "Mozilla",
+            ));
+        }
+        if d.hostname.ends_with("-dms") {
+            items.push(program("Veeam Backup & Replication", "12.1.1.56", "Veeam Software Group GmbH"));
+            items.push(program("ScreenConnect Client (5f3c1a)", "23.9.7.8804", "ConnectWise"));
+        }
+        return Some(Inventory { os: windows(build), items });
+    }
+    if os.starts_with("Debian") {
+        let items = vec![
+            deb("base-files", "12.4+deb12u11", None),
+            deb("openssh-server", "1:9.2p1-2+deb12u6", Some("openssh")),
+            deb("openssh-client", "1:9.2p1-2+deb12u6", Some("openssh")),
+            deb("libc6", "2.36-9+deb12u14", Some("glibc")),
+            deb("libexpat1", "2.5.0-1+deb12u1", Some("expat")),
+            deb("xz-utils", "5.4.1-1", None),
+            deb("liblzma5", "5.4.1-1", Some("xz-utils")),
+            deb("jq", "1.6-2.1+deb12u1", None),
+            deb("libjq1", "1.6-2.1+deb12u1", Some("jq")),
+            deb("unzip", "6.0-28", None),
+            deb("openssl", "3.0.19-1~deb12u2", None),
+            deb("libssl3", "3.0.19-1~deb12u2", Some("openssl")),
+            deb("curl", "7.88.1-10+deb12u15", None),
+            deb("libcurl4", "7.88.1-10+deb12u15", Some("curl")),
+            deb("sudo", "1.9.13p3-1+deb12u1", None),
+        ];
+        return Some(Inventory { os: OsInfo::debian("12"), items });
+    }
+    if os.starts_with("Ubuntu") {
+        let items = vec![
+            deb("openssh-server", "1:8.9p1-3ubuntu0.10", Some("openssh")),
+            deb("libc6", "2.35-0ubuntu3.8", Some("glibc")),
+            deb("xz-utils", "5.2.5-2ubuntu1", None),
+        ];
+        let os = OsInfo {
+            family: "linux".into(),
+            id: "ubuntu".into(),
+            version: "22.04".into(),
+            codename: Some("jammy".into()),
+            name: os.into(),
+        };
+        return Some(Inventory { os, items });
+    }
+    if os.starts_with("FortiOS") {
+        let items = vec![
+            with_cpe(
+                ItemKind::Firmware,
+                "FortiOS",
+                "7.2.5",
+                "cpe:2.3:o:fortinet:fortios:7.2.5:*:*:*:*:*:*:*",
+            ),
+            with_cpe(
+                ItemKind::Hardware,
+                "FortiGate 60F",
+                "-",
+                "cpe:2.3:h:fortinet:fortigate_60f:-:*:*:*:*:*:*:*",
+            ),
+        ];
+        return Some(Inventory {
+            os: OsInfo { family: "".into(), name: os.into(), ..OsInfo::default() },
+            items,
+        });
+    }
+    if os.contains("ESXi") {
+        let items = vec![with_cpe(
+            ItemKind::Firmware,
+            "VMware ESXi",
+            "8.0",
+            "cpe:2.3:o:vmware:esxi:8.0:-:*:*:*:*:*:*",
+        )];
+        return Some(Inventory {
+            os: OsInfo { family: "".into(), name: os.into(), ..OsInfo::default() },
+            items,
+        });
+    }
+    None
+}
+
+/// Gives every demo device an inventory, then imports the demo vulnerability dataset so
+/// correlation runs as it would after a real feed import (with alerts for the fleet).
+pub async fn seed_intel(engine: &Engine, seed: &DemoSeed) -> Result<DemoIntel> {
+    let mut inventories = 0;
+    for (n, d) in seed.devices.iter().enumerate() {
+        if let Some(inv) = demo_inventory(n, d) {
+            engine.submit_inventory(&seed.operator, d.id.as_str(), inv).await?;
+            inventories += 1;
+        }
+    }
+    let summary = crate::intel::import_demo(engine.store().as_ref(), engine.now())
+        .await
+        .map_err(|e| crate::EngineError::Conflict(e))?;
+    let report = engine.correlate_after_import(&[summary]).await?;
+    Ok(DemoIntel { inventories, report })
 }

@@ -2,6 +2,7 @@
 //! fleet views read them back, all within the caller's scope.
 
 use crate::intel::{ImportSummary, item_match_key, load_index};
+use crate::tenancy::path_id;
 use crate::{Engine, EngineError, Result, require, require_partner_wide};
 use ringfence_inventory::Inventory;
 use ringfence_matcher::{Coverage, Index};
@@ -18,7 +19,7 @@ pub const MAX_ITEMS: usize = 20_000;
 const MAX_FIELD: usize = 512;
 
 /// What submitting an inventory did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct InventoryReport {
     pub change: InventoryChange,
     pub findings: FindingsChange,
@@ -26,7 +27,7 @@ pub struct InventoryReport {
 }
 
 /// What could not be matched, so nobody mistakes "no findings" for "no data".
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct CoverageReport {
     pub packages_without_distro_data: usize,
     pub missing_distro: Option<String>,
@@ -46,7 +47,7 @@ impl From<Coverage> for CoverageReport {
 }
 
 /// What a correlation pass over several devices did.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct CorrelationReport {
     pub devices: u64,
     pub new_findings: u64,
@@ -132,10 +133,11 @@ impl Engine {
     pub async fn submit_inventory(
         &self,
         p: &Principal,
-        device: &DeviceId,
+        device: &str,
         inv: Inventory,
     ) -> Result<InventoryReport> {
         require(p, Permission::WriteTenancy, "report inventories")?;
+        let device = &path_id(DeviceId::parse, device, "device")?;
         validate_inventory(&inv)?;
         let index = self.index().await?;
         let titles: Vec<TitleInput> = inv
@@ -243,18 +245,20 @@ impl Engine {
         Ok(report)
     }
 
-    pub async fn device_inventory(&self, p: &Principal, device: &DeviceId) -> Result<StoredInventory> {
+    pub async fn device_inventory(&self, p: &Principal, device: &str) -> Result<StoredInventory> {
         require(p, Permission::Read, "read inventories")?;
+        let device = &path_id(DeviceId::parse, device, "device")?;
         Ok(self.store.device_inventory(&p.scope(), device).await?)
     }
 
     pub async fn software_history(
         &self,
         p: &Principal,
-        device: &DeviceId,
+        device: &str,
         limit: i64,
     ) -> Result<Vec<SoftwareEvent>> {
         require(p, Permission::Read, "read software history")?;
+        let device = &path_id(DeviceId::parse, device, "device")?;
         Ok(self.store.software_history(&p.scope(), device, limit.clamp(1, 1000)).await?)
     }
 

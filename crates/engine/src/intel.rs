@@ -575,3 +575,118 @@ pub async fn import_reader(
     store.record_feed_run(&run).await.map_err(|e| e.to_string())?;
     Ok(summary)
 }
+
+/// The demo's vulnerability data, written for the repository (real CVE facts).
+pub const DEMO_DATA: &str = include_str!("../data/demo-intel.json");
+
+#[derive(Deserialize)]
+struct DemoData {
+    cves: Vec<DemoCve>,
+    debian: Vec<DemoDebian>,
+}
+
+#[derive(Deserialize)]
+struct DemoCve {
+    id: String,
+    title: String,
+    #[serde(default)]
+    published: Option<String>,
+    #[serde(default)]
+    last_modified: Option<String>,
+    #[serde(default)]
+    cvss: Option<(f64, String, String, Option<String>)>,
+    #[serde(default)]
+    configurations: Option<serde_json::Value>,
+    #[serde(default)]
+    kev: Option<DemoKev>,
+}
+
+#[derive(Deserialize)]
+struct DemoKev {
+    added: String,
+    due: String,
+    ransomware: bool,
+    vendor: String,
+    product: String,
+    action: String,
+}
+
+#[derive(Deserialize)]
+struct DemoDebian {
+    release: String,
+    package: String,
+    cve: String,
+    state: String,
+    fixed: Option<String>,
+}
+
+/// Imports the demo dataset, as an import of files would.
+pub async fn import_demo(store: &dyn Store, now: Timestamp) -> crate::Result<ImportSummary, String> {
+    let data: DemoData =
+        serde_json::from_str(DEMO_DATA).map_err(|e| format!("the demo dataset is invalid: {e}"))?;
+    let mut cves = Vec::new();
+    let mut kev = Vec::new();
+    for c in &data.cves {
+        let configurations = match &c.configurations {
+            Some(v) => v.to_string(),
+            None => "[]".into(),
+        };
+        let decoded = decode_configurations(&configurations)?;
+        cves.push(CveRow {
+            id: c.id.clone(),
+            status: "Analyzed".into(),
+            published: c.published.clone().unwrap_or_default(),
+            last_modified: c.last_modified.clone().unwrap_or_default(),
+            description: c.title.clone(),
+            cvss_score: c.cvss.as_ref().map(|x| x.0),
+            cvss_version: c.cvss.as_ref().map(|x| x.1.clone()),
+            cvss_vector: c.cvss.as_ref().map(|x| x.2.clone()),
+            severity: c.cvss.as_ref().and_then(|x| x.3.clone()),
+            cwes: "[]".into(),
+            configurations,
+            match_keys: match_keys(&decoded),
+        });
+        if let Some(k) = &c.kev {
+            kev.push(KevRow {
+                cve_id: c.id.clone(),
+                vendor: k.vendor.clone(),
+                product: k.product.clone(),
+                name: c.title.clone(),
+                date_added: k.added.clone(),
+                due_date: k.due.clone(),
+                ransomware: k.ransomware,
+                required_action: k.action.clone(),
+                notes: String::new(),
+            });
+        }
+    }
+    let distro: Vec<DistroRow> = data
+        .debian
+        .iter()
+        .map(|d| DistroRow {
+            distro: "debian".into(),
+            release: d.release.clone(),
+            package: d.package.clone(),
+            cve_id: d.cve.clone(),
+            source: "debian-changelog".into(),
+            state: d.state.clone(),
+            fixed_version: d.fixed.clone(),
+            urgency: None,
+            detail: None,
+        })
+        .collect();
+    let mut summary =
+        ImportSummary { origin: "demo dataset".into(), format: "demo".into(), ..Default::default() };
+    let e = |e: ringfence_store::StoreError| e.to_string();
+    summary.counts += store.upsert_cves(&cves, now).await.map_err(e)?;
+    summary.counts += store.upsert_kev(&kev).await.map_err(e)?;
+    summary.counts += store.upsert_distro(&distro).await.map_err(e)?;
+    summary.records = (cves.len() + kev.len() + distro.len()) as u64;
+    summary.new_cves = cves.iter().map(|c| c.id.clone()).collect();
+    summary.kev_added = kev.iter().map(|k| k.cve_id.clone()).collect();
+    summary.touched = summary.new_cves.clone();
+    summary.touched.extend(distro.iter().map(|d| d.cve_id.clone()));
+    summary.touched.sort();
+    summary.touched.dedup();
+    Ok(summary)
+}

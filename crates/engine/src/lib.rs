@@ -11,7 +11,7 @@ pub mod demo;
 pub mod evidence;
 pub mod findings;
 pub mod intel;
-mod tenancy;
+pub(crate) mod tenancy;
 mod users;
 
 use ringfence_model::{Permission, Principal, Timestamp, ValueError};

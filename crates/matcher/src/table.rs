@@ -152,7 +152,10 @@ impl Table {
                     Some(("name", re)) => VersionFrom::Name(regex(re, &r.id, "version")?),
                     Some(("version", re)) => VersionFrom::Version(regex(re, &r.id, "version")?),
                     _ => {
-                        return Err(format!("rule '{}': version must start with 'name:' or 'version:'", r.id));
+                        return Err(format!(
+                            "rule '{}': version must start with 'name:' or 'version:'",
+                            r.id
+                        ));
                     }
                 },
             };

@@ -287,3 +287,41 @@ mod tests {
         assert_eq!(set.time_zone, Some(Some("UTC".into())));
     }
 }
+
+/// Filters of the fleet's vulnerability list.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct VulnerabilityListQuery {
+    /// A CVE id or part of one, or part of a package or product name.
+    pub search: Option<String>,
+    /// Only CVEs in CISA's Known Exploited Vulnerabilities catalog.
+    pub kev: Option<bool>,
+    pub organization_id: Option<String>,
+    /// 1 to 500, default 50.
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+/// Filters of a findings list.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FindingListQuery {
+    /// Include resolved findings (with when and why they were resolved).
+    pub include_resolved: Option<bool>,
+    /// 1 to 500, default 100.
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+/// Filters of the fleet's software list.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SoftwareQuery {
+    /// Part of the software's name.
+    pub search: Option<String>,
+    /// 1 to 1000, default 200.
+    pub limit: Option<i64>,
+}

@@ -29,12 +29,18 @@ use axum::Json as J;
         (name = "tenancy", description = "Partner, organizations, sites, device groups and devices"),
         (name = "users", description = "Users and API tokens"),
         (name = "evidence", description = "The hash-chained evidence log"),
+        (name = "inventory", description = "Device inventories, software history and the fleet's software"),
+        (name = "vulnerabilities", description = "Findings, the fleet's vulnerabilities, alerts and feeds"),
     )
 )]
 struct ApiDoc;
 
-pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// The API routes (with the standard body limit), the inventory routes (with their own,
+/// larger one) and the OpenAPI document of both.
+pub fn router() -> (axum::Router<AppState>, axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    let (inventory, inventory_doc) = crate::api_intel::inventory_router().split_for_parts();
+    let (routes, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(crate::api_intel::router())
         .routes(routes!(login, logout))
         .routes(routes!(me))
         .routes(routes!(get_partner, update_partner))
@@ -52,7 +58,9 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(revoke_token))
         .routes(routes!(list_events))
         .routes(routes!(verify_chain))
-        .split_for_parts()
+        .split_for_parts();
+    doc.merge(inventory_doc);
+    (routes, inventory, doc)
 }
 
 /// Sign-in needs the client's address for throttling.

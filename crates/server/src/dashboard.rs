@@ -20,6 +20,9 @@ use ringfence_proto as proto;
 use ringfence_store::Page;
 use serde::Deserialize;
 
+#[path = "dashboard_intel.rs"]
+mod intel;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(org_tree))
@@ -45,6 +48,10 @@ pub fn router() -> Router<AppState> {
         .route("/tokens", get(tokens_page).post(create_token))
         .route("/tokens/{id}/revoke", post(revoke_token))
         .route("/evidence", get(evidence_page))
+        .route("/vulnerabilities", get(intel::vulnerabilities))
+        .route("/vulnerabilities/{cve}", get(intel::vulnerability))
+        .route("/software", get(intel::software))
+        .route("/alerts", get(intel::alerts).post(intel::read_alerts))
 }
 
 async fn css() -> Response {
@@ -753,6 +760,7 @@ struct DevicePage {
     groups: Vec<DeviceGroup>,
     roles: Vec<Opt>,
     criticalities: Vec<Opt>,
+    sections: intel::DeviceSections,
 }
 
 async fn device_page(State(s): State<AppState>, v: Viewer, uri: Uri, Path(id): Path<String>) -> Response {
@@ -762,7 +770,9 @@ async fn device_page(State(s): State<AppState>, v: Viewer, uri: Uri, Path(id): P
         let site = s.engine.site(p, device.site_id.as_str()).await?;
         let org = s.engine.organization(p, device.organization_id.as_str()).await?;
         let groups = s.engine.groups(p, Some(org.id.as_str())).await?;
+        let sections = intel::device_sections(&s, p, &device.id, &uri).await?;
         Ok::<_, EngineError>(DevicePage {
+            sections,
             layout: layout(&v, device.hostname.clone(), "devices", &uri),
             roles: roles(device.role),
             criticalities: criticalities(device.criticality),

@@ -6,6 +6,7 @@
 //! do what is decided by `engine`; this crate only extracts the caller and the request.
 
 mod api;
+mod api_intel;
 pub mod auth;
 mod dashboard;
 pub mod error;
@@ -72,12 +73,12 @@ fn metrics_handle() -> PrometheusHandle {
 
 /// The OpenAPI document of the REST API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api::router().1
+    api::router().2
 }
 
 /// The whole application.
 pub fn app(state: AppState) -> Router {
-    let (api_routes, openapi) = api::router();
+    let (api_routes, inventory_routes, openapi) = api::router();
     let openapi = Arc::new(openapi);
     Router::new()
         .merge(api_routes)
@@ -95,6 +96,7 @@ pub fn app(state: AppState) -> Router {
         .merge(dashboard::router())
         .layer(middleware::from_fn(track))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .merge(inventory_routes.layer(RequestBodyLimitLayer::new(api_intel::MAX_INVENTORY_BYTES)))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

@@ -755,15 +755,15 @@ impl IntelStore for This {
                 "updated"
             } else {
                 let key = if kind == "package" { format!("pkg:{product}") } else { product.clone() };
-                let present: Option<i64> = sqlx::query_scalar(
-                    "SELECT 1 FROM device_software ds JOIN software_titles t ON t.id = ds.title_id \
-                     WHERE ds.device_id = $1 AND t.match_key = $2 LIMIT 1",
+                let present: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM device_software ds JOIN software_titles t ON t.id = ds.title_id \
+                     WHERE ds.device_id = $1 AND t.match_key = $2",
                 )
                 .bind(device.as_str())
                 .bind(&key)
-                .fetch_optional(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await?;
-                if present.is_some() { "updated" } else { "removed" }
+                if present > 0 { "updated" } else { "removed" }
             };
             sqlx::query("UPDATE findings SET resolved_at = $2, resolution = $3 WHERE id = $1")
                 .bind(id)

@@ -1,0 +1,325 @@
+//! Dashboard pages of vulnerabilities, software and alerts, and the findings and software
+//! sections of the device page.
+
+use super::{Layout, Viewer, done, form, layout, msg, render, viewer_error};
+use crate::AppState;
+use crate::extract::parse_query;
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
+use ringfence_engine::EngineError;
+use ringfence_engine::store::{
+    Alert, CveFacts, FindingQuery, FindingRow, SoftwareEvent, TitleSummary, VulnerabilityQuery,
+    VulnerabilitySummary,
+};
+use ringfence_inventory::Item;
+use ringfence_model::*;
+use serde::Deserialize;
+
+const PAGE_SIZE: i64 = 50;
+
+/// Short display forms used by the templates.
+pub fn epss(v: &Option<f64>) -> String {
+    v.map(|s| format!("{:.1}%", s * 100.0)).unwrap_or_else(|| "—".into())
+}
+
+pub fn cvss(v: &Option<f64>) -> String {
+    v.map(|s| format!("{s:.1}")).unwrap_or_else(|| "—".into())
+}
+
+pub fn short(t: &Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M").to_string()
+}
+
+fn truncate(s: &Option<String>, n: usize) -> String {
+    let s = s.as_deref().unwrap_or("");
+    if s.chars().count() > n {
+        format!("{}…", s.chars().take(n).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "vulnerabilities.html")]
+struct VulnerabilitiesPage {
+    layout: Layout,
+    rows: Vec<(VulnerabilitySummary, String)>,
+    total: i64,
+    search: String,
+    kev: bool,
+    organization_id: String,
+    orgs: Vec<Organization>,
+    prev: Option<String>,
+    next: Option<String>,
+    first: i64,
+    last: i64,
+}
+
+#[derive(Deserialize, Default)]
+struct VulnParams {
+    search: Option<String>,
+    kev: Option<String>,
+    organization_id: Option<String>,
+    page: Option<i64>,
+    #[allow(dead_code)]
+    error: Option<String>,
+    #[allow(dead_code)]
+    notice: Option<String>,
+}
+
+pub(super) async fn vulnerabilities(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
+    let q: VulnParams = match parse_query(uri.query().unwrap_or("")) {
+        Ok(q) => q,
+        Err(e) => {
+            return viewer_error(
+                &v,
+                &uri,
+                EngineError::Invalid(ValueError::new(e.body.field.unwrap_or_default(), e.body.message)),
+            );
+        }
+    };
+    let p = &v.0.principal;
+    // A search that is a whole CVE id goes straight to that CVE.
+    if let Some(id) = q.search.as_deref().and_then(|s| ringfence_engine::findings::parse_cve_id(s).ok()) {
+        return axum::response::Redirect::to(&format!("/vulnerabilities/{id}")).into_response();
+    }
+    let kev = q.kev.as_deref().is_some_and(|k| k == "on" || k == "true");
+    let organization_id = match q.organization_id.as_deref().filter(|s| !s.is_empty()) {
+        Some(o) => match OrganizationId::parse(o) {
+            Ok(o) => Some(o),
+            Err(_) => {
+                return viewer_error(
+                    &v,
+                    &uri,
+                    EngineError::Invalid(ValueError::new("organization_id", "is not an organization id")),
+                );
+            }
+        },
+        None => None,
+    };
+    let page = q.page.unwrap_or(1).clamp(1, 1_000_000);
+    let query = VulnerabilityQuery {
+        search: q.search.clone(),
+        kev_only: kev,
+        organization_id,
+        limit: PAGE_SIZE,
+        offset: (page - 1) * PAGE_SIZE,
+    };
+    let result = async {
+        let list = s.engine.vulnerabilities(p, query).await?;
+        let orgs = s.engine.organizations(p).await?;
+        Ok::<_, EngineError>((list, orgs))
+    }
+    .await;
+    let (list, orgs) = match result {
+        Ok(x) => x,
+        Err(e) => return viewer_error(&v, &uri, e),
+    };
+    let link = |page: i64| {
+        let mut ser = form_urlencoded::Serializer::new(String::new());
+        if let Some(s) = q.search.as_deref().filter(|s| !s.is_empty()) {
+            ser.append_pair("search", s);
+        }
+        if kev {
+            ser.append_pair("kev", "on");
+        }
+        if let Some(o) = q.organization_id.as_deref().filter(|s| !s.is_empty()) {
+            ser.append_pair("organization_id", o);
+        }
+        ser.append_pair("page", &page.to_string());
+        format!("/vulnerabilities?{}", ser.finish())
+    };
+    let first = if list.total == 0 { 0 } else { list.offset + 1 };
+    let last = list.offset + list.items.len() as i64;
+    render(VulnerabilitiesPage {
+        layout: layout(&v, "Vulnerabilities", "vulns", &uri),
+        prev: (page > 1).then(|| link(page - 1)),
+        next: (last < list.total).then(|| link(page + 1)),
+        first,
+        last,
+        total: list.total,
+        rows: list
+            .items
+            .into_iter()
+            .map(|r| {
+                let d = truncate(&r.facts.description, 90);
+                (r, d)
+            })
+            .collect(),
+        search: q.search.unwrap_or_default(),
+        kev,
+        organization_id: q.organization_id.unwrap_or_default(),
+        orgs,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "vulnerability.html")]
+struct VulnerabilityPage {
+    layout: Layout,
+    facts: CveFacts,
+    open: Vec<FindingRow>,
+    resolved: Vec<FindingRow>,
+}
+
+pub(super) async fn vulnerability(
+    State(s): State<AppState>,
+    v: Viewer,
+    uri: Uri,
+    Path(cve): Path<String>,
+) -> Response {
+    let p = &v.0.principal;
+    match s.engine.vulnerability(p, &cve).await {
+        Ok((facts, findings)) => {
+            let (open, resolved): (Vec<_>, Vec<_>) =
+                findings.items.into_iter().partition(|f| f.resolved_at.is_none());
+            render(VulnerabilityPage {
+                layout: layout(&v, facts.id.clone(), "vulns", &uri),
+                facts,
+                open,
+                resolved,
+            })
+        }
+        Err(e) => viewer_error(&v, &uri, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "software.html")]
+struct SoftwarePage {
+    layout: Layout,
+    titles: Vec<TitleSummary>,
+    search: String,
+}
+
+#[derive(Deserialize, Default)]
+struct SearchParams {
+    search: Option<String>,
+    #[allow(dead_code)]
+    error: Option<String>,
+    #[allow(dead_code)]
+    notice: Option<String>,
+}
+
+pub(super) async fn software(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
+    let q: SearchParams = parse_query(uri.query().unwrap_or("")).unwrap_or_default();
+    match s.engine.software(&v.0.principal, q.search.as_deref(), 500).await {
+        Ok(titles) => render(SoftwarePage {
+            layout: layout(&v, "Software", "software", &uri),
+            titles,
+            search: q.search.unwrap_or_default(),
+        }),
+        Err(e) => viewer_error(&v, &uri, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "alerts.html")]
+struct AlertsPage {
+    layout: Layout,
+    alerts: Vec<Alert>,
+    feeds: Vec<ringfence_engine::store::FeedRun>,
+    stored: Vec<(String, i64)>,
+}
+
+pub(super) async fn alerts(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
+    let p = &v.0.principal;
+    let result = async {
+        let alerts = s.engine.alerts(p).await?;
+        let (feeds, stored) = s.engine.feed_status(p).await?;
+        Ok::<_, EngineError>((alerts, feeds, stored))
+    }
+    .await;
+    match result {
+        Ok((alerts, feeds, stored)) => {
+            render(AlertsPage { layout: layout(&v, "Alerts", "alerts", &uri), alerts, feeds, stored })
+        }
+        Err(e) => viewer_error(&v, &uri, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct Empty {}
+
+pub(super) async fn read_alerts(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
+    let _: Empty = match form(&v, &body) {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    match s.engine.mark_alerts_read(&v.0.principal).await {
+        Ok(n) => done("/alerts", Ok(format!("{n} alerts marked read"))),
+        Err(e) => done("/alerts", Err(msg(e))),
+    }
+}
+
+/// The vulnerability and software sections of a device page.
+pub(super) struct DeviceSections {
+    pub findings: Vec<FindingRow>,
+    pub resolved: Vec<FindingRow>,
+    pub os: String,
+    pub inventory_at: String,
+    pub items: Vec<Item>,
+    pub item_total: usize,
+    pub history: Vec<SoftwareEvent>,
+    pub sw: String,
+    pub kind: String,
+}
+
+#[derive(Deserialize, Default)]
+struct DeviceParams {
+    sw: Option<String>,
+    kind: Option<String>,
+}
+
+pub(super) async fn device_sections(
+    s: &AppState,
+    p: &Principal,
+    device: &DeviceId,
+    uri: &Uri,
+) -> Result<DeviceSections, EngineError> {
+    let q: DeviceParams = parse_query(uri.query().unwrap_or("")).unwrap_or_default();
+    let fq = FindingQuery {
+        device_id: Some(device.clone()),
+        include_resolved: true,
+        limit: 500,
+        ..Default::default()
+    };
+    let all = s.engine.findings(p, fq).await?.items;
+    let (findings, resolved): (Vec<_>, Vec<_>) = all.into_iter().partition(|f| f.resolved_at.is_none());
+    let inv = s.engine.device_inventory(p, device.as_str()).await?;
+    let history = s.engine.software_history(p, device.as_str(), 50).await?;
+    let sw = q.sw.unwrap_or_default();
+    let kind = q.kind.unwrap_or_default();
+    let needle = sw.to_lowercase();
+    let item_total = inv.items.len();
+    let items: Vec<Item> = inv
+        .items
+        .into_iter()
+        .filter(|i| kind.is_empty() || i.kind.as_str() == kind)
+        .filter(|i| needle.is_empty() || i.name.to_lowercase().contains(&needle))
+        .take(300)
+        .collect();
+    Ok(DeviceSections {
+        findings,
+        resolved,
+        os: inv
+            .os
+            .map(|o| {
+                if o.name.is_empty() {
+                    format!("{} {}", o.id, o.version)
+                } else {
+                    format!("{} ({})", o.name, o.version)
+                }
+            })
+            .unwrap_or_default(),
+        inventory_at: inv.updated_at.map(|t| short(&t)).unwrap_or_default(),
+        items,
+        item_total,
+        history,
+        sw,
+        kind,
+    })
+}
