@@ -455,7 +455,7 @@ fn demo_inventory(n: usize, d: &Device) -> Option<Inventory> {
         let build = match (os.contains("Server"), os) {
             (true, o) if o.contains("2019") => "10.0.17763.5696",
             (true, _) => {
-                if n % 2 == 0 {
+                if n.is_multiple_of(2) {
                     "10.0.20348.2402"
                 } else {
                     "10.0.20348.2966"
@@ -463,7 +463,7 @@ fn demo_inventory(n: usize, d: &Device) -> Option<Inventory> {
             }
             (false, o) if o.contains("Windows 10") => "10.0.19045.4291",
             _ => {
-                if n % 3 == 0 {
+                if n.is_multiple_of(3) {
                     "10.0.22631.3447"
                 } else {
                     "10.0.22631.4602"
@@ -472,20 +472,20 @@ fn demo_inventory(n: usize, d: &Device) -> Option<Inventory> {
         };
         let mut items = vec![
             program(
-                if n % 3 == 0 { "7-Zip 23.01 (x64)" } else { "7-Zip 24.09 (x64)" },
-                if n % 3 == 0 { "23.01" } else { "24.09" },
+                if n.is_multiple_of(3) { "7-Zip 23.01 (x64)" } else { "7-Zip 24.09 (x64)" },
+                if n.is_multiple_of(3) { "23.01" } else { "24.09" },
                 "Igor Pavlov",
             ),
             program(
                 "Google Chrome",
-                if n % 2 == 0 { "126.0.6478.127" } else { "131.0.6778.86" },
+                if n.is_multiple_of(2) { "126.0.6478.127" } else { "131.0.6778.86" },
                 "Google LLC",
             ),
         ];
         if !os.contains("Server") {
             items.push(program(
                 "Notepad++ (64-bit x64)",
-                if n % 4 == 0 { "8.5.6" } else { "8.6.9" },
+                if n.is_multiple_of(4) { "8.5.6" } else { "8.6.9" },
                 "Notepad++ Team",
             ));
             items.push(program(
@@ -493,12 +493,12 @@ fn demo_inventory(n: usize, d: &Device) -> Option<Inventory> {
                 if n % 3 == 1 { "23.003.20215" } else { "24.002.20933" },
                 "Adobe Inc.",
             ));
-            if n % 5 == 0 {
+            if n.is_multiple_of(5) {
                 items.push(program("WinRAR 6.22 (64-bit)", "6.22.0", "win.rar GmbH"));
             }
             items.push(program(
                 "Mozilla Firefox (x64 en-US)",
-                if n % 6 == 0 { "128.0" } else { "133.0" },
+                if n.is_multiple_of(6) { "128.0" } else { "133.0" },
                 "Mozilla",
             ));
         }
@@ -590,7 +590,7 @@ pub async fn seed_intel(engine: &Engine, seed: &DemoSeed) -> Result<DemoIntel> {
     }
     let summary = crate::intel::import_demo(engine.store().as_ref(), engine.now())
         .await
-        .map_err(|e| crate::EngineError::Conflict(e))?;
+        .map_err(crate::EngineError::Conflict)?;
     let report = engine.correlate_after_import(&[summary]).await?;
     Ok(DemoIntel { inventories, report })
 }

@@ -126,13 +126,9 @@ pub fn parse_status(text: &str) -> Status {
             "Status" => s.status = Some(value),
             "Architecture" => s.arch = Some(value),
             "Source" => s.source = Some(value),
-            f if f.is_empty() || f.contains(char::is_whitespace) => {
-                if s.error.is_none() {
-                    s.error = Some(InventoryError::Line {
-                        line: line_no,
-                        reason: format!("invalid field name '{f}'"),
-                    });
-                }
+            f if (f.is_empty() || f.contains(char::is_whitespace)) && s.error.is_none() => {
+                s.error =
+                    Some(InventoryError::Line { line: line_no, reason: format!("invalid field name '{f}'") });
             }
             _ => {}
         }
