@@ -3,6 +3,7 @@
 
 mod admin;
 mod bench;
+mod bench_correlate;
 mod config;
 mod intel;
 mod output;
@@ -113,6 +114,8 @@ enum BenchCommand {
     Tenancy(bench::BenchArgs),
     /// Parse throughput of NVD CVE API 2.0 pages.
     Feeds(bench::FeedBenchArgs),
+    /// Full-fleet correlation, inventory deltas and new CVEs on synthetic data.
+    Correlate(bench_correlate::CorrelateArgs),
 }
 
 #[derive(Subcommand)]
@@ -331,6 +334,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ringfence_engine::evidence::verify_store(store.as_ref(), chain.as_deref()).await?;
             output::print_verification(format, &ok, &broken);
             Ok(if broken.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(exit::EVIDENCE_BROKEN) })
+        }
+        Command::Bench(BenchCommand::Correlate(args)) => {
+            bench_correlate::run(args)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Feeds(args)) => {
             bench::feeds(args)?;

@@ -104,6 +104,9 @@ enum VersionSpec {
 }
 
 struct Criterion {
+    /// A hash of vendor and product, for finding candidate CPEs quickly (candidates are
+    /// then compared in full, so a collision costs time, never correctness).
+    key: Option<u64>,
     vulnerable: bool,
     cpe: Cpe,
     version: VersionSpec,
@@ -132,6 +135,7 @@ struct NvdEntry {
 /// A CPE on a device with its parsed version.
 pub struct DeviceCpe {
     pub translation: Translation,
+    key: Option<u64>,
     version: Option<GenericVersion>,
     /// Operating-system platforms of Linux distros: part of AND configurations only.
     pub platform_only: bool,
@@ -140,7 +144,8 @@ pub struct DeviceCpe {
 impl DeviceCpe {
     pub fn new(translation: Translation, platform_only: bool) -> Self {
         let version = GenericVersion::parse(&translation.version).ok();
-        DeviceCpe { translation, version, platform_only }
+        let key = key_of(&translation.cpe);
+        DeviceCpe { translation, key, version, platform_only }
     }
 }
 
@@ -184,13 +189,52 @@ impl Criterion {
     }
 }
 
-fn eval_node(node: &Node, cpes: &[&DeviceCpe]) -> bool {
-    let hit = |c: &Criterion| cpes.iter().any(|t| c.matches(t));
+/// The vendor/product hash of a CPE whose vendor and product are literals.
+fn key_of(cpe: &Cpe) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let (Value::Text(v), Value::Text(p)) = (cpe.vendor(), cpe.product()) else { return None };
+    if cpe.vendor().has_wildcards() || cpe.product().has_wildcards() {
+        return None;
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    v.hash(&mut h);
+    p.hash(&mut h);
+    Some(h.finish())
+}
+
+/// A device's CPEs, indexed by vendor and product for evaluating AND configurations.
+pub struct DeviceCpes<'a> {
+    all: Vec<&'a DeviceCpe>,
+    by_key: HashMap<u64, Vec<&'a DeviceCpe>>,
+}
+
+impl<'a> DeviceCpes<'a> {
+    pub fn new(cpes: impl IntoIterator<Item = &'a DeviceCpe>) -> Self {
+        let all: Vec<&DeviceCpe> = cpes.into_iter().collect();
+        let mut by_key: HashMap<u64, Vec<&DeviceCpe>> = HashMap::with_capacity(all.len());
+        for c in &all {
+            if let Some(k) = c.key {
+                by_key.entry(k).or_default().push(c);
+            }
+        }
+        DeviceCpes { all, by_key }
+    }
+
+    fn candidates(&self, c: &Criterion) -> &[&'a DeviceCpe] {
+        match c.key {
+            Some(k) => self.by_key.get(&k).map(Vec::as_slice).unwrap_or(&[]),
+            None => &self.all,
+        }
+    }
+}
+
+fn eval_node(node: &Node, cpes: &DeviceCpes) -> bool {
+    let hit = |c: &Criterion| cpes.candidates(c).iter().any(|t| c.matches(t));
     let r = if node.and { node.criteria.iter().all(hit) } else { node.criteria.iter().any(hit) };
     r != node.negate
 }
 
-fn eval_config(config: &Config, cpes: &[&DeviceCpe]) -> bool {
+fn eval_config(config: &Config, cpes: &DeviceCpes) -> bool {
     let r = if config.and {
         config.nodes.iter().all(|n| eval_node(n, cpes))
     } else {
@@ -349,6 +393,7 @@ impl Index {
                     }
                     let fixed = m.end.as_ref().filter(|b| !b.inclusive).map(|b| b.version.clone());
                     criteria.push(Criterion {
+                        key: key_of(&m.criteria),
                         vulnerable: m.vulnerable,
                         cpe: m.criteria.clone(),
                         version,
@@ -453,7 +498,7 @@ impl Index {
                 let matched =
                     config.nodes.iter().flat_map(|n| &n.criteria).find(|c| c.vulnerable && c.matches(t));
                 let Some(crit) = matched else { continue };
-                let alone = eval_config(config, &[t]);
+                let alone = eval_config(config, &DeviceCpes::new([t]));
                 let rule = format!("{} → {}", t.translation.rule, crit.text);
                 hits.push(TitleHit {
                     cve: entry.cve,
@@ -469,7 +514,7 @@ impl Index {
     }
 
     /// Whether an NVD configuration holds on a device with these CPEs.
-    pub fn config_holds(&self, pos: u32, config: u16, cpes: &[&DeviceCpe]) -> bool {
+    pub fn config_holds(&self, pos: u32, config: u16, cpes: &DeviceCpes) -> bool {
         self.nvd
             .get(pos as usize)
             .and_then(|e| e.configs.get(config as usize))
@@ -570,8 +615,7 @@ impl<'a> Correlator<'a> {
                 dkey.clone().or_else(|| Some(format!("{} {}", inv.os.id, inv.os.version)));
         }
         // Device CPEs for AND configurations: programs and the OS.
-        let mut cpes: Vec<&DeviceCpe> = titled.iter().filter_map(|(_, r)| r.cpe.as_deref()).collect();
-        cpes.extend(os_cpes.iter());
+        let cpes = DeviceCpes::new(titled.iter().filter_map(|(_, r)| r.cpe.as_deref()).chain(os_cpes.iter()));
         let mut found: BTreeMap<(String, String), Finding> = BTreeMap::new();
         let mut emit = |hit: &TitleHit, product: String, kind: ItemKind, item_name: &str, version: &str| {
             let cve_id = index.cve_id(hit.cve).to_string();
