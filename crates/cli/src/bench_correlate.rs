@@ -12,7 +12,9 @@ use clap::Args;
 use ringfence_cpe::Cpe;
 use ringfence_feeds::nvd::{Bound, Configuration, CpeMatch, Node, Operator};
 use ringfence_inventory::{Item, ItemKind, OsInfo};
-use ringfence_matcher::{DeviceCpe, DeviceCpes, DistroAdvisory, DistroState, Index, NvdAdvisory, Table, TitleHit, TitleKey};
+use ringfence_matcher::{
+    DeviceCpe, DeviceCpes, DistroAdvisory, DistroState, Index, NvdAdvisory, Table, TitleHit, TitleKey,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -118,10 +120,16 @@ fn build_index(args: &CorrelateArgs, rng: &mut Rng) -> Index {
             nodes.push(Node {
                 operator: Operator::Or,
                 negate: false,
-                matches: vec![criterion(false, "cpe:2.3:o:microsoft:windows:-:*:*:*:*:*:*:*".into(), None, None)],
+                matches: vec![criterion(
+                    false,
+                    "cpe:2.3:o:microsoft:windows:-:*:*:*:*:*:*:*".into(),
+                    None,
+                    None,
+                )],
             });
         }
-        let config = Configuration { operator: if and { Operator::And } else { Operator::Or }, negate: false, nodes };
+        let config =
+            Configuration { operator: if and { Operator::And } else { Operator::Or }, negate: false, nodes };
         index.add_nvd(&NvdAdvisory { cve_id: format!("CVE-2090-{i:07}"), configurations: vec![config] });
     }
     for i in 0..distro {
@@ -157,7 +165,12 @@ fn build_fleet(args: &CorrelateArgs, rng: &mut Rng) -> Fleet {
     let mut titles: Vec<(TitleKey, Item)> = Vec::new();
     let mut ids: HashMap<TitleKey, u32> = HashMap::new();
     let debian = OsInfo::debian("12");
-    let windows = OsInfo { family: "windows".into(), id: "windows".into(), version: "10.0.22631.4602".into(), ..OsInfo::default() };
+    let windows = OsInfo {
+        family: "windows".into(),
+        id: "windows".into(),
+        version: "10.0.22631.4602".into(),
+        ..OsInfo::default()
+    };
     let mut title = |os: &OsInfo, item: Item| -> u32 {
         let key = TitleKey::of(os, &item).unwrap_or(TitleKey::Program {
             kind: item.kind,
@@ -192,7 +205,10 @@ fn build_fleet(args: &CorrelateArgs, rng: &mut Rng) -> Fleet {
                     if !seen.insert(PRODUCTS + kb) {
                         continue;
                     }
-                    list.push(title(&windows, Item::new(ItemKind::Hotfix, format!("KB{}", 5_000_000 + kb), "1")));
+                    list.push(title(
+                        &windows,
+                        Item::new(ItemKind::Hotfix, format!("KB{}", 5_000_000 + kb), "1"),
+                    ));
                 }
             } else {
                 let p = rng.popular(PACKAGES);
@@ -234,7 +250,12 @@ fn evaluate(index: &Index, key: &TitleKey, item: &Item) -> Evaluated {
     }
 }
 
-fn device_findings(index: &Index, results: &[Evaluated], windows_cpes: &[DeviceCpe], titles: &[u32]) -> usize {
+fn device_findings(
+    index: &Index,
+    results: &[Evaluated],
+    windows_cpes: &[DeviceCpe],
+    titles: &[u32],
+) -> usize {
     let cpes = DeviceCpes::new(
         titles.iter().filter_map(|&t| results[t as usize].cpe.as_deref()).chain(windows_cpes.iter()),
     );
@@ -267,7 +288,8 @@ fn percentile(mut v: Vec<Duration>, q: f64) -> f64 {
 }
 
 pub fn run(args: CorrelateArgs) -> anyhow::Result<()> {
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let threads =
+        args.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let mut rng = Rng(0x5eed);
     let t = Instant::now();
     let index = build_index(&args, &mut rng);
@@ -287,9 +309,17 @@ pub fn run(args: CorrelateArgs) -> anyhow::Result<()> {
         fleet.titles.len(),
         fleet_time.as_secs_f64()
     );
-    let windows_os = OsInfo { family: "windows".into(), id: "windows".into(), version: "10.0.22631.4602".into(), name: "Windows 11 Pro".into(), ..OsInfo::default() };
-    let windows_cpes: Vec<DeviceCpe> =
-        ringfence_matcher::table::os_cpes(&windows_os).into_iter().map(|(t, p)| DeviceCpe::new(t, p)).collect();
+    let windows_os = OsInfo {
+        family: "windows".into(),
+        id: "windows".into(),
+        version: "10.0.22631.4602".into(),
+        name: "Windows 11 Pro".into(),
+        ..OsInfo::default()
+    };
+    let windows_cpes: Vec<DeviceCpe> = ringfence_matcher::table::os_cpes(&windows_os)
+        .into_iter()
+        .map(|(t, p)| DeviceCpe::new(t, p))
+        .collect();
 
     // Full correlation: titles once, then every device.
     let start = Instant::now();
@@ -312,7 +342,9 @@ pub fn run(args: CorrelateArgs) -> anyhow::Result<()> {
                 let (index, results, windows_cpes) = (&index, &results, &windows_cpes);
                 s.spawn(move || {
                     part.iter()
-                        .map(|(w, titles)| device_findings(index, results, if *w { windows_cpes } else { &[] }, titles))
+                        .map(|(w, titles)| {
+                            device_findings(index, results, if *w { windows_cpes } else { &[] }, titles)
+                        })
                         .sum::<usize>()
                 })
             })
@@ -333,7 +365,8 @@ pub fn run(args: CorrelateArgs) -> anyhow::Result<()> {
     let mut samples = Vec::new();
     let mut delta_rng = Rng(7);
     for d in 0..200 {
-        let (is_windows, titles) = &fleet.devices[d * (fleet.devices.len() / 200).max(1) % fleet.devices.len()];
+        let (is_windows, titles) =
+            &fleet.devices[d * (fleet.devices.len() / 200).max(1) % fleet.devices.len()];
         let start = Instant::now();
         let mut changed: Vec<Evaluated> = Vec::new();
         for k in 0..20 {

@@ -8,6 +8,11 @@
 //! | `database_url` | `RINGFENCE_DATABASE_URL` | SQLite file `ringfence.db` in `data_dir` |
 //! | `secure_cookies` | `RINGFENCE_SECURE_COOKIES` | on, except when listening on a loopback address |
 //! | `log` | `RINGFENCE_LOG` | `info` |
+//! | `feeds_sync` | `RINGFENCE_FEEDS_SYNC` | on: sync NVD, KEV, EPSS and Debian data on a schedule |
+//! | `nvd_api_key` | `RINGFENCE_NVD_API_KEY` | none (NVD's lower rate limit) |
+//! | `nvd_sync_hours` | | `2` |
+//! | `feeds_sync_hours` | | `24` (KEV, EPSS, Debian) |
+//! | `alert_webhook` | `RINGFENCE_ALERT_WEBHOOK` | none: alerts show in the dashboard only |
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -26,6 +31,11 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     pub secure_cookies: Option<bool>,
     pub log: Option<String>,
+    pub feeds_sync: Option<bool>,
+    pub nvd_api_key: Option<String>,
+    pub nvd_sync_hours: Option<f64>,
+    pub feeds_sync_hours: Option<f64>,
+    pub alert_webhook: Option<String>,
 }
 
 impl FileConfig {
@@ -38,7 +48,8 @@ impl FileConfig {
     pub fn parse(text: &str) -> anyhow::Result<Self> {
         toml::from_str(text).map_err(|e| {
             anyhow::anyhow!(
-                "{}; the keys are listen, data_dir, database_url, secure_cookies and log",
+                "{}; the keys are listen, data_dir, database_url, secure_cookies, log, feeds_sync, nvd_api_key, \
+                 nvd_sync_hours, feeds_sync_hours and alert_webhook",
                 e.to_string().trim()
             )
         })
@@ -84,6 +95,41 @@ pub fn resolve(
     Ok(Settings { listen, data_dir, database_url, secure_cookies })
 }
 
+/// The feed schedule from flags and file; `None` when syncing is turned off.
+pub fn schedule(
+    file: &FileConfig,
+    feeds_sync: Option<bool>,
+    nvd_api_key: Option<&str>,
+) -> anyhow::Result<Option<ringfence_engine::sync::Schedule>> {
+    if !feeds_sync.or(file.feeds_sync).unwrap_or(true) {
+        return Ok(None);
+    }
+    let key =
+        nvd_api_key.map(str::to_owned).or_else(|| file.nvd_api_key.clone()).filter(|k| !k.trim().is_empty());
+    let mut s = ringfence_engine::sync::Schedule::new(ringfence_engine::sync::SyncConfig::new(key));
+    let hours = |field: &str, v: Option<f64>, default: f64| -> anyhow::Result<std::time::Duration> {
+        let h = v.unwrap_or(default);
+        if !(0.1..=24.0 * 31.0).contains(&h) {
+            bail!("{field} must be between 0.1 and 744 hours (got {h})");
+        }
+        Ok(std::time::Duration::from_secs_f64(h * 3600.0))
+    };
+    s.nvd_every = hours("nvd_sync_hours", file.nvd_sync_hours, 2.0)?;
+    s.daily_every = hours("feeds_sync_hours", file.feeds_sync_hours, 24.0)?;
+    Ok(Some(s))
+}
+
+/// The alert webhook, checked.
+pub fn webhook(file: &FileConfig, flag: Option<&str>) -> anyhow::Result<Option<String>> {
+    let url = flag.map(str::to_owned).or_else(|| file.alert_webhook.clone()).filter(|u| !u.trim().is_empty());
+    if let Some(u) = &url
+        && !(u.starts_with("https://") || u.starts_with("http://"))
+    {
+        bail!("alert_webhook must be an http:// or https:// URL (got '{u}')");
+    }
+    Ok(url)
+}
+
 fn redact(url: &str) -> String {
     ringfence_store::Location::parse(url).redacted()
 }
@@ -110,6 +156,12 @@ mod tests {
     fn bad_config_says_what_is_wrong() {
         let err = FileConfig::parse("lisen = \"x\"").unwrap_err().to_string();
         assert!(err.contains("lisen") && err.contains("the keys are"), "{err}");
+        let file = FileConfig::parse("nvd_sync_hours = 0.0").unwrap();
+        let err = schedule(&file, None, None).unwrap_err().to_string();
+        assert!(err.contains("nvd_sync_hours"), "{err}");
+        assert!(schedule(&file, Some(false), None).unwrap().is_none(), "turned off, the hours do not matter");
+        let file = FileConfig::parse("alert_webhook = \"ftp://x\"").unwrap();
+        assert!(webhook(&file, None).unwrap_err().to_string().contains("alert_webhook"));
         let err = FileConfig::parse("secure_cookies = \"yes\"").unwrap_err().to_string();
         assert!(err.contains("secure_cookies"), "{err}");
         let err =

@@ -27,6 +27,19 @@ pub enum FeedsCommand {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Fetch the feeds online: NVD (incremental by lastModified, resumable), CISA KEV, EPSS
+    /// and the Debian security tracker, then correlate the devices they touch.
+    Sync {
+        #[command(flatten)]
+        target: Target,
+        /// Feeds to sync (comma-separated): nvd, kev, epss, debian.
+        #[arg(long, value_delimiter = ',', default_value = "nvd,kev,epss,debian")]
+        feed: Vec<String>,
+        #[command(flatten)]
+        sources: SyncSources,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// How much vulnerability data the database holds and the latest imports.
     Status {
         #[command(flatten)]
@@ -51,6 +64,41 @@ impl Target {
             None => location(&self.server, &file_config(&self.server)?)?,
         };
         open_store(&location).await
+    }
+}
+
+/// Where feeds are fetched from: the public sources by default, or a mirror.
+#[derive(Args, Clone, Debug)]
+pub struct SyncSources {
+    /// An NVD API key (raises NVD's rate limit from 5 to 50 requests per 30 s).
+    #[arg(long, env = "RINGFENCE_NVD_API_KEY", hide_env_values = true)]
+    pub nvd_api_key: Option<String>,
+    /// The NVD CVE API 2.0 endpoint (a mirror).
+    #[arg(long, default_value = ringfence_engine::sync::NVD_URL)]
+    pub nvd_url: String,
+    #[arg(long, default_value = ringfence_engine::sync::KEV_URL)]
+    pub kev_url: String,
+    #[arg(long, default_value = ringfence_engine::sync::EPSS_URL)]
+    pub epss_url: String,
+    #[arg(long, default_value = ringfence_engine::sync::DEBIAN_URL)]
+    pub debian_url: String,
+    /// Seconds between NVD requests [default: 6, or 0.7 with an API key].
+    #[arg(long)]
+    pub pause_secs: Option<f64>,
+}
+
+impl SyncSources {
+    pub fn config(&self) -> ringfence_engine::sync::SyncConfig {
+        let mut c = ringfence_engine::sync::SyncConfig::new(self.nvd_api_key.clone());
+        c.nvd_url.clone_from(&self.nvd_url);
+        c.kev_url.clone_from(&self.kev_url);
+        c.epss_url.clone_from(&self.epss_url);
+        c.debian_url.clone_from(&self.debian_url);
+        if let Some(p) = self.pause_secs {
+            c.pause = std::time::Duration::from_secs_f64(p.max(0.0));
+            c.backoff = c.pause.max(std::time::Duration::from_millis(100));
+        }
+        c
     }
 }
 
@@ -138,40 +186,7 @@ pub async fn run(command: FeedsCommand) -> anyhow::Result<std::process::ExitCode
             }
             let engine = Engine::new(store);
             let report = engine.correlate_after_import(&summaries).await?;
-            match format {
-                Format::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({
-                        "imports": summaries.iter().map(summary_json).collect::<Vec<_>>(),
-                        "failures": failures,
-                        "correlation": report,
-                    }))?
-                ),
-                Format::Table => {
-                    for s in &summaries {
-                        println!(
-                            "{}: {} ({} records): {} added, {} changed, {} unchanged, {} skipped",
-                            s.origin,
-                            s.format,
-                            s.records,
-                            s.counts.added,
-                            s.counts.changed,
-                            s.counts.unchanged,
-                            s.skipped.total()
-                        );
-                        for (reason, (n, example)) in &s.skipped.by_reason {
-                            println!("    skipped {n}: {reason} (e.g. {example})");
-                        }
-                    }
-                    for f in &failures {
-                        println!("FAILED {f}");
-                    }
-                    println!(
-                        "correlation: {} devices re-evaluated, {} new findings, {} resolved, {} alerts",
-                        report.devices, report.new_findings, report.resolved, report.alerts
-                    );
-                }
-            }
+            print_imports(format, &summaries, &failures, &report)?;
             if failures.is_empty() {
                 Ok(std::process::ExitCode::SUCCESS)
             } else {
@@ -181,6 +196,30 @@ pub async fn run(command: FeedsCommand) -> anyhow::Result<std::process::ExitCode
                     files.len()
                 ))
                 .into())
+            }
+        }
+        FeedsCommand::Sync { target, feed, sources, format } => {
+            let feeds = feed
+                .iter()
+                .map(|f| {
+                    ringfence_engine::sync::Feed::parse(f.trim()).ok_or_else(|| {
+                        InvalidArgument(format!("unknown feed '{f}': use nvd, kev, epss or debian"))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let store = target.open().await?;
+            let spinner = indicatif::ProgressBar::new_spinner();
+            spinner.set_message(format!("syncing {}", feed.join(", ")));
+            spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+            let (done, failed) =
+                ringfence_engine::sync::sync(store.as_ref(), &sources.config(), &feeds).await;
+            spinner.finish_and_clear();
+            let report = Engine::new(store).correlate_after_import(&done).await?;
+            print_imports(format, &done, &failed, &report)?;
+            if failed.is_empty() {
+                Ok(std::process::ExitCode::SUCCESS)
+            } else {
+                Err(anyhow::anyhow!("{} of {} feeds could not be synced", failed.len(), feeds.len()))
             }
         }
         FeedsCommand::Status { target } => {
@@ -207,6 +246,49 @@ pub async fn run(command: FeedsCommand) -> anyhow::Result<std::process::ExitCode
             Ok(std::process::ExitCode::SUCCESS)
         }
     }
+}
+
+fn print_imports(
+    format: Format,
+    summaries: &[ImportSummary],
+    failures: &[String],
+    report: &ringfence_engine::findings::CorrelationReport,
+) -> anyhow::Result<()> {
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "imports": summaries.iter().map(summary_json).collect::<Vec<_>>(),
+                "failures": failures,
+                "correlation": report,
+            }))?
+        ),
+        Format::Table => {
+            for s in summaries {
+                println!(
+                    "{}: {} ({} records): {} added, {} changed, {} unchanged, {} skipped",
+                    s.origin,
+                    s.format,
+                    s.records,
+                    s.counts.added,
+                    s.counts.changed,
+                    s.counts.unchanged,
+                    s.skipped.total()
+                );
+                for (reason, (n, example)) in &s.skipped.by_reason {
+                    println!("    skipped {n}: {reason} (e.g. {example})");
+                }
+            }
+            for f in failures {
+                println!("FAILED {f}");
+            }
+            println!(
+                "correlation: {} devices re-evaluated, {} new findings, {} resolved, {} alerts",
+                report.devices, report.new_findings, report.resolved, report.alerts
+            );
+        }
+    }
+    Ok(())
 }
 
 fn summary_json(s: &ImportSummary) -> serde_json::Value {

@@ -162,6 +162,15 @@ struct ServeArgs {
     /// loopback address.
     #[arg(long, env = "RINGFENCE_SECURE_COOKIES", value_name = "BOOL")]
     secure_cookies: Option<bool>,
+    /// Sync NVD, KEV, EPSS and Debian data on a schedule [default: true].
+    #[arg(long, env = "RINGFENCE_FEEDS_SYNC", value_name = "BOOL")]
+    feeds_sync: Option<bool>,
+    /// An NVD API key for the scheduled syncs.
+    #[arg(long, env = "RINGFENCE_NVD_API_KEY", hide_env_values = true)]
+    nvd_api_key: Option<String>,
+    /// POST alerts (new CVEs and KEV entries touching the fleet) as JSON to this URL.
+    #[arg(long, env = "RINGFENCE_ALERT_WEBHOOK", value_name = "URL")]
+    alert_webhook: Option<String>,
 }
 
 #[derive(Args)]
@@ -279,9 +288,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(url) => Location::parse(url),
                 None => Location::Sqlite(settings.data_dir.join("ringfence.db")),
             };
+            let schedule = config::schedule(&file, args.feeds_sync, args.nvd_api_key.as_deref())
+                .map_err(|e| InvalidArgument(format!("{e:#}")))?;
+            let webhook = config::webhook(&file, args.alert_webhook.as_deref())
+                .map_err(|e| InvalidArgument(format!("{e:#}")))?;
             let store = open_store(&location).await?;
             let listener = bind(&settings).await?;
-            serve(listener, store, &settings, &location, None).await?;
+            let engine = Engine::new(store).with_alert_webhook(webhook);
+            if let Some(schedule) = schedule {
+                tracing::info!(
+                    nvd_every_hours = schedule.nvd_every.as_secs_f64() / 3600.0,
+                    others_every_hours = schedule.daily_every.as_secs_f64() / 3600.0,
+                    "vulnerability feeds will sync on a schedule (feeds_sync = false turns this off)"
+                );
+                tokio::spawn(ringfence_engine::sync::run_schedule(engine.clone(), schedule));
+            }
+            serve(listener, engine, &settings, &location, None).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => {
@@ -316,7 +338,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let listener = bind(&settings).await?;
             let banner = output::demo_banner(&seed, &settings.data_dir, listener.local_addr()?);
-            serve(listener, store, &settings, &location, Some(banner)).await?;
+            serve(listener, engine, &settings, &location, Some(banner)).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Admin(args) => {
@@ -445,14 +467,14 @@ async fn bind(settings: &config::Settings) -> anyhow::Result<tokio::net::TcpList
 
 async fn serve(
     listener: tokio::net::TcpListener,
-    store: DynStore,
+    engine: Engine,
     settings: &config::Settings,
     location: &Location,
     banner: Option<String>,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let state = ringfence_server::AppState::new(
-        Engine::new(store),
+        engine,
         ringfence_server::ServerConfig { secure_cookies: settings.secure_cookies },
     );
     tracing::info!(%addr, database = %location.redacted(), "ringfence is serving");

@@ -332,9 +332,29 @@ impl Engine {
         Ok((self.store.list_feed_runs(50).await?, self.store.intel_counts().await?))
     }
 
-    /// Sends an alert to the partner's webhook, when the installation configured one.
+    /// Logs an alert and POSTs it to the installation's webhook, when one is configured. The
+    /// post runs in the background; a failure is logged, the alert stays in the dashboard.
     async fn notify(&self, partner: &PartnerId, alert: &Alert) {
         tracing::info!(partner = %partner, cve = %alert.cve_id, devices = alert.devices, "{}", alert.message);
+        let Some(url) = self.webhook.clone() else { return };
+        let body = serde_json::json!({
+            "partner_id": partner,
+            "kind": alert.kind,
+            "cve_id": alert.cve_id,
+            "devices": alert.devices,
+            "message": alert.message,
+            "at": alert.at.to_string(),
+        });
+        tokio::spawn(async move {
+            let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build();
+            let result = match client {
+                Ok(c) => c.post(url.as_ref()).json(&body).send().await.and_then(|r| r.error_for_status()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "the alert webhook failed");
+            }
+        });
     }
 }
 

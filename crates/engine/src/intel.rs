@@ -491,6 +491,63 @@ pub async fn import_reader(
     origin: &str,
     now: Timestamp,
 ) -> crate::Result<ImportSummary, String> {
+    let summary = import_unrecorded(store, reader, origin, now).await?;
+    record_run(store, &summary, now, None).await?;
+    Ok(summary)
+}
+
+/// Adds one summary into another (for syncs made of many pages).
+pub fn merge_summary(into: &mut ImportSummary, s: ImportSummary) {
+    into.records += s.records;
+    into.counts += s.counts;
+    for (reason, (n, example)) in s.skipped.by_reason {
+        let e = into.skipped.by_reason.entry(reason).or_insert((0, example));
+        e.0 += n;
+    }
+    into.touched.extend(s.touched);
+    into.withdrawn.extend(s.withdrawn);
+    into.kev_added.extend(s.kev_added);
+    into.new_cves.extend(s.new_cves);
+    if into.format.is_empty() {
+        into.format = s.format;
+    }
+}
+
+/// Records one import or sync in the feed history.
+pub async fn record_run(
+    store: &dyn Store,
+    summary: &ImportSummary,
+    started: Timestamp,
+    error: Option<String>,
+) -> crate::Result<(), String> {
+    let run = FeedRun {
+        id: uuid::Uuid::now_v7().to_string(),
+        feed: summary.format.clone(),
+        origin: summary.origin.clone(),
+        started_at: started,
+        finished_at: Timestamp::now(),
+        added: summary.counts.added,
+        changed: summary.counts.changed,
+        unchanged: summary.counts.unchanged,
+        skipped: summary.skipped.total(),
+        detail: serde_json::json!({
+            "skipped": skipped_json(&summary.skipped),
+            "withdrawn": summary.withdrawn.len(),
+            "kev_added": summary.kev_added.len(),
+        })
+        .to_string(),
+        error,
+    };
+    store.record_feed_run(&run).await.map_err(|e| e.to_string())
+}
+
+/// Imports one feed without recording a run (the caller records one for many).
+pub async fn import_unrecorded(
+    store: &dyn Store,
+    reader: Box<dyn Read + Send>,
+    origin: &str,
+    now: Timestamp,
+) -> crate::Result<ImportSummary, String> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(4);
     let origin_owned = origin.to_string();
     let parser = tokio::task::spawn_blocking(move || parse_feed(reader, &origin_owned, &tx));
@@ -559,20 +616,6 @@ pub async fn import_reader(
     summary.skipped = skipped;
     summary.touched.sort();
     summary.touched.dedup();
-    let run = FeedRun {
-        id: uuid::Uuid::now_v7().to_string(),
-        feed: summary.format.clone(),
-        origin: origin.to_string(),
-        started_at: now,
-        finished_at: Timestamp::now(),
-        added: summary.counts.added,
-        changed: summary.counts.changed,
-        unchanged: summary.counts.unchanged,
-        skipped: summary.skipped.total(),
-        detail: serde_json::json!({ "skipped": &skipped_json(&summary.skipped), "withdrawn": summary.withdrawn.len(), "kev_added": summary.kev_added.len() }).to_string(),
-        error: None,
-    };
-    store.record_feed_run(&run).await.map_err(|e| e.to_string())?;
     Ok(summary)
 }
 

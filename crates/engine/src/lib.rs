@@ -11,6 +11,7 @@ pub mod demo;
 pub mod evidence;
 pub mod findings;
 pub mod intel;
+pub mod sync;
 pub(crate) mod tenancy;
 mod users;
 
@@ -87,15 +88,23 @@ pub struct Engine {
     clock: Clock,
     /// The match index, built from the store on first use and after each import.
     intel: Arc<tokio::sync::RwLock<Option<Arc<ringfence_matcher::Index>>>>,
+    /// Where alerts are also POSTed as JSON, when configured.
+    webhook: Option<Arc<str>>,
 }
 
 impl Engine {
     pub fn new(store: DynStore) -> Self {
-        Self { store, clock: Clock::system(), intel: Default::default() }
+        Self { store, clock: Clock::system(), intel: Default::default(), webhook: None }
     }
 
     pub fn with_clock(store: DynStore, clock: Clock) -> Self {
-        Self { store, clock, intel: Default::default() }
+        Self { store, clock, intel: Default::default(), webhook: None }
+    }
+
+    /// POSTs every alert as JSON to `url` as well as showing it in the dashboard.
+    pub fn with_alert_webhook(mut self, url: Option<String>) -> Self {
+        self.webhook = url.map(Arc::from);
+        self
     }
 
     pub fn store(&self) -> &DynStore {
