@@ -4,6 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use ringfence_feeds::{detect, epss, kev, nvd, open};
+// Also the Debian tracker JSON and changelogs.
 use std::io::Cursor;
 
 fuzz_target!(|data: &[u8]| {
@@ -17,6 +18,12 @@ fuzz_target!(|data: &[u8]| {
                 let _ = a.affects(s);
             }
         }
+    }
+    let _ = ringfence_feeds::debian::parse_tracker(Cursor::new(data.to_vec()), &mut |_| {});
+    if let Ok(s) = std::str::from_utf8(data)
+        && let Ok(entries) = ringfence_feeds::debian::parse_changelog(s)
+    {
+        let _ = ringfence_feeds::debian::cves_between(&entries, "1.0-1", "2.0-1");
     }
     let _ = epss::parse(&mut Cursor::new(data.to_vec()), &mut |_| {});
     if let Ok(mut r) = open(Cursor::new(data.to_vec())) {
