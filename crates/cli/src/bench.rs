@@ -196,10 +196,14 @@ pub struct FeedBenchArgs {
     /// Records in the generated page (the record files repeated with new ids).
     #[arg(long, default_value_t = 100_000)]
     count: usize,
+    /// Also import the page into a fresh SQLite database (parse, store, index rows), as
+    /// `ringfence feeds import` does, and report that rate.
+    #[arg(long)]
+    import: bool,
 }
 
 /// `ringfence bench feeds`: parse throughput of an NVD API page built from real records.
-pub fn feeds(args: FeedBenchArgs) -> anyhow::Result<()> {
+pub async fn feeds(args: FeedBenchArgs) -> anyhow::Result<()> {
     let mut samples = Vec::new();
     for f in std::fs::read_dir(&args.records)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", args.records.display()))?
@@ -226,6 +230,23 @@ pub fn feeds(args: FeedBenchArgs) -> anyhow::Result<()> {
     }
     page.push_str("]}");
     let bytes = page.len();
+    if args.import {
+        let tmp = std::env::temp_dir().join(format!("ringfence-bench-import-{}", std::process::id()));
+        let store = crate::open_store(&Location::Sqlite(tmp.join("bench.db"))).await?;
+        let reader = Box::new(std::io::Cursor::new(page.clone().into_bytes()));
+        let start = Instant::now();
+        let summary = ringfence_engine::intel::import_reader(store.as_ref(), reader, "bench", Timestamp::now())
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "imported {} NVD records into SQLite in {secs:.2} s: {:.0} records/s ({} added)",
+            summary.records,
+            summary.records as f64 / secs,
+            summary.counts.added
+        );
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
     let start = Instant::now();
     let mut n = 0usize;
     let mut criteria = 0usize;

@@ -362,7 +362,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Feeds(args)) => {
-            bench::feeds(args)?;
+            bench::feeds(args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Tenancy(args)) => {

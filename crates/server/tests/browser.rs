@@ -244,3 +244,60 @@ async fn sign_in_create_a_site_and_sign_out_in_chromium() {
     let sites = viewer.get(&format!("/api/v1/sites?organization_id={}", app.a1.org.id)).await.body;
     assert!(sites.to_string().contains("Leeds Branch"), "the site created in the browser is stored");
 }
+
+#[tokio::test]
+async fn find_a_known_exploited_cve_and_the_devices_it_affects_in_chromium() {
+    let Some(driver) = start_driver().await else { return };
+    let app = common::TestApp::spawn(common::Backend::Sqlite).await.unwrap();
+    let summary = ringfence_engine::intel::import_demo(app.store.as_ref(), ringfence_model::Timestamp::now())
+        .await
+        .unwrap();
+    app.engine.correlate_after_import(&[summary]).await.unwrap();
+    let tech = app.token("tech@a").await;
+    let inventory = json!({
+        "os": {"family": "windows", "id": "windows", "version": "10.0.22631.4602", "name": "Windows 11 Pro 23H2"},
+        "items": [
+            {"kind": "application", "name": "7-Zip 23.01 (x64)", "version": "23.01", "vendor": "Igor Pavlov"},
+            {"kind": "application", "name": "Google Chrome", "version": "131.0.6778.86", "vendor": "Google LLC"}
+        ]
+    });
+    let r = tech.send("PUT", &format!("/api/v1/devices/{}/inventory", app.a1.device.id), Some(inventory)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let b = driver.browser().await;
+    b.go(&app.url("/login")).await;
+    b.type_into("#username", "tech@a").await;
+    b.type_into("#password", common::PASSWORD).await;
+    b.click("#sign-in").await;
+    b.go(&app.url("/vulnerabilities")).await;
+    let table = b.text("#vulnerabilities").await;
+    assert!(table.contains("CVE-2025-0411") && table.contains("KEV"), "{table}");
+    assert!(table.contains("CVE-2024-11477"), "{table}");
+    assert!(!table.contains("chrome"), "Chrome 131 is patched: {table}");
+    b.screenshot("vulnerabilities").await;
+
+    // Known exploited only.
+    b.click("#kev-only").await;
+    b.click("#vuln-search button").await;
+    let table = b.text("#vulnerabilities").await;
+    assert!(table.contains("CVE-2025-0411") && !table.contains("CVE-2024-11477"), "{table}");
+
+    // A whole CVE id goes straight to its page, which names the affected device.
+    b.go(&app.url("/vulnerabilities")).await;
+    b.type_into("#vuln-search-text", "cve-2024-11477").await;
+    b.click("#vuln-search button").await;
+    assert!(b.url().await.ends_with("/vulnerabilities/CVE-2024-11477"), "{}", b.url().await);
+    let affected = b.text("#affected").await;
+    assert!(affected.contains(app.a1.device.hostname.as_str()) && affected.contains("23.01"), "{affected}");
+    assert!(affected.contains("24.07"), "the fixed version is shown: {affected}");
+    b.screenshot("vulnerability").await;
+
+    // The device page lists its findings and its software.
+    b.click(&format!("#affected a[href='/devices/{}']", app.a1.device.id)).await;
+    let findings = b.text("#device-findings").await;
+    assert!(findings.contains("CVE-2024-11477") && findings.contains("CVE-2025-0411"), "{findings}");
+    let software = b.text("#device-software").await;
+    assert!(software.contains("Google Chrome") && software.contains("131.0.6778.86"), "{software}");
+    b.screenshot("device-findings").await;
+    b.quit().await;
+}
