@@ -235,9 +235,10 @@ pub async fn feeds(args: FeedBenchArgs) -> anyhow::Result<()> {
         let store = crate::open_store(&Location::Sqlite(tmp.join("bench.db"))).await?;
         let reader = Box::new(std::io::Cursor::new(page.clone().into_bytes()));
         let start = Instant::now();
-        let summary = ringfence_engine::intel::import_reader(store.as_ref(), reader, "bench", Timestamp::now())
-            .await
-            .map_err(|e| anyhow::anyhow!(e))?;
+        let summary =
+            ringfence_engine::intel::import_reader(store.as_ref(), reader, "bench", Timestamp::now())
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
         let secs = start.elapsed().as_secs_f64();
         println!(
             "imported {} NVD records into SQLite in {secs:.2} s: {:.0} records/s ({} added)",

@@ -86,7 +86,8 @@ fn import_then_scan_the_real_debian_12_status() {
     assert_eq!(scan["inventory"]["format"], "dpkg status");
     assert_eq!(scan["inventory"]["items"], 720);
     assert_eq!(scan["inventory"]["os"]["codename"], "bookworm");
-    let found: Vec<&str> = scan["findings"].as_array().unwrap().iter().map(|f| f["cve"].as_str().unwrap()).collect();
+    let found: Vec<&str> =
+        scan["findings"].as_array().unwrap().iter().map(|f| f["cve"].as_str().unwrap()).collect();
     // openssh 1:9.2p1-2+deb12u6 and glibc 2.36-9+deb12u14 carry Debian's backported fixes,
     // although NVD's ranges cover their upstream versions; xz 5.6 never reached bookworm.
     assert_eq!(found, ["CVE-2022-0529", "CVE-2026-32316", "CVE-2026-34743"], "{}", text(&out));

@@ -438,8 +438,15 @@ pub fn osv_rows(record: &osv::OsvRecord, text: &str, skipped: &mut Skipped) -> V
         skipped.add("withdrawn OSV record", &record.id);
         return Vec::new();
     }
-    let mut cves: Vec<String> =
-        std::iter::once(&record.id).chain(&record.aliases).filter(|a| kev::is_cve_id(a)).cloned().collect();
+    // CVE ids among the id and aliases, also inside distro ids like DEBIAN-CVE-2024-1234.
+    let mut cves: Vec<String> = std::iter::once(&record.id)
+        .chain(&record.aliases)
+        .filter_map(|a| a.find("CVE-").map(|i| &a[i..]))
+        .filter(|a| kev::is_cve_id(a))
+        .map(str::to_string)
+        .collect();
+    cves.sort();
+    cves.dedup();
     if cves.is_empty() {
         cves.push(record.id.clone());
     }
@@ -479,9 +486,70 @@ pub async fn import_file(
     now: Timestamp,
     progress: Arc<AtomicU64>,
 ) -> crate::Result<ImportSummary, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let mut file = std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let origin = path.display().to_string();
+    let mut magic = [0u8; 4];
+    let is_zip =
+        std::io::Read::read(&mut file, &mut magic).map_err(|e| format!("cannot read {origin}: {e}"))? == 4
+            && magic == *b"PK\x03\x04";
+    drop(file);
+    if is_zip {
+        return import_zip(store, path, now, progress).await;
+    }
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     import_reader(store, Box::new(Counting { inner: file, read: progress }), &origin, now).await
+}
+
+/// Imports every JSON record of a zip export (OSV's `all.zip` per ecosystem). A record that
+/// cannot be read is skipped and counted; the rest still come in.
+async fn import_zip(
+    store: &dyn Store,
+    path: &Path,
+    now: Timestamp,
+    progress: Arc<AtomicU64>,
+) -> crate::Result<ImportSummary, String> {
+    let origin = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot open {origin}: {e}"))?;
+    let mut archive =
+        zip::ZipArchive::new(file).map_err(|e| format!("{origin} is not a readable zip archive: {e}"))?;
+    let mut summary =
+        ImportSummary { origin: origin.clone(), format: "zip archive".into(), ..Default::default() };
+    for i in 0..archive.len() {
+        let (name, bytes) = {
+            let mut entry =
+                archive.by_index(i).map_err(|e| format!("{origin}: entry {i} is unreadable: {e}"))?;
+            if entry.is_dir() || !entry.name().ends_with(".json") {
+                continue;
+            }
+            let name = entry.name().to_string();
+            let mut bytes = Vec::with_capacity(entry.size() as usize);
+            if let Err(e) = std::io::Read::read_to_end(&mut entry, &mut bytes) {
+                summary.skipped.add(format!("unreadable entry: {e}"), name);
+                continue;
+            }
+            progress.fetch_add(entry.compressed_size(), Ordering::Relaxed);
+            (name, bytes)
+        };
+        match import_unrecorded(
+            store,
+            Box::new(std::io::Cursor::new(bytes)),
+            &format!("{origin}:{name}"),
+            now,
+        )
+        .await
+        {
+            Ok(s) => {
+                let format = s.format.clone();
+                merge_summary(&mut summary, s);
+                summary.format = format!("zip archive of {format}");
+            }
+            Err(e) => summary.skipped.add(e.rsplit(": ").next().unwrap_or(&e).to_string(), name),
+        }
+    }
+    summary.touched.sort();
+    summary.touched.dedup();
+    record_run(store, &summary, now, None).await?;
+    Ok(summary)
 }
 
 /// Imports one feed from any reader.
@@ -558,28 +626,22 @@ pub async fn import_unrecorded(
             continue;
         }
         let r = match batch {
-            Batch::Cves(rows, status) => {
-                let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-                let known: std::collections::HashSet<String> = match store.cve_facts(&ids).await {
-                    Ok(f) => f.into_iter().filter(|f| f.status.is_some()).map(|f| f.id).collect(),
-                    Err(e) => {
-                        store_error = Some(e.to_string());
-                        continue;
-                    }
-                };
-                let r = store.upsert_cves(&rows, now).await;
-                if r.is_ok() {
+            Batch::Cves(rows, status) => match store.upsert_cves(&rows, now).await {
+                Ok(up) => {
+                    let added: std::collections::HashSet<&String> = up.added.iter().collect();
                     for (id, rejected) in status {
                         if rejected {
                             summary.withdrawn.push(id.clone());
-                        } else if !known.contains(&id) {
+                        } else if added.contains(&id) {
                             summary.new_cves.push(id.clone());
                         }
-                        summary.touched.push(id);
                     }
+                    summary.touched.extend(up.added.iter().cloned());
+                    summary.touched.extend(up.changed.iter().cloned());
+                    Ok(up.counts)
                 }
-                r
-            }
+                Err(e) => Err(e),
+            },
             Batch::Kev(rows) => {
                 let ids: Vec<String> = rows.iter().map(|r| r.cve_id.clone()).collect();
                 let before: std::collections::HashSet<String> = match store.cve_facts(&ids).await {
@@ -721,7 +783,7 @@ pub async fn import_demo(store: &dyn Store, now: Timestamp) -> crate::Result<Imp
     let mut summary =
         ImportSummary { origin: "demo dataset".into(), format: "demo".into(), ..Default::default() };
     let e = |e: ringfence_store::StoreError| e.to_string();
-    summary.counts += store.upsert_cves(&cves, now).await.map_err(e)?;
+    summary.counts += store.upsert_cves(&cves, now).await.map_err(e)?.counts;
     summary.counts += store.upsert_kev(&kev).await.map_err(e)?;
     summary.counts += store.upsert_distro(&distro).await.map_err(e)?;
     summary.records = (cves.len() + kev.len() + distro.len()) as u64;

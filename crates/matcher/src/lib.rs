@@ -394,10 +394,18 @@ impl Index {
                     let fixed = m.end.as_ref().filter(|b| !b.inclusive).map(|b| b.version.clone());
                     let mut text = m.criteria_text.clone();
                     if let Some(b) = &m.start {
-                        text.push_str(&format!(" from {}{}", b.version, if b.inclusive { "" } else { " (excluded)" }));
+                        text.push_str(&format!(
+                            " from {}{}",
+                            b.version,
+                            if b.inclusive { "" } else { " (excluded)" }
+                        ));
                     }
                     if let Some(b) = &m.end {
-                        text.push_str(&format!(" {} {}", if b.inclusive { "up to" } else { "before" }, b.version));
+                        text.push_str(&format!(
+                            " {} {}",
+                            if b.inclusive { "up to" } else { "before" },
+                            b.version
+                        ));
                     }
                     criteria.push(Criterion {
                         key: key_of(&m.criteria),

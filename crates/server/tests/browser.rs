@@ -267,7 +267,8 @@ async fn find_a_known_exploited_cve_and_the_devices_it_affects_in_chromium() {
             {"kind": "application", "name": "Google Chrome", "version": "131.0.6778.86", "vendor": "Google LLC"}
         ]
     });
-    let r = tech.send("PUT", &format!("/api/v1/devices/{}/inventory", app.a1.device.id), Some(inventory)).await;
+    let r =
+        tech.send("PUT", &format!("/api/v1/devices/{}/inventory", app.a1.device.id), Some(inventory)).await;
     assert_eq!(r.status, 200, "{}", r.body);
 
     let b = driver.browser().await;

@@ -83,6 +83,14 @@ impl std::ops::AddAssign for UpsertCounts {
     }
 }
 
+/// What an NVD upsert did, with the ids it added and changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CveUpsert {
+    pub counts: UpsertCounts,
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+}
+
 /// One import or sync of a feed.
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FeedRun {
@@ -276,7 +284,7 @@ pub struct Alert {
 pub trait IntelStore: Send + Sync {
     /// Inserts or replaces NVD records; a record whose `last_modified` is unchanged is left
     /// alone and counted as unchanged.
-    async fn upsert_cves(&self, rows: &[CveRow], at: Timestamp) -> Result<UpsertCounts>;
+    async fn upsert_cves(&self, rows: &[CveRow], at: Timestamp) -> Result<CveUpsert>;
     async fn upsert_kev(&self, rows: &[KevRow]) -> Result<UpsertCounts>;
     async fn upsert_epss(&self, rows: &[EpssRow]) -> Result<UpsertCounts>;
     async fn upsert_distro(&self, rows: &[DistroRow]) -> Result<UpsertCounts>;

@@ -117,65 +117,99 @@ fn alert_row(r: &DbRow) -> Result<Alert> {
 
 #[async_trait]
 impl IntelStore for This {
-    async fn upsert_cves(&self, rows: &[CveRow], at: Timestamp) -> Result<UpsertCounts> {
+    async fn upsert_cves(&self, rows: &[CveRow], at: Timestamp) -> Result<CveUpsert> {
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;
-        let mut counts = UpsertCounts::default();
-        for r in rows {
-            let existing: Option<String> = sqlx::query_scalar("SELECT last_modified FROM cves WHERE id = $1")
-                .bind(&r.id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            match existing {
-                Some(lm) if lm == r.last_modified => {
-                    counts.unchanged += 1;
-                    continue;
-                }
-                Some(_) => {
-                    counts.changed += 1;
-                    sqlx::query("DELETE FROM cve_products WHERE cve_id = $1")
-                        .bind(&r.id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                None => counts.added += 1,
+        let mut out = CveUpsert::default();
+        // What is stored already, for the whole batch in one query per 500 ids.
+        let mut stored: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        for chunk in rows.chunks(500) {
+            let sql =
+                format!("SELECT id, last_modified FROM cves WHERE id IN ({})", placeholders(1, chunk.len()));
+            let mut q = sqlx::query_as::<_, (String, String)>(safe(sql));
+            for r in chunk {
+                q = q.bind(&r.id);
             }
-            sqlx::query(
+            stored.extend(q.fetch_all(&mut *tx).await?);
+        }
+        let mut write: Vec<&CveRow> = Vec::with_capacity(rows.len());
+        let mut seen = std::collections::HashSet::new();
+        for r in rows.iter().rev() {
+            // A batch may hold one record twice (an API page overlapping another); the last wins.
+            if !seen.insert(r.id.as_str()) {
+                continue;
+            }
+            match stored.get(&r.id) {
+                Some(lm) if *lm == r.last_modified => out.counts.unchanged += 1,
+                Some(_) => {
+                    out.counts.changed += 1;
+                    out.changed.push(r.id.clone());
+                    write.push(r);
+                }
+                None => {
+                    out.counts.added += 1;
+                    out.added.push(r.id.clone());
+                    write.push(r);
+                }
+            }
+        }
+        for chunk in out.changed.chunks(500) {
+            let sql = format!("DELETE FROM cve_products WHERE cve_id IN ({})", placeholders(1, chunk.len()));
+            let mut q = sqlx::query(safe(sql));
+            for id in chunk {
+                q = q.bind(id);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        // Multi-row statements: 12 values per record, 80 records per statement.
+        for chunk in write.chunks(80) {
+            let values: Vec<String> =
+                (0..chunk.len()).map(|i| format!("({})", placeholders(i * 12 + 1, 12))).collect();
+            let sql = format!(
                 "INSERT INTO cves (id, status, published, last_modified, description, cvss_score, cvss_version, \
-                 cvss_vector, severity, cwes, configurations, imported_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                 cvss_vector, severity, cwes, configurations, imported_at) VALUES {} \
                  ON CONFLICT (id) DO UPDATE SET status = excluded.status, published = excluded.published, \
                  last_modified = excluded.last_modified, description = excluded.description, \
                  cvss_score = excluded.cvss_score, cvss_version = excluded.cvss_version, \
                  cvss_vector = excluded.cvss_vector, severity = excluded.severity, cwes = excluded.cwes, \
                  configurations = excluded.configurations, imported_at = excluded.imported_at",
-            )
-            .bind(&r.id)
-            .bind(&r.status)
-            .bind(&r.published)
-            .bind(&r.last_modified)
-            .bind(&r.description)
-            .bind(r.cvss_score)
-            .bind(&r.cvss_version)
-            .bind(&r.cvss_vector)
-            .bind(&r.severity)
-            .bind(&r.cwes)
-            .bind(&r.configurations)
-            .bind(us(at))
-            .execute(&mut *tx)
-            .await?;
-            for k in &r.match_keys {
-                sqlx::query(
-                    "INSERT INTO cve_products (cve_id, match_key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                )
-                .bind(&r.id)
-                .bind(k)
-                .execute(&mut *tx)
-                .await?;
+                values.join(", ")
+            );
+            let mut q = sqlx::query(safe(sql));
+            for r in chunk {
+                q = q
+                    .bind(&r.id)
+                    .bind(&r.status)
+                    .bind(&r.published)
+                    .bind(&r.last_modified)
+                    .bind(&r.description)
+                    .bind(r.cvss_score)
+                    .bind(&r.cvss_version)
+                    .bind(&r.cvss_vector)
+                    .bind(&r.severity)
+                    .bind(&r.cwes)
+                    .bind(&r.configurations)
+                    .bind(us(at));
             }
+            q.execute(&mut *tx).await?;
+        }
+        let keys: Vec<(&str, &str)> =
+            write.iter().flat_map(|r| r.match_keys.iter().map(|k| (r.id.as_str(), k.as_str()))).collect();
+        for chunk in keys.chunks(400) {
+            let values: Vec<String> =
+                (0..chunk.len()).map(|i| format!("({})", placeholders(i * 2 + 1, 2))).collect();
+            let sql = format!(
+                "INSERT INTO cve_products (cve_id, match_key) VALUES {} ON CONFLICT DO NOTHING",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(safe(sql));
+            for (id, k) in chunk {
+                q = q.bind(*id).bind(*k);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(counts)
+        Ok(out)
     }
 
     async fn upsert_kev(&self, rows: &[KevRow]) -> Result<UpsertCounts> {
