@@ -99,8 +99,8 @@ enum VersionSpec {
     Range { start: Option<(GenericVersion, bool)>, end: Option<(GenericVersion, bool)> },
     /// `-`: not applicable, matches any version.
     NotApplicable,
-    /// One version (or a pattern with wildcards).
-    Exact(Value),
+    /// One version (or a pattern with wildcards), parsed when it is a literal.
+    Exact(Value, Option<GenericVersion>),
 }
 
 struct Criterion {
@@ -150,42 +150,40 @@ impl DeviceCpe {
 }
 
 impl Criterion {
+    /// Whether this criterion matches a device CPE. Cheapest checks first: the
+    /// vendor/product hash, then the version, then every other attribute.
     fn matches(&self, t: &DeviceCpe) -> bool {
-        for (i, (c, v)) in self.cpe.values.iter().zip(&t.translation.cpe.values).enumerate() {
-            if i == 3 {
-                continue;
-            }
-            let r = compare_values(c, v);
-            let ok = if i < 3 {
-                matches!(r, Relation::Equal | Relation::Superset)
-            } else {
-                r != Relation::Disjoint
-            };
-            if !ok {
-                return false;
-            }
+        if let (Some(a), Some(b)) = (self.key, t.key)
+            && a != b
+        {
+            return false;
         }
-        match &self.version {
+        let version_ok = match &self.version {
             VersionSpec::NotApplicable => true,
-            VersionSpec::Exact(value) => match (value.literal(), &t.version) {
-                (Some(lit), Some(v)) => GenericVersion::parse(&lit).is_ok_and(|c| &c == v),
-                _ => compare_values(value, &t.translation.cpe.values[3]) == Relation::Superset,
+            VersionSpec::Exact(value, parsed) => match (parsed, &t.version) {
+                (Some(c), Some(v)) => c == v,
+                _ => matches!(
+                    compare_values(value, &t.translation.cpe.values[3]),
+                    Relation::Equal | Relation::Superset
+                ),
             },
             VersionSpec::Range { start, end } => {
                 let Some(v) = &t.version else { return false };
-                if let Some((s, incl)) = start
-                    && (v < s || (!incl && v == s))
-                {
-                    return false;
-                }
-                if let Some((e, incl)) = end
-                    && (v > e || (!incl && v == e))
-                {
-                    return false;
-                }
-                true
+                let below_start = start.as_ref().is_some_and(|(s, incl)| v < s || (!incl && v == s));
+                let past_end = end.as_ref().is_some_and(|(e, incl)| v > e || (!incl && v == e));
+                !below_start && !past_end
             }
+        };
+        if !version_ok {
+            return false;
         }
+        self.cpe.values.iter().zip(&t.translation.cpe.values).enumerate().all(|(i, (c, v))| {
+            if i == 3 {
+                return true;
+            }
+            let r = compare_values(c, v);
+            if i < 3 { matches!(r, Relation::Equal | Relation::Superset) } else { r != Relation::Disjoint }
+        })
     }
 }
 
@@ -382,7 +380,10 @@ impl Index {
                                 continue;
                             }
                         },
-                        v => VersionSpec::Exact(v.clone()),
+                        v => VersionSpec::Exact(
+                            v.clone(),
+                            v.literal().and_then(|l| GenericVersion::parse(&l).ok()),
+                        ),
                     };
                     if m.vulnerable
                         && let (Some(v), Some(p)) =
