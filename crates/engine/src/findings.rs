@@ -5,7 +5,7 @@ use crate::intel::{ImportSummary, item_match_key, load_index};
 use crate::tenancy::path_id;
 use crate::{Engine, EngineError, Result, require, require_partner_wide};
 use ringfence_inventory::Inventory;
-use ringfence_matcher::{Coverage, Index};
+use ringfence_matcher::{Correlator, Coverage, Index};
 use ringfence_model::*;
 use ringfence_store::{
     Alert, CveFacts, FeedRun, FindingQuery, FindingRow, FindingsChange, InventoryChange, NewFinding, Page,
@@ -126,7 +126,26 @@ impl Engine {
         let mut slot = self.intel.write().await;
         let index = Arc::new(load_index(self.store.as_ref()).await?);
         *slot = Some(index.clone());
+        *self.titles.lock().unwrap_or_else(|p| p.into_inner()) = None;
         Ok(index)
+    }
+
+    /// Matches an inventory with the shared title cache of `index`.
+    fn match_cached(
+        &self,
+        index: &Arc<Index>,
+        inv: &Inventory,
+    ) -> (Vec<ringfence_matcher::Finding>, Coverage) {
+        /// Past this many cached titles the cache starts over (memory bound).
+        const MAX_TITLES: usize = 1_000_000;
+        let mut slot = self.titles.lock().unwrap_or_else(|p| p.into_inner());
+        let stale = slot
+            .as_ref()
+            .is_none_or(|c| !std::ptr::eq(c.index(), index.as_ref()) || c.titles_evaluated() > MAX_TITLES);
+        if stale {
+            *slot = Some(Correlator::new(index.clone()));
+        }
+        slot.as_mut().map(|c| c.device(inv)).unwrap_or_default()
     }
 
     /// Replaces a device's inventory and correlates it at once.
@@ -147,7 +166,7 @@ impl Engine {
             .collect();
         let change =
             self.store.replace_inventory(&self.audit(p), &p.scope(), device, &inv.os, &titles).await?;
-        let (findings, coverage) = index.match_inventory(&inv);
+        let (findings, coverage) = self.match_cached(&index, &inv);
         let findings =
             self.store.sync_findings(&p.scope(), device, &new_findings(findings), &[], self.now()).await?;
         Ok(InventoryReport { change, findings, coverage: coverage.into() })
@@ -156,7 +175,7 @@ impl Engine {
     /// Correlates one device again with the current index (system action).
     async fn correlate_device(
         &self,
-        index: &Index,
+        index: &Arc<Index>,
         partner: &PartnerId,
         device: &DeviceId,
         withdrawn: &[String],
@@ -165,7 +184,7 @@ impl Engine {
         let stored = self.store.device_inventory(&scope, device).await?;
         let Some(os) = stored.os else { return Ok(FindingsChange::default()) };
         let inv = Inventory { os, items: stored.items };
-        let (findings, _) = index.match_inventory(&inv);
+        let (findings, _) = self.match_cached(index, &inv);
         Ok(self.store.sync_findings(&scope, device, &new_findings(findings), withdrawn, self.now()).await?)
     }
 

@@ -88,17 +88,26 @@ pub struct Engine {
     clock: Clock,
     /// The match index, built from the store on first use and after each import.
     intel: Arc<tokio::sync::RwLock<Option<Arc<ringfence_matcher::Index>>>>,
+    /// Title results of the current index, shared by every correlation, so a changed
+    /// inventory costs only its new titles.
+    titles: Arc<std::sync::Mutex<Option<ringfence_matcher::Correlator<Arc<ringfence_matcher::Index>>>>>,
     /// Where alerts are also POSTed as JSON, when configured.
     webhook: Option<Arc<str>>,
 }
 
 impl Engine {
     pub fn new(store: DynStore) -> Self {
-        Self { store, clock: Clock::system(), intel: Default::default(), webhook: None }
+        Self {
+            store,
+            clock: Clock::system(),
+            intel: Default::default(),
+            titles: Default::default(),
+            webhook: None,
+        }
     }
 
     pub fn with_clock(store: DynStore, clock: Clock) -> Self {
-        Self { store, clock, intel: Default::default(), webhook: None }
+        Self { store, clock, intel: Default::default(), titles: Default::default(), webhook: None }
     }
 
     /// POSTs every alert as JSON to `url` as well as showing it in the dashboard.

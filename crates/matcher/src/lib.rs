@@ -577,15 +577,20 @@ pub struct TitleResult {
     pub unordered: bool,
 }
 
-/// Matches devices against an index, evaluating each distinct title once.
-pub struct Correlator<'a> {
-    index: &'a Index,
+/// Matches devices against an index (borrowed, or shared as `Arc<Index>`), evaluating each
+/// distinct title once: a device whose inventory changed costs only its new titles.
+pub struct Correlator<I: std::ops::Deref<Target = Index>> {
+    index: I,
     cache: HashMap<TitleKey, Arc<TitleResult>>,
 }
 
-impl<'a> Correlator<'a> {
-    pub fn new(index: &'a Index) -> Self {
+impl<I: std::ops::Deref<Target = Index>> Correlator<I> {
+    pub fn new(index: I) -> Self {
         Correlator { index, cache: HashMap::new() }
+    }
+
+    pub fn index(&self) -> &Index {
+        &self.index
     }
 
     pub fn titles_evaluated(&self) -> usize {
@@ -594,17 +599,13 @@ impl<'a> Correlator<'a> {
 
     /// Evaluates one title (cached).
     pub fn title(&mut self, key: &TitleKey, item: &Item) -> Arc<TitleResult> {
-        if let Some(r) = self.cache.get(key) {
-            return r.clone();
-        }
-        let r = Arc::new(evaluate_title(self.index, key, item));
-        self.cache.insert(key.clone(), r.clone());
-        r
+        cached(&self.index, &mut self.cache, key, item)
     }
 
     /// The findings of one device.
     pub fn device(&mut self, inv: &Inventory) -> (Vec<Finding>, Coverage) {
-        let index = self.index;
+        let Correlator { index, cache } = self;
+        let index: &Index = index;
         let mut coverage = Coverage::default();
         let dkey = distro_key(&inv.os);
         let has_distro = dkey.as_deref().is_some_and(|k| index.has_distro(k));
@@ -617,7 +618,7 @@ impl<'a> Correlator<'a> {
                 continue;
             }
             let Some(key) = TitleKey::of(&inv.os, item) else { continue };
-            let r = self.title(&key, item);
+            let r = cached(index, cache, &key, item);
             if r.unordered {
                 coverage.unordered_versions += 1;
             }
@@ -681,6 +682,20 @@ impl<'a> Correlator<'a> {
         }
         (findings, coverage)
     }
+}
+
+fn cached(
+    index: &Index,
+    cache: &mut HashMap<TitleKey, Arc<TitleResult>>,
+    key: &TitleKey,
+    item: &Item,
+) -> Arc<TitleResult> {
+    if let Some(r) = cache.get(key) {
+        return r.clone();
+    }
+    let r = Arc::new(evaluate_title(index, key, item));
+    cache.insert(key.clone(), r.clone());
+    r
 }
 
 fn product_of(t: &Translation) -> String {

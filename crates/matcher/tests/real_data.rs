@@ -181,3 +181,35 @@ fn without_distro_data_packages_are_reported_as_uncovered() {
     assert_eq!(coverage.packages_without_distro_data, loaded.inventory.items.len());
     assert_eq!(coverage.missing_distro.as_deref(), Some("debian:12"));
 }
+
+#[test]
+fn log4j_from_an_sbom_and_firmware_behind_its_hardware() {
+    let Some(dir) = data_dir() else { return };
+    let index = nvd_index(&dir);
+    let sbom = |version: &str| {
+        let doc = serde_json::json!({
+            "bomFormat": "CycloneDX", "specVersion": "1.5",
+            "components": [{"type": "library", "group": "org.apache.logging.log4j", "name": "log4j-core",
+                "version": version, "purl": format!("pkg:maven/org.apache.logging.log4j/log4j-core@{version}")}]
+        });
+        ringfence_inventory::cyclonedx::parse(&doc).unwrap()
+    };
+    let (findings, _) = index.match_inventory(&sbom("2.14.1"));
+    let f = find(&findings, "CVE-2021-45046").expect("log4j-core 2.14.1 is in [2.13.0, 2.16.0)");
+    assert_eq!(f.product, "apache:log4j");
+    assert_eq!(f.fixed_version.as_deref(), Some("2.16.0"));
+    for patched in ["2.16.0", "2.12.2"] {
+        let (findings, _) = index.match_inventory(&sbom(patched));
+        assert!(find(&findings, "CVE-2021-45046").is_none(), "{patched}: an excluded bound is not affected");
+    }
+    // The Siemens firmware criteria of the same record need their hardware (AND with a
+    // vulnerable:false platform).
+    let mut fw = Item::new(ItemKind::Firmware, "SIMATIC firmware", "2.6.0");
+    fw.cpe = Some("cpe:2.3:o:siemens:6bk1602-0aa12-0tp0_firmware:2.6.0:*:*:*:*:*:*:*".into());
+    let mut hw = Item::new(ItemKind::Hardware, "6BK1602-0AA12-0TP0", "-");
+    hw.cpe = Some("cpe:2.3:h:siemens:6bk1602-0aa12-0tp0:-:*:*:*:*:*:*:*".into());
+    let with = Inventory { os: OsInfo::default(), items: vec![fw.clone(), hw] };
+    assert!(find(&index.match_inventory(&with).0, "CVE-2021-45046").is_some());
+    let without = Inventory { os: OsInfo::default(), items: vec![fw] };
+    assert!(find(&index.match_inventory(&without).0, "CVE-2021-45046").is_none());
+}

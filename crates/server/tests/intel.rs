@@ -12,6 +12,7 @@ both_backends!(
     a_feed_import_correlates_only_touched_devices_and_raises_alerts,
     findings_and_inventories_stay_within_their_tenant,
     bad_inventories_are_refused_and_nothing_is_stored,
+    a_rejected_record_withdraws_its_findings_and_alerts_reach_the_webhook,
 );
 
 fn windows(apps: &[(&str, &str)]) -> Value {
@@ -250,4 +251,106 @@ async fn bad_inventories_are_refused_and_nothing_is_stored(app: TestApp) {
     );
     assert_eq!(tech.get(&path).await.body, before, "nothing was stored by the refused requests");
     assert_eq!(tech.get("/api/v1/vulnerabilities/not-a-cve").await.status, 422);
+}
+
+/// A one-route HTTP server that records the bodies POSTed to it.
+async fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let got2 = got.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let got = got2.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Read headers and the body announced by content-length.
+                loop {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let len = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if body.len() >= len {
+                            got.lock().unwrap().push(body.to_string());
+                            break;
+                        }
+                    }
+                }
+                let _ = sock.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n").await;
+            });
+        }
+    });
+    (url, got)
+}
+
+async fn a_rejected_record_withdraws_its_findings_and_alerts_reach_the_webhook(app: TestApp) {
+    let (url, received) = webhook_receiver().await;
+    let engine = app.engine.clone().with_alert_webhook(Some(url));
+    let tech = app.token("tech@a").await;
+    let device = app.a1.device.id.to_string();
+    let r = tech
+        .send(
+            "PUT",
+            &format!("/api/v1/devices/{device}/inventory"),
+            Some(windows(&[("7-Zip 23.01 (x64)", "23.01")])),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let summary = ringfence_engine::intel::import_demo(app.store.as_ref(), ringfence_model::Timestamp::now())
+        .await
+        .unwrap();
+    let report = engine.correlate_after_import(&[summary]).await.unwrap();
+    assert_eq!(report.new_findings, 2);
+    assert_eq!(report.alerts, 2);
+    let mut bodies = Vec::new();
+    for _ in 0..100 {
+        bodies = received.lock().unwrap().clone();
+        if bodies.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    let kev: Value = bodies
+        .iter()
+        .map(|b| serde_json::from_str::<Value>(b).unwrap())
+        .find(|b| b["kind"] == "kev_added")
+        .unwrap();
+    assert_eq!(kev["cve_id"], "CVE-2025-0411");
+    assert_eq!(kev["partner_id"], app.a1.partner.id.as_str());
+    assert_eq!(kev["devices"], 1);
+
+    // NVD rejects CVE-2024-11477: its finding is resolved as withdrawn, not left open.
+    let rejected = r#"{"id": "CVE-2024-11477", "vulnStatus": "Rejected", "published": "2024-11-22T21:15:10.717",
+        "lastModified": "2026-11-01T00:00:00.000", "descriptions": [{"lang": "en", "value": "Rejected reason: test."}]}"#;
+    let summary = ringfence_engine::intel::import_reader(
+        app.store.as_ref(),
+        Box::new(std::io::Cursor::new(rejected.as_bytes().to_vec())),
+        "test",
+        ringfence_model::Timestamp::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.withdrawn, ["CVE-2024-11477"]);
+    let report = engine.correlate_after_import(&[summary]).await.unwrap();
+    assert_eq!(report.resolved, 1);
+    let all = tech.get(&format!("/api/v1/devices/{device}/findings?include_resolved=true")).await.body;
+    let withdrawn =
+        all["items"].as_array().unwrap().iter().find(|f| f["cve_id"] == "CVE-2024-11477").unwrap();
+    assert_eq!(withdrawn["resolution"], "advisory withdrawn");
+    assert_eq!(cves(&tech.get(&format!("/api/v1/devices/{device}/findings")).await.body), ["CVE-2025-0411"]);
 }
