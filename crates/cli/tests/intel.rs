@@ -122,7 +122,8 @@ fn a_windows_inventory_is_matched_through_the_software_table() {
     )
     .unwrap();
     let out = run(&["scan", "--db", db, "--inventory", inv.to_str().unwrap(), "--format", "json"]);
-    let scan: serde_json::Value = serde_json::from_slice(&out.stdout).expect(&text(&out));
+    let scan: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)));
     let seven = scan["findings"].as_array().unwrap().iter().find(|f| f["cve"] == "CVE-2025-0411").unwrap();
     assert_eq!(seven["fixed_version"], "24.09");
     assert!(seven["rule"].as_str().unwrap().starts_with("table rule '7-zip'"));

@@ -179,6 +179,9 @@ impl Cursor {
     }
 }
 
+/// A lastModified window: start and end.
+type Window = (JTimestamp, JTimestamp);
+
 /// Reads the paging header of an NVD page.
 fn page_counts(body: &[u8]) -> Result<(u64, u64, u64), String> {
     #[derive(serde::Deserialize)]
@@ -207,7 +210,7 @@ pub async fn sync_nvd(store: &dyn Store, cfg: &SyncConfig, now: JTimestamp) -> R
     let save = |c: &Cursor| c.render();
     let mut first = true;
     loop {
-        let (query, window): (Vec<(&str, String)>, Option<(JTimestamp, JTimestamp)>) = match &cursor {
+        let (query, window): (Vec<(&str, String)>, Option<Window>) = match &cursor {
             Cursor::Full { next } => {
                 (vec![("resultsPerPage", cfg.page_size.to_string()), ("startIndex", next.to_string())], None)
             }
