@@ -8,6 +8,7 @@ use ringfence_engine::Engine;
 use ringfence_engine::intel::{ImportSummary, import_file};
 use ringfence_model::Timestamp;
 use ringfence_store::{DynStore, Location};
+use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -39,6 +40,17 @@ pub enum FeedsCommand {
         sources: SyncSources,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+    },
+    /// The CVEs a pending Debian update fixes, from the candidate's changelog.Debian: those
+    /// named in entries newer than the installed version, up to the candidate.
+    Changelog {
+        /// A changelog.Debian file (plain or gzip).
+        file: PathBuf,
+        #[arg(long)]
+        installed: String,
+        /// Default: the newest entry of the changelog.
+        #[arg(long)]
+        candidate: Option<String>,
     },
     /// How much vulnerability data the database holds and the latest imports.
     Status {
@@ -221,6 +233,24 @@ pub async fn run(command: FeedsCommand) -> anyhow::Result<std::process::ExitCode
             } else {
                 Err(anyhow::anyhow!("{} of {} feeds could not be synced", failed.len(), feeds.len()))
             }
+        }
+        FeedsCommand::Changelog { file, installed, candidate } => {
+            let f = std::fs::File::open(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let mut text = String::new();
+            ringfence_feeds::open(f)
+                .and_then(|mut r| r.read_to_string(&mut text).map_err(Into::into))
+                .map_err(|e| InvalidArgument(format!("{}: {e}", file.display())))?;
+            let entries = ringfence_feeds::debian::parse_changelog(&text)
+                .map_err(|e| InvalidArgument(format!("{}: {e}", file.display())))?;
+            let candidate = candidate
+                .or_else(|| entries.first().map(|e| e.version.clone()))
+                .ok_or_else(|| InvalidArgument(format!("{} has no entries", file.display())))?;
+            let cves = ringfence_feeds::debian::cves_between(&entries, &installed, &candidate)
+                .map_err(|e| InvalidArgument(format!("invalid version: {e}")))?;
+            for c in &cves {
+                println!("{c}");
+            }
+            Ok(std::process::ExitCode::SUCCESS)
         }
         FeedsCommand::Status { target } => {
             let store = target.open().await?;

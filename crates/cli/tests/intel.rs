@@ -159,3 +159,19 @@ fn bad_feeds_and_inventories_are_refused_with_a_reason() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("unknown feed 'bogus'"), "{}", text(&out));
 }
+
+#[test]
+fn a_pending_debian_update_names_the_cves_it_fixes() {
+    let Some(data) = data_dir() else { return };
+    let changelog = data.join("inventory/changelogs/jq_1.6-2.1+deb12u3.changelog");
+    // The real Debian 12 status has jq 1.6-2.1+deb12u1; the security suite offers deb12u3.
+    let out = run(&["feeds", "changelog", changelog.to_str().unwrap(), "--installed", "1.6-2.1+deb12u1"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let cves: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    assert!(cves.contains(&"CVE-2026-32316"), "{cves:?}");
+    assert!(!cves.contains(&"CVE-2025-48060"), "fixed in deb12u1, which is installed: {cves:?}");
+    let out = run(&["feeds", "changelog", changelog.to_str().unwrap(), "--installed", "1.6-2.1+deb12u3"]);
+    assert!(out.status.success() && out.stdout.is_empty(), "{}", text(&out));
+    let out = run(&["feeds", "changelog", changelog.to_str().unwrap(), "--installed", "not a version!"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
