@@ -1,0 +1,103 @@
+//! The ringfence endpoint agent. This crate must not depend on the store, the engine or the
+//! server: it shares only the inventory model and its parsers with them.
+//!
+//! [`collect`] runs every collector of the platform and returns a [`Report`]: the inventory
+//! the server correlates, what each collector found (or that it found nothing, or the error
+//! it hit), pending updates and whether a reboot is required. A collector that fails does
+//! not stop the others.
+
+pub mod collectors;
+pub mod platforms;
+
+use ringfence_inventory::{Inventory, Item};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// What one collector did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectorStatus {
+    pub collector: String,
+    /// `ok`, `nothing found` or `error`.
+    pub outcome: String,
+    pub items: usize,
+    /// The error, or why nothing was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// An update the platform's package manager offers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingUpdate {
+    pub name: String,
+    pub installed: String,
+    pub candidate: String,
+    /// Where it comes from (`bookworm-security`, `updates`).
+    pub origin: String,
+    /// Whether it comes from a security suite or carries a security advisory.
+    pub security: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub advisories: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cves: Vec<String>,
+}
+
+/// Everything one collection run found.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub inventory: Inventory,
+    pub pending_updates: Vec<PendingUpdate>,
+    pub reboot_required: bool,
+    pub collectors: Vec<CollectorStatus>,
+}
+
+/// Where the collectors look: `/` on a real system, a prepared tree in tests.
+#[derive(Clone, Debug)]
+pub struct Root(pub PathBuf);
+
+impl Root {
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.0.join(p.trim_start_matches('/'))
+    }
+
+    pub fn read(&self, p: &str) -> Option<String> {
+        std::fs::read_to_string(self.path(p)).ok()
+    }
+}
+
+/// The result of one collector.
+pub enum Outcome {
+    Found(Vec<Item>),
+    /// Not present on this system (no such package manager, no DMI): not an error.
+    Nothing(String),
+    /// Found, but partly or wholly unreadable; the items that could be read still count.
+    Partial(Vec<Item>, String),
+    Failed(String),
+}
+
+pub(crate) fn record(report: &mut Report, name: &str, outcome: Outcome) {
+    let (status, items, detail) = match outcome {
+        Outcome::Found(items) if items.is_empty() => ("nothing found", Vec::new(), None),
+        Outcome::Found(items) => ("ok", items, None),
+        Outcome::Nothing(why) => ("nothing found", Vec::new(), Some(why)),
+        Outcome::Partial(items, why) => ("error", items, Some(why)),
+        Outcome::Failed(why) => ("error", Vec::new(), Some(why)),
+    };
+    report.collectors.push(CollectorStatus {
+        collector: name.into(),
+        outcome: status.into(),
+        items: items.len(),
+        detail,
+    });
+    report.inventory.items.extend(items);
+}
+
+/// Runs every collector of this platform.
+pub fn collect(root: &Root) -> Report {
+    if cfg!(target_os = "windows") {
+        platforms::windows::collect()
+    } else if cfg!(target_os = "macos") {
+        platforms::macos::collect()
+    } else {
+        collectors::linux(root)
+    }
+}

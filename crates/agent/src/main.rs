@@ -1,0 +1,91 @@
+//! `ringfence-agent`: the endpoint agent.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use ringfence_agent::{Report, Root, collect};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "ringfence-agent", version, about = "The ringfence endpoint agent")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Collect and print what the agent would send, without a server (for troubleshooting).
+    Inventory {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Read the system under this folder instead of / (a mounted image, a test tree).
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+    },
+}
+
+/// Prints like `println!`, but a closed pipe (`| head`) ends the output quietly.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+fn print_table(r: &Report) {
+    let os = &r.inventory.os;
+    out!("{} ({} {})", if os.name.is_empty() { "unknown OS" } else { &os.name }, os.id, os.version);
+    out!("{:<16} {:<14} {:>6}  DETAIL", "COLLECTOR", "OUTCOME", "ITEMS");
+    for c in &r.collectors {
+        out!("{:<16} {:<14} {:>6}  {}", c.collector, c.outcome, c.items, c.detail.as_deref().unwrap_or(""));
+    }
+    out!();
+    out!("{:<12} {:<40} {:<32} SOURCE", "KIND", "NAME", "VERSION");
+    for i in &r.inventory.items {
+        out!(
+            "{:<12} {:<40} {:<32} {}",
+            i.kind.as_str(),
+            i.name,
+            i.version,
+            i.source_name.as_deref().or(i.vendor.as_deref()).unwrap_or("")
+        );
+    }
+    let security = r.pending_updates.iter().filter(|u| u.security).count();
+    out!(
+        "\n{} items; {} pending updates ({} security); reboot required: {}",
+        r.inventory.items.len(),
+        r.pending_updates.len(),
+        security,
+        if r.reboot_required { "yes" } else { "no" }
+    );
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Inventory { format, root } => {
+            if !root.is_dir() {
+                eprintln!("error: --root {} is not a folder", root.display());
+                return ExitCode::from(2);
+            }
+            let report = collect(&Root(root));
+            match format {
+                Format::Json => match serde_json::to_string_pretty(&report) {
+                    Ok(s) => out!("{s}"),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                },
+                Format::Table => print_table(&report),
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
