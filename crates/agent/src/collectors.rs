@@ -203,6 +203,45 @@ pub fn parse_apt_upgradable(text: &str) -> (Vec<PendingUpdate>, Vec<String>) {
     (out, errors)
 }
 
+/// Splits an rpm NEVRA (`openssh-8.7p1-38.el9_4.1.x86_64`) into name and version-release.
+pub fn split_nevra(nevra: &str) -> Option<(String, String)> {
+    let without_arch = nevra.rsplit_once('.').map(|(a, _)| a).unwrap_or(nevra);
+    let (rest, release) = without_arch.rsplit_once('-')?;
+    let (name, version) = rest.rsplit_once('-')?;
+    Some((name.to_string(), format!("{version}-{release}")))
+}
+
+/// `dnf updateinfo list --updates` (advisory ids) and `… --with-cve` (CVE ids): lines of
+/// `ID TYPE/SEVERITY PACKAGE-NEVRA`. One pending update per package, with every advisory and
+/// CVE that names it.
+pub fn parse_dnf_updateinfo(advisories: &str, cves: &str) -> Vec<PendingUpdate> {
+    let mut by_package: std::collections::BTreeMap<String, PendingUpdate> = Default::default();
+    for (text, is_cve) in [(advisories, false), (cves, true)] {
+        for line in text.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() != 3 || f[0].starts_with("Last") || f[0].contains("metadata") {
+                continue;
+            }
+            let Some((name, candidate)) = split_nevra(f[2]) else { continue };
+            let p = by_package.entry(f[2].to_string()).or_insert_with(|| PendingUpdate {
+                name,
+                installed: String::new(),
+                candidate,
+                origin: "dnf".into(),
+                security: false,
+                advisories: Vec::new(),
+                cves: Vec::new(),
+            });
+            p.security |= f[1].contains("Sec.") || f[1].eq_ignore_ascii_case("security");
+            let list = if is_cve { &mut p.cves } else { &mut p.advisories };
+            if !list.iter().any(|x| x == f[0]) {
+                list.push(f[0].to_string());
+            }
+        }
+    }
+    by_package.into_values().collect()
+}
+
 fn dmi(root: &Root) -> Outcome {
     let read = |f: &str| {
         root.read(&format!("/sys/class/dmi/id/{f}")).map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
@@ -332,6 +371,22 @@ pub fn linux(root: &Root) -> Report {
 
     if live && let Some(Ok(out)) = run("apt", &["list", "--upgradable"]) {
         let (pending, _) = parse_apt_upgradable(&out);
+        report.pending_updates = pending;
+    } else if live && let Some(Ok(advisories)) = run("dnf", &["-q", "updateinfo", "list", "--updates"]) {
+        let cves = run("dnf", &["-q", "updateinfo", "list", "--updates", "--with-cve"])
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        let mut pending = parse_dnf_updateinfo(&advisories, &cves);
+        for p in &mut pending {
+            if let Some(i) = report
+                .inventory
+                .items
+                .iter()
+                .find(|i| i.manager.as_deref() == Some("rpm") && i.name == p.name)
+            {
+                p.installed.clone_from(&i.version);
+            }
+        }
         report.pending_updates = pending;
     }
     report.reboot_required =

@@ -92,6 +92,28 @@ fn os_release_rpm_apk_snap_flatpak_and_fwupd_output() {
 }
 
 #[test]
+fn dnf_updateinfo_names_advisories_and_cves() {
+    let advisories = "RLSA-2024:4312 Important/Sec.  openssh-8.7p1-38.el9_4.1.x86_64\n\
+RLSA-2024:4312 Important/Sec.  openssh-clients-8.7p1-38.el9_4.1.x86_64\n\
+RLBA-2024:4400 bugfix          tzdata-2024a-2.el9.noarch\n";
+    let cves = "CVE-2024-6387 Important/Sec. openssh-8.7p1-38.el9_4.1.x86_64\n\
+CVE-2024-6409 Moderate/Sec.  openssh-8.7p1-38.el9_4.1.x86_64\n";
+    let pending = parse_dnf_updateinfo(advisories, cves);
+    assert_eq!(pending.len(), 3);
+    let ssh = pending.iter().find(|p| p.name == "openssh").unwrap();
+    assert_eq!(ssh.candidate, "8.7p1-38.el9_4.1");
+    assert!(ssh.security);
+    assert_eq!(ssh.advisories, ["RLSA-2024:4312"]);
+    assert_eq!(ssh.cves, ["CVE-2024-6387", "CVE-2024-6409"]);
+    let tz = pending.iter().find(|p| p.name == "tzdata").unwrap();
+    assert!(!tz.security);
+    assert_eq!(
+        split_nevra("openssh-clients-8.7p1-38.el9_4.1.x86_64"),
+        Some(("openssh-clients".into(), "8.7p1-38.el9_4.1".into()))
+    );
+}
+
+#[test]
 fn windows_powershell_output() {
     let programs = windows::parse_uninstall(
         r#"[{"DisplayName":"7-Zip 23.01 (x64)","DisplayVersion":"23.01","Publisher":"Igor Pavlov","InstallDate":"20240311"},
