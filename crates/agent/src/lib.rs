@@ -7,6 +7,7 @@
 //! not stop the others.
 
 pub mod collectors;
+pub mod enroll;
 pub mod platforms;
 
 use ringfence_inventory::{Inventory, Item};

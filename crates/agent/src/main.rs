@@ -20,6 +20,27 @@ enum Format {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Register this device in a site with the site's enrollment token.
+    Enroll {
+        /// The ringfence server, e.g. https://rmm.example.com
+        #[arg(long)]
+        server: String,
+        /// The site's enrollment token (rfe_…).
+        #[arg(long, env = "RINGFENCE_ENROLLMENT_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Where the credential is kept (agent.json, mode 0600).
+        #[arg(long, default_value = "/etc/ringfence-agent")]
+        config_dir: PathBuf,
+        /// Report this host name instead of the system's.
+        #[arg(long)]
+        hostname: Option<String>,
+        /// Read machine-id and host name under this folder instead of /.
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// Enroll again although this agent is enrolled already.
+        #[arg(long)]
+        force: bool,
+    },
     /// Collect and print what the agent would send, without a server (for troubleshooting).
     Inventory {
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -69,6 +90,34 @@ fn print_table(r: &Report) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Enroll { server, token, config_dir, hostname, root, force } => {
+            match ringfence_agent::enroll::enroll(
+                &server,
+                &token,
+                &config_dir,
+                &Root(root),
+                hostname.as_deref(),
+                force,
+            ) {
+                Ok((config, clone_of)) => {
+                    out!("enrolled as device {} with {}", config.device_id, config.server);
+                    out!(
+                        "credential kept in {}",
+                        ringfence_agent::enroll::config_path(&config_dir).display()
+                    );
+                    if let Some(c) = clone_of {
+                        out!(
+                            "note: this machine-id enrolled before (device {c}); the server flags it as a clone"
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Inventory { format, root } => {
             if !root.is_dir() {
                 eprintln!("error: --root {} is not a folder", root.display());

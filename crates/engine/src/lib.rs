@@ -6,6 +6,7 @@
 //! remembering it. The server and the CLI are thin shells over this crate. It knows nothing
 //! of HTTP.
 
+pub mod agents;
 pub mod auth;
 pub mod demo;
 pub mod evidence;

@@ -67,4 +67,6 @@ id_type!(
     UserId,
     /// An API token for scripts.
     TokenId,
+    /// A site's enrollment token for agents.
+    EnrollmentTokenId,
 );

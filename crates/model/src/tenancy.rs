@@ -4,7 +4,10 @@
 //! `organization_id`, so that every store query can be filtered by the caller's scope
 //! without joins.
 
-use crate::{Criticality, DeviceGroupId, DeviceId, DeviceRole, OrganizationId, PartnerId, SiteId, Timestamp};
+use crate::{
+    Criticality, DeviceGroupId, DeviceId, DeviceRole, EnrollmentTokenId, OrganizationId, PartnerId, SiteId,
+    Timestamp,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -82,4 +85,23 @@ pub struct Device {
     pub created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
+}
+
+/// A token that lets agents enroll devices into one site. Only its hash is stored; it can
+/// expire, be limited to a number of uses, and be revoked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EnrollmentToken {
+    pub id: EnrollmentTokenId,
+    pub partner_id: PartnerId,
+    pub organization_id: OrganizationId,
+    pub site_id: SiteId,
+    pub name: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<Timestamp>,
+    pub max_uses: Option<i64>,
+    pub uses: i64,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub revoked_at: Option<Timestamp>,
 }

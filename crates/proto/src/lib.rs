@@ -7,6 +7,7 @@
 //!
 //! This crate depends on no server code: the CLI and outside clients can use it as well.
 
+use ringfence_model::EnrollmentToken;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -324,4 +325,52 @@ pub struct SoftwareQuery {
     pub search: Option<String>,
     /// 1 to 1000, default 200.
     pub limit: Option<i64>,
+}
+
+/// A new enrollment token for a site.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEnrollmentToken {
+    pub site_id: String,
+    pub name: String,
+    /// Hours until the token expires (1 to 8760); omit for no expiry.
+    #[serde(default)]
+    pub expires_in_hours: Option<i64>,
+    /// How many devices may enroll with it (1 to 100000); omit for no limit.
+    #[serde(default)]
+    pub max_uses: Option<i64>,
+}
+
+/// A created enrollment token; `secret` is shown this once.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedEnrollmentToken {
+    pub token: EnrollmentToken,
+    /// Give it to `ringfence-agent enroll --token`.
+    pub secret: String,
+}
+
+/// What an agent sends to enroll.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    pub token: String,
+    pub hostname: String,
+    /// `/etc/machine-id`, the Windows MachineGuid or the macOS hardware UUID.
+    pub machine_id: String,
+    #[serde(default)]
+    pub os: String,
+    #[serde(default)]
+    pub agent_version: String,
+}
+
+/// What an enrolled agent keeps.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct EnrollResponse {
+    pub device_id: String,
+    /// The device's secret, sent with every check-in; stored hashed on the server.
+    pub credential: String,
+    /// The server's ed25519 public key (hex): jobs are signed with it, the agent pins it.
+    pub server_public_key: String,
+    /// Set when this machine-id enrolled before: the device it duplicates.
+    pub clone_of: Option<String>,
 }

@@ -31,6 +31,7 @@ use axum::Json as J;
         (name = "evidence", description = "The hash-chained evidence log"),
         (name = "inventory", description = "Device inventories, software history and the fleet's software"),
         (name = "vulnerabilities", description = "Findings, the fleet's vulnerabilities, alerts and feeds"),
+        (name = "agents", description = "Enrollment tokens and agent enrollment"),
     )
 )]
 struct ApiDoc;
@@ -41,6 +42,7 @@ pub fn router() -> (axum::Router<AppState>, axum::Router<AppState>, utoipa::open
     let (inventory, inventory_doc) = crate::api_intel::inventory_router().split_for_parts();
     let (routes, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::api_intel::router())
+        .merge(crate::api_intel::agents_router())
         .routes(routes!(login, logout))
         .routes(routes!(me))
         .routes(routes!(get_partner, update_partner))

@@ -224,3 +224,70 @@ async fn feed_status(State(s): State<AppState>, c: Caller) -> ApiResult<J<FeedSt
     let (runs, stored) = s.engine.feed_status(&c.principal).await?;
     Ok(J(FeedStatus { runs, stored }))
 }
+
+pub fn agents_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_enrollment_tokens, create_enrollment_token))
+        .routes(routes!(revoke_enrollment_token))
+        .routes(routes!(device_agent))
+        .routes(routes!(enroll))
+}
+
+/// A site's enrollment tokens (never their secrets).
+#[utoipa::path(get, path = "/api/v1/enrollment-tokens", tag = "agents",
+    responses((status = 200, body = Vec<ringfence_model::EnrollmentToken>)))]
+async fn list_enrollment_tokens(
+    State(s): State<AppState>,
+    c: Caller,
+) -> ApiResult<J<Vec<ringfence_model::EnrollmentToken>>> {
+    Ok(J(s.engine.enrollment_tokens(&c.principal).await?))
+}
+
+/// Creates an enrollment token for a site; the secret is in this response only.
+#[utoipa::path(post, path = "/api/v1/enrollment-tokens", tag = "agents", request_body = ringfence_proto::CreateEnrollmentToken,
+    responses((status = 201, body = ringfence_proto::CreatedEnrollmentToken), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_enrollment_token(
+    State(s): State<AppState>,
+    c: Caller,
+    Json(req): Json<ringfence_proto::CreateEnrollmentToken>,
+) -> ApiResult<(axum::http::StatusCode, J<ringfence_proto::CreatedEnrollmentToken>)> {
+    Ok((axum::http::StatusCode::CREATED, J(s.engine.create_enrollment_token(&c.principal, &req).await?)))
+}
+
+/// Revokes an enrollment token at once.
+#[utoipa::path(delete, path = "/api/v1/enrollment-tokens/{id}", tag = "agents", params(("id" = String, Path)),
+    responses((status = 200, body = ringfence_model::EnrollmentToken), (status = 404, body = ErrorBody)))]
+async fn revoke_enrollment_token(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<J<ringfence_model::EnrollmentToken>> {
+    Ok(J(s.engine.revoke_enrollment_token(&c.principal, &id).await?))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeviceAgent {
+    /// Set when this device's machine-id had enrolled before: the device it duplicates.
+    pub clone_of: Option<String>,
+}
+
+/// The agent side of a device: whether it is a clone of another enrolled device.
+#[utoipa::path(get, path = "/api/v1/devices/{id}/agent", tag = "agents", params(("id" = String, Path)),
+    responses((status = 200, body = DeviceAgent), (status = 404, body = ErrorBody)))]
+async fn device_agent(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<J<DeviceAgent>> {
+    Ok(J(DeviceAgent { clone_of: s.engine.clone_of(&c.principal, &id).await?.map(|d| d.to_string()) }))
+}
+
+/// Enrolls a device with a site's enrollment token (called by `ringfence-agent enroll`).
+#[utoipa::path(post, path = "/api/agent/v1/enroll", tag = "agents", request_body = ringfence_proto::EnrollRequest,
+    responses((status = 200, body = ringfence_proto::EnrollResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn enroll(
+    State(s): State<AppState>,
+    Json(req): Json<ringfence_proto::EnrollRequest>,
+) -> ApiResult<J<ringfence_proto::EnrollResponse>> {
+    Ok(J(s.engine.enroll(&req).await?))
+}

@@ -352,3 +352,72 @@ pub trait IntelStore: Send + Sync {
     async fn list_alerts(&self, scope: &Scope, limit: i64) -> Result<Vec<Alert>>;
     async fn mark_alerts_read(&self, scope: &Scope, at: Timestamp) -> Result<u64>;
 }
+
+/// A new enrollment token (its secret already hashed).
+#[derive(Clone, Debug)]
+pub struct NewEnrollmentToken {
+    pub site_id: SiteId,
+    pub name: String,
+    pub token_hash: String,
+    pub expires_at: Option<Timestamp>,
+    pub max_uses: Option<i64>,
+}
+
+/// A device enrolling with a token.
+#[derive(Clone, Debug)]
+pub struct AgentEnrollment {
+    pub hostname: String,
+    pub os: String,
+    pub machine_id: String,
+    pub secret_hash: String,
+}
+
+/// An enrolled device, and the device it is a clone of when its machine-id was seen before.
+#[derive(Clone, Debug)]
+pub struct Enrolled {
+    pub device: Device,
+    pub clone_of: Option<DeviceId>,
+}
+
+/// Why an enrollment was refused (all answered alike to the agent, logged apart).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnrollRefusal {
+    Unknown,
+    Revoked,
+    Expired,
+    UsedUp,
+}
+
+/// Agents: enrollment tokens, device credentials, the server's signing key.
+#[async_trait]
+pub trait AgentStore: Send + Sync {
+    async fn create_enrollment_token(
+        &self,
+        audit: &Audit,
+        scope: &Scope,
+        new: &NewEnrollmentToken,
+    ) -> Result<EnrollmentToken>;
+    async fn list_enrollment_tokens(&self, scope: &Scope) -> Result<Vec<EnrollmentToken>>;
+    async fn revoke_enrollment_token(
+        &self,
+        audit: &Audit,
+        scope: &Scope,
+        id: &EnrollmentTokenId,
+    ) -> Result<EnrollmentToken>;
+    /// Enrolls a device with the token whose hash is given: creates the device in the token's
+    /// site (a taken host name gets a numeric suffix), stores its credential, counts the use
+    /// and records the event, all in one transaction.
+    async fn enroll_device(
+        &self,
+        audit: &Audit,
+        token_hash: &str,
+        e: &AgentEnrollment,
+    ) -> Result<std::result::Result<Enrolled, EnrollRefusal>>;
+    /// The device clones of a device were detected from (its machine-id enrolled again).
+    async fn clone_of(&self, scope: &Scope, device: &DeviceId) -> Result<Option<DeviceId>>;
+    /// The server's signing key pair (hex): created with `generate` on first use.
+    async fn signing_key(
+        &self,
+        generate: &(dyn Fn() -> (String, String) + Send + Sync),
+    ) -> Result<(String, String)>;
+}

@@ -1,0 +1,126 @@
+//! Agents: site enrollment tokens, enrollment, and the server's signing key that agents pin.
+
+use crate::auth::{new_secret, secret_hash};
+use crate::tenancy::{body_id, path_id};
+use crate::{Engine, EngineError, Result, require};
+use jiff::SignedDuration;
+use ringfence_model::*;
+use ringfence_proto as proto;
+use ringfence_store::{AgentEnrollment, EnrollRefusal, NewEnrollmentToken};
+
+fn generate_key() -> (String, String) {
+    let key = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
+    (hex::encode(key.to_bytes()), hex::encode(key.verifying_key().to_bytes()))
+}
+
+/// A machine-id: 8 to 128 letters, digits, `-` or `{}` (Windows GUIDs).
+fn parse_machine_id(s: &str) -> Result<String> {
+    let t = s.trim();
+    if !(8..=128).contains(&t.len())
+        || !t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '{' | '}'))
+    {
+        return Err(ValueError::new(
+            "machine_id",
+            "must be 8 to 128 letters, digits or dashes (e.g. /etc/machine-id)",
+        )
+        .into());
+    }
+    Ok(t.to_ascii_lowercase())
+}
+
+impl Engine {
+    /// The server's public key for agent jobs (hex), created on first use.
+    pub async fn server_public_key(&self) -> Result<String> {
+        Ok(self.store.signing_key(&generate_key).await?.1)
+    }
+
+    pub async fn create_enrollment_token(
+        &self,
+        p: &Principal,
+        req: &proto::CreateEnrollmentToken,
+    ) -> Result<proto::CreatedEnrollmentToken> {
+        require(p, Permission::WriteTenancy, "create enrollment tokens")?;
+        let site_id = body_id(SiteId::parse, &req.site_id, "site_id")?;
+        let expires_at = match req.expires_in_hours {
+            None => None,
+            Some(h) if (1..=8760).contains(&h) => Some(self.now() + SignedDuration::from_hours(h)),
+            Some(_) => return Err(ValueError::new("expires_in_hours", "must be between 1 and 8760").into()),
+        };
+        if let Some(m) = req.max_uses
+            && !(1..=100_000).contains(&m)
+        {
+            return Err(ValueError::new("max_uses", "must be between 1 and 100000").into());
+        }
+        let secret = new_secret("rfe_");
+        let new = NewEnrollmentToken {
+            site_id,
+            name: Name::parse("name", &req.name)?.into_string(),
+            token_hash: secret_hash(&secret),
+            expires_at,
+            max_uses: req.max_uses,
+        };
+        let token = self.store.create_enrollment_token(&self.audit(p), &p.scope(), &new).await?;
+        Ok(proto::CreatedEnrollmentToken { token, secret })
+    }
+
+    pub async fn enrollment_tokens(&self, p: &Principal) -> Result<Vec<EnrollmentToken>> {
+        require(p, Permission::Read, "list enrollment tokens")?;
+        Ok(self.store.list_enrollment_tokens(&p.scope()).await?)
+    }
+
+    pub async fn revoke_enrollment_token(&self, p: &Principal, id: &str) -> Result<EnrollmentToken> {
+        require(p, Permission::WriteTenancy, "revoke enrollment tokens")?;
+        let id = path_id(EnrollmentTokenId::parse, id, "enrollment token")?;
+        Ok(self.store.revoke_enrollment_token(&self.audit(p), &p.scope(), &id).await?)
+    }
+
+    /// Enrolls a device with a site's token. Every refusal answers the same way, so a
+    /// caller cannot probe which tokens exist; the reason is logged.
+    pub async fn enroll(&self, req: &proto::EnrollRequest) -> Result<proto::EnrollResponse> {
+        let hostname = parse_hostname("hostname", &req.hostname)?;
+        let machine_id = parse_machine_id(&req.machine_id)?;
+        if req.os.len() > 200 || req.agent_version.len() > 64 {
+            return Err(ValueError::new("os", "is longer than 200 characters").into());
+        }
+        let credential = new_secret("rfa_");
+        let enrollment = AgentEnrollment {
+            hostname,
+            os: req.os.trim().to_string(),
+            machine_id,
+            secret_hash: secret_hash(&credential),
+        };
+        let audit = ringfence_store::Audit::new(format!("agent:{}", enrollment.hostname), self.now());
+        match self.store.enroll_device(&audit, &secret_hash(req.token.trim()), &enrollment).await? {
+            Ok(enrolled) => {
+                if let Some(original) = &enrolled.clone_of {
+                    tracing::warn!(device = %enrolled.device.id, %original, "a cloned machine enrolled (same machine-id)");
+                }
+                Ok(proto::EnrollResponse {
+                    device_id: enrolled.device.id.to_string(),
+                    credential,
+                    server_public_key: self.server_public_key().await?,
+                    clone_of: enrolled.clone_of.map(|c| c.to_string()),
+                })
+            }
+            Err(why) => {
+                let reason = match why {
+                    EnrollRefusal::Unknown => "unknown",
+                    EnrollRefusal::Revoked => "revoked",
+                    EnrollRefusal::Expired => "expired",
+                    EnrollRefusal::UsedUp => "used up",
+                };
+                tracing::warn!(reason, hostname = %enrollment.hostname, "enrollment refused");
+                Err(EngineError::Unauthenticated(
+                    "the enrollment token is not valid: it is unknown, revoked, expired or used up; ask for a new one".into(),
+                ))
+            }
+        }
+    }
+
+    /// The device an enrolled device is a clone of, if any.
+    pub async fn clone_of(&self, p: &Principal, device: &str) -> Result<Option<DeviceId>> {
+        require(p, Permission::Read, "read devices")?;
+        let id = path_id(DeviceId::parse, device, "device")?;
+        Ok(self.store.clone_of(&p.scope(), &id).await?)
+    }
+}
