@@ -47,6 +47,30 @@ enum AdminCommand {
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Site enrollment tokens for agents.
+    #[command(subcommand, name = "enrollment-token")]
+    EnrollmentToken(EnrollmentTokenCmd),
+}
+
+#[derive(Subcommand)]
+enum EnrollmentTokenCmd {
+    List,
+    /// Create an enrollment token for a site; prints the secret once.
+    Create {
+        #[arg(long)]
+        site: String,
+        #[arg(long)]
+        name: String,
+        /// Hours until it expires (1 to 8760).
+        #[arg(long)]
+        expires_in_hours: Option<i64>,
+        /// How many devices may enroll with it.
+        #[arg(long)]
+        max_uses: Option<i64>,
+    },
+    Revoke {
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -621,6 +645,49 @@ pub async fn run(engine: Engine, args: AdminArgs) -> anyhow::Result<()> {
                     }
                 }
                 TokenCmd::Revoke { id } => one!(engine.revoke_token(&op, &id).await?, row),
+            }
+        }
+        AdminCommand::EnrollmentToken(cmd) => {
+            let op = operator(&engine, &args.partner).await?;
+            let row = |t: &ringfence_model::EnrollmentToken| {
+                let state = if t.revoked_at.is_some() { "revoked" } else { "active" };
+                let uses = match t.max_uses {
+                    Some(m) => format!("{}/{m}", t.uses),
+                    None => t.uses.to_string(),
+                };
+                vec![t.id.to_string(), t.name.clone(), t.site_id.to_string(), uses, state.into()]
+            };
+            match cmd {
+                EnrollmentTokenCmd::List => {
+                    let list = engine.enrollment_tokens(&op).await?;
+                    emit(
+                        &["id", "name", "site", "uses", "state"],
+                        list.iter().map(row).collect(),
+                        serde_json::to_value(&list)?,
+                    );
+                }
+                EnrollmentTokenCmd::Create { site, name, expires_in_hours, max_uses } => {
+                    let created = engine
+                        .create_enrollment_token(
+                            &op,
+                            &proto::CreateEnrollmentToken { site_id: site, name, expires_in_hours, max_uses },
+                        )
+                        .await?;
+                    match f {
+                        Format::Json => output::json(&created),
+                        Format::Table => {
+                            println!("enrollment token {} created", created.token.id);
+                            println!("secret (shown once): {}", created.secret);
+                            println!(
+                                "enroll a device: ringfence-agent enroll --server URL --token {}",
+                                created.secret
+                            );
+                        }
+                    }
+                }
+                EnrollmentTokenCmd::Revoke { id } => {
+                    one!(engine.revoke_enrollment_token(&op, &id).await?, row)
+                }
             }
         }
     }

@@ -316,3 +316,55 @@ fn cpe_compare_prints_relations() {
     assert_eq!(lines[..4], ["EQUAL", "SUBSET", "DISJOINT", "UNDEFINED"]);
     assert!(lines[4].starts_with("error: 'not a cpe' is not a CPE name"), "{lines:?}");
 }
+
+#[test]
+fn admin_creates_lists_and_revokes_enrollment_tokens() {
+    let dir = temp();
+    let d = dir.0.to_str().unwrap();
+    let admin = |args: &[&str]| {
+        let mut all = vec!["admin", "--data-dir", d, "--partner", "Enroll MSP", "--format", "json"];
+        all.extend_from_slice(args);
+        run(&all)
+    };
+    assert!(run(&["admin", "--data-dir", d, "partner", "create", "Enroll MSP"]).status.success());
+    let org: serde_json::Value = serde_json::from_slice(&admin(&["org", "create", "Clinic"]).stdout).unwrap();
+    let site = admin(&[
+        "site",
+        "create",
+        "--org",
+        org["id"].as_str().unwrap(),
+        "--name",
+        "Denver",
+        "--tz",
+        "America/Denver",
+    ]);
+    let site: serde_json::Value = serde_json::from_slice(&site.stdout).unwrap();
+    let site_id = site["id"].as_str().unwrap();
+    let out = admin(&[
+        "enrollment-token",
+        "create",
+        "--site",
+        site_id,
+        "--name",
+        "rollout",
+        "--max-uses",
+        "5",
+        "--expires-in-hours",
+        "48",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(created["secret"].as_str().unwrap().starts_with("rfe_"));
+    let id = created["token"]["id"].as_str().unwrap();
+    let list: serde_json::Value =
+        serde_json::from_slice(&admin(&["enrollment-token", "list"]).stdout).unwrap();
+    assert_eq!(list[0]["max_uses"], 5);
+    assert_eq!(list[0]["uses"], 0);
+    let revoked: serde_json::Value =
+        serde_json::from_slice(&admin(&["enrollment-token", "revoke", id]).stdout).unwrap();
+    assert!(revoked["revoked_at"].is_string());
+    let bad =
+        admin(&["enrollment-token", "create", "--site", site_id, "--name", "x", "--expires-in-hours", "0"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad).contains("expires_in_hours"), "{}", text(&bad));
+}

@@ -35,6 +35,8 @@ pub fn router() -> Router<AppState> {
         .route("/sites", post(create_site))
         .route("/sites/{id}", get(site_page).post(update_site))
         .route("/sites/{id}/delete", post(delete_site))
+        .route("/sites/{id}/enrollment-tokens", post(create_enrollment_token))
+        .route("/enrollment-tokens/{id}/revoke", post(revoke_enrollment_token))
         .route("/groups", post(create_group))
         .route("/groups/{id}", post(update_group))
         .route("/groups/{id}/delete", post(delete_group))
@@ -477,6 +479,9 @@ struct SitePage {
     devices: Page<Device>,
     roles: Vec<Opt>,
     criticalities: Vec<Opt>,
+    enrollment: Vec<EnrollmentToken>,
+    /// A just-created enrollment token's secret, shown in this response only.
+    new_secret: Option<String>,
 }
 
 /// One choice of a `<select>`.
@@ -494,6 +499,17 @@ fn criticalities(selected: Criticality) -> Vec<Opt> {
 }
 
 async fn site_page(State(s): State<AppState>, v: Viewer, uri: Uri, Path(id): Path<String>) -> Response {
+    site_response(&s, &v, &uri, &id, None).await
+}
+
+async fn site_response(
+    s: &AppState,
+    v: &Viewer,
+    uri: &Uri,
+    id: &str,
+    new_secret: Option<String>,
+) -> Response {
+    let (v, uri, id) = (v, uri, id.to_string());
     let p = &v.0.principal;
     let result = async {
         let site = s.engine.site(p, &id).await?;
@@ -504,19 +520,83 @@ async fn site_page(State(s): State<AppState>, v: Viewer, uri: Uri, Path(id): Pat
             ..Default::default()
         };
         let devices = s.engine.devices(p, &q).await?;
+        let enrollment =
+            s.engine.enrollment_tokens(p).await?.into_iter().filter(|t| t.site_id == site.id).collect();
         Ok::<_, EngineError>(SitePage {
-            layout: layout(&v, site.name.clone(), "orgs", &uri),
+            layout: layout(v, site.name.clone(), "orgs", uri),
             org,
             site,
             devices,
+            enrollment,
+            new_secret,
             roles: roles(DeviceRole::Workstation),
             criticalities: criticalities(Criticality::Medium),
         })
     }
     .await;
     match result {
-        Ok(page) => render(page),
-        Err(e) => viewer_error(&v, &uri, e),
+        Ok(page) => {
+            let mut r = render(page);
+            r.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(e) => viewer_error(v, uri, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct EnrollmentForm {
+    name: String,
+    #[serde(default)]
+    expires_in_hours: String,
+    #[serde(default)]
+    max_uses: String,
+}
+
+async fn create_enrollment_token(
+    State(s): State<AppState>,
+    v: Viewer,
+    uri: Uri,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let f: EnrollmentForm = match form(&v, &body) {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    let back = format!("/sites/{id}");
+    let number = |field: &str, v: &str| -> Result<Option<i64>, String> {
+        let v = v.trim();
+        if v.is_empty() {
+            return Ok(None);
+        }
+        v.parse().map(Some).map_err(|_| format!("{field}: give a whole number"))
+    };
+    let (expires_in_hours, max_uses) =
+        match (number("expires_in_hours", &f.expires_in_hours), number("max_uses", &f.max_uses)) {
+            (Ok(e), Ok(m)) => (e, m),
+            (Err(e), _) | (_, Err(e)) => return done(&back, Err(e)),
+        };
+    let req = proto::CreateEnrollmentToken { site_id: id.clone(), name: f.name, expires_in_hours, max_uses };
+    match s.engine.create_enrollment_token(&v.0.principal, &req).await {
+        // The secret is rendered into this response only; it is never stored or redirected.
+        Ok(created) => site_response(&s, &v, &uri, &id, Some(created.secret)).await,
+        Err(e) => done(&back, Err(msg(e))),
+    }
+}
+
+async fn revoke_enrollment_token(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = form::<serde::de::IgnoredAny>(&v, &body) {
+        return r.into_response();
+    }
+    match s.engine.revoke_enrollment_token(&v.0.principal, &id).await {
+        Ok(t) => done(&format!("/sites/{}", t.site_id), Ok(format!("Enrollment token '{}' revoked", t.name))),
+        Err(e) => done("/", Err(msg(e))),
     }
 }
 
@@ -761,6 +841,8 @@ struct DevicePage {
     roles: Vec<Opt>,
     criticalities: Vec<Opt>,
     sections: intel::DeviceSections,
+    /// The device this one duplicates (its machine-id enrolled before).
+    clone_of: Option<DeviceId>,
 }
 
 async fn device_page(State(s): State<AppState>, v: Viewer, uri: Uri, Path(id): Path<String>) -> Response {
@@ -771,8 +853,10 @@ async fn device_page(State(s): State<AppState>, v: Viewer, uri: Uri, Path(id): P
         let org = s.engine.organization(p, device.organization_id.as_str()).await?;
         let groups = s.engine.groups(p, Some(org.id.as_str())).await?;
         let sections = intel::device_sections(&s, p, &device.id, &uri).await?;
+        let clone_of = s.engine.clone_of(p, device.id.as_str()).await?;
         Ok::<_, EngineError>(DevicePage {
             sections,
+            clone_of,
             layout: layout(&v, device.hostname.clone(), "devices", &uri),
             roles: roles(device.role),
             criticalities: criticalities(device.criticality),

@@ -197,3 +197,35 @@ async fn a_partner_admin_manages_users_groups_and_the_partner_in_the_dashboard()
     let (_, location) = post(&tech2, "/partner", &[("name", "Mine now")]).await;
     assert!(location.contains("error="), "{location}");
 }
+
+#[tokio::test]
+async fn a_technician_creates_and_revokes_an_enrollment_token_on_the_site_page() {
+    let app = TestApp::spawn(common::Backend::Sqlite).await.unwrap();
+    let tech = app.session("tech@a").await;
+    let path = format!("/sites/{}/enrollment-tokens", app.a1.site.id);
+    let mut all: Vec<(&str, &str)> = vec![("name", "spring rollout"), ("max_uses", "3")];
+    all.push(("csrf", tech.csrf.as_str()));
+    let r = tech.client.post(format!("{}{}", tech.base, path)).form(&all).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200, "the secret is shown in this response, not a redirect");
+    assert_eq!(r.headers().get("cache-control").unwrap(), "no-store");
+    let html = r.text().await.unwrap();
+    assert!(html.contains("shown once") && html.contains("rfe_"), "{html}");
+    assert!(html.contains("spring rollout") && html.contains("0 of 3"), "{html}");
+    // The secret is not shown again.
+    let (_, again) = page(&tech, &format!("/sites/{}", app.a1.site.id)).await;
+    assert!(!again.contains("rfe_"));
+    let tokens = app.token("tech@a").await.get("/api/v1/enrollment-tokens").await.body;
+    let id = tokens[0]["id"].as_str().unwrap().to_string();
+    let (status, location) = post(&tech, &format!("/enrollment-tokens/{id}/revoke"), &[]).await;
+    assert_eq!(status, 303, "{location}");
+    assert!(location.contains("revoked"), "{location}");
+    let (_, after) = page(&tech, &format!("/sites/{}", app.a1.site.id)).await;
+    assert!(after.contains(">revoked<"), "{after}");
+    // A bad number is refused with the field named.
+    let (_, location) = post(&tech, &path, &[("name", "x"), ("max_uses", "many")]).await;
+    assert!(location.contains("max_uses"), "{location}");
+    // Another partner cannot revoke it (not found).
+    let b = app.session("admin@b").await;
+    let (_, location) = post(&b, &format!("/enrollment-tokens/{id}/revoke"), &[]).await;
+    assert!(location.contains("error"), "{location}");
+}
