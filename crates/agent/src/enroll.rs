@@ -56,7 +56,7 @@ pub fn config_path(dir: &Path) -> PathBuf {
 }
 
 /// Writes a file only its owner may read (mode 0600), replacing it atomically.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     {
         let mut f = std::fs::OpenOptions::new();

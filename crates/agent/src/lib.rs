@@ -6,6 +6,7 @@
 //! it hit), pending updates and whether a reboot is required. A collector that fails does
 //! not stop the others.
 
+pub mod checkin;
 pub mod collectors;
 pub mod enroll;
 pub mod platforms;

@@ -41,6 +41,17 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Run: check in every minute and report the inventory whenever it changes (at once when
+    /// a package database changes). With --once, one round and exit (1 when the server
+    /// could not be reached; the report is kept and sent next time).
+    Run {
+        #[arg(long, default_value = "/etc/ringfence-agent")]
+        config_dir: PathBuf,
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        #[arg(long)]
+        once: bool,
+    },
     /// Collect and print what the agent would send, without a server (for troubleshooting).
     Inventory {
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -115,6 +126,15 @@ fn main() -> ExitCode {
                 Err(e) => {
                     eprintln!("error: {e}");
                     ExitCode::from(2)
+                }
+            }
+        }
+        Command::Run { config_dir, root, once } => {
+            match ringfence_agent::checkin::run(&config_dir, &Root(root), once) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
                 }
             }
         }

@@ -6,7 +6,7 @@ use crate::{Engine, EngineError, Result, require};
 use jiff::SignedDuration;
 use ringfence_model::*;
 use ringfence_proto as proto;
-use ringfence_store::{AgentEnrollment, EnrollRefusal, NewEnrollmentToken};
+use ringfence_store::{AgentEnrollment, AgentIdentity, AgentState, EnrollRefusal, NewEnrollmentToken};
 
 fn generate_key() -> (String, String) {
     let key = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
@@ -122,5 +122,83 @@ impl Engine {
         require(p, Permission::Read, "read devices")?;
         let id = path_id(DeviceId::parse, device, "device")?;
         Ok(self.store.clone_of(&p.scope(), &id).await?)
+    }
+}
+
+/// How often agents check in.
+pub const CHECKIN_INTERVAL_SECS: u64 = 60;
+
+impl Engine {
+    /// The device an agent credential (`rfa_…`) belongs to.
+    pub async fn agent(&self, credential: &str) -> Result<AgentIdentity> {
+        self.store.find_agent(&secret_hash(credential.trim())).await?.ok_or_else(|| {
+            EngineError::Unauthenticated("unknown agent credential; enroll the device again".into())
+        })
+    }
+
+    pub async fn agent_checkin(
+        &self,
+        a: &AgentIdentity,
+        req: &proto::CheckIn,
+    ) -> Result<proto::CheckInReply> {
+        if req.agent_version.len() > 64 {
+            return Err(ValueError::new("agent_version", "is longer than 64 characters").into());
+        }
+        self.store
+            .agent_checkin(&a.device_id, self.now(), req.agent_version.trim(), req.reboot_required)
+            .await?;
+        Ok(proto::CheckInReply {
+            inventory_seq: a.inventory_seq,
+            checkin_interval_secs: CHECKIN_INTERVAL_SECS,
+        })
+    }
+
+    /// Applies an agent's inventory report once and in order: a report already applied is
+    /// acknowledged without effect; a delta that does not follow the last applied report
+    /// asks for a full inventory.
+    pub async fn agent_inventory(
+        &self,
+        a: &AgentIdentity,
+        r: proto::AgentInventory,
+    ) -> Result<proto::InventoryAck> {
+        let ack =
+            |applied, resync, seq, new_findings| proto::InventoryAck { applied, resync, seq, new_findings };
+        if r.seq < 1 {
+            return Err(ValueError::new("seq", "must be 1 or more").into());
+        }
+        if r.seq <= a.inventory_seq {
+            return Ok(ack(false, false, a.inventory_seq, Vec::new()));
+        }
+        let scope = Scope::organization(a.partner_id.clone(), a.organization_id.clone());
+        let inv = match (r.full, r.delta) {
+            (Some(full), None) => full,
+            (None, Some(delta)) => {
+                if a.inventory_seq == 0 || r.seq != a.inventory_seq + 1 {
+                    return Ok(ack(false, true, a.inventory_seq, Vec::new()));
+                }
+                let stored = self.store.device_inventory(&scope, &a.device_id).await?;
+                let mut items = stored.items;
+                items.retain(|i| !delta.removed.contains(i));
+                for i in delta.added {
+                    if !items.contains(&i) {
+                        items.push(i);
+                    }
+                }
+                let os = delta.os.or(stored.os).unwrap_or_default();
+                ringfence_inventory::Inventory { os, items }
+            }
+            _ => return Err(ValueError::new("full", "send exactly one of full and delta").into()),
+        };
+        let audit = ringfence_store::Audit::new(format!("agent:{}", a.device_id), self.now());
+        let report = self.store_inventory(&audit, &scope, &a.device_id, &inv).await?;
+        self.store.set_inventory_seq(&a.device_id, r.seq).await?;
+        Ok(ack(true, false, r.seq, report.findings.new))
+    }
+
+    /// What the server knows of a device's agent.
+    pub async fn agent_state(&self, p: &Principal, device: &str) -> Result<Option<AgentState>> {
+        require(p, Permission::Read, "read devices")?;
+        let id = path_id(DeviceId::parse, device, "device")?;
+        Ok(self.store.agent_state(&p.scope(), &id).await?)
     }
 }

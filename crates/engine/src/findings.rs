@@ -157,18 +157,28 @@ impl Engine {
     ) -> Result<InventoryReport> {
         require(p, Permission::WriteTenancy, "report inventories")?;
         let device = &path_id(DeviceId::parse, device, "device")?;
-        validate_inventory(&inv)?;
+        self.store_inventory(&self.audit(p), &p.scope(), device, &inv).await
+    }
+
+    /// Validates, stores and correlates an inventory (for a person's upload or an agent's).
+    pub(crate) async fn store_inventory(
+        &self,
+        audit: &ringfence_store::Audit,
+        scope: &Scope,
+        device: &DeviceId,
+        inv: &Inventory,
+    ) -> Result<InventoryReport> {
+        validate_inventory(inv)?;
         let index = self.index().await?;
         let titles: Vec<TitleInput> = inv
             .items
             .iter()
             .map(|i| TitleInput { match_key: item_match_key(&index.table, i), item: i.clone() })
             .collect();
-        let change =
-            self.store.replace_inventory(&self.audit(p), &p.scope(), device, &inv.os, &titles).await?;
-        let (findings, coverage) = self.match_cached(&index, &inv);
+        let change = self.store.replace_inventory(audit, scope, device, &inv.os, &titles).await?;
+        let (findings, coverage) = self.match_cached(&index, inv);
         let findings =
-            self.store.sync_findings(&p.scope(), device, &new_findings(findings), &[], self.now()).await?;
+            self.store.sync_findings(scope, device, &new_findings(findings), &[], self.now()).await?;
         Ok(InventoryReport { change, findings, coverage: coverage.into() })
     }
 

@@ -374,3 +374,61 @@ pub struct EnrollResponse {
     /// Set when this machine-id enrolled before: the device it duplicates.
     pub clone_of: Option<String>,
 }
+
+/// An agent's heartbeat.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckIn {
+    #[serde(default)]
+    pub agent_version: String,
+    #[serde(default)]
+    pub reboot_required: bool,
+}
+
+/// The server's answer to a heartbeat.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CheckInReply {
+    /// The sequence number of the last inventory report applied; 0 asks for a full one.
+    pub inventory_seq: i64,
+    pub checkin_interval_secs: u64,
+}
+
+/// An inventory report: the whole inventory, or what changed since report `seq - 1`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentInventory {
+    /// 1, 2, 3…: each report's number; the server applies each once and in order.
+    pub seq: i64,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub full: Option<ringfence_inventory::Inventory>,
+    #[serde(default)]
+    pub delta: Option<InventoryDelta>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryDelta {
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub os: Option<ringfence_inventory::OsInfo>,
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub added: Vec<ringfence_inventory::Item>,
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub removed: Vec<ringfence_inventory::Item>,
+}
+
+/// The server's answer to an inventory report.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct InventoryAck {
+    /// The report was applied now (false when it had been applied before).
+    pub applied: bool,
+    /// The server cannot apply this delta (a gap in the sequence): send a full inventory.
+    pub resync: bool,
+    /// The last sequence number applied.
+    pub seq: i64,
+    /// CVEs newly found on this device by this report.
+    pub new_findings: Vec<String>,
+}

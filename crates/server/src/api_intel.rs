@@ -22,7 +22,53 @@ use utoipa_axum::routes;
 pub const MAX_INVENTORY_BYTES: usize = 16 * 1024 * 1024;
 
 pub fn inventory_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_inventory, put_inventory))
+    OpenApiRouter::new().routes(routes!(get_inventory, put_inventory)).routes(routes!(agent_inventory))
+}
+
+/// An agent, authenticated by its device credential (`Authorization: Bearer rfa_…`).
+pub struct AgentCaller(ringfence_engine::store::AgentIdentity);
+
+impl axum::extract::FromRequestParts<AppState> for AgentCaller {
+    type Rejection = crate::error::ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        s: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let Some(credential) =
+            header.and_then(|h| h.strip_prefix("Bearer ")).filter(|c| c.starts_with("rfa_"))
+        else {
+            return Err(crate::error::ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "send the device credential as 'Authorization: Bearer rfa_…'",
+            ));
+        };
+        Ok(AgentCaller(s.engine.agent(credential).await?))
+    }
+}
+
+/// An agent's heartbeat; the answer says which inventory report the server applied last.
+#[utoipa::path(post, path = "/api/agent/v1/checkin", tag = "agents", request_body = ringfence_proto::CheckIn,
+    responses((status = 200, body = ringfence_proto::CheckInReply), (status = 401, body = ErrorBody)))]
+async fn agent_checkin(
+    State(s): State<AppState>,
+    a: AgentCaller,
+    Json(req): Json<ringfence_proto::CheckIn>,
+) -> ApiResult<J<ringfence_proto::CheckInReply>> {
+    Ok(J(s.engine.agent_checkin(&a.0, &req).await?))
+}
+
+/// An agent's inventory report (full, or a delta following the last one applied).
+#[utoipa::path(post, path = "/api/agent/v1/inventory", tag = "agents", request_body = ringfence_proto::AgentInventory,
+    responses((status = 200, body = ringfence_proto::InventoryAck), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn agent_inventory(
+    State(s): State<AppState>,
+    a: AgentCaller,
+    Json(req): Json<ringfence_proto::AgentInventory>,
+) -> ApiResult<J<ringfence_proto::InventoryAck>> {
+    Ok(J(s.engine.agent_inventory(&a.0, req).await?))
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -231,6 +277,7 @@ pub fn agents_router() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke_enrollment_token))
         .routes(routes!(device_agent))
         .routes(routes!(enroll))
+        .routes(routes!(agent_checkin))
 }
 
 /// A site's enrollment tokens (never their secrets).
@@ -265,21 +312,17 @@ async fn revoke_enrollment_token(
     Ok(J(s.engine.revoke_enrollment_token(&c.principal, &id).await?))
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct DeviceAgent {
-    /// Set when this device's machine-id had enrolled before: the device it duplicates.
-    pub clone_of: Option<String>,
-}
-
-/// The agent side of a device: whether it is a clone of another enrolled device.
+/// The agent of a device: last seen, version, reboot-required, the last inventory report
+/// applied, and the device it is a clone of (its machine-id enrolled before). `null` when
+/// no agent enrolled this device.
 #[utoipa::path(get, path = "/api/v1/devices/{id}/agent", tag = "agents", params(("id" = String, Path)),
-    responses((status = 200, body = DeviceAgent), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Option<ringfence_engine::store::AgentState>), (status = 404, body = ErrorBody)))]
 async fn device_agent(
     State(s): State<AppState>,
     c: Caller,
     Path(id): Path<String>,
-) -> ApiResult<J<DeviceAgent>> {
-    Ok(J(DeviceAgent { clone_of: s.engine.clone_of(&c.principal, &id).await?.map(|d| d.to_string()) }))
+) -> ApiResult<J<Option<ringfence_engine::store::AgentState>>> {
+    Ok(J(s.engine.agent_state(&c.principal, &id).await?))
 }
 
 /// Enrolls a device with a site's enrollment token (called by `ringfence-agent enroll`).

@@ -843,7 +843,13 @@ struct DevicePage {
     sections: intel::DeviceSections,
     /// The device this one duplicates (its machine-id enrolled before).
     clone_of: Option<DeviceId>,
+    agent: Option<ringfence_store::AgentState>,
+    agent_seen: Option<String>,
 }
+
+/// A device whose agent has not checked in for this long is shown offline (agents check in
+/// every minute).
+const OFFLINE_AFTER_SECS: i64 = 10 * 60;
 
 async fn device_page(State(s): State<AppState>, v: Viewer, uri: Uri, Path(id): Path<String>) -> Response {
     let p = &v.0.principal;
@@ -853,10 +859,21 @@ async fn device_page(State(s): State<AppState>, v: Viewer, uri: Uri, Path(id): P
         let org = s.engine.organization(p, device.organization_id.as_str()).await?;
         let groups = s.engine.groups(p, Some(org.id.as_str())).await?;
         let sections = intel::device_sections(&s, p, &device.id, &uri).await?;
-        let clone_of = s.engine.clone_of(p, device.id.as_str()).await?;
+        let agent = s.engine.agent_state(p, device.id.as_str()).await?;
+        let now = s.engine.now();
+        let agent_seen = agent.as_ref().map(|a| match a.last_seen {
+            None => "never checked in".to_string(),
+            Some(t) => {
+                let ago = (now.as_second() - t.as_second()).max(0);
+                let state = if ago > OFFLINE_AFTER_SECS { "offline" } else { "online" };
+                format!("{state}, last seen {} ({} min ago)", intel::short(&t), ago / 60)
+            }
+        });
         Ok::<_, EngineError>(DevicePage {
             sections,
-            clone_of,
+            clone_of: agent.as_ref().and_then(|a| a.clone_of.clone()),
+            agent,
+            agent_seen,
             layout: layout(&v, device.hostname.clone(), "devices", &uri),
             roles: roles(device.role),
             criticalities: criticalities(device.criticality),

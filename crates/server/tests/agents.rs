@@ -9,7 +9,10 @@ use common::TestApp;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
-both_backends!(an_agent_enrolls_with_a_site_token_and_a_clone_is_flagged);
+both_backends!(
+    an_agent_enrolls_with_a_site_token_and_a_clone_is_flagged,
+    an_agent_reports_changes_once_and_keeps_them_while_the_server_is_away,
+);
 
 /// The agent binary, built beside this test by `cargo nextest run --workspace`.
 fn agent_binary() -> Option<PathBuf> {
@@ -86,7 +89,9 @@ async fn an_agent_enrolls_with_a_site_token_and_a_clone_is_flagged(app: TestApp)
     assert_eq!(device.body["hostname"], "till-01");
     assert_eq!(device.body["site_id"], app.a1.site.id.as_str());
     assert_eq!(device.body["os"], "Debian GNU/Linux 12 (bookworm)");
-    assert!(tech.get(&format!("/api/v1/devices/{device_id}/agent")).await.body["clone_of"].is_null());
+    let agent = tech.get(&format!("/api/v1/devices/{device_id}/agent")).await;
+    assert_eq!(agent.status, 200, "{}", agent.body);
+    assert!(agent.body["clone_of"].is_null(), "{}", agent.body);
 
     // Enrolling twice from one config folder is refused without --force.
     let again = enroll(&bin, &app, &secret, &root, &cfg1).await;
@@ -164,4 +169,146 @@ async fn an_agent_enrolls_with_a_site_token_and_a_clone_is_flagged(app: TestApp)
         .send("POST", "/api/v1/enrollment-tokens", Some(json!({"site_id": app.a1.site.id, "name": "v"})))
         .await;
     assert_eq!(r.status, 403);
+}
+
+async fn agent(bin: &Path, args: &[&str], root: &Path, config: &Path) -> std::process::Output {
+    tokio::process::Command::new(bin)
+        .args(args)
+        .arg("--root")
+        .arg(root)
+        .arg("--config-dir")
+        .arg(config)
+        .output()
+        .await
+        .unwrap()
+}
+
+fn status(packages: &[(&str, &str)]) -> String {
+    packages
+        .iter()
+        .map(|(n, v)| {
+            format!("Package: {n}\nStatus: install ok installed\nArchitecture: amd64\nVersion: {v}\n")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn an_agent_reports_changes_once_and_keeps_them_while_the_server_is_away(app: TestApp) {
+    let Some(bin) = agent_binary() else { return };
+    let tech = app.token("tech@a").await;
+    let r = tech
+        .send("POST", "/api/v1/enrollment-tokens", Some(json!({"site_id": app.a1.site.id, "name": "t"})))
+        .await;
+    let secret = r.body["secret"].as_str().unwrap().to_string();
+    let tmp = ringfence_store::testing::TempDir::new("ringfence-agent-run");
+    let (root, cfg) = (tmp.0.join("root"), tmp.0.join("cfg"));
+    machine(&root, "abcdefabcdefabcdefabcdefabcdef01", "srv-01");
+    std::fs::create_dir_all(root.join("var/lib/dpkg")).unwrap();
+    let dpkg = root.join("var/lib/dpkg/status");
+    std::fs::write(
+        &dpkg,
+        status(&[("base-files", "12.4+deb12u11"), ("xz-utils", "5.4.1-1"), ("jq", "1.6-2.1+deb12u1")]),
+    )
+    .unwrap();
+    assert!(enroll(&bin, &app, &secret, &root, &cfg).await.status.success());
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cfg.join("agent.json")).unwrap()).unwrap();
+    let device = config["device_id"].as_str().unwrap().to_string();
+    let credential = config["credential"].as_str().unwrap().to_string();
+    let once = ["run", "--once"];
+
+    let out = agent(&bin, &once, &root, &cfg).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sent inventory report 1 (applied)"));
+    let inv = tech.get(&format!("/api/v1/devices/{device}/inventory")).await.body;
+    assert_eq!(inv["os"]["id"], "debian");
+    let names: Vec<&str> =
+        inv["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"xz-utils") && names.contains(&"jq"), "{names:?}");
+    let out = agent(&bin, &once, &root, &cfg).await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("inventory unchanged"));
+
+    // A package update in the private dpkg database becomes an "updated" event.
+    std::fs::write(
+        &dpkg,
+        status(&[
+            ("base-files", "12.4+deb12u11"),
+            ("xz-utils", "5.4.1-1+deb12u1"),
+            ("jq", "1.6-2.1+deb12u1"),
+        ]),
+    )
+    .unwrap();
+    let out = agent(&bin, &once, &root, &cfg).await;
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("sent inventory report 2 (applied)"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let history = tech.get(&format!("/api/v1/devices/{device}/software-history")).await.body;
+    let xz = history.as_array().unwrap().iter().find(|e| e["name"] == "xz-utils").unwrap();
+    assert_eq!(
+        (xz["change"].as_str(), xz["from_version"].as_str(), xz["to_version"].as_str()),
+        (Some("updated"), Some("5.4.1-1"), Some("5.4.1-1+deb12u1"))
+    );
+
+    // The server is away: the report is kept, then delivered once.
+    let mut away = config.clone();
+    away["server"] = json!("http://127.0.0.1:9");
+    std::fs::write(cfg.join("agent.json"), serde_json::to_vec(&away).unwrap()).unwrap();
+    std::fs::write(
+        &dpkg,
+        status(&[
+            ("base-files", "12.4+deb12u11"),
+            ("xz-utils", "5.4.1-1+deb12u1"),
+            ("jq", "1.6-2.1+deb12u1"),
+            ("curl", "7.88.1-10+deb12u15"),
+        ]),
+    )
+    .unwrap();
+    let out = agent(&bin, &once, &root, &cfg).await;
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cfg.join("state.json")).unwrap()).unwrap();
+    assert_eq!(state["acked_seq"], 2);
+    std::fs::write(cfg.join("agent.json"), serde_json::to_vec(&config).unwrap()).unwrap();
+    let out = agent(&bin, &once, &root, &cfg).await;
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("sent inventory report 3 (applied)"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let history = tech.get(&format!("/api/v1/devices/{device}/software-history")).await.body;
+    let curl: Vec<_> = history.as_array().unwrap().iter().filter(|e| e["name"] == "curl").collect();
+    assert_eq!(curl.len(), 1, "installed once: {history}");
+    assert_eq!(curl[0]["change"], "installed");
+
+    // A retried report is not applied twice; a gap asks for a full inventory.
+    let http = reqwest::Client::new();
+    let post = |body: serde_json::Value| {
+        http.post(app.url("/api/agent/v1/inventory")).bearer_auth(&credential).json(&body).send()
+    };
+    let r: serde_json::Value =
+        post(json!({"seq": 3, "delta": {"added": [], "removed": []}})).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (r["applied"].as_bool(), r["resync"].as_bool(), r["seq"].as_i64()),
+        (Some(false), Some(false), Some(3))
+    );
+    let r: serde_json::Value =
+        post(json!({"seq": 9, "delta": {"added": [], "removed": []}})).await.unwrap().json().await.unwrap();
+    assert_eq!(r["resync"], true);
+    let r = http
+        .post(app.url("/api/agent/v1/inventory"))
+        .bearer_auth("rfa_wrong")
+        .json(&json!({"seq": 4}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = post(json!({"seq": 4, "full": {"os": {"family": "linux"}, "items": []}, "delta": {"added": []}}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let state = tech.get(&format!("/api/v1/devices/{device}/agent")).await.body;
+    assert_eq!(state["inventory_seq"], 3, "{state}");
+    assert!(state["last_seen"].is_string());
 }

@@ -415,9 +415,45 @@ pub trait AgentStore: Send + Sync {
     ) -> Result<std::result::Result<Enrolled, EnrollRefusal>>;
     /// The device clones of a device were detected from (its machine-id enrolled again).
     async fn clone_of(&self, scope: &Scope, device: &DeviceId) -> Result<Option<DeviceId>>;
+    /// The device an agent credential belongs to (by the credential's hash), with its
+    /// partner and the last applied inventory sequence number.
+    async fn find_agent(&self, secret_hash: &str) -> Result<Option<AgentIdentity>>;
+    /// Records a check-in: last seen, agent version, reboot-required.
+    async fn agent_checkin(
+        &self,
+        device: &DeviceId,
+        at: Timestamp,
+        version: &str,
+        reboot_required: bool,
+    ) -> Result<()>;
+    /// Records that the inventory report with this sequence number was applied.
+    async fn set_inventory_seq(&self, device: &DeviceId, seq: i64) -> Result<()>;
+    /// The agent state of a device: last seen, version, reboot-required.
+    async fn agent_state(&self, scope: &Scope, device: &DeviceId) -> Result<Option<AgentState>>;
     /// The server's signing key pair (hex): created with `generate` on first use.
     async fn signing_key(
         &self,
         generate: &(dyn Fn() -> (String, String) + Send + Sync),
     ) -> Result<(String, String)>;
+}
+
+/// Who an agent credential belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentIdentity {
+    pub device_id: DeviceId,
+    pub partner_id: PartnerId,
+    pub organization_id: OrganizationId,
+    pub inventory_seq: i64,
+}
+
+/// What the server knows of a device's agent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct AgentState {
+    #[schema(value_type = Option<String>)]
+    pub last_seen: Option<Timestamp>,
+    pub agent_version: Option<String>,
+    pub reboot_required: bool,
+    pub inventory_seq: i64,
+    #[schema(value_type = Option<String>)]
+    pub clone_of: Option<DeviceId>,
 }

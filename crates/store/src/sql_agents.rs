@@ -250,6 +250,76 @@ impl AgentStore for This {
         c.flatten().map(|c| parse_stored(DeviceId::parse(&c))).transpose()
     }
 
+    async fn find_agent(&self, secret_hash: &str) -> Result<Option<AgentIdentity>> {
+        let row: Option<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT c.device_id, c.partner_id, d.organization_id, c.inventory_seq FROM agent_credentials c \
+             JOIN devices d ON d.id = c.device_id WHERE c.secret_hash = $1",
+        )
+        .bind(secret_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|(d, p, o, seq)| {
+            Ok(AgentIdentity {
+                device_id: parse_stored(DeviceId::parse(&d))?,
+                partner_id: parse_stored(PartnerId::parse(&p))?,
+                organization_id: parse_stored(OrganizationId::parse(&o))?,
+                inventory_seq: seq,
+            })
+        })
+        .transpose()
+    }
+
+    async fn agent_checkin(
+        &self,
+        device: &DeviceId,
+        at: Timestamp,
+        version: &str,
+        reboot_required: bool,
+    ) -> Result<()> {
+        let _w = self.write_guard().await;
+        sqlx::query(
+            "UPDATE agent_credentials SET last_seen = $2, agent_version = $3, reboot_required = $4 WHERE device_id = $1",
+        )
+        .bind(device.as_str())
+        .bind(us(at))
+        .bind(version)
+        .bind(reboot_required)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_inventory_seq(&self, device: &DeviceId, seq: i64) -> Result<()> {
+        let _w = self.write_guard().await;
+        sqlx::query("UPDATE agent_credentials SET inventory_seq = $2 WHERE device_id = $1")
+            .bind(device.as_str())
+            .bind(seq)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn agent_state(&self, scope: &Scope, device: &DeviceId) -> Result<Option<AgentState>> {
+        tx_get_device(&self.pool, scope, device.as_str()).await?;
+        let row: Option<(Option<i64>, Option<String>, bool, i64, Option<String>)> = sqlx::query_as(
+            "SELECT last_seen, agent_version, reboot_required, inventory_seq, clone_of FROM agent_credentials \
+             WHERE device_id = $1",
+        )
+        .bind(device.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|(last_seen, agent_version, reboot_required, inventory_seq, clone_of)| {
+            Ok(AgentState {
+                last_seen: opt_ts(last_seen),
+                agent_version,
+                reboot_required,
+                inventory_seq,
+                clone_of: clone_of.map(|c| parse_stored(DeviceId::parse(&c))).transpose()?,
+            })
+        })
+        .transpose()
+    }
+
     async fn signing_key(
         &self,
         generate: &(dyn Fn() -> (String, String) + Send + Sync),

@@ -23,7 +23,11 @@ CREATE TABLE agent_credentials (
     machine_id  TEXT NOT NULL,
     enrolled_at BIGINT NOT NULL,
     clone_of    TEXT,
-    last_seen   BIGINT
+    last_seen   BIGINT,
+    -- The sequence number of the last inventory report applied (full or delta).
+    inventory_seq   BIGINT NOT NULL DEFAULT 0,
+    agent_version   TEXT,
+    reboot_required BOOLEAN NOT NULL DEFAULT FALSE
 );
 CREATE INDEX agent_credentials_machine ON agent_credentials (partner_id, machine_id);
 

@@ -1,0 +1,208 @@
+//! Talking to the server after enrollment: heartbeats and inventory reports.
+//!
+//! The agent keeps, in `state.json` beside its credential, the last inventory the server
+//! acknowledged and at most one report in flight. A report is the whole inventory (first
+//! contact, or when the server asks for a resync) or the delta from the acknowledged one,
+//! numbered `acknowledged + 1`. While the server is unreachable the report stays pending and
+//! is sent again, unchanged, until acknowledged; later changes wait and go in the next delta,
+//! computed against what the server has. So the spool is bounded (one report and one
+//! snapshot), nothing is lost and nothing is applied twice (the server ignores a number it
+//! has applied).
+
+use crate::enroll::AgentConfig;
+use crate::{Report, Root};
+use ringfence_inventory::{Inventory, Item};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct State {
+    pub acked_seq: i64,
+    pub acked: Option<Inventory>,
+    pub pending: Option<Pending>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Pending {
+    pub seq: i64,
+    pub body: serde_json::Value,
+    /// The inventory the server holds once this report is applied.
+    pub after: Inventory,
+}
+
+pub fn state_path(dir: &Path) -> PathBuf {
+    dir.join("state.json")
+}
+
+pub fn load_state(dir: &Path) -> State {
+    std::fs::read_to_string(state_path(dir))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+fn save_state(dir: &Path, s: &State) -> Result<(), String> {
+    let bytes = serde_json::to_vec(s).map_err(|e| e.to_string())?;
+    crate::enroll::write_private(&state_path(dir), &bytes)
+        .map_err(|e| format!("cannot save the agent state: {e}"))
+}
+
+/// The delta from `old` to `new`, or `None` when nothing changed.
+pub fn delta(old: &Inventory, new: &Inventory) -> Option<serde_json::Value> {
+    let removed: Vec<&Item> = old.items.iter().filter(|i| !new.items.contains(i)).collect();
+    let added: Vec<&Item> = new.items.iter().filter(|i| !old.items.contains(i)).collect();
+    let os_changed = old.os != new.os;
+    if removed.is_empty() && added.is_empty() && !os_changed {
+        return None;
+    }
+    let mut d = serde_json::json!({ "added": added, "removed": removed });
+    if os_changed {
+        d["os"] = serde_json::to_value(&new.os).unwrap_or_default();
+    }
+    Some(d)
+}
+
+struct Client {
+    http: reqwest::blocking::Client,
+    config: AgentConfig,
+}
+
+impl Client {
+    fn post(&self, path: &str, body: &serde_json::Value) -> Result<serde_json::Value, String> {
+        let url = format!("{}{path}", self.config.server);
+        let r = self
+            .http
+            .post(&url)
+            .bearer_auth(&self.config.credential)
+            .json(body)
+            .send()
+            .map_err(|e| format!("cannot reach {}: {e}", self.config.server))?;
+        let status = r.status();
+        let text = r.text().map_err(|e| format!("the answer from {url} was cut off: {e}"))?;
+        if !status.is_success() {
+            return Err(format!("{url} answered {status}: {text}"));
+        }
+        serde_json::from_str(&text).map_err(|e| format!("{url} answered something else than JSON: {e}"))
+    }
+}
+
+/// What one round did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Round {
+    pub sent: Option<i64>,
+    pub applied: bool,
+}
+
+/// One round: heartbeat, then the pending report or a new one if the inventory changed.
+/// On a network failure the report stays pending in the state for the next round.
+pub fn round(dir: &Path, config: &AgentConfig, report: &Report) -> Result<Round, String> {
+    let client = Client {
+        http: reqwest::blocking::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?,
+        config: config.clone(),
+    };
+    let mut state = load_state(dir);
+    let current = report.inventory.clone();
+    let result = (|| {
+        let reply = client.post(
+            "/api/agent/v1/checkin",
+            &serde_json::json!({ "agent_version": env!("CARGO_PKG_VERSION"), "reboot_required": report.reboot_required }),
+        )?;
+        let server_seq = reply["inventory_seq"].as_i64().unwrap_or(0);
+        if let Some(p) = &state.pending
+            && server_seq >= p.seq
+        {
+            // The report went through before; its acknowledgement was lost.
+            state.acked = Some(p.after.clone());
+            state.acked_seq = p.seq;
+            state.pending = None;
+        }
+        if server_seq < state.acked_seq || (server_seq == 0 && state.acked.is_some()) {
+            // The server lost what it had (a restore): start over with a full report.
+            state.acked = None;
+            state.acked_seq = server_seq;
+            state.pending = None;
+        }
+        let mut round = Round::default();
+        for _ in 0..2 {
+            if state.pending.is_none() {
+                let seq = state.acked_seq + 1;
+                let body = match &state.acked {
+                    None => Some(serde_json::json!({ "seq": seq, "full": &current })),
+                    Some(acked) => {
+                        delta(acked, &current).map(|d| serde_json::json!({ "seq": seq, "delta": d }))
+                    }
+                };
+                match body {
+                    Some(body) => state.pending = Some(Pending { seq, body, after: current.clone() }),
+                    None => return Ok(round),
+                }
+            }
+            let p = state.pending.clone().expect("set above");
+            let ack = client.post("/api/agent/v1/inventory", &p.body)?;
+            round.sent = Some(p.seq);
+            if ack["resync"].as_bool() == Some(true) {
+                state.acked = None;
+                state.acked_seq = ack["seq"].as_i64().unwrap_or(0);
+                state.pending = None;
+                continue;
+            }
+            round.applied = ack["applied"].as_bool() == Some(true);
+            state.acked = Some(p.after);
+            state.acked_seq = p.seq;
+            state.pending = None;
+            // A change that came while this report was pending goes in the next round.
+            return Ok(round);
+        }
+        Err("the server asked for a resync twice in a row".to_string())
+    })();
+    save_state(dir, &state)?;
+    result
+}
+
+/// Runs forever: a heartbeat every `interval`, and at once when the package database
+/// changes (its modification time), collecting the inventory each time.
+pub fn run(dir: &Path, root: &Root, once: bool) -> Result<(), String> {
+    let config: AgentConfig =
+        serde_json::from_str(&std::fs::read_to_string(crate::enroll::config_path(dir)).map_err(|_| {
+            format!("this agent is not enrolled: no {}", crate::enroll::config_path(dir).display())
+        })?)
+        .map_err(|e| format!("{} is unreadable: {e}", crate::enroll::config_path(dir).display()))?;
+    let watched = [
+        root.path("/var/lib/dpkg/status"),
+        root.path("/var/lib/rpm/rpmdb.sqlite"),
+        root.path("/lib/apk/db/installed"),
+    ];
+    let mtimes = || -> Vec<Option<std::time::SystemTime>> {
+        watched.iter().map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok()).collect()
+    };
+    let mut last_mtimes = mtimes();
+    let mut last_round = std::time::Instant::now() - std::time::Duration::from_secs(3600);
+    loop {
+        let changed = mtimes() != last_mtimes;
+        if changed || last_round.elapsed() >= std::time::Duration::from_secs(60) {
+            last_mtimes = mtimes();
+            last_round = std::time::Instant::now();
+            let report = crate::collect(root);
+            match round(dir, &config, &report) {
+                Ok(r) if once => {
+                    if let Some(seq) = r.sent {
+                        println!(
+                            "sent inventory report {seq} ({})",
+                            if r.applied { "applied" } else { "already applied" }
+                        );
+                    } else {
+                        println!("checked in; inventory unchanged");
+                    }
+                    return Ok(());
+                }
+                Ok(_) => {}
+                Err(e) if once => return Err(e),
+                Err(e) => eprintln!("warning: {e}; the report is kept and sent again"),
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+}
