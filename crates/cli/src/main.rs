@@ -6,6 +6,7 @@ mod bench;
 mod bench_correlate;
 mod config;
 mod intel;
+mod loadgen;
 mod output;
 
 use anyhow::Context;
@@ -68,6 +69,8 @@ enum Command {
     /// Match an inventory file (dpkg status, agent JSON or CycloneDX SBOM) against a database
     /// filled by `feeds import`, offline.
     Scan(intel::ScanArgs),
+    /// Simulate agents against a running server (enroll, full inventories, heartbeats).
+    Loadgen(loadgen::LoadgenArgs),
     /// Measure performance; see BENCHMARKS.md.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -399,6 +402,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Scan(args) => {
             init_logs(Some("warn"));
             intel::scan(args).await
+        }
+        Command::Loadgen(args) => {
+            loadgen::run(args).await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Openapi => {
             println!("{}", serde_json::to_string_pretty(&ringfence_server::openapi())?);

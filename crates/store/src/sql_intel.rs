@@ -512,42 +512,56 @@ impl IntelStore for This {
         let added: Vec<(&String, &&TitleInput)> =
             next.iter().filter(|(id, _)| !current.contains_key(*id)).collect();
         let at = us(audit.at);
-        for (id, t) in &added {
-            let i = &t.item;
-            sqlx::query(
+        // Multi-row statements: 11 values per title (80 per statement), 4 per device row.
+        for chunk in added.chunks(80) {
+            let values: Vec<String> =
+                (0..chunk.len()).map(|k| format!("({})", placeholders(k * 11 + 1, 11))).collect();
+            let sql = format!(
                 "INSERT INTO software_titles (id, kind, manager, name, version, vendor, arch, source_name, \
-                 source_version, cpe, match_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(id.as_str())
-            .bind(i.kind.as_str())
-            .bind(&i.manager)
-            .bind(&i.name)
-            .bind(&i.version)
-            .bind(&i.vendor)
-            .bind(&i.arch)
-            .bind(&i.source_name)
-            .bind(&i.source_version)
-            .bind(&i.cpe)
-            .bind(&t.match_key)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO device_software (device_id, title_id, partner_id, first_seen) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(device.as_str())
-            .bind(id.as_str())
-            .bind(d.partner_id.as_str())
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
+                 source_version, cpe, match_key) VALUES {} ON CONFLICT (id) DO NOTHING",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(safe(sql));
+            for (id, t) in chunk {
+                let i = &t.item;
+                q = q
+                    .bind(id.as_str())
+                    .bind(i.kind.as_str())
+                    .bind(&i.manager)
+                    .bind(&i.name)
+                    .bind(&i.version)
+                    .bind(&i.vendor)
+                    .bind(&i.arch)
+                    .bind(&i.source_name)
+                    .bind(&i.source_version)
+                    .bind(&i.cpe)
+                    .bind(&t.match_key);
+            }
+            q.execute(&mut *tx).await?;
         }
-        for (id, _) in &removed {
-            sqlx::query("DELETE FROM device_software WHERE device_id = $1 AND title_id = $2")
-                .bind(device.as_str())
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await?;
+        for chunk in added.chunks(200) {
+            let values: Vec<String> =
+                (0..chunk.len()).map(|k| format!("({})", placeholders(k * 4 + 1, 4))).collect();
+            let sql = format!(
+                "INSERT INTO device_software (device_id, title_id, partner_id, first_seen) VALUES {}",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(safe(sql));
+            for (id, _) in chunk {
+                q = q.bind(device.as_str()).bind(id.as_str()).bind(d.partner_id.as_str()).bind(at);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        for chunk in removed.chunks(500) {
+            let sql = format!(
+                "DELETE FROM device_software WHERE device_id = $1 AND title_id IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(safe(sql)).bind(device.as_str());
+            for (id, _) in chunk {
+                q = q.bind(id.as_str());
+            }
+            q.execute(&mut *tx).await?;
         }
         sqlx::query(
             "INSERT INTO device_os (device_id, partner_id, family, os_id, version, codename, name, updated_at) \
