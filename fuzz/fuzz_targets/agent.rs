@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = parse_snap_list(text);
     let _ = parse_flatpak_list(text);
     let _ = parse_apt_upgradable(text);
-    let (a, b) = text.split_at(text.len() / 2);
+    let (a, b) = text.split_once('\u{0}').unwrap_or((text, ""));
     let _ = parse_dnf_updateinfo(a, b);
     let _ = parse_fwupd_devices(text);
     let _ = parse_proc_modules(text, &|_| None, "6.1.0");
