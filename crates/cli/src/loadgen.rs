@@ -57,7 +57,7 @@ fn inventory(base: &[Item], n: usize, k: usize) -> Inventory {
             it.source_name = None;
             it.source_version = None;
         }
-        if (i + k) % 50 == 0 {
+        if (i + k).is_multiple_of(50) {
             it.version = format!("{}+lg{}", it.version, k % 7);
         }
         items.push(it);
