@@ -211,3 +211,16 @@ fn the_agent_binary_reports_a_prepared_system_and_survives_a_corrupt_dpkg_status
     assert!(detail.contains(&format!("line {}", lines + 3)) && detail.contains("garbage"), "{detail}");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn malformed_output_is_refused_or_yields_nothing_never_a_guess() {
+    assert!(macos::parse_applications("[]").unwrap_err().contains("SPApplicationsDataType"));
+    assert!(macos::parse_applications("not json").unwrap_err().contains("not JSON"));
+    assert!(macos::parse_software(r#"{"SPSoftwareDataType": [{}]}"#).unwrap_err().contains("os_version"));
+    assert!(macos::parse_softwareupdate("No new software available.\n").is_empty());
+    assert!(parse_apk_installed("garbage\nwithout fields\n").is_empty());
+    assert!(parse_snap_list("Name Version Rev Tracking Publisher Notes\nbroken\n").is_empty());
+    assert!(parse_flatpak_list("onlyonecolumn\n").is_empty());
+    assert!(windows::parse_os("[]", "").unwrap_err().contains("no operating system"));
+    assert!(windows::parse_bios("42").unwrap_err().contains("neither an object nor an array"));
+}

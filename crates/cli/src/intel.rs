@@ -330,9 +330,7 @@ fn summary_json(s: &ImportSummary) -> serde_json::Value {
         "changed": s.counts.changed,
         "unchanged": s.counts.unchanged,
         "skipped": s.skipped.total(),
-        "skipped_by_reason": s.skipped.by_reason.iter()
-            .map(|(r, (n, ex))| (r.clone(), serde_json::json!({"count": n, "example": ex})))
-            .collect::<serde_json::Map<_, _>>(),
+        "skipped_by_reason": ringfence_engine::intel::skipped_json(&s.skipped),
         "withdrawn": s.withdrawn,
         "kev_added": s.kev_added.len(),
     })

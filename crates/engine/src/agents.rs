@@ -79,8 +79,11 @@ impl Engine {
     pub async fn enroll(&self, req: &proto::EnrollRequest) -> Result<proto::EnrollResponse> {
         let hostname = parse_hostname("hostname", &req.hostname)?;
         let machine_id = parse_machine_id(&req.machine_id)?;
-        if req.os.len() > 200 || req.agent_version.len() > 64 {
+        if req.os.len() > 200 {
             return Err(ValueError::new("os", "is longer than 200 characters").into());
+        }
+        if req.agent_version.len() > 64 {
+            return Err(ValueError::new("agent_version", "is longer than 64 characters").into());
         }
         let credential = new_secret("rfa_");
         let enrollment = AgentEnrollment {
@@ -115,13 +118,6 @@ impl Engine {
                 ))
             }
         }
-    }
-
-    /// The device an enrolled device is a clone of, if any.
-    pub async fn clone_of(&self, p: &Principal, device: &str) -> Result<Option<DeviceId>> {
-        require(p, Permission::Read, "read devices")?;
-        let id = path_id(DeviceId::parse, device, "device")?;
-        Ok(self.store.clone_of(&p.scope(), &id).await?)
     }
 }
 

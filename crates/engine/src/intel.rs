@@ -253,7 +253,8 @@ pub struct ImportSummary {
     pub new_cves: Vec<String>,
 }
 
-fn skipped_json(s: &Skipped) -> serde_json::Value {
+/// Skip reasons as JSON: `{reason: {count, example}}`.
+pub fn skipped_json(s: &Skipped) -> serde_json::Value {
     s.by_reason
         .iter()
         .map(|(r, (n, ex))| (r.clone(), serde_json::json!({ "count": n, "example": ex })))
@@ -262,12 +263,7 @@ fn skipped_json(s: &Skipped) -> serde_json::Value {
 }
 
 fn ser_skipped<S: serde::Serializer>(s: &Skipped, ser: S) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeMap;
-    let mut m = ser.serialize_map(Some(s.by_reason.len()))?;
-    for (reason, (n, example)) in &s.by_reason {
-        m.serialize_entry(reason, &serde_json::json!({ "count": n, "example": example }))?;
-    }
-    m.end()
+    serde::Serialize::serialize(&skipped_json(s), ser)
 }
 
 enum Batch {

@@ -1,5 +1,6 @@
 //! Streaming parsers of the vulnerability feeds ringfence reads: NVD CVE API 2.0 (single
-//! records and API pages), the CISA KEV catalog, and EPSS scores (CSV, plain or gzip).
+//! records and API pages), the CISA KEV catalog, EPSS scores (CSV, plain or gzip), OSV
+//! records, the Debian security tracker JSON and Debian changelogs.
 //!
 //! A feed is read record by record, never loaded whole into memory as a JSON tree. A
 //! malformed record is skipped and counted with its reason ([`Skipped`]); a malformed feed

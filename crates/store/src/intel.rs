@@ -413,8 +413,6 @@ pub trait AgentStore: Send + Sync {
         token_hash: &str,
         e: &AgentEnrollment,
     ) -> Result<std::result::Result<Enrolled, EnrollRefusal>>;
-    /// The device clones of a device were detected from (its machine-id enrolled again).
-    async fn clone_of(&self, scope: &Scope, device: &DeviceId) -> Result<Option<DeviceId>>;
     /// The device an agent credential belongs to (by the credential's hash), with its
     /// partner and the last applied inventory sequence number.
     async fn find_agent(&self, secret_hash: &str) -> Result<Option<AgentIdentity>>;

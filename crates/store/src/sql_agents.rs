@@ -179,28 +179,19 @@ impl AgentStore for This {
             }
             hostname = format!("{}-{n}", e.hostname);
         }
-        let id = DeviceId::generate();
-        sqlx::query(
-            "INSERT INTO devices (id, partner_id, organization_id, site_id, hostname, role, os, \
-             internet_facing, holds_sensitive_data, criticality, time_zone, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(id.as_str())
-        .bind(t.partner_id.as_str())
-        .bind(t.organization_id.as_str())
-        .bind(t.site_id.as_str())
-        .bind(&hostname)
-        .bind(DeviceRole::Other.as_str())
-        .bind(&e.os)
-        .bind(false)
-        .bind(false)
-        .bind(Criticality::Medium.as_str())
-        .bind(None::<String>)
-        .bind(us(audit.at))
-        .bind(us(audit.at))
-        .execute(&mut *tx)
-        .await
-        .map_err(unique(|| format!("this organization already has a device named '{hostname}'")))?;
+        let site = tx_get_site(&mut *tx, &scope, t.site_id.as_str()).await?;
+        let new = NewDevice {
+            site_id: site.id.clone(),
+            hostname,
+            role: DeviceRole::Other,
+            os: e.os.clone(),
+            internet_facing: false,
+            holds_sensitive_data: false,
+            criticality: Criticality::Medium,
+            time_zone: None,
+            group_ids: Vec::new(),
+        };
+        let id = tx_insert_device(&mut tx, &site, &new, audit.at).await?;
         let clone_of: Option<String> = sqlx::query_scalar(
             "SELECT device_id FROM agent_credentials WHERE partner_id = $1 AND machine_id = $2 \
              ORDER BY enrolled_at LIMIT 1",
@@ -238,16 +229,6 @@ impl AgentStore for This {
         tx.commit().await?;
         let clone_of = clone_of.map(|c| parse_stored(DeviceId::parse(&c))).transpose()?;
         Ok(Ok(Enrolled { device, clone_of }))
-    }
-
-    async fn clone_of(&self, scope: &Scope, device: &DeviceId) -> Result<Option<DeviceId>> {
-        tx_get_device(&self.pool, scope, device.as_str()).await?;
-        let c: Option<Option<String>> =
-            sqlx::query_scalar("SELECT clone_of FROM agent_credentials WHERE device_id = $1")
-                .bind(device.as_str())
-                .fetch_optional(&self.pool)
-                .await?;
-        c.flatten().map(|c| parse_stored(DeviceId::parse(&c))).transpose()
     }
 
     async fn find_agent(&self, secret_hash: &str) -> Result<Option<AgentIdentity>> {

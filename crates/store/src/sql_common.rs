@@ -386,6 +386,33 @@ async fn tx_get_device<'e, E: sqlx::Executor<'e, Database = Db>>(
     device_row(&row)
 }
 
+/// Inserts a device into a site (for `create_device` and agent enrollment).
+async fn tx_insert_device(tx: &mut Tx<'_>, site: &Site, new: &NewDevice, at: Timestamp) -> Result<DeviceId> {
+    let id = DeviceId::generate();
+    sqlx::query(
+        "INSERT INTO devices (id, partner_id, organization_id, site_id, hostname, role, os, \
+         internet_facing, holds_sensitive_data, criticality, time_zone, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(id.as_str())
+    .bind(site.partner_id.as_str())
+    .bind(site.organization_id.as_str())
+    .bind(site.id.as_str())
+    .bind(&new.hostname)
+    .bind(new.role.as_str())
+    .bind(&new.os)
+    .bind(new.internet_facing)
+    .bind(new.holds_sensitive_data)
+    .bind(new.criticality.as_str())
+    .bind(new.time_zone.as_ref().map(TimeZoneName::as_str))
+    .bind(us(at))
+    .bind(us(at))
+    .execute(&mut **tx)
+    .await
+    .map_err(unique(|| format!("this organization already has a device named '{}'", new.hostname)))?;
+    Ok(id)
+}
+
 async fn tx_get_user<'e, E: sqlx::Executor<'e, Database = Db>>(
     ex: E,
     scope: &Scope,
@@ -1007,28 +1034,7 @@ impl Store for This {
             }
             other => other?,
         };
-        let id = DeviceId::generate();
-        sqlx::query(
-            "INSERT INTO devices (id, partner_id, organization_id, site_id, hostname, role, os, \
-             internet_facing, holds_sensitive_data, criticality, time_zone, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(id.as_str())
-        .bind(site.partner_id.as_str())
-        .bind(site.organization_id.as_str())
-        .bind(site.id.as_str())
-        .bind(&new.hostname)
-        .bind(new.role.as_str())
-        .bind(&new.os)
-        .bind(new.internet_facing)
-        .bind(new.holds_sensitive_data)
-        .bind(new.criticality.as_str())
-        .bind(new.time_zone.as_ref().map(TimeZoneName::as_str))
-        .bind(us(audit.at))
-        .bind(us(audit.at))
-        .execute(&mut *tx)
-        .await
-        .map_err(unique(|| format!("this organization already has a device named '{}'", new.hostname)))?;
+        let id = tx_insert_device(&mut tx, &site, new, audit.at).await?;
         tx_set_groups(&mut tx, scope, &id, &site.organization_id, &new.group_ids).await?;
         let device = tx_get_device(&mut *tx, scope, id.as_str()).await?;
         let a = Append {
