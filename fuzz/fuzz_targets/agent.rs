@@ -26,9 +26,29 @@ fuzz_target!(|data: &[u8]| {
     let _ = macos::parse_applications(text);
     let _ = macos::parse_software(text);
     let _ = macos::parse_softwareupdate(text);
-    if let Ok(report) = serde_json::from_str::<ringfence_proto::AgentInventory>(text)
-        && let Some(full) = report.full
-    {
-        let _ = ringfence_agent::checkin::delta(&full, &ringfence_inventory::Inventory::default());
+    if let Ok(report) = serde_json::from_str::<ringfence_proto::AgentInventory>(text) {
+        let base = report.full.unwrap_or_default();
+        if let Some(d) = ringfence_agent::checkin::delta(&ringfence_inventory::Inventory::default(), &base) {
+            // The agent's delta from nothing, applied by the server to nothing, is the inventory.
+            let d: ringfence_proto::InventoryDelta = serde_json::from_value(d).expect("the agent's delta reads back");
+            let mut items = base.items.clone();
+            items.sort();
+            items.dedup();
+            let mut got = d.apply(Vec::new(), None).items;
+            got.sort();
+            assert_eq!(got, items);
+        }
+        if let Some(delta) = report.delta {
+            // Server-side delta ingestion: no duplicates, nothing removed stays.
+            let removed = delta.removed.clone();
+            let added = delta.added.clone();
+            let after = delta.apply(base.items.clone(), Some(base.os.clone())).items;
+            let unique: std::collections::HashSet<_> = after.iter().collect();
+            let base_unique: std::collections::HashSet<_> = base.items.iter().collect();
+            assert!(unique.len() <= base_unique.len() + added.len());
+            for r in &removed {
+                assert!(!after.contains(r) || added.contains(r));
+            }
+        }
     }
 });

@@ -13,7 +13,9 @@ use crate::enroll::AgentConfig;
 use crate::{Report, Root};
 use ringfence_inventory::{Inventory, Item};
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct State {
@@ -49,8 +51,10 @@ fn save_state(dir: &Path, s: &State) -> Result<(), String> {
 
 /// The delta from `old` to `new`, or `None` when nothing changed.
 pub fn delta(old: &Inventory, new: &Inventory) -> Option<serde_json::Value> {
-    let removed: Vec<&Item> = old.items.iter().filter(|i| !new.items.contains(i)).collect();
-    let added: Vec<&Item> = new.items.iter().filter(|i| !old.items.contains(i)).collect();
+    let old_set: HashSet<&Item> = old.items.iter().collect();
+    let new_set: HashSet<&Item> = new.items.iter().collect();
+    let removed: Vec<&Item> = old.items.iter().filter(|i| !new_set.contains(i)).collect();
+    let added: Vec<&Item> = new.items.iter().filter(|i| !old_set.contains(i)).collect();
     let os_changed = old.os != new.os;
     if removed.is_empty() && added.is_empty() && !os_changed {
         return None;
@@ -162,9 +166,27 @@ pub fn round(dir: &Path, config: &AgentConfig, report: &Report) -> Result<Round,
     result
 }
 
-/// Runs forever: a heartbeat every `interval`, and at once when the package database
-/// changes (its modification time), collecting the inventory each time.
-pub fn run(dir: &Path, root: &Root, once: bool) -> Result<(), String> {
+/// How often the agent talks to the server.
+#[derive(Clone, Copy, Debug)]
+pub struct Intervals {
+    /// Between heartbeats (default 60 s).
+    pub checkin: Duration,
+    /// Between scheduled inventory collections (default 15 min); a change of a package
+    /// database triggers one at once.
+    pub inventory: Duration,
+}
+
+impl Default for Intervals {
+    fn default() -> Self {
+        Intervals { checkin: Duration::from_secs(60), inventory: Duration::from_secs(15 * 60) }
+    }
+}
+
+/// Runs forever: a heartbeat every `checkin` interval, carrying an inventory report when a
+/// collection found a change. Collections run every `inventory` interval and at once when a
+/// package database changes (its modification time). With `once`, one collection and one
+/// round, then exit.
+pub fn run(dir: &Path, root: &Root, once: bool, every: Intervals) -> Result<(), String> {
     let config: AgentConfig =
         serde_json::from_str(&std::fs::read_to_string(crate::enroll::config_path(dir)).map_err(|_| {
             format!("this agent is not enrolled: no {}", crate::enroll::config_path(dir).display())
@@ -173,19 +195,34 @@ pub fn run(dir: &Path, root: &Root, once: bool) -> Result<(), String> {
     let watched = [
         root.path("/var/lib/dpkg/status"),
         root.path("/var/lib/rpm/rpmdb.sqlite"),
+        root.path("/var/lib/rpm/Packages"),
         root.path("/lib/apk/db/installed"),
+        root.path("/var/lib/snapd/state.json"),
     ];
     let mtimes = || -> Vec<Option<std::time::SystemTime>> {
         watched.iter().map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok()).collect()
     };
+    let long_ago = Instant::now() - Duration::from_secs(24 * 3600);
     let mut last_mtimes = mtimes();
-    let mut last_round = std::time::Instant::now() - std::time::Duration::from_secs(3600);
+    let mut last_collection = long_ago;
+    let mut last_round = long_ago;
+    // The last collection; only the inventory and reboot state are kept between rounds.
+    let mut report = Report::default();
     loop {
         let changed = mtimes() != last_mtimes;
-        if changed || last_round.elapsed() >= std::time::Duration::from_secs(60) {
+        let collect_now = changed || last_collection.elapsed() >= every.inventory;
+        if collect_now {
             last_mtimes = mtimes();
-            last_round = std::time::Instant::now();
-            let report = crate::collect(root);
+            last_collection = Instant::now();
+            let full = crate::collect(root);
+            report = Report {
+                inventory: full.inventory,
+                reboot_required: full.reboot_required,
+                ..Default::default()
+            };
+        }
+        if collect_now || last_round.elapsed() >= every.checkin {
+            last_round = Instant::now();
             match round(dir, &config, &report) {
                 Ok(r) if once => {
                     if let Some(seq) = r.sent {
@@ -203,6 +240,6 @@ pub fn run(dir: &Path, root: &Root, once: bool) -> Result<(), String> {
                 Err(e) => eprintln!("warning: {e}; the report is kept and sent again"),
             }
         }
-        std::thread::sleep(std::time::Duration::from_secs(2));
+        std::thread::sleep(Duration::from_secs(2).min(every.checkin));
     }
 }

@@ -41,9 +41,9 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Run: check in every minute and report the inventory whenever it changes (at once when
-    /// a package database changes). With --once, one round and exit (1 when the server
-    /// could not be reached; the report is kept and sent next time).
+    /// Run: a heartbeat every minute; the inventory collected every 15 minutes and at once
+    /// when a package database changes, reported when it changed. With --once, one round and
+    /// exit (1 when the server could not be reached; the report is kept and sent next time).
     Run {
         #[arg(long, default_value = "/etc/ringfence-agent")]
         config_dir: PathBuf,
@@ -51,6 +51,12 @@ enum Command {
         root: PathBuf,
         #[arg(long)]
         once: bool,
+        /// Seconds between heartbeats.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        checkin_interval: u64,
+        /// Seconds between scheduled inventory collections (a package change triggers one at once).
+        #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86400))]
+        inventory_interval: u64,
     },
     /// Collect and print what the agent would send, without a server (for troubleshooting).
     Inventory {
@@ -129,8 +135,12 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Run { config_dir, root, once } => {
-            match ringfence_agent::checkin::run(&config_dir, &Root(root), once) {
+        Command::Run { config_dir, root, once, checkin_interval, inventory_interval } => {
+            let every = ringfence_agent::checkin::Intervals {
+                checkin: std::time::Duration::from_secs(checkin_interval),
+                inventory: std::time::Duration::from_secs(inventory_interval),
+            };
+            match ringfence_agent::checkin::run(&config_dir, &Root(root), once, every) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");

@@ -13,6 +13,7 @@
 //! | `nvd_sync_hours` | | `2` |
 //! | `feeds_sync_hours` | | `24` (KEV, EPSS, Debian) |
 //! | `alert_webhook` | `RINGFENCE_ALERT_WEBHOOK` | none: alerts show in the dashboard only |
+//! | `offline_after_minutes` | | `10`: a device whose agent has not checked in for this long is offline |
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -36,6 +37,7 @@ pub struct FileConfig {
     pub nvd_sync_hours: Option<f64>,
     pub feeds_sync_hours: Option<f64>,
     pub alert_webhook: Option<String>,
+    pub offline_after_minutes: Option<f64>,
 }
 
 impl FileConfig {
@@ -49,7 +51,7 @@ impl FileConfig {
         toml::from_str(text).map_err(|e| {
             anyhow::anyhow!(
                 "{}; the keys are listen, data_dir, database_url, secure_cookies, log, feeds_sync, nvd_api_key, \
-                 nvd_sync_hours, feeds_sync_hours and alert_webhook",
+                 nvd_sync_hours, feeds_sync_hours, alert_webhook and offline_after_minutes",
                 e.to_string().trim()
             )
         })
@@ -130,6 +132,17 @@ pub fn webhook(file: &FileConfig, flag: Option<&str>) -> anyhow::Result<Option<S
     Ok(url)
 }
 
+/// After how long without a check-in a device is shown offline (agents check in every minute).
+pub fn offline_after(file: &FileConfig) -> anyhow::Result<std::time::Duration> {
+    let m = file.offline_after_minutes.unwrap_or(10.0);
+    if !(2.0..=7.0 * 24.0 * 60.0).contains(&m) {
+        bail!(
+            "offline_after_minutes must be between 2 (agents check in every minute) and 10080 (a week) (got {m})"
+        );
+    }
+    Ok(std::time::Duration::from_secs_f64(m * 60.0))
+}
+
 fn redact(url: &str) -> String {
     ringfence_store::Location::parse(url).redacted()
 }
@@ -160,6 +173,11 @@ mod tests {
         let err = schedule(&file, None, None).unwrap_err().to_string();
         assert!(err.contains("nvd_sync_hours"), "{err}");
         assert!(schedule(&file, Some(false), None).unwrap().is_none(), "turned off, the hours do not matter");
+        let file = FileConfig::parse("offline_after_minutes = 1").unwrap();
+        assert!(offline_after(&file).unwrap_err().to_string().contains("offline_after_minutes"));
+        let file = FileConfig::parse("offline_after_minutes = 30").unwrap();
+        assert_eq!(offline_after(&file).unwrap(), std::time::Duration::from_secs(1800));
+        assert_eq!(offline_after(&FileConfig::default()).unwrap(), std::time::Duration::from_secs(600));
         let file = FileConfig::parse("alert_webhook = \"ftp://x\"").unwrap();
         assert!(webhook(&file, None).unwrap_err().to_string().contains("alert_webhook"));
         let err = FileConfig::parse("secure_cookies = \"yes\"").unwrap_err().to_string();

@@ -187,6 +187,35 @@ struct DemoArgs {
     /// Seed the database and exit without serving (for scripts and tests).
     #[arg(long)]
     seed_only: bool,
+    /// Simulated agents (as `ringfence loadgen` runs them) that enroll in the first demo
+    /// site, report inventories built from this machine's package list (or the demo's
+    /// Debian packages) and check in every minute while the demo runs.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(0..=2000))]
+    agents: u16,
+}
+
+/// The demo's simulated agents: enrolled, their inventories sent, then a heartbeat every
+/// minute for as long as the demo runs.
+async fn demo_agents(server: String, token: String, n: usize) {
+    let run = async {
+        let base = loadgen::packages(std::path::Path::new("/var/lib/dpkg/status"))
+            .unwrap_or_else(|_| ringfence_engine::demo::debian_packages());
+        let mut fleet = loadgen::Fleet::new(&server, 4)?;
+        // The server starts serving right after this task is spawned.
+        let mut tries = 0;
+        while let Err(e) = fleet.enroll(&token, n, "demo-agent").await {
+            tries += 1;
+            anyhow::ensure!(tries < 20 && fleet.credentials.is_empty(), "{e:#}");
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        fleet.send_inventories(&base, base.len() + 20).await?;
+        tracing::info!(agents = n, "demo agents enrolled and reported their inventories");
+        fleet.heartbeats(std::time::Duration::from_secs(60), None).await;
+        Ok::<_, anyhow::Error>(())
+    };
+    if let Err(e) = run.await {
+        tracing::warn!(error = %format!("{e:#}"), "the demo's simulated agents stopped");
+    }
 }
 
 fn main() -> ExitCode {
@@ -295,9 +324,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map_err(|e| InvalidArgument(format!("{e:#}")))?;
             let webhook = config::webhook(&file, args.alert_webhook.as_deref())
                 .map_err(|e| InvalidArgument(format!("{e:#}")))?;
+            let offline_after =
+                config::offline_after(&file).map_err(|e| InvalidArgument(format!("{e:#}")))?;
             let store = open_store(&location).await?;
             let listener = bind(&settings).await?;
-            let engine = Engine::new(store).with_alert_webhook(webhook);
+            let engine = Engine::new(store).with_alert_webhook(webhook).with_offline_after(offline_after);
             if let Some(schedule) = schedule {
                 tracing::info!(
                     nvd_every_hours = schedule.nvd_every.as_secs_f64() / 3600.0,
@@ -340,7 +371,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             let listener = bind(&settings).await?;
-            let banner = output::demo_banner(&seed, &settings.data_dir, listener.local_addr()?);
+            let addr = listener.local_addr()?;
+            let banner = output::demo_banner(&seed, &settings.data_dir, addr);
+            if args.agents > 0 {
+                let site = seed.sites.first().context("the demo has no site")?;
+                let token = engine
+                    .create_enrollment_token(
+                        &seed.operator,
+                        &ringfence_proto::CreateEnrollmentToken {
+                            site_id: site.id.to_string(),
+                            name: "demo agents".into(),
+                            expires_in_hours: None,
+                            max_uses: Some(i64::from(args.agents)),
+                        },
+                    )
+                    .await?;
+                tokio::spawn(demo_agents(format!("http://{addr}"), token.secret, usize::from(args.agents)));
+            }
             serve(listener, engine, &settings, &location, Some(banner)).await?;
             Ok(ExitCode::SUCCESS)
         }

@@ -6,7 +6,10 @@ use crate::{Engine, EngineError, Result, require};
 use jiff::SignedDuration;
 use ringfence_model::*;
 use ringfence_proto as proto;
-use ringfence_store::{AgentEnrollment, AgentIdentity, AgentState, EnrollRefusal, NewEnrollmentToken};
+use ringfence_store::{
+    AgentEnrollment, AgentIdentity, AgentState, EnrollRefusal, InventoryOutcome, NewEnrollmentToken,
+    ReportSeq,
+};
 
 fn generate_key() -> (String, String) {
     let key = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
@@ -166,6 +169,7 @@ impl Engine {
             return Ok(ack(false, false, a.inventory_seq, Vec::new()));
         }
         let scope = Scope::organization(a.partner_id.clone(), a.organization_id.clone());
+        let is_delta = r.delta.is_some();
         let inv = match (r.full, r.delta) {
             (Some(full), None) => full,
             (None, Some(delta)) => {
@@ -173,28 +177,33 @@ impl Engine {
                     return Ok(ack(false, true, a.inventory_seq, Vec::new()));
                 }
                 let stored = self.store.device_inventory(&scope, &a.device_id).await?;
-                let mut items = stored.items;
-                items.retain(|i| !delta.removed.contains(i));
-                for i in delta.added {
-                    if !items.contains(&i) {
-                        items.push(i);
-                    }
-                }
-                let os = delta.os.or(stored.os).unwrap_or_default();
-                ringfence_inventory::Inventory { os, items }
+                delta.apply(stored.items, stored.os)
             }
             _ => return Err(ValueError::new("full", "send exactly one of full and delta").into()),
         };
         let audit = ringfence_store::Audit::new(format!("agent:{}", a.device_id), self.now());
-        let report = self.store_inventory(&audit, &scope, &a.device_id, &inv).await?;
-        self.store.set_inventory_seq(&a.device_id, r.seq).await?;
-        Ok(ack(true, false, r.seq, report.findings.new))
+        let seq = ReportSeq { seq: r.seq, delta: is_delta };
+        let (write, _) = self.inventory_write(&audit, &scope, &a.device_id, &inv, Some(seq)).await?;
+        // The number is checked again in the write: a retry that raced its original is not
+        // applied twice.
+        Ok(match self.write_inventory(write).await? {
+            InventoryOutcome::Applied { findings, .. } => ack(true, false, r.seq, findings.new),
+            InventoryOutcome::AlreadyApplied { seq } => ack(false, false, seq, Vec::new()),
+            InventoryOutcome::Resync { seq } => ack(false, true, seq, Vec::new()),
+        })
     }
 
     /// What the server knows of a device's agent.
     pub async fn agent_state(&self, p: &Principal, device: &str) -> Result<Option<AgentState>> {
         require(p, Permission::Read, "read devices")?;
         let id = path_id(DeviceId::parse, device, "device")?;
-        Ok(self.store.agent_state(&p.scope(), &id).await?)
+        let mut state = self.store.agent_state(&p.scope(), &id).await?;
+        if let Some(s) = &mut state {
+            let now = self.now();
+            s.online = s.last_seen.is_some_and(|t| {
+                (now.as_second() - t.as_second()) as f64 <= self.offline_after.as_secs_f64()
+            });
+        }
+        Ok(state)
     }
 }

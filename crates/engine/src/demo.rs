@@ -440,6 +440,28 @@ fn with_cpe(kind: ItemKind, name: &str, version: &str, cpe: &str) -> Item {
     i
 }
 
+/// The demo's Debian 12 packages (some of them with known vulnerabilities in the demo
+/// data); also the base of the demo's simulated agents when the machine has no dpkg status.
+pub fn debian_packages() -> Vec<Item> {
+    vec![
+        deb("base-files", "12.4+deb12u11", None),
+        deb("openssh-server", "1:9.2p1-2+deb12u6", Some("openssh")),
+        deb("openssh-client", "1:9.2p1-2+deb12u6", Some("openssh")),
+        deb("libc6", "2.36-9+deb12u14", Some("glibc")),
+        deb("libexpat1", "2.5.0-1+deb12u1", Some("expat")),
+        deb("xz-utils", "5.4.1-1", None),
+        deb("liblzma5", "5.4.1-1", Some("xz-utils")),
+        deb("jq", "1.6-2.1+deb12u1", None),
+        deb("libjq1", "1.6-2.1+deb12u1", Some("jq")),
+        deb("unzip", "6.0-28", None),
+        deb("openssl", "3.0.19-1~deb12u2", None),
+        deb("libssl3", "3.0.19-1~deb12u2", Some("openssl")),
+        deb("curl", "7.88.1-10+deb12u15", None),
+        deb("libcurl4", "7.88.1-10+deb12u15", Some("curl")),
+        deb("sudo", "1.9.13p3-1+deb12u1", None),
+    ]
+}
+
 /// A plausible inventory for a demo device, varied by its position so the fleet has both
 /// patched and unpatched machines.
 fn demo_inventory(n: usize, d: &Device) -> Option<Inventory> {
@@ -509,24 +531,7 @@ fn demo_inventory(n: usize, d: &Device) -> Option<Inventory> {
         return Some(Inventory { os: windows(build), items });
     }
     if os.starts_with("Debian") {
-        let items = vec![
-            deb("base-files", "12.4+deb12u11", None),
-            deb("openssh-server", "1:9.2p1-2+deb12u6", Some("openssh")),
-            deb("openssh-client", "1:9.2p1-2+deb12u6", Some("openssh")),
-            deb("libc6", "2.36-9+deb12u14", Some("glibc")),
-            deb("libexpat1", "2.5.0-1+deb12u1", Some("expat")),
-            deb("xz-utils", "5.4.1-1", None),
-            deb("liblzma5", "5.4.1-1", Some("xz-utils")),
-            deb("jq", "1.6-2.1+deb12u1", None),
-            deb("libjq1", "1.6-2.1+deb12u1", Some("jq")),
-            deb("unzip", "6.0-28", None),
-            deb("openssl", "3.0.19-1~deb12u2", None),
-            deb("libssl3", "3.0.19-1~deb12u2", Some("openssl")),
-            deb("curl", "7.88.1-10+deb12u15", None),
-            deb("libcurl4", "7.88.1-10+deb12u15", Some("curl")),
-            deb("sudo", "1.9.13p3-1+deb12u1", None),
-        ];
-        return Some(Inventory { os: OsInfo::debian("12"), items });
+        return Some(Inventory { os: OsInfo::debian("12"), items: debian_packages() });
     }
     if os.starts_with("Ubuntu") {
         let items = vec![

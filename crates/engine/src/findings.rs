@@ -8,8 +8,9 @@ use ringfence_inventory::Inventory;
 use ringfence_matcher::{Correlator, Coverage, Index};
 use ringfence_model::*;
 use ringfence_store::{
-    Alert, CveFacts, FeedRun, FindingQuery, FindingRow, FindingsChange, InventoryChange, NewFinding, Page,
-    SoftwareEvent, StoredInventory, TitleInput, TitleSummary, VulnerabilityQuery, VulnerabilitySummary,
+    Alert, CveFacts, FeedRun, FindingQuery, FindingRow, FindingsChange, InventoryChange, InventoryOutcome,
+    InventoryWrite, NewFinding, Page, ReportSeq, SoftwareEvent, StoredInventory, TitleInput, TitleSummary,
+    VulnerabilityQuery, VulnerabilitySummary,
 };
 use serde::Serialize;
 use std::sync::Arc;
@@ -168,6 +169,24 @@ impl Engine {
         device: &DeviceId,
         inv: &Inventory,
     ) -> Result<InventoryReport> {
+        let (write, coverage) = self.inventory_write(audit, scope, device, inv, None).await?;
+        match self.write_inventory(write).await? {
+            InventoryOutcome::Applied { change, findings } => {
+                Ok(InventoryReport { change, findings, coverage: coverage.into() })
+            }
+            other => Err(EngineError::Conflict(format!("the inventory was not written: {other:?}"))),
+        }
+    }
+
+    /// Validates and correlates an inventory into a write for `write_inventory`.
+    pub(crate) async fn inventory_write(
+        &self,
+        audit: &ringfence_store::Audit,
+        scope: &Scope,
+        device: &DeviceId,
+        inv: &Inventory,
+        report: Option<ReportSeq>,
+    ) -> Result<(InventoryWrite, Coverage)> {
         validate_inventory(inv)?;
         let index = self.index().await?;
         let titles: Vec<TitleInput> = inv
@@ -175,11 +194,17 @@ impl Engine {
             .iter()
             .map(|i| TitleInput { match_key: item_match_key(&index.table, i), item: i.clone() })
             .collect();
-        let change = self.store.replace_inventory(audit, scope, device, &inv.os, &titles).await?;
         let (findings, coverage) = self.match_cached(&index, inv);
-        let findings =
-            self.store.sync_findings(scope, device, &new_findings(findings), &[], self.now()).await?;
-        Ok(InventoryReport { change, findings, coverage: coverage.into() })
+        let write = InventoryWrite {
+            audit: audit.clone(),
+            scope: scope.clone(),
+            device: device.clone(),
+            os: inv.os.clone(),
+            titles,
+            findings: new_findings(findings),
+            report,
+        };
+        Ok((write, coverage))
     }
 
     /// Correlates one device again with the current index (system action).

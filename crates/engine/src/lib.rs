@@ -11,6 +11,7 @@ pub mod auth;
 pub mod demo;
 pub mod evidence;
 pub mod findings;
+mod ingest;
 pub mod intel;
 pub mod sync;
 pub(crate) mod tenancy;
@@ -94,6 +95,10 @@ pub struct Engine {
     titles: Arc<std::sync::Mutex<Option<ringfence_matcher::Correlator<Arc<ringfence_matcher::Index>>>>>,
     /// Where alerts are also POSTed as JSON, when configured.
     webhook: Option<Arc<str>>,
+    /// A device whose agent has not checked in for this long is offline.
+    offline_after: std::time::Duration,
+    /// Inventory reports waiting to be written together.
+    ingest: Arc<ingest::Ingest>,
 }
 
 impl Engine {
@@ -104,17 +109,29 @@ impl Engine {
             intel: Default::default(),
             titles: Default::default(),
             webhook: None,
+            offline_after: std::time::Duration::from_secs(10 * 60),
+            ingest: Default::default(),
         }
     }
 
     pub fn with_clock(store: DynStore, clock: Clock) -> Self {
-        Self { store, clock, intel: Default::default(), titles: Default::default(), webhook: None }
+        Self { clock, ..Self::new(store) }
     }
 
     /// POSTs every alert as JSON to `url` as well as showing it in the dashboard.
     pub fn with_alert_webhook(mut self, url: Option<String>) -> Self {
         self.webhook = url.map(Arc::from);
         self
+    }
+
+    /// Sets after how long without a check-in a device counts as offline (default 10 min).
+    pub fn with_offline_after(mut self, after: std::time::Duration) -> Self {
+        self.offline_after = after;
+        self
+    }
+
+    pub fn offline_after(&self) -> std::time::Duration {
+        self.offline_after
     }
 
     pub fn store(&self) -> &DynStore {

@@ -420,6 +420,27 @@ pub struct InventoryDelta {
     pub removed: Vec<ringfence_inventory::Item>,
 }
 
+impl InventoryDelta {
+    /// The inventory after this delta: `removed` items taken out of `items`, then `added`
+    /// ones put in (once each, whatever the delta repeats); the OS replaced when given.
+    pub fn apply(
+        self,
+        items: Vec<ringfence_inventory::Item>,
+        os: Option<ringfence_inventory::OsInfo>,
+    ) -> ringfence_inventory::Inventory {
+        let removed: std::collections::HashSet<&ringfence_inventory::Item> = self.removed.iter().collect();
+        let mut items: Vec<_> = items.into_iter().filter(|i| !removed.contains(i)).collect();
+        let mut present: std::collections::HashSet<ringfence_inventory::Item> =
+            items.iter().cloned().collect();
+        for i in self.added {
+            if present.insert(i.clone()) {
+                items.push(i);
+            }
+        }
+        ringfence_inventory::Inventory { os: self.os.or(os).unwrap_or_default(), items }
+    }
+}
+
 /// The server's answer to an inventory report.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct InventoryAck {

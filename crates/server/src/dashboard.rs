@@ -847,10 +847,6 @@ struct DevicePage {
     agent_seen: Option<String>,
 }
 
-/// A device whose agent has not checked in for this long is shown offline (agents check in
-/// every minute).
-const OFFLINE_AFTER_SECS: i64 = 10 * 60;
-
 async fn device_page(State(s): State<AppState>, v: Viewer, uri: Uri, Path(id): Path<String>) -> Response {
     let p = &v.0.principal;
     let result = async {
@@ -865,7 +861,7 @@ async fn device_page(State(s): State<AppState>, v: Viewer, uri: Uri, Path(id): P
             None => "never checked in".to_string(),
             Some(t) => {
                 let ago = (now.as_second() - t.as_second()).max(0);
-                let state = if ago > OFFLINE_AFTER_SECS { "offline" } else { "online" };
+                let state = if a.online { "online" } else { "offline" };
                 format!("{state}, last seen {} ({} min ago)", intel::short(&t), ago / 60)
             }
         });

@@ -152,6 +152,44 @@ pub struct InventoryChange {
     pub unchanged: u64,
 }
 
+/// One inventory report to write with `write_inventories`.
+#[derive(Clone, Debug)]
+pub struct InventoryWrite {
+    pub audit: Audit,
+    pub scope: Scope,
+    pub device: DeviceId,
+    pub os: OsInfo,
+    pub titles: Vec<TitleInput>,
+    /// The device's findings under the inventory (computed before the write).
+    pub findings: Vec<NewFinding>,
+    /// For an agent's report: its number, checked against the last one applied.
+    pub report: Option<ReportSeq>,
+}
+
+/// An agent report's sequence number; a delta applies only right after the previous one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReportSeq {
+    pub seq: i64,
+    pub delta: bool,
+}
+
+/// What became of one report of `write_inventories`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InventoryOutcome {
+    Applied {
+        change: InventoryChange,
+        findings: FindingsChange,
+    },
+    /// The number was applied before (a retried report): nothing written.
+    AlreadyApplied {
+        seq: i64,
+    },
+    /// A delta whose predecessor is missing: nothing written; the agent must send it all.
+    Resync {
+        seq: i64,
+    },
+}
+
 /// A device's stored inventory.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StoredInventory {
@@ -335,6 +373,11 @@ pub trait IntelStore: Send + Sync {
         withdrawn: &[String],
         at: Timestamp,
     ) -> Result<FindingsChange>;
+    /// Writes several inventory reports in one transaction, each in its own savepoint so
+    /// that a refused one leaves the others: per report, its number is checked and
+    /// recorded, the inventory replaced (as `replace_inventory`) and the findings synced
+    /// (as `sync_findings`), all or nothing. The outer error is a failure of the whole batch.
+    async fn write_inventories(&self, batch: &[InventoryWrite]) -> Result<Vec<Result<InventoryOutcome>>>;
     async fn list_findings(&self, scope: &Scope, q: &FindingQuery) -> Result<Page<FindingRow>>;
     async fn vulnerabilities(
         &self,
@@ -454,4 +497,7 @@ pub struct AgentState {
     pub inventory_seq: i64,
     #[schema(value_type = Option<String>)]
     pub clone_of: Option<DeviceId>,
+    /// Whether the agent checked in within the server's offline threshold
+    /// (`offline_after_minutes`); set by the engine, false from the store.
+    pub online: bool,
 }

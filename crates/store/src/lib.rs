@@ -43,6 +43,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]
     Open(String),
+    /// A batched write failed as a whole (the cause is in the message).
+    #[error("database error: {0}")]
+    Batch(String),
 }
 
 impl StoreError {

@@ -10,6 +10,21 @@ type Db = sqlx::Postgres;
 type This = PgStore;
 const BACKEND: &str = "postgres";
 
+/// A parameter holding a JSON array, as rows whose `value` is each element: one bound
+/// parameter for any number of rows.
+macro_rules! json_rows {
+    ($n:literal) => {
+        concat!("jsonb_array_elements($", $n, "::jsonb)")
+    };
+}
+
+/// Like `json_rows!`, for an array of strings: `value` is each string as text.
+macro_rules! json_texts {
+    ($n:literal) => {
+        concat!("jsonb_array_elements_text($", $n, "::jsonb)")
+    };
+}
+
 /// Joins a column's values of several rows with commas.
 macro_rules! agg {
     ($col:literal) => {

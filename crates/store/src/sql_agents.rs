@@ -296,6 +296,7 @@ impl AgentStore for This {
                 reboot_required,
                 inventory_seq,
                 clone_of: clone_of.map(|c| parse_stored(DeviceId::parse(&c))).transpose()?,
+                online: false,
             })
         })
         .transpose()

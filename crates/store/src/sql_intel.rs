@@ -115,6 +115,282 @@ fn alert_row(r: &DbRow) -> Result<Alert> {
     })
 }
 
+/// Replaces a device's inventory inside a transaction (see `replace_inventory`).
+async fn tx_replace_inventory(
+    tx: &mut Tx<'_>,
+    audit: &Audit,
+    scope: &Scope,
+    device: &DeviceId,
+    os: &OsInfo,
+    titles: &[TitleInput],
+) -> Result<InventoryChange> {
+    let d = tx_get_device(&mut **tx, scope, device.as_str()).await?;
+    lock_row(tx, "devices", device.as_str()).await?;
+    let had_os: Option<i64> = sqlx::query_scalar("SELECT updated_at FROM device_os WHERE device_id = $1")
+        .bind(device.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+    let rows = sqlx::query(
+        "SELECT t.* FROM device_software ds JOIN software_titles t ON t.id = ds.title_id WHERE ds.device_id = $1",
+    )
+    .bind(device.as_str())
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut current: std::collections::HashMap<String, Item> = std::collections::HashMap::new();
+    for r in &rows {
+        current.insert(r.try_get("id")?, title_item(r)?);
+    }
+    let mut next: std::collections::HashMap<String, &TitleInput> = std::collections::HashMap::new();
+    for t in titles {
+        next.insert(title_id(&t.item), t);
+    }
+    let removed: Vec<(&String, &Item)> = current.iter().filter(|(id, _)| !next.contains_key(*id)).collect();
+    let added: Vec<(&String, &&TitleInput)> =
+        next.iter().filter(|(id, _)| !current.contains_key(*id)).collect();
+    let at = us(audit.at);
+    // Each statement takes its rows as one JSON array parameter.
+    if !added.is_empty() {
+        let rows: Vec<serde_json::Value> = added
+            .iter()
+            .map(|(id, t)| {
+                let i = &t.item;
+                json!([
+                    id,
+                    i.kind.as_str(),
+                    i.manager,
+                    i.name,
+                    i.version,
+                    i.vendor,
+                    i.arch,
+                    i.source_name,
+                    i.source_version,
+                    i.cpe,
+                    t.match_key
+                ])
+            })
+            .collect();
+        sqlx::query(concat!(
+            "INSERT INTO software_titles (id, kind, manager, name, version, vendor, arch, source_name, \
+             source_version, cpe, match_key) SELECT e.value ->> 0, e.value ->> 1, e.value ->> 2, \
+             e.value ->> 3, e.value ->> 4, e.value ->> 5, e.value ->> 6, e.value ->> 7, e.value ->> 8, \
+             e.value ->> 9, e.value ->> 10 FROM ",
+            json_rows!(1),
+            " AS e WHERE true ON CONFLICT (id) DO NOTHING"
+        ))
+        .bind(serde_json::Value::Array(rows).to_string())
+        .execute(&mut **tx)
+        .await?;
+        let ids: Vec<&str> = added.iter().map(|(id, _)| id.as_str()).collect();
+        sqlx::query(concat!(
+            "INSERT INTO device_software (device_id, title_id, partner_id, first_seen) \
+             SELECT $1, e.value, $2, $3 FROM ",
+            json_texts!(4),
+            " AS e"
+        ))
+        .bind(device.as_str())
+        .bind(d.partner_id.as_str())
+        .bind(at)
+        .bind(json!(ids).to_string())
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !removed.is_empty() {
+        let ids: Vec<&str> = removed.iter().map(|(id, _)| id.as_str()).collect();
+        sqlx::query(concat!(
+            "DELETE FROM device_software WHERE device_id = $1 AND title_id IN (SELECT e.value FROM ",
+            json_texts!(2),
+            " AS e)"
+        ))
+        .bind(device.as_str())
+        .bind(json!(ids).to_string())
+        .execute(&mut **tx)
+        .await?;
+    }
+    sqlx::query(
+        "INSERT INTO device_os (device_id, partner_id, family, os_id, version, codename, name, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (device_id) DO UPDATE SET family = excluded.family, \
+         os_id = excluded.os_id, version = excluded.version, codename = excluded.codename, name = excluded.name, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(device.as_str())
+    .bind(d.partner_id.as_str())
+    .bind(&os.family)
+    .bind(&os.id)
+    .bind(&os.version)
+    .bind(&os.codename)
+    .bind(&os.name)
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
+    // History: an item whose kind, manager, name and architecture stay but whose version
+    // changes is an update; the first inventory is the baseline, not a list of installs.
+    let identity = |i: &Item| (i.kind, i.manager.clone(), i.name.clone(), i.arch.clone());
+    let mut gone: std::collections::HashMap<_, &Item> =
+        removed.iter().map(|(_, i)| (identity(i), *i)).collect();
+    let mut change = InventoryChange { unchanged: (next.len() - added.len()) as u64, ..Default::default() };
+    let mut events: Vec<(&str, &Item, Option<&str>, Option<&str>)> = Vec::new();
+    for (_, t) in &added {
+        match gone.remove(&identity(&t.item)) {
+            Some(old) => {
+                change.updated += 1;
+                events.push(("updated", &t.item, Some(old.version.as_str()), Some(t.item.version.as_str())));
+            }
+            None => {
+                change.installed += 1;
+                events.push(("installed", &t.item, None, Some(t.item.version.as_str())));
+            }
+        }
+    }
+    for old in gone.values() {
+        change.removed += 1;
+        events.push(("removed", old, Some(old.version.as_str()), None));
+    }
+    if had_os.is_some() {
+        for (what, item, from, to) in events {
+            sqlx::query(
+                "INSERT INTO software_events (id, partner_id, device_id, at, change, kind, name, from_version, \
+                 to_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(d.partner_id.as_str())
+            .bind(device.as_str())
+            .bind(at)
+            .bind(what)
+            .bind(item.kind.as_str())
+            .bind(&item.name)
+            .bind(from)
+            .bind(to)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    if had_os.is_none() || change.installed + change.updated + change.removed > 0 {
+        let a = Append {
+            chain: &d.partner_id,
+            action: "inventory.update",
+            object_kind: "device",
+            object_id: device.as_str(),
+            organization_id: Some(d.organization_id.as_str()),
+            payload: json!({
+                "baseline": had_os.is_none(),
+                "items": titles.len(),
+                "installed": change.installed,
+                "updated": change.updated,
+                "removed": change.removed,
+            }),
+        };
+        append(tx, audit, a).await?;
+    }
+    Ok(change)
+}
+
+/// Records a device's findings inside a transaction (see `sync_findings`).
+async fn tx_sync_findings(
+    tx: &mut Tx<'_>,
+    scope: &Scope,
+    device: &DeviceId,
+    findings: &[NewFinding],
+    withdrawn: &[String],
+    at: Timestamp,
+) -> Result<FindingsChange> {
+    let d = tx_get_device(&mut **tx, scope, device.as_str()).await?;
+    lock_row(tx, "devices", device.as_str()).await?;
+    let open: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT id, cve_id, product, kind FROM findings WHERE device_id = $1 AND resolved_at IS NULL",
+    )
+    .bind(device.as_str())
+    .fetch_all(&mut **tx)
+    .await?;
+    let now = us(at);
+    let mut change = FindingsChange { open: findings.len() as u64, ..Default::default() };
+    for f in findings {
+        let was_open = open.iter().any(|(_, c, p, _)| *c == f.cve_id && *p == f.product);
+        if !was_open {
+            change.new.push(f.cve_id.clone());
+        }
+        sqlx::query(
+            "INSERT INTO findings (id, partner_id, organization_id, device_id, cve_id, product, kind, items, \
+             installed_version, fixed_version, source, rule, first_detected, last_seen) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
+             ON CONFLICT (device_id, cve_id, product) DO UPDATE SET kind = excluded.kind, \
+             items = excluded.items, installed_version = excluded.installed_version, \
+             fixed_version = excluded.fixed_version, source = excluded.source, rule = excluded.rule, \
+             last_seen = excluded.last_seen, resolved_at = NULL, resolution = NULL",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(d.partner_id.as_str())
+        .bind(d.organization_id.as_str())
+        .bind(device.as_str())
+        .bind(&f.cve_id)
+        .bind(&f.product)
+        .bind(&f.kind)
+        .bind(serde_json::to_string(&f.items).unwrap_or_default())
+        .bind(&f.installed_version)
+        .bind(&f.fixed_version)
+        .bind(&f.source)
+        .bind(&f.rule)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for (id, cve, product, kind) in &open {
+        if findings.iter().any(|f| f.cve_id == *cve && f.product == *product) {
+            continue;
+        }
+        let reason = if withdrawn.contains(cve) {
+            "advisory withdrawn"
+        } else if kind == "os" {
+            "updated"
+        } else {
+            let key = if kind == "package" { format!("pkg:{product}") } else { product.clone() };
+            let present: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM device_software ds JOIN software_titles t ON t.id = ds.title_id \
+                 WHERE ds.device_id = $1 AND t.match_key = $2",
+            )
+            .bind(device.as_str())
+            .bind(&key)
+            .fetch_one(&mut **tx)
+            .await?;
+            if present > 0 { "updated" } else { "removed" }
+        };
+        sqlx::query("UPDATE findings SET resolved_at = $2, resolution = $3 WHERE id = $1")
+            .bind(id)
+            .bind(now)
+            .bind(reason)
+            .execute(&mut **tx)
+            .await?;
+        change.resolved += 1;
+    }
+    Ok(change)
+}
+
+/// One report of `write_inventories`: its number checked and recorded, the inventory
+/// replaced, the findings synced.
+async fn tx_write_inventory(tx: &mut Tx<'_>, w: &InventoryWrite) -> Result<InventoryOutcome> {
+    if let Some(r) = &w.report {
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT inventory_seq FROM agent_credentials WHERE device_id = $1")
+                .bind(w.device.as_str())
+                .fetch_optional(&mut **tx)
+                .await?;
+        let current = current.ok_or(StoreError::NotFound("agent"))?;
+        if r.seq <= current {
+            return Ok(InventoryOutcome::AlreadyApplied { seq: current });
+        }
+        if r.delta && r.seq != current + 1 {
+            return Ok(InventoryOutcome::Resync { seq: current });
+        }
+        sqlx::query("UPDATE agent_credentials SET inventory_seq = $2 WHERE device_id = $1")
+            .bind(w.device.as_str())
+            .bind(r.seq)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let change = tx_replace_inventory(tx, &w.audit, &w.scope, &w.device, &w.os, &w.titles).await?;
+    let findings = tx_sync_findings(tx, &w.scope, &w.device, &w.findings, &[], w.audit.at).await?;
+    Ok(InventoryOutcome::Applied { change, findings })
+}
+
 #[async_trait]
 impl IntelStore for This {
     async fn upsert_cves(&self, rows: &[CveRow], at: Timestamp) -> Result<CveUpsert> {
@@ -487,163 +763,7 @@ impl IntelStore for This {
     ) -> Result<InventoryChange> {
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;
-        let d = tx_get_device(&mut *tx, scope, device.as_str()).await?;
-        lock_row(&mut tx, "devices", device.as_str()).await?;
-        let had_os: Option<i64> = sqlx::query_scalar("SELECT updated_at FROM device_os WHERE device_id = $1")
-            .bind(device.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-        let rows = sqlx::query(
-            "SELECT t.* FROM device_software ds JOIN software_titles t ON t.id = ds.title_id WHERE ds.device_id = $1",
-        )
-        .bind(device.as_str())
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut current: std::collections::HashMap<String, Item> = std::collections::HashMap::new();
-        for r in &rows {
-            current.insert(r.try_get("id")?, title_item(r)?);
-        }
-        let mut next: std::collections::HashMap<String, &TitleInput> = std::collections::HashMap::new();
-        for t in titles {
-            next.insert(title_id(&t.item), t);
-        }
-        let removed: Vec<(&String, &Item)> =
-            current.iter().filter(|(id, _)| !next.contains_key(*id)).collect();
-        let added: Vec<(&String, &&TitleInput)> =
-            next.iter().filter(|(id, _)| !current.contains_key(*id)).collect();
-        let at = us(audit.at);
-        // Multi-row statements: 11 values per title (80 per statement), 4 per device row.
-        for chunk in added.chunks(80) {
-            let values: Vec<String> =
-                (0..chunk.len()).map(|k| format!("({})", placeholders(k * 11 + 1, 11))).collect();
-            let sql = format!(
-                "INSERT INTO software_titles (id, kind, manager, name, version, vendor, arch, source_name, \
-                 source_version, cpe, match_key) VALUES {} ON CONFLICT (id) DO NOTHING",
-                values.join(", ")
-            );
-            let mut q = sqlx::query(safe(sql));
-            for (id, t) in chunk {
-                let i = &t.item;
-                q = q
-                    .bind(id.as_str())
-                    .bind(i.kind.as_str())
-                    .bind(&i.manager)
-                    .bind(&i.name)
-                    .bind(&i.version)
-                    .bind(&i.vendor)
-                    .bind(&i.arch)
-                    .bind(&i.source_name)
-                    .bind(&i.source_version)
-                    .bind(&i.cpe)
-                    .bind(&t.match_key);
-            }
-            q.execute(&mut *tx).await?;
-        }
-        for chunk in added.chunks(200) {
-            let values: Vec<String> =
-                (0..chunk.len()).map(|k| format!("({})", placeholders(k * 4 + 1, 4))).collect();
-            let sql = format!(
-                "INSERT INTO device_software (device_id, title_id, partner_id, first_seen) VALUES {}",
-                values.join(", ")
-            );
-            let mut q = sqlx::query(safe(sql));
-            for (id, _) in chunk {
-                q = q.bind(device.as_str()).bind(id.as_str()).bind(d.partner_id.as_str()).bind(at);
-            }
-            q.execute(&mut *tx).await?;
-        }
-        for chunk in removed.chunks(500) {
-            let sql = format!(
-                "DELETE FROM device_software WHERE device_id = $1 AND title_id IN ({})",
-                placeholders(2, chunk.len())
-            );
-            let mut q = sqlx::query(safe(sql)).bind(device.as_str());
-            for (id, _) in chunk {
-                q = q.bind(id.as_str());
-            }
-            q.execute(&mut *tx).await?;
-        }
-        sqlx::query(
-            "INSERT INTO device_os (device_id, partner_id, family, os_id, version, codename, name, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (device_id) DO UPDATE SET family = excluded.family, \
-             os_id = excluded.os_id, version = excluded.version, codename = excluded.codename, name = excluded.name, \
-             updated_at = excluded.updated_at",
-        )
-        .bind(device.as_str())
-        .bind(d.partner_id.as_str())
-        .bind(&os.family)
-        .bind(&os.id)
-        .bind(&os.version)
-        .bind(&os.codename)
-        .bind(&os.name)
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
-        // History: an item whose kind, manager, name and architecture stay but whose version
-        // changes is an update; the first inventory is the baseline, not a list of installs.
-        let identity = |i: &Item| (i.kind, i.manager.clone(), i.name.clone(), i.arch.clone());
-        let mut gone: std::collections::HashMap<_, &Item> =
-            removed.iter().map(|(_, i)| (identity(i), *i)).collect();
-        let mut change =
-            InventoryChange { unchanged: (next.len() - added.len()) as u64, ..Default::default() };
-        let mut events: Vec<(&str, &Item, Option<&str>, Option<&str>)> = Vec::new();
-        for (_, t) in &added {
-            match gone.remove(&identity(&t.item)) {
-                Some(old) => {
-                    change.updated += 1;
-                    events.push((
-                        "updated",
-                        &t.item,
-                        Some(old.version.as_str()),
-                        Some(t.item.version.as_str()),
-                    ));
-                }
-                None => {
-                    change.installed += 1;
-                    events.push(("installed", &t.item, None, Some(t.item.version.as_str())));
-                }
-            }
-        }
-        for old in gone.values() {
-            change.removed += 1;
-            events.push(("removed", old, Some(old.version.as_str()), None));
-        }
-        if had_os.is_some() {
-            for (what, item, from, to) in events {
-                sqlx::query(
-                    "INSERT INTO software_events (id, partner_id, device_id, at, change, kind, name, from_version, \
-                     to_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(uuid::Uuid::now_v7().to_string())
-                .bind(d.partner_id.as_str())
-                .bind(device.as_str())
-                .bind(at)
-                .bind(what)
-                .bind(item.kind.as_str())
-                .bind(&item.name)
-                .bind(from)
-                .bind(to)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        if had_os.is_none() || change.installed + change.updated + change.removed > 0 {
-            let a = Append {
-                chain: &d.partner_id,
-                action: "inventory.update",
-                object_kind: "device",
-                object_id: device.as_str(),
-                organization_id: Some(d.organization_id.as_str()),
-                payload: json!({
-                    "baseline": had_os.is_none(),
-                    "items": titles.len(),
-                    "installed": change.installed,
-                    "updated": change.updated,
-                    "removed": change.removed,
-                }),
-            };
-            append(&mut tx, audit, a).await?;
-        }
+        let change = tx_replace_inventory(&mut tx, audit, scope, device, os, titles).await?;
         tx.commit().await?;
         Ok(change)
     }
@@ -753,76 +873,30 @@ impl IntelStore for This {
     ) -> Result<FindingsChange> {
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;
-        let d = tx_get_device(&mut *tx, scope, device.as_str()).await?;
-        lock_row(&mut tx, "devices", device.as_str()).await?;
-        let open: Vec<(String, String, String, String)> = sqlx::query_as(
-            "SELECT id, cve_id, product, kind FROM findings WHERE device_id = $1 AND resolved_at IS NULL",
-        )
-        .bind(device.as_str())
-        .fetch_all(&mut *tx)
-        .await?;
-        let now = us(at);
-        let mut change = FindingsChange { open: findings.len() as u64, ..Default::default() };
-        for f in findings {
-            let was_open = open.iter().any(|(_, c, p, _)| *c == f.cve_id && *p == f.product);
-            if !was_open {
-                change.new.push(f.cve_id.clone());
-            }
-            sqlx::query(
-                "INSERT INTO findings (id, partner_id, organization_id, device_id, cve_id, product, kind, items, \
-                 installed_version, fixed_version, source, rule, first_detected, last_seen) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
-                 ON CONFLICT (device_id, cve_id, product) DO UPDATE SET kind = excluded.kind, \
-                 items = excluded.items, installed_version = excluded.installed_version, \
-                 fixed_version = excluded.fixed_version, source = excluded.source, rule = excluded.rule, \
-                 last_seen = excluded.last_seen, resolved_at = NULL, resolution = NULL",
-            )
-            .bind(uuid::Uuid::now_v7().to_string())
-            .bind(d.partner_id.as_str())
-            .bind(d.organization_id.as_str())
-            .bind(device.as_str())
-            .bind(&f.cve_id)
-            .bind(&f.product)
-            .bind(&f.kind)
-            .bind(serde_json::to_string(&f.items).unwrap_or_default())
-            .bind(&f.installed_version)
-            .bind(&f.fixed_version)
-            .bind(&f.source)
-            .bind(&f.rule)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for (id, cve, product, kind) in &open {
-            if findings.iter().any(|f| f.cve_id == *cve && f.product == *product) {
-                continue;
-            }
-            let reason = if withdrawn.contains(cve) {
-                "advisory withdrawn"
-            } else if kind == "os" {
-                "updated"
-            } else {
-                let key = if kind == "package" { format!("pkg:{product}") } else { product.clone() };
-                let present: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM device_software ds JOIN software_titles t ON t.id = ds.title_id \
-                     WHERE ds.device_id = $1 AND t.match_key = $2",
-                )
-                .bind(device.as_str())
-                .bind(&key)
-                .fetch_one(&mut *tx)
-                .await?;
-                if present > 0 { "updated" } else { "removed" }
-            };
-            sqlx::query("UPDATE findings SET resolved_at = $2, resolution = $3 WHERE id = $1")
-                .bind(id)
-                .bind(now)
-                .bind(reason)
-                .execute(&mut *tx)
-                .await?;
-            change.resolved += 1;
-        }
+        let change = tx_sync_findings(&mut tx, scope, device, findings, withdrawn, at).await?;
         tx.commit().await?;
         Ok(change)
+    }
+
+    async fn write_inventories(&self, batch: &[InventoryWrite]) -> Result<Vec<Result<InventoryOutcome>>> {
+        let _w = self.write_guard().await;
+        let mut tx = self.begin_write().await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for w in batch {
+            let mut sp = sqlx::Connection::begin(&mut *tx).await?;
+            match tx_write_inventory(&mut sp, w).await {
+                Ok(outcome) => {
+                    sp.commit().await?;
+                    outcomes.push(Ok(outcome));
+                }
+                Err(e) => {
+                    sp.rollback().await?;
+                    outcomes.push(Err(e));
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(outcomes)
     }
 
     async fn list_findings(&self, scope: &Scope, q: &FindingQuery) -> Result<Page<FindingRow>> {

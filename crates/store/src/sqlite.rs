@@ -12,6 +12,22 @@ type Db = sqlx::Sqlite;
 type This = SqliteStore;
 const BACKEND: &str = "sqlite";
 
+/// A parameter holding a JSON array, as rows whose `value` is each element: one bound
+/// parameter for any number of rows (SQLite looks named parameters up linearly, so
+/// statements with hundreds of them cost more to bind than to run).
+macro_rules! json_rows {
+    ($n:literal) => {
+        concat!("json_each($", $n, ")")
+    };
+}
+
+/// Like `json_rows!`, for an array of strings: `value` is each string as text.
+macro_rules! json_texts {
+    ($n:literal) => {
+        concat!("json_each($", $n, ")")
+    };
+}
+
 /// Joins a column's values of several rows with commas.
 macro_rules! agg {
     ($col:literal) => {
@@ -42,7 +58,11 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(15));
+            .busy_timeout(Duration::from_secs(15))
+            // 64 MiB of page cache per connection (the default is 2 MiB): an inventory
+            // report touches thousands of index pages and would otherwise spill mid-transaction.
+            .pragma("cache_size", "-65536")
+            .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await.map_err(|e| {
             StoreError::Open(format!(
                 "cannot open the SQLite database {}: {e}; check the path and its permissions",

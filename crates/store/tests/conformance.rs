@@ -40,6 +40,7 @@ conformance!(
     concurrent_writes_keep_the_chain_whole,
     users_sessions_and_tokens,
     login_failures_are_counted_per_key,
+    batched_inventory_writes_stand_alone,
 );
 
 fn audit() -> Audit {
@@ -564,4 +565,72 @@ async fn login_failures_are_counted_per_key(store: Arc<dyn Store>) {
     store.clear_login_failures("alice|127.0.0.1").await.unwrap();
     assert_eq!(store.count_login_failures("alice|127.0.0.1", now - minute * 10).await.unwrap(), 0);
     assert_eq!(store.count_login_failures("bob|127.0.0.1", now - minute).await.unwrap(), 1);
+}
+
+fn inventory_write(scope: Scope, device: &DeviceId, names: &[&str]) -> InventoryWrite {
+    let titles = names
+        .iter()
+        .map(|n| TitleInput {
+            item: ringfence_inventory::Item::new(ringfence_inventory::ItemKind::Package, *n, "1.0-1"),
+            match_key: Some(format!("pkg:{n}")),
+        })
+        .collect();
+    InventoryWrite {
+        audit: audit(),
+        scope,
+        device: device.clone(),
+        os: ringfence_inventory::OsInfo::debian("12"),
+        titles,
+        findings: Vec::new(),
+        report: None,
+    }
+}
+
+/// A batch of inventory reports: each stands or falls alone, inside the caller's scope.
+async fn batched_inventory_writes_stand_alone(store: Arc<dyn Store>) {
+    let a = tree(store.as_ref(), "Batch MSP A", "Client A").await;
+    let b = tree(store.as_ref(), "Batch MSP B", "Client B").await;
+    let scope_a = Scope::partner(a.partner.id.clone());
+    let scope_b = Scope::partner(b.partner.id.clone());
+    let mut first = inventory_write(scope_a.clone(), &a.device.id, &["openssl", "curl"]);
+    first.findings.push(NewFinding {
+        cve_id: "CVE-2024-0727".into(),
+        product: "openssl".into(),
+        kind: "package".into(),
+        items: vec!["openssl".into()],
+        installed_version: "1.0-1".into(),
+        fixed_version: Some("3.0.13-1~deb12u1".into()),
+        source: "debian".into(),
+        rule: "test".into(),
+    });
+    // Partner A's scope naming partner B's device, and a report number for a device
+    // without an agent: both refused, neither undoing the others.
+    let foreign = inventory_write(scope_a.clone(), &b.device.id, &["evil"]);
+    let mut numbered = inventory_write(scope_a.clone(), &a.device.id, &["sudo"]);
+    numbered.report = Some(ReportSeq { seq: 1, delta: false });
+    let third = inventory_write(scope_b.clone(), &b.device.id, &["curl"]);
+    let outcomes = store.write_inventories(&[first, foreign, numbered, third]).await.unwrap();
+    assert_eq!(outcomes.len(), 4);
+    match &outcomes[0] {
+        Ok(InventoryOutcome::Applied { change, findings }) => {
+            assert_eq!(change.installed, 2);
+            assert_eq!(findings.new, vec!["CVE-2024-0727".to_string()]);
+        }
+        other => panic!("first report: {other:?}"),
+    }
+    assert!(matches!(outcomes[1], Err(StoreError::NotFound("device"))), "{:?}", outcomes[1]);
+    assert!(matches!(outcomes[2], Err(StoreError::NotFound("agent"))), "{:?}", outcomes[2]);
+    assert!(matches!(outcomes[3], Ok(InventoryOutcome::Applied { .. })), "{:?}", outcomes[3]);
+
+    let names = |inv: StoredInventory| inv.items.into_iter().map(|i| i.name).collect::<Vec<_>>();
+    assert_eq!(names(store.device_inventory(&scope_a, &a.device.id).await.unwrap()), ["curl", "openssl"]);
+    assert_eq!(names(store.device_inventory(&scope_b, &b.device.id).await.unwrap()), ["curl"]);
+    let q = FindingQuery { device_id: Some(a.device.id.clone()), limit: 10, ..Default::default() };
+    assert_eq!(store.list_findings(&scope_a, &q).await.unwrap().total, 1);
+    // One evidence event per applied report; the refused ones left no trace.
+    let heads = verify_all(store.as_ref()).await;
+    let events = |p: &Partner| heads.iter().find(|(c, _)| c == p.id.as_str()).map(|(_, n)| *n).unwrap();
+    let tree_events = 5; // partner, organization, site, group, device
+    assert_eq!(events(&a.partner), tree_events + 1);
+    assert_eq!(events(&b.partner), tree_events + 1);
 }

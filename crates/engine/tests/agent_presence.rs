@@ -1,0 +1,131 @@
+//! A device is online while its agent checks in within the configured threshold, and
+//! offline after it; concurrent inventory reports are each applied once.
+
+use ringfence_engine::{Clock, Engine};
+use ringfence_model::*;
+use ringfence_proto as proto;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+async fn enrolled(engine: &Engine, partner: &str, n: usize) -> (ringfence_model::Principal, Vec<String>) {
+    let audit = ringfence_store::Audit::new("test", Timestamp::now());
+    engine.store().create_partner(&audit, &Name::parse("name", partner).unwrap()).await.unwrap();
+    let op = engine.operator("test", partner).await.unwrap();
+    let org = engine
+        .create_organization(&op, &proto::CreateOrganization { name: "Client".into(), notes: String::new() })
+        .await
+        .unwrap();
+    let site = engine
+        .create_site(
+            &op,
+            &proto::CreateSite {
+                organization_id: org.id.to_string(),
+                name: "HQ".into(),
+                time_zone: "Europe/Berlin".into(),
+                address: String::new(),
+            },
+        )
+        .await
+        .unwrap();
+    let token = engine
+        .create_enrollment_token(
+            &op,
+            &proto::CreateEnrollmentToken {
+                site_id: site.id.to_string(),
+                name: "rollout".into(),
+                expires_in_hours: None,
+                max_uses: None,
+            },
+        )
+        .await
+        .unwrap();
+    let mut credentials = Vec::new();
+    for k in 0..n {
+        let r = engine
+            .enroll(&proto::EnrollRequest {
+                token: token.secret.clone(),
+                hostname: format!("host-{k:02}"),
+                machine_id: format!("{:032x}", 0xabc0_0000_u64 + k as u64),
+                os: "Debian GNU/Linux 12 (bookworm)".into(),
+                agent_version: "test".into(),
+            })
+            .await
+            .unwrap();
+        credentials.push(r.credential);
+    }
+    (op, credentials)
+}
+
+#[tokio::test]
+async fn a_device_goes_offline_after_the_configured_threshold() {
+    let (store, _dir) = ringfence_store::testing::fresh_sqlite().await;
+    let store: ringfence_store::DynStore = Arc::new(store);
+    let now = Arc::new(AtomicI64::new(Timestamp::now().as_second()));
+    let clock = {
+        let now = now.clone();
+        Clock::from_fn(move || Timestamp::from_second(now.load(Ordering::SeqCst)).unwrap())
+    };
+    let engine = Engine::with_clock(store.clone(), clock.clone());
+    let (op, creds) = enrolled(&engine, "Presence MSP", 1).await;
+    let agent = engine.agent(&creds[0]).await.unwrap();
+    let device = agent.device_id.to_string();
+
+    let state = engine.agent_state(&op, &device).await.unwrap().unwrap();
+    assert!(!state.online, "never checked in: offline");
+    engine
+        .agent_checkin(&agent, &proto::CheckIn { agent_version: "test".into(), reboot_required: false })
+        .await
+        .unwrap();
+    assert!(engine.agent_state(&op, &device).await.unwrap().unwrap().online);
+
+    now.fetch_add(9 * 60, Ordering::SeqCst);
+    assert!(engine.agent_state(&op, &device).await.unwrap().unwrap().online, "9 min: still online");
+    now.fetch_add(2 * 60, Ordering::SeqCst);
+    assert!(!engine.agent_state(&op, &device).await.unwrap().unwrap().online, "11 min: offline");
+
+    let patient =
+        Engine::with_clock(store, clock).with_offline_after(std::time::Duration::from_secs(30 * 60));
+    assert!(patient.agent_state(&op, &device).await.unwrap().unwrap().online, "threshold 30 min");
+}
+
+#[tokio::test]
+async fn concurrent_reports_are_batched_and_each_applied_once() {
+    let (store, _dir) = ringfence_store::testing::fresh_sqlite().await;
+    let engine = Engine::new(Arc::new(store));
+    let (op, creds) = enrolled(&engine, "Batch MSP", 12).await;
+    let report = |k: usize, seq: i64| {
+        let mut inv =
+            ringfence_inventory::Inventory { os: ringfence_inventory::OsInfo::debian("12"), items: vec![] };
+        for i in 0..50 {
+            inv.items.push(ringfence_inventory::Item::new(
+                ringfence_inventory::ItemKind::Package,
+                format!("pkg-{i}"),
+                format!("1.{k}"),
+            ));
+        }
+        proto::AgentInventory { seq, full: Some(inv), delta: None }
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for (k, cred) in creds.iter().enumerate() {
+        let (engine, cred) = (engine.clone(), cred.clone());
+        let (first, retry) = (report(k, 1), report(k, 1));
+        tasks.spawn(async move {
+            let agent = engine.agent(&cred).await.unwrap();
+            // The report and its retry race each other: exactly one is applied.
+            let (a, b) =
+                tokio::join!(engine.agent_inventory(&agent, first), engine.agent_inventory(&agent, retry));
+            (agent.device_id, a.unwrap(), b.unwrap())
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        let (device, a, b) = r.unwrap();
+        assert_eq!([a.applied, b.applied].iter().filter(|x| **x).count(), 1, "{a:?} {b:?}");
+        assert_eq!((a.seq, b.seq), (1, 1));
+        let stored = engine.store().device_inventory(&op.scope(), &device).await.unwrap();
+        assert_eq!(stored.items.len(), 50);
+        let history = engine.software_history(&op, device.as_str(), 100).await.unwrap();
+        assert!(history.is_empty(), "the first report is the baseline, not 50 installs");
+        let state = engine.agent_state(&op, device.as_str()).await.unwrap().unwrap();
+        assert_eq!(state.inventory_seq, 1);
+    }
+}
