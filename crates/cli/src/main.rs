@@ -63,6 +63,9 @@ enum Command {
     /// Work with CPE names (CPE 2.3 formatted strings and CPE 2.2 URIs).
     #[command(subcommand)]
     Cpe(CpeCommand),
+    /// Work with maintenance windows (RFC 5545 recurrences in an IANA time zone).
+    #[command(subcommand)]
+    Window(WindowCommand),
     /// Import vulnerability feeds and see what the database holds.
     #[command(subcommand)]
     Feeds(intel::FeedsCommand),
@@ -92,6 +95,42 @@ enum VersionCommand {
         #[arg(long)]
         stdin: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum WindowCommand {
+    /// Print the first N occurrences starting at or after --after, one per line as
+    /// `START END` in RFC 3339 UTC. DTSTART is the first occurrence when it matches the rule.
+    Expand {
+        /// The IANA time zone the window's wall-clock times are in.
+        #[arg(long)]
+        tz: String,
+        /// The first start, local wall-clock time: YYYY-MM-DDTHH:MM[:SS].
+        #[arg(long)]
+        dtstart: String,
+        /// The RRULE, e.g. 'FREQ=MONTHLY;BYDAY=2TU' (Patch Tuesday).
+        #[arg(long)]
+        rrule: String,
+        /// ISO 8601 duration, e.g. PT3H.
+        #[arg(long)]
+        duration: String,
+        /// RFC 3339 instant; occurrences starting before it are skipped.
+        #[arg(long)]
+        after: String,
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10000))]
+        count: u32,
+        /// A local start (YYYY-MM-DDTHH:MM[:SS]) that does not occur; repeatable.
+        #[arg(long)]
+        exdate: Vec<String>,
+    },
+}
+
+/// A local wall-clock date-time as `--dtstart` and `--exdate` take it.
+fn local_datetime(flag: &str, v: &str) -> Result<jiff::civil::DateTime, InvalidArgument> {
+    let ok = v.len() >= 16 && v.as_bytes().get(10) == Some(&b'T') && !v.ends_with('Z') && !v.contains('+');
+    ok.then(|| v.parse::<jiff::civil::DateTime>().ok()).flatten().ok_or_else(|| {
+        InvalidArgument(format!("{flag} '{v}' is not a local date-time YYYY-MM-DDTHH:MM[:SS]"))
+    })
 }
 
 #[derive(Subcommand)]
@@ -436,6 +475,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ringfence_cpe::compare_names(&a, &b).to_string())
             };
             Ok(line_tool(one, source.zip(target), stdin))
+        }
+        Command::Window(WindowCommand::Expand { tz, dtstart, rrule, duration, after, count, exdate }) => {
+            use ringfence_schedule::{Duration, Recurrence, Rule};
+            let arg = |e: ringfence_schedule::RecurrenceError| InvalidArgument(e.to_string());
+            let dtstart = local_datetime("--dtstart", &dtstart)?;
+            let rule = Rule::parse(&rrule).map_err(arg)?;
+            let duration = Duration::parse(&duration).map_err(arg)?;
+            let after: jiff::Timestamp = after.parse().map_err(|_| {
+                InvalidArgument(format!(
+                    "--after '{after}' is not an RFC 3339 instant such as 2026-03-01T00:00:00Z"
+                ))
+            })?;
+            let exdates =
+                exdate.iter().map(|e| local_datetime("--exdate", e)).collect::<Result<Vec<_>, _>>()?;
+            let window = Recurrence::new(&tz, dtstart, rule, duration, exdates).map_err(arg)?;
+            for o in window.occurrences_after(after, count as usize) {
+                println!("{}", o.to_line());
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Cpe(CpeCommand::Parse { name }) => {
             let cpe = ringfence_cpe::Cpe::parse(&name).map_err(|e| InvalidArgument(e.0))?;

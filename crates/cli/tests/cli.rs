@@ -368,3 +368,50 @@ fn admin_creates_lists_and_revokes_enrollment_tokens() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad).contains("expires_in_hours"), "{}", text(&bad));
 }
+
+#[test]
+fn window_expand_prints_utc_occurrences_and_names_bad_parts() {
+    let out = run(&[
+        "window",
+        "expand",
+        "--tz",
+        "America/New_York",
+        "--dtstart",
+        "2026-03-01T02:30",
+        "--rrule",
+        "FREQ=DAILY",
+        "--duration",
+        "PT3H",
+        "--after",
+        "2026-03-08T00:00:00Z",
+        "--count",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "2026-03-08T07:30:00Z 2026-03-08T10:30:00Z\n2026-03-09T06:30:00Z 2026-03-09T09:30:00Z\n"
+    );
+    let base = |tz: &'static str, rrule: &'static str| {
+        run(&[
+            "window",
+            "expand",
+            "--tz",
+            tz,
+            "--dtstart",
+            "2026-03-01T02:30",
+            "--rrule",
+            rrule,
+            "--duration",
+            "PT3H",
+            "--after",
+            "2026-03-08T00:00:00Z",
+        ])
+    };
+    let out = base("Atlantis/Capital", "FREQ=DAILY");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("Atlantis/Capital"), "{}", text(&out));
+    let out = base("UTC", "FREQ=DAILY;BYWEEKNO=3");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("BYWEEKNO"), "{}", text(&out));
+}

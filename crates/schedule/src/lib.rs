@@ -1,0 +1,6 @@
+//! When updates may land: maintenance windows as RFC 5545 recurrences in a device's IANA
+//! time zone. Nothing here reads the clock; `now` and `after` are parameters.
+
+pub mod recurrence;
+
+pub use recurrence::{Duration, Occurrence, Recurrence, RecurrenceError, Rule};
