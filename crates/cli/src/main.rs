@@ -123,6 +123,39 @@ enum WindowCommand {
         #[arg(long)]
         exdate: Vec<String>,
     },
+    /// Print the window as an iCalendar (.ics) file a client can import or subscribe to.
+    Ics {
+        #[arg(long)]
+        tz: String,
+        #[arg(long)]
+        dtstart: String,
+        #[arg(long)]
+        rrule: String,
+        #[arg(long)]
+        duration: String,
+        #[arg(long)]
+        exdate: Vec<String>,
+        /// The event's title in the calendar.
+        #[arg(long, default_value = "Maintenance window")]
+        name: String,
+    },
+}
+
+/// A window from the flags `window expand` and `window ics` share.
+fn window_from_flags(
+    tz: &str,
+    dtstart: &str,
+    rrule: &str,
+    duration: &str,
+    exdate: &[String],
+) -> Result<ringfence_schedule::Recurrence, InvalidArgument> {
+    use ringfence_schedule::{Duration, Recurrence, Rule};
+    let arg = |e: ringfence_schedule::RecurrenceError| InvalidArgument(e.to_string());
+    let dtstart = local_datetime("--dtstart", dtstart)?;
+    let rule = Rule::parse(rrule).map_err(arg)?;
+    let duration = Duration::parse(duration).map_err(arg)?;
+    let exdates = exdate.iter().map(|e| local_datetime("--exdate", e)).collect::<Result<Vec<_>, _>>()?;
+    Recurrence::new(tz, dtstart, rule, duration, exdates).map_err(arg)
 }
 
 /// A local wall-clock date-time as `--dtstart` and `--exdate` take it.
@@ -477,22 +510,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(line_tool(one, source.zip(target), stdin))
         }
         Command::Window(WindowCommand::Expand { tz, dtstart, rrule, duration, after, count, exdate }) => {
-            use ringfence_schedule::{Duration, Recurrence, Rule};
-            let arg = |e: ringfence_schedule::RecurrenceError| InvalidArgument(e.to_string());
-            let dtstart = local_datetime("--dtstart", &dtstart)?;
-            let rule = Rule::parse(&rrule).map_err(arg)?;
-            let duration = Duration::parse(&duration).map_err(arg)?;
+            let window = window_from_flags(&tz, &dtstart, &rrule, &duration, &exdate)?;
             let after: jiff::Timestamp = after.parse().map_err(|_| {
                 InvalidArgument(format!(
                     "--after '{after}' is not an RFC 3339 instant such as 2026-03-01T00:00:00Z"
                 ))
             })?;
-            let exdates =
-                exdate.iter().map(|e| local_datetime("--exdate", e)).collect::<Result<Vec<_>, _>>()?;
-            let window = Recurrence::new(&tz, dtstart, rule, duration, exdates).map_err(arg)?;
             for o in window.occurrences_after(after, count as usize) {
                 println!("{}", o.to_line());
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Window(WindowCommand::Ics { tz, dtstart, rrule, duration, exdate, name }) => {
+            let window = window_from_flags(&tz, &dtstart, &rrule, &duration, &exdate)?;
+            let uid = format!("{}-{}@ringfence", dtstart.replace([':', '-'], ""), tz.replace('/', "-"));
+            let event =
+                ringfence_schedule::ics::Event { uid: &uid, summary: &name, window: &window, tz: &tz };
+            print!("{}", ringfence_schedule::ics::calendar(&name, &[event], jiff::Timestamp::now()));
             Ok(ExitCode::SUCCESS)
         }
         Command::Cpe(CpeCommand::Parse { name }) => {

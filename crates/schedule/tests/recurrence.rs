@@ -332,3 +332,57 @@ fn an_impossible_rule_ends_instead_of_looping() {
         .is_empty()
     );
 }
+
+#[test]
+fn windows_export_as_icalendar() {
+    let w = Recurrence::new(
+        "America/Chicago",
+        "2026-01-13T22:00".parse().unwrap(),
+        Rule::parse("freq=monthly;byday=2TU;count=12").unwrap(),
+        Duration::parse("PT4H").unwrap(),
+        vec!["2026-12-08T22:00".parse().unwrap()],
+    )
+    .unwrap();
+    let summary = "Patch Tuesday, servers; Acme \\ HQ";
+    let ev =
+        ringfence_schedule::ics::Event { uid: "w-1@ringfence", summary, window: &w, tz: "America/Chicago" };
+    let ics =
+        ringfence_schedule::ics::calendar("Acme windows", &[ev], "2026-11-26T12:00:00Z".parse().unwrap());
+    assert!(ics.ends_with("END:VCALENDAR\r\n"));
+    assert!(ics.lines().all(|l| l.len() <= 76), "folded at 75 octets");
+    for want in [
+        "DTSTART;TZID=America/Chicago:20260113T220000\r\n",
+        "RRULE:FREQ=MONTHLY;BYDAY=2TU;COUNT=12\r\n",
+        "DURATION:PT4H\r\n",
+        "EXDATE;TZID=America/Chicago:20261208T220000\r\n",
+        "SUMMARY:Patch Tuesday\\, servers\\; Acme \\\\ HQ\r\n",
+        "DTSTAMP:20261126T120000Z\r\n",
+    ] {
+        assert!(ics.contains(want), "{want:?} missing from\n{ics}");
+    }
+    // The exported rule reads back as the same rule.
+    let rrule = ics.lines().find_map(|l| l.strip_prefix("RRULE:")).unwrap();
+    assert_eq!(Rule::parse(rrule).unwrap(), w.rule);
+}
+
+#[test]
+fn a_deployment_fits_around_blackouts_or_waits() {
+    use ringfence_schedule::{Blackout, Occurrence, first_fit};
+    let t = |s: &str| s.parse::<Timestamp>().unwrap();
+    let window = Occurrence { start: t("2026-06-06T00:00:00Z"), end: t("2026-06-06T04:00:00Z") };
+    let hour = jiff::SignedDuration::from_hours(1);
+    assert_eq!(
+        first_fit(window, hour, t("2026-06-01T00:00:00Z"), &[]),
+        Some((window.start, t("2026-06-06T01:00:00Z")))
+    );
+    // A blackout from 00:30 to 02:00 pushes a one-hour deployment to 02:00.
+    let close = Blackout { start: t("2026-06-06T00:30:00Z"), end: t("2026-06-06T02:00:00Z") };
+    assert_eq!(
+        first_fit(window, hour, window.start, &[close]),
+        Some((t("2026-06-06T02:00:00Z"), t("2026-06-06T03:00:00Z")))
+    );
+    // Three hours no longer fit after the blackout: wait for the next window.
+    assert_eq!(first_fit(window, hour * 3, window.start, &[close]), None);
+    // Half the window already gone.
+    assert_eq!(first_fit(window, hour * 3, t("2026-06-06T01:30:00Z"), &[]), None);
+}
