@@ -97,65 +97,58 @@ enum VersionCommand {
     },
 }
 
+/// The flags that define a window, shared by `window expand` and `window ics`.
+#[derive(Args)]
+struct WindowArgs {
+    /// The IANA time zone the window's wall-clock times are in.
+    #[arg(long)]
+    tz: String,
+    /// The first start, local wall-clock time: YYYY-MM-DDTHH:MM[:SS].
+    #[arg(long)]
+    dtstart: String,
+    /// The RRULE, e.g. 'FREQ=MONTHLY;BYDAY=2TU' (Patch Tuesday).
+    #[arg(long)]
+    rrule: String,
+    /// ISO 8601 duration, e.g. PT3H.
+    #[arg(long)]
+    duration: String,
+    /// A local start (YYYY-MM-DDTHH:MM[:SS]) that does not occur; repeatable.
+    #[arg(long)]
+    exdate: Vec<String>,
+}
+
 #[derive(Subcommand)]
 enum WindowCommand {
     /// Print the first N occurrences starting at or after --after, one per line as
     /// `START END` in RFC 3339 UTC. DTSTART is the first occurrence when it matches the rule.
     Expand {
-        /// The IANA time zone the window's wall-clock times are in.
-        #[arg(long)]
-        tz: String,
-        /// The first start, local wall-clock time: YYYY-MM-DDTHH:MM[:SS].
-        #[arg(long)]
-        dtstart: String,
-        /// The RRULE, e.g. 'FREQ=MONTHLY;BYDAY=2TU' (Patch Tuesday).
-        #[arg(long)]
-        rrule: String,
-        /// ISO 8601 duration, e.g. PT3H.
-        #[arg(long)]
-        duration: String,
+        #[command(flatten)]
+        window: WindowArgs,
         /// RFC 3339 instant; occurrences starting before it are skipped.
         #[arg(long)]
         after: String,
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10000))]
         count: u32,
-        /// A local start (YYYY-MM-DDTHH:MM[:SS]) that does not occur; repeatable.
-        #[arg(long)]
-        exdate: Vec<String>,
     },
     /// Print the window as an iCalendar (.ics) file a client can import or subscribe to.
     Ics {
-        #[arg(long)]
-        tz: String,
-        #[arg(long)]
-        dtstart: String,
-        #[arg(long)]
-        rrule: String,
-        #[arg(long)]
-        duration: String,
-        #[arg(long)]
-        exdate: Vec<String>,
+        #[command(flatten)]
+        window: WindowArgs,
         /// The event's title in the calendar.
         #[arg(long, default_value = "Maintenance window")]
         name: String,
     },
 }
 
-/// A window from the flags `window expand` and `window ics` share.
-fn window_from_flags(
-    tz: &str,
-    dtstart: &str,
-    rrule: &str,
-    duration: &str,
-    exdate: &[String],
-) -> Result<ringfence_schedule::Recurrence, InvalidArgument> {
+/// The window the flags define.
+fn window_from_flags(w: &WindowArgs) -> Result<ringfence_schedule::Recurrence, InvalidArgument> {
     use ringfence_schedule::{Duration, Recurrence, Rule};
     let arg = |e: ringfence_schedule::RecurrenceError| InvalidArgument(e.to_string());
-    let dtstart = local_datetime("--dtstart", dtstart)?;
-    let rule = Rule::parse(rrule).map_err(arg)?;
-    let duration = Duration::parse(duration).map_err(arg)?;
-    let exdates = exdate.iter().map(|e| local_datetime("--exdate", e)).collect::<Result<Vec<_>, _>>()?;
-    Recurrence::new(tz, dtstart, rule, duration, exdates).map_err(arg)
+    let dtstart = local_datetime("--dtstart", &w.dtstart)?;
+    let rule = Rule::parse(&w.rrule).map_err(arg)?;
+    let duration = Duration::parse(&w.duration).map_err(arg)?;
+    let exdates = w.exdate.iter().map(|e| local_datetime("--exdate", e)).collect::<Result<Vec<_>, _>>()?;
+    Recurrence::new(&w.tz, dtstart, rule, duration, exdates).map_err(arg)
 }
 
 /// A local wall-clock date-time as `--dtstart` and `--exdate` take it.
@@ -509,8 +502,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             Ok(line_tool(one, source.zip(target), stdin))
         }
-        Command::Window(WindowCommand::Expand { tz, dtstart, rrule, duration, after, count, exdate }) => {
-            let window = window_from_flags(&tz, &dtstart, &rrule, &duration, &exdate)?;
+        Command::Window(WindowCommand::Expand { window, after, count }) => {
+            let window = window_from_flags(&window)?;
             let after: jiff::Timestamp = after.parse().map_err(|_| {
                 InvalidArgument(format!(
                     "--after '{after}' is not an RFC 3339 instant such as 2026-03-01T00:00:00Z"
@@ -521,11 +514,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Window(WindowCommand::Ics { tz, dtstart, rrule, duration, exdate, name }) => {
-            let window = window_from_flags(&tz, &dtstart, &rrule, &duration, &exdate)?;
-            let uid = format!("{}-{}@ringfence", dtstart.replace([':', '-'], ""), tz.replace('/', "-"));
+        Command::Window(WindowCommand::Ics { window: flags, name }) => {
+            let window = window_from_flags(&flags)?;
+            let uid =
+                format!("{}-{}@ringfence", flags.dtstart.replace([':', '-'], ""), flags.tz.replace('/', "-"));
             let event =
-                ringfence_schedule::ics::Event { uid: &uid, summary: &name, window: &window, tz: &tz };
+                ringfence_schedule::ics::Event { uid: &uid, summary: &name, window: &window, tz: &flags.tz };
             print!("{}", ringfence_schedule::ics::calendar(&name, &[event], jiff::Timestamp::now()));
             Ok(ExitCode::SUCCESS)
         }
