@@ -4,6 +4,7 @@
 pub mod blackout;
 pub mod ics;
 pub mod recurrence;
+pub mod rings;
 
 pub use blackout::{Blackout, first_fit};
 pub use recurrence::{Duration, Occurrence, Recurrence, RecurrenceError, Rule};

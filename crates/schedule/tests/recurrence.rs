@@ -386,3 +386,88 @@ fn a_deployment_fits_around_blackouts_or_waits() {
     // Half the window already gone.
     assert_eq!(first_fit(window, hour * 3, t("2026-06-06T01:30:00Z"), &[]), None);
 }
+
+mod rings {
+    use jiff::{SignedDuration, Timestamp};
+    use ringfence_schedule::rings::*;
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn rollout<'a>(
+        rings: &'a [Ring],
+        progress: &'a [RingProgress],
+        halt: Option<&'a str>,
+        emergency: bool,
+    ) -> Rollout<'a> {
+        Rollout {
+            rings,
+            gate: Gate { min_successes: 3, max_failure_rate: 0.2 },
+            progress,
+            classification: "security",
+            partner_halt: halt,
+            emergency,
+        }
+    }
+
+    #[test]
+    fn a_ring_waits_for_the_validation_period_and_the_gate() {
+        let rings = default_rings();
+        let entered = t("2026-06-02T02:00:00Z");
+        let ok = RingProgress { entered_at: Some(entered), verified: 5, failed: 0 };
+        // Ring 0 always goes first.
+        assert!(matches!(rollout(&rings, &[], None, false).may_enter(0, entered), Entry::Allowed { .. }));
+        // 23 h into a 24 h security validation: wait, and say until when.
+        let before = entered.checked_add(SignedDuration::from_hours(23)).unwrap();
+        match rollout(&rings, &[ok], None, false).may_enter(1, before) {
+            Entry::Waiting { until, reason } => {
+                assert_eq!(until, Some(t("2026-06-03T02:00:00Z")));
+                assert_eq!(reason, "waiting: ring 0 validation ends Wed 2026-06-03 02:00 UTC");
+            }
+            other => panic!("{other:?}"),
+        }
+        let after = t("2026-06-03T02:00:00Z");
+        assert!(matches!(rollout(&rings, &[ok], None, false).may_enter(1, after), Entry::Allowed { .. }));
+        // Ring 3 needs rings 0, 1 and 2; ring 2 has not started.
+        let r = rollout(&rings, &[ok, ok], None, false).may_enter(3, t("2026-07-01T00:00:00Z"));
+        assert!(matches!(&r, Entry::Waiting { reason, .. } if reason.contains("ring 2")), "{r:?}");
+        // Too few verified installs: the gate is pending even after the period.
+        let few = RingProgress { verified: 2, ..ok };
+        let r = rollout(&rings, &[few], None, false).may_enter(1, after);
+        assert!(matches!(&r, Entry::Waiting { reason, .. } if reason.contains("2 of 3")), "{r:?}");
+    }
+
+    #[test]
+    fn failures_halt_and_emergencies_skip_only_the_wait() {
+        let rings = default_rings();
+        let now = t("2026-06-02T03:00:00Z");
+        let entered = Some(t("2026-06-02T02:00:00Z"));
+        let bad = RingProgress { entered_at: entered, verified: 4, failed: 1 };
+        let r = rollout(&rings, &[bad], None, true).may_enter(1, now);
+        assert_eq!(
+            r,
+            Entry::Halted {
+                reason: "ring 0 (internal) gate failed: 20% of installs failed (limit 20%)".into()
+            }
+        );
+        let good = RingProgress { entered_at: entered, verified: 4, failed: 0 };
+        assert!(matches!(rollout(&rings, &[good], None, false).may_enter(1, now), Entry::Waiting { .. }));
+        assert!(matches!(rollout(&rings, &[good], None, true).may_enter(1, now), Entry::Allowed { .. }));
+        // The partner-wide breaker holds even ring 0 and even in an emergency.
+        let r = rollout(&rings, &[good], Some("canary failed at Bakery"), true).may_enter(0, now);
+        assert!(matches!(&r, Entry::Halted { reason } if reason.contains("Bakery")), "{r:?}");
+    }
+
+    #[test]
+    fn validation_depends_on_the_classification() {
+        let ring = &default_rings()[1];
+        assert_eq!(ring.validation_for("security"), SignedDuration::from_hours(24));
+        assert_eq!(ring.validation_for("feature"), SignedDuration::from_hours(72));
+        assert_eq!(ring.validation_for("driver"), SignedDuration::from_hours(48));
+        assert_eq!(
+            judge(&Gate { min_successes: 0, max_failure_rate: 0.5 }, &RingProgress::default()),
+            GateVerdict::Pass
+        );
+    }
+}
