@@ -41,3 +41,27 @@ pub fn first_fit(
         }
     }
 }
+
+/// The first slot of length `needed` in any of the next `horizon` occurrences of `window`
+/// at or after `not_before`, around `blackouts`: a deployment that cannot finish in the rest
+/// of one window waits for the next, never for "as soon as possible".
+pub fn next_slot(
+    window: &crate::Recurrence,
+    needed: SignedDuration,
+    not_before: Timestamp,
+    blackouts: &[Blackout],
+    horizon: usize,
+) -> Option<(Timestamp, Timestamp)> {
+    // A window already open at `not_before` counts: look back one window length (a day
+    // more for nominal days across a DST change); there is at most one start per day.
+    let d = window.duration;
+    let lookback = SignedDuration::from_hours(24 * (d.days + 1)) + SignedDuration::from_secs(d.seconds);
+    let open_since = not_before.checked_sub(lookback).unwrap_or(not_before);
+    let earlier = usize::try_from(d.days + 2).unwrap_or(usize::MAX);
+    window
+        .occurrences_after(open_since, horizon.saturating_add(earlier))
+        .into_iter()
+        .filter(|o| o.end > not_before)
+        .take(horizon)
+        .find_map(|o| first_fit(o, needed, not_before, blackouts))
+}

@@ -6,5 +6,5 @@ pub mod ics;
 pub mod recurrence;
 pub mod rings;
 
-pub use blackout::{Blackout, first_fit};
+pub use blackout::{Blackout, first_fit, next_slot};
 pub use recurrence::{Duration, Occurrence, Recurrence, RecurrenceError, Rule};

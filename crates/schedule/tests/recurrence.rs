@@ -471,3 +471,37 @@ mod rings {
         );
     }
 }
+
+#[test]
+fn a_deployment_that_does_not_fit_waits_for_the_next_window() {
+    use ringfence_schedule::{Blackout, next_slot};
+    let t = |s: &str| s.parse::<Timestamp>().unwrap();
+    // Saturdays 02:00–05:00 in Chicago (UTC-5 in June).
+    let w = Recurrence::new(
+        "America/Chicago",
+        "2026-06-06T02:00".parse().unwrap(),
+        Rule::parse("FREQ=WEEKLY;BYDAY=SA").unwrap(),
+        Duration::parse("PT3H").unwrap(),
+        vec![],
+    )
+    .unwrap();
+    let hour = jiff::SignedDuration::from_hours(1);
+    // Asked during the window with two hours left: one hour fits now.
+    assert_eq!(
+        next_slot(&w, hour, t("2026-06-06T08:00:00Z"), &[], 10),
+        Some((t("2026-06-06T08:00:00Z"), t("2026-06-06T09:00:00Z")))
+    );
+    // Three hours do not fit in the rest of it: next Saturday.
+    assert_eq!(
+        next_slot(&w, hour * 3, t("2026-06-06T08:00:00Z"), &[], 10),
+        Some((t("2026-06-13T07:00:00Z"), t("2026-06-13T10:00:00Z")))
+    );
+    // A quarter-end blackout covering the 13th pushes it a week more.
+    let close = Blackout { start: t("2026-06-12T00:00:00Z"), end: t("2026-06-15T00:00:00Z") };
+    assert_eq!(
+        next_slot(&w, hour * 3, t("2026-06-06T08:00:00Z"), &[close], 10),
+        Some((t("2026-06-20T07:00:00Z"), t("2026-06-20T10:00:00Z")))
+    );
+    // Four hours never fit a three-hour window.
+    assert_eq!(next_slot(&w, hour * 4, t("2026-06-06T08:00:00Z"), &[], 10), None);
+}
