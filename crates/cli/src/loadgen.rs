@@ -151,22 +151,25 @@ impl Fleet {
     }
 
     /// Heartbeats spread evenly over `interval`, until `duration` has passed (forever when
-    /// `None`); returns the latencies of the check-ins that succeeded and how many failed.
+    /// `None`); returns the latencies of the check-ins that succeeded (kept only when a
+    /// duration bounds them) and how many failed.
     pub async fn heartbeats(&self, interval: Duration, duration: Option<Duration>) -> (Vec<Duration>, usize) {
         let until = duration.map(|d| Instant::now() + d);
         let spacing = interval.div_f64(self.credentials.len().max(1) as f64);
         let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut tasks = tokio::task::JoinSet::new();
         let mut next = Instant::now();
         let mut k = 0usize;
         while !self.credentials.is_empty() && until.is_none_or(|u| Instant::now() < u) {
             tokio::time::sleep_until(next.into()).await;
             next += spacing;
-            let (http, server, cred, lat) = (
+            let (http, server, cred, lat, failed) = (
                 self.http.clone(),
                 self.server.clone(),
                 self.credentials[k % self.credentials.len()].clone(),
                 latencies.clone(),
+                failed.clone(),
             );
             k += 1;
             tasks.spawn(async move {
@@ -177,12 +180,15 @@ impl Fleet {
                     .json(&serde_json::json!({"agent_version": "loadgen"}))
                     .send()
                     .await;
-                if let Ok(r) = r
-                    && r.status().is_success()
-                {
-                    let _ = r.bytes().await;
-                    if until.is_some() {
-                        lat.lock().unwrap_or_else(|p| p.into_inner()).push(t.elapsed());
+                match r {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        if until.is_some() {
+                            lat.lock().unwrap_or_else(|p| p.into_inner()).push(t.elapsed());
+                        }
+                    }
+                    _ => {
+                        failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                 }
             });
@@ -191,8 +197,7 @@ impl Fleet {
         }
         while tasks.join_next().await.is_some() {}
         let lat = latencies.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let failed = k - lat.len();
-        (lat, failed)
+        (lat, failed.load(std::sync::atomic::Ordering::Relaxed))
     }
 }
 

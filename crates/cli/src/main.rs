@@ -211,14 +211,17 @@ pub struct DbArgs {
     /// sqlite:PATH.
     #[arg(long = "database", env = "RINGFENCE_DATABASE_URL", value_name = "URL", hide_env_values = true)]
     database_url: Option<String>,
-    /// TOML configuration file (keys: listen, data_dir, database_url, secure_cookies, log).
+    /// TOML configuration file (keys: listen, data_dir, database_url, secure_cookies, log,
+    /// feeds_sync, nvd_api_key, nvd_sync_hours, feeds_sync_hours, alert_webhook,
+    /// offline_after_minutes).
     #[arg(long, env = "RINGFENCE_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
 }
 
 #[derive(Args)]
 #[command(after_help = "Configuration: flags win over environment variables, which win over the TOML file \
-(--config), which wins over the defaults. File keys: listen, data_dir, database_url, secure_cookies, log. \
+(--config), which wins over the defaults. File keys: listen, data_dir, database_url, secure_cookies, log, feeds_sync, nvd_api_key, nvd_sync_hours, \
+feeds_sync_hours, alert_webhook, offline_after_minutes. \
 RINGFENCE_LOG (or the key log) sets the log filter, e.g. 'info' or 'ringfence=debug'.")]
 struct ServeArgs {
     #[command(flatten)]

@@ -415,3 +415,35 @@ fn window_expand_prints_utc_occurrences_and_names_bad_parts() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("BYWEEKNO"), "{}", text(&out));
 }
+
+#[test]
+fn window_expand_refuses_bad_times_and_says_which_flag() {
+    let expand = |dtstart: &'static str, after: &'static str, exdate: &'static str| {
+        run(&[
+            "window",
+            "expand",
+            "--tz",
+            "UTC",
+            "--dtstart",
+            dtstart,
+            "--rrule",
+            "FREQ=DAILY",
+            "--duration",
+            "PT1H",
+            "--after",
+            after,
+            "--exdate",
+            exdate,
+        ])
+    };
+    for (out, flag) in [
+        (expand("2026-03-01", "2026-03-01T00:00:00Z", "2026-03-02T00:00"), "--dtstart"),
+        (expand("2026-03-01T02:30Z", "2026-03-01T00:00:00Z", "2026-03-02T00:00"), "--dtstart"),
+        (expand("2026-03-01T02:30", "yesterday", "2026-03-02T00:00"), "--after"),
+        (expand("2026-03-01T02:30", "2026-03-01T00:00:00Z", "2026-02-30T00:00"), "--exdate"),
+    ] {
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains(flag), "{flag}: {}", text(&out));
+        assert!(out.stdout.is_empty(), "nothing printed on bad input");
+    }
+}

@@ -130,10 +130,6 @@ impl Engine {
         self
     }
 
-    pub fn offline_after(&self) -> std::time::Duration {
-        self.offline_after
-    }
-
     pub fn store(&self) -> &DynStore {
         &self.store
     }

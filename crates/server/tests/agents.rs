@@ -41,15 +41,7 @@ fn machine(dir: &Path, machine_id: &str, hostname: &str) {
 
 /// Runs the agent without blocking the runtime that serves its requests.
 async fn enroll(bin: &Path, app: &TestApp, token: &str, root: &Path, config: &Path) -> std::process::Output {
-    tokio::process::Command::new(bin)
-        .args(["enroll", "--server", &app.base, "--token", token])
-        .arg("--root")
-        .arg(root)
-        .arg("--config-dir")
-        .arg(config)
-        .output()
-        .await
-        .unwrap()
+    agent(bin, &["enroll", "--server", &app.base, "--token", token], root, config).await
 }
 
 async fn an_agent_enrolls_with_a_site_token_and_a_clone_is_flagged(app: TestApp) {

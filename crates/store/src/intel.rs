@@ -467,8 +467,6 @@ pub trait AgentStore: Send + Sync {
         version: &str,
         reboot_required: bool,
     ) -> Result<()>;
-    /// Records that the inventory report with this sequence number was applied.
-    async fn set_inventory_seq(&self, device: &DeviceId, seq: i64) -> Result<()>;
     /// The agent state of a device: last seen, version, reboot-required.
     async fn agent_state(&self, scope: &Scope, device: &DeviceId) -> Result<Option<AgentState>>;
     /// The server's signing key pair (hex): created with `generate` on first use.

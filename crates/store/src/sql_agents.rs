@@ -270,16 +270,6 @@ impl AgentStore for This {
         Ok(())
     }
 
-    async fn set_inventory_seq(&self, device: &DeviceId, seq: i64) -> Result<()> {
-        let _w = self.write_guard().await;
-        sqlx::query("UPDATE agent_credentials SET inventory_seq = $2 WHERE device_id = $1")
-            .bind(device.as_str())
-            .bind(seq)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     async fn agent_state(&self, scope: &Scope, device: &DeviceId) -> Result<Option<AgentState>> {
         tx_get_device(&self.pool, scope, device.as_str()).await?;
         let row: Option<(Option<i64>, Option<String>, bool, i64, Option<String>)> = sqlx::query_as(
