@@ -135,10 +135,16 @@ pub type Effective = BTreeMap<String, Field>;
 
 /// Merges the policies that apply to one device, in any order.
 pub fn merge(policies: &[Policy]) -> Result<Effective, Tie> {
+    merge_refs(&policies.iter().collect::<Vec<_>>())
+}
+
+/// [`merge`] over borrowed policies.
+pub fn merge_refs(policies: &[&Policy]) -> Result<Effective, Tie> {
     let fields: BTreeSet<&String> = policies.iter().flat_map(|p| p.settings.keys()).collect();
     let mut out = Effective::new();
     for field in fields {
-        let setters: Vec<&Policy> = policies.iter().filter(|p| p.settings.contains_key(field)).collect();
+        let setters: Vec<&Policy> =
+            policies.iter().copied().filter(|p| p.settings.contains_key(field)).collect();
         let lockers: Vec<&Policy> = setters.iter().copied().filter(|p| p.locked.contains(field)).collect();
         let (pool, locked) = if lockers.is_empty() { (setters.clone(), false) } else { (lockers, true) };
         // Locked: the farthest level; otherwise the nearest. Then the highest priority.
@@ -147,10 +153,12 @@ pub fn merge(policies: &[Policy]) -> Result<Effective, Tie> {
                 .expect("a field comes from at least one policy");
         let at_level: Vec<&Policy> = pool.into_iter().filter(|p| p.level == level).collect();
         let top = at_level.iter().map(|p| p.priority).max().unwrap_or_default();
-        let best: Vec<&Policy> = at_level.into_iter().filter(|p| p.priority == top).collect();
-        if let [a, b, ..] = best.as_slice()
-            && a.settings[field] != b.settings[field]
-        {
+        // Equal policies are taken in id order, so the provenance does not depend on the
+        // order the policies came in.
+        let mut best: Vec<&Policy> = at_level.into_iter().filter(|p| p.priority == top).collect();
+        best.sort_by(|a, b| a.id.cmp(&b.id));
+        if let Some(b) = best.iter().find(|b| b.settings[field] != best[0].settings[field]) {
+            let a = best[0];
             return Err(Tie {
                 field: field.clone(),
                 level,
@@ -160,7 +168,10 @@ pub fn merge(policies: &[Policy]) -> Result<Effective, Tie> {
         }
         let winner = best[0];
         let overridden_by_lock = if locked {
-            setters.iter().filter(|p| p.level > level && p.id != winner.id).map(|p| p.name.clone()).collect()
+            let mut nearer: Vec<&Policy> =
+                setters.iter().copied().filter(|p| p.level > level && p.id != winner.id).collect();
+            nearer.sort_by(|a, b| (a.level, &a.id).cmp(&(b.level, &b.id)));
+            nearer.into_iter().map(|p| p.name.clone()).collect()
         } else {
             Vec::new()
         };
@@ -198,4 +209,55 @@ pub fn diff(before: &Effective, after: &Effective) -> Vec<FieldChange> {
             (b != a).then(|| FieldChange { field: k.clone(), before: b.cloned(), after: a.cloned() })
         })
         .collect()
+}
+
+/// Every policy of one partner, indexed by what it is attached to, so a device's policies
+/// are found by a handful of lookups.
+#[derive(Debug, Default, Clone)]
+pub struct PolicySet {
+    by_target: std::collections::HashMap<(Level, String), Vec<Policy>>,
+}
+
+/// Where a device sits in the tenancy tree (ids).
+#[derive(Debug, Clone, Copy)]
+pub struct Placement<'a> {
+    pub organization: &'a str,
+    pub site: &'a str,
+    pub groups: &'a [String],
+    pub device: &'a str,
+}
+
+impl PolicySet {
+    /// `policies` pairs each policy with the id of its target (empty for the partner).
+    pub fn new(policies: impl IntoIterator<Item = (String, Policy)>) -> Self {
+        let mut by_target: std::collections::HashMap<(Level, String), Vec<Policy>> = Default::default();
+        for (target, p) in policies {
+            let key = (p.level, if p.level == Level::Partner { String::new() } else { target });
+            by_target.entry(key).or_default().push(p);
+        }
+        PolicySet { by_target }
+    }
+
+    /// The policies that apply to a device.
+    pub fn applicable(&self, at: Placement<'_>) -> Vec<&Policy> {
+        let mut out = Vec::new();
+        let mut add = |level: Level, id: &str| {
+            if let Some(ps) = self.by_target.get(&(level, id.to_string())) {
+                out.extend(ps.iter());
+            }
+        };
+        add(Level::Partner, "");
+        add(Level::Organization, at.organization);
+        add(Level::Site, at.site);
+        for g in at.groups {
+            add(Level::Group, g);
+        }
+        add(Level::Device, at.device);
+        out
+    }
+
+    /// A device's effective policy.
+    pub fn effective(&self, at: Placement<'_>) -> Result<Effective, Tie> {
+        merge_refs(&self.applicable(at))
+    }
 }

@@ -110,3 +110,89 @@ fn a_preview_lists_what_a_change_would_alter() {
         ]
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const LEVELS: [Level; 5] =
+        [Level::Partner, Level::Organization, Level::Site, Level::Group, Level::Device];
+
+    fn arb_policy(i: usize) -> impl Strategy<Value = Policy> {
+        (0..5usize, 0..3i32, proptest::collection::btree_map("[abc]", (0..3i64, any::<bool>()), 0..3))
+            .prop_map(move |(level, priority, fields)| Policy {
+                id: format!("p{i}"),
+                name: format!("policy {i}"),
+                level: LEVELS[level],
+                target: format!("target {level}"),
+                priority,
+                settings: fields.iter().map(|(k, (v, _))| (k.clone(), json!(v))).collect(),
+                locked: fields.iter().filter(|(_, (_, l))| *l).map(|(k, _)| k.clone()).collect(),
+            })
+    }
+
+    fn arb_policies() -> impl Strategy<Value = Vec<Policy>> {
+        (0..7usize).prop_flat_map(|n| (0..n).map(arb_policy).collect::<Vec<_>>())
+    }
+
+    proptest! {
+        #[test]
+        fn order_does_not_matter(ps in arb_policies(), seed in any::<u64>()) {
+            let mut shuffled = ps.clone();
+            let n = shuffled.len().max(1);
+            shuffled.rotate_left((seed as usize) % n);
+            shuffled.reverse();
+            prop_assert_eq!(merge(&ps), merge(&shuffled));
+        }
+
+        #[test]
+        fn policies_without_ties_always_merge(ps in arb_policies()) {
+            if check_ties(&ps).is_empty() {
+                prop_assert!(merge(&ps).is_ok());
+            }
+        }
+
+        #[test]
+        fn the_winner_is_the_farthest_lock_or_else_the_nearest_level(ps in arb_policies()) {
+            let Ok(e) = merge(&ps) else { return Ok(()) };
+            for (field, f) in &e {
+                let setters: Vec<&Policy> = ps.iter().filter(|p| p.settings.contains_key(field)).collect();
+                let lockers: Vec<&Policy> = setters.iter().copied().filter(|p| p.locked.contains(field)).collect();
+                let expected_level = if lockers.is_empty() {
+                    setters.iter().map(|p| p.level).max()
+                } else {
+                    lockers.iter().map(|p| p.level).min()
+                };
+                prop_assert_eq!(Some(f.level), expected_level);
+                prop_assert_eq!(f.locked, !lockers.is_empty());
+                let pool = if lockers.is_empty() { &setters } else { &lockers };
+                let top = pool.iter().filter(|p| p.level == f.level).map(|p| p.priority).max();
+                let winner = ps.iter().find(|p| p.id == f.policy_id).unwrap();
+                prop_assert_eq!(Some(winner.priority), top);
+                prop_assert_eq!(&winner.settings[field], &f.value);
+            }
+        }
+
+        #[test]
+        fn a_nearer_policy_never_changes_a_locked_field(ps in arb_policies(), v in 0..3i64) {
+            let Ok(before) = merge(&ps) else { return Ok(()) };
+            let mut more = ps.clone();
+            more.push(Policy {
+                id: "nearer".into(),
+                name: "nearer".into(),
+                level: Level::Device,
+                target: "the device".into(),
+                priority: 99,
+                settings: ["a", "b", "c"].iter().map(|k| (k.to_string(), json!(v + 10))).collect(),
+                locked: Default::default(),
+            });
+            let after = merge(&more).unwrap();
+            for (field, f) in before.iter().filter(|(_, f)| f.locked) {
+                prop_assert_eq!(&after[field].value, &f.value);
+            }
+            for (field, f) in after.iter().filter(|(k, _)| !before.get(*k).is_some_and(|b| b.locked)) {
+                prop_assert_eq!(&f.value, &json!(v + 10), "{}", field);
+            }
+        }
+    }
+}

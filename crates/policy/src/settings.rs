@@ -1,0 +1,166 @@
+//! The settings a policy may hold, checked when the policy is saved so a typo never reaches
+//! a device ("rnig" is refused with the list of known fields).
+
+use crate::approval::ApprovalRules;
+use crate::catalog::Classification;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Every field a policy may set, with what it holds.
+pub const FIELDS: &[(&str, &str)] = &[
+    (
+        "ring",
+        "the device's test ring, 0 (internal) to 9; the defaults are 0 internal, 1 canary, 2 general, 3 critical",
+    ),
+    (
+        "maintenance_windows",
+        "a list of {dtstart: 'YYYY-MM-DDTHH:MM', rrule: 'FREQ=…', duration: 'PT3H'} in the device's time zone",
+    ),
+    ("reboot", "'allowed' (inside the window), 'ask' (notify and wait) or 'never'"),
+    (
+        "approval",
+        "approval rules: {auto_approve: {classifications, kev, cvss_at_least, ssvc_act}, review, wait_days, emergency_second_approver}",
+    ),
+    ("exclusions", "a list of package names never updated on these devices"),
+    ("health_checks", "a list of {kind: 'systemd'|'tcp'|'http', target}"),
+    ("auto_rollback", "true to roll back automatically when verification fails"),
+    ("max_concurrent", "how many devices of one organization may install at once (1 to 10000)"),
+    (
+        "validation_hours",
+        "hours an update stays in a ring before the next, by classification: {security: 24, feature: 72}",
+    ),
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Window {
+    dtstart: String,
+    rrule: String,
+    duration: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    exdates: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HealthCheck {
+    kind: String,
+    target: String,
+}
+
+fn typed<T: for<'de> Deserialize<'de>>(field: &str, v: &Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." { format!("{field}: {}", e.inner()) } else { format!("{field}.{path}: {}", e.inner()) }
+    })
+}
+
+/// Checks every field of a policy's settings; the error names the field and what it takes.
+pub fn validate(settings: &BTreeMap<String, Value>) -> Result<(), String> {
+    for (field, v) in settings {
+        match field.as_str() {
+            "ring" => {
+                let r: u8 = typed(field, v)?;
+                if r > 9 {
+                    return Err("ring: must be 0 to 9".into());
+                }
+            }
+            "maintenance_windows" => {
+                let ws: Vec<Window> = typed(field, v)?;
+                for (i, w) in ws.iter().enumerate() {
+                    jiff::civil::DateTime::strptime("%Y-%m-%dT%H:%M", &w.dtstart)
+                        .or_else(|_| jiff::civil::DateTime::strptime("%Y-%m-%dT%H:%M:%S", &w.dtstart))
+                        .map_err(|_| {
+                            format!(
+                                "maintenance_windows[{i}].dtstart: '{}' is not YYYY-MM-DDTHH:MM",
+                                w.dtstart
+                            )
+                        })?;
+                    ringfence_schedule::Rule::parse(&w.rrule)
+                        .map_err(|e| format!("maintenance_windows[{i}].rrule: {e}"))?;
+                    ringfence_schedule::Duration::parse(&w.duration)
+                        .map_err(|e| format!("maintenance_windows[{i}].duration: {e}"))?;
+                }
+            }
+            "reboot" => {
+                let r: String = typed(field, v)?;
+                if !["allowed", "ask", "never"].contains(&r.as_str()) {
+                    return Err(format!("reboot: '{r}' is not one of allowed, ask, never"));
+                }
+            }
+            "approval" => {
+                ApprovalRules::from_value(v)?;
+            }
+            "exclusions" => {
+                let names: Vec<String> = typed(field, v)?;
+                if names.iter().any(|n| n.trim().is_empty() || n.len() > 200) {
+                    return Err("exclusions: every name must be 1 to 200 characters".into());
+                }
+            }
+            "health_checks" => {
+                let checks: Vec<HealthCheck> = typed(field, v)?;
+                for (i, c) in checks.iter().enumerate() {
+                    if !["systemd", "tcp", "http"].contains(&c.kind.as_str()) {
+                        return Err(format!(
+                            "health_checks[{i}].kind: '{}' is not systemd, tcp or http",
+                            c.kind
+                        ));
+                    }
+                    if c.target.trim().is_empty() || c.target.len() > 500 {
+                        return Err(format!("health_checks[{i}].target: must be 1 to 500 characters"));
+                    }
+                }
+            }
+            "auto_rollback" => {
+                typed::<bool>(field, v)?;
+            }
+            "max_concurrent" => {
+                let n: u32 = typed(field, v)?;
+                if !(1..=10_000).contains(&n) {
+                    return Err("max_concurrent: must be 1 to 10000".into());
+                }
+            }
+            "validation_hours" => {
+                let h: BTreeMap<Classification, u32> = typed(field, v)?;
+                if h.values().any(|h| *h > 720) {
+                    return Err("validation_hours: at most 720 hours (30 days) per ring".into());
+                }
+            }
+            other => {
+                let known: Vec<&str> = FIELDS.iter().map(|(f, _)| *f).collect();
+                return Err(format!("unknown setting '{other}': a policy may set {}", known.join(", ")));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(v: Value) -> Result<(), String> {
+        validate(&v.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+
+    #[test]
+    fn good_and_bad_settings() {
+        check(json!({"ring": 2, "reboot": "allowed", "max_concurrent": 5,
+            "maintenance_windows": [{"dtstart": "2026-01-04T02:00", "rrule": "FREQ=WEEKLY;BYDAY=SU", "duration": "PT3H"}],
+            "validation_hours": {"security": 24, "feature": 72}, "approval": {"review": ["driver"]}}))
+        .unwrap();
+        assert!(check(json!({"rnig": 2})).unwrap_err().starts_with("unknown setting 'rnig'"));
+        assert!(check(json!({"ring": "two"})).unwrap_err().starts_with("ring:"));
+        assert!(check(json!({"ring": 12})).unwrap_err().contains("0 to 9"));
+        let e = check(json!({"maintenance_windows": [{"dtstart": "2026-01-04T02:00", "rrule": "FREQ=HOURLY", "duration": "PT3H"}]}))
+            .unwrap_err();
+        assert!(e.starts_with("maintenance_windows[0].rrule"), "{e}");
+        assert!(check(json!({"reboot": "sometimes"})).unwrap_err().contains("allowed, ask, never"));
+        assert!(
+            check(json!({"validation_hours": {"securty": 24}})).unwrap_err().starts_with("validation_hours")
+        );
+    }
+}
