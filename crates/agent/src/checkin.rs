@@ -22,6 +22,9 @@ pub struct State {
     pub acked_seq: i64,
     pub acked: Option<Inventory>,
     pub pending: Option<Pending>,
+    /// A digest of the pending-updates list the server last acknowledged.
+    #[serde(default)]
+    pub updates_digest: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -162,8 +165,27 @@ pub fn round(dir: &Path, config: &AgentConfig, report: &Report) -> Result<Round,
         }
         Err("the server asked for a resync twice in a row".to_string())
     })();
+    let result = result.and_then(|r| {
+        send_updates(&client, &mut state, report)?;
+        Ok(r)
+    });
     save_state(dir, &state)?;
     result
+}
+
+/// Sends the pending-updates list when it differs from the one the server has.
+fn send_updates(client: &Client, state: &mut State, report: &Report) -> Result<(), String> {
+    use std::hash::{Hash, Hasher};
+    let body = serde_json::json!({ "updates": &report.pending_updates });
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    body.to_string().hash(&mut h);
+    let digest = format!("{:016x}", h.finish());
+    if state.updates_digest.as_deref() == Some(digest.as_str()) {
+        return Ok(());
+    }
+    client.post("/api/agent/v1/updates", &body)?;
+    state.updates_digest = Some(digest);
+    Ok(())
 }
 
 /// How often the agent talks to the server.

@@ -186,6 +186,7 @@ pub fn parse_apt_upgradable(text: &str) -> (Vec<PendingUpdate>, Vec<String>) {
             let _arch = f.next()?;
             let installed = line.split("[upgradable from: ").nth(1)?.trim_end_matches(']').trim();
             Some(PendingUpdate {
+                manager: "dpkg".into(),
                 name: name.to_string(),
                 installed: installed.to_string(),
                 candidate: candidate.to_string(),
@@ -224,6 +225,7 @@ pub fn parse_dnf_updateinfo(advisories: &str, cves: &str) -> Vec<PendingUpdate> 
             }
             let Some((name, candidate)) = split_nevra(f[2]) else { continue };
             let p = by_package.entry(f[2].to_string()).or_insert_with(|| PendingUpdate {
+                manager: "rpm".into(),
                 name,
                 installed: String::new(),
                 candidate,

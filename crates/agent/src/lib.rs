@@ -30,6 +30,9 @@ pub struct CollectorStatus {
 /// An update the platform's package manager offers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingUpdate {
+    /// The package manager that offers it (`dpkg`, `rpm`).
+    #[serde(default)]
+    pub manager: String,
     pub name: String,
     pub installed: String,
     pub candidate: String,

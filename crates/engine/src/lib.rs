@@ -13,6 +13,8 @@ pub mod evidence;
 pub mod findings;
 mod ingest;
 pub mod intel;
+pub mod policies;
+pub mod remediation;
 pub mod sync;
 pub(crate) mod tenancy;
 mod users;

@@ -31,6 +31,10 @@ pub enum Permission {
     ManageUsers,
     /// Read and export the evidence log.
     ReadEvidence,
+    /// Approve, reject or defer updates; record exceptions and risk decisions.
+    Approve,
+    /// Create, change and delete configuration policies.
+    ManagePolicy,
 }
 
 impl Role {
@@ -39,7 +43,7 @@ impl Role {
         use Permission::*;
         match self {
             Role::PartnerAdmin => true,
-            Role::Technician => matches!(p, Read | WriteTenancy | ReadEvidence),
+            Role::Technician => matches!(p, Read | WriteTenancy | ReadEvidence | Approve),
             Role::ClientViewer => matches!(p, Read),
             Role::Auditor => matches!(p, Read | ReadEvidence),
         }
@@ -54,7 +58,7 @@ impl Role {
     /// never a role with a permission the holder lacks.
     pub fn may_grant(self, other: Role) -> bool {
         use Permission::*;
-        [Read, WriteTenancy, ManagePartner, ManageUsers, ReadEvidence]
+        [Read, WriteTenancy, ManagePartner, ManageUsers, ReadEvidence, Approve, ManagePolicy]
             .into_iter()
             .all(|p| !other.allows(p) || self.allows(p))
     }

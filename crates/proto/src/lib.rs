@@ -453,3 +453,134 @@ pub struct InventoryAck {
     /// CVEs newly found on this device by this report.
     pub new_findings: Vec<String>,
 }
+
+/// A policy to create, or the whole new state of one.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyInput {
+    pub name: String,
+    /// partner, organization, site, group or device.
+    pub level: String,
+    /// The id of the organization, site, group or device; absent for the partner level.
+    #[serde(default)]
+    pub target_id: Option<String>,
+    /// Orders policies of one level that set the same field (higher wins).
+    #[serde(default)]
+    pub priority: i64,
+    /// The settings, e.g. `{"ring": 2, "reboot": "allowed"}`.
+    #[schema(value_type = Object)]
+    pub settings: serde_json::Map<String, serde_json::Value>,
+    /// Fields nearer levels may not override.
+    #[serde(default)]
+    pub locked: Vec<String>,
+}
+
+/// What would change if a policy were saved (or deleted, when `policy` is absent).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyPreviewRequest {
+    /// The policy being changed or deleted; absent for a new one.
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub policy: Option<PolicyInput>,
+}
+
+/// An update in the remediation queue: the product and the version that fixes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRef {
+    pub product: String,
+    pub version: String,
+}
+
+/// A person's decision on one or more updates.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    pub updates: Vec<UpdateRef>,
+    /// approve, reject or defer.
+    pub decision: String,
+    pub reason: String,
+    /// The organization the decision is for; absent for every organization of the partner.
+    #[serde(default)]
+    pub organization_id: Option<String>,
+    /// For `defer`: until when (RFC 3339 or YYYY-MM-DD).
+    #[serde(default)]
+    pub defer_until: Option<String>,
+    /// An emergency override: the update skips ring validation periods (never blackouts).
+    #[serde(default)]
+    pub emergency: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateException {
+    pub organization_id: String,
+    /// pin (keep the software inside the range) or exclude (no updates while inside it).
+    pub kind: String,
+    pub software: String,
+    /// `*`, `4.8.x`, or constraints such as `>=4.8, <4.9`.
+    pub version_range: String,
+    pub owner: String,
+    pub reason: String,
+    /// RFC 3339 or YYYY-MM-DD (the end of that day, UTC).
+    pub expires: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRiskDecision {
+    pub organization_id: String,
+    pub cve_id: String,
+    pub product: String,
+    /// mitigated (name the compensating control) or risk_accepted.
+    pub kind: String,
+    #[serde(default)]
+    pub control: String,
+    pub owner: String,
+    pub reason: String,
+    /// RFC 3339 or YYYY-MM-DD (the end of that day, UTC).
+    pub expires: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct QueueQuery {
+    pub organization_id: Option<String>,
+    /// Only updates that fix a CVE in KEV.
+    pub kev: Option<bool>,
+    /// approved, rejected, deferred, needs_review, waiting, auto_approve, excepted, mitigated,
+    /// risk_accepted, no_fix, awaiting_second or mixed.
+    pub status: Option<String>,
+    /// Part of a product name or a CVE id.
+    pub search: Option<String>,
+    /// risk (default), devices, cves or product.
+    pub sort: Option<String>,
+}
+
+/// One pending update as the agent reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentPendingUpdate {
+    /// dpkg, rpm, snap, windows_update, winget, fwupd, …
+    pub manager: String,
+    pub name: String,
+    pub installed: String,
+    pub candidate: String,
+    #[serde(default)]
+    pub origin: String,
+    #[serde(default)]
+    pub security: bool,
+    #[serde(default)]
+    pub advisories: Vec<String>,
+    #[serde(default)]
+    pub cves: Vec<String>,
+}
+
+/// The agent's whole list of pending updates (it replaces the previous one).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentPendingUpdates {
+    pub updates: Vec<AgentPendingUpdate>,
+}

@@ -32,6 +32,8 @@ use axum::Json as J;
         (name = "inventory", description = "Device inventories, software history and the fleet's software"),
         (name = "vulnerabilities", description = "Findings, the fleet's vulnerabilities, alerts and feeds"),
         (name = "agents", description = "Enrollment tokens and agent enrollment"),
+        (name = "policies", description = "Hierarchical configuration policies, effective policies and change previews"),
+        (name = "remediation", description = "The update catalog, the remediation queue, approvals, exceptions and risk decisions"),
     )
 )]
 struct ApiDoc;
@@ -43,6 +45,7 @@ pub fn router() -> (axum::Router<AppState>, axum::Router<AppState>, utoipa::open
     let (routes, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::api_intel::router())
         .merge(crate::api_intel::agents_router())
+        .merge(crate::api_remediation::router())
         .routes(routes!(login, logout))
         .routes(routes!(me))
         .routes(routes!(get_partner, update_partner))

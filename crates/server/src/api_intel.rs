@@ -22,11 +22,14 @@ use utoipa_axum::routes;
 pub const MAX_INVENTORY_BYTES: usize = 16 * 1024 * 1024;
 
 pub fn inventory_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_inventory, put_inventory)).routes(routes!(agent_inventory))
+    OpenApiRouter::new()
+        .routes(routes!(get_inventory, put_inventory))
+        .routes(routes!(agent_inventory))
+        .merge(crate::api_remediation::agent_router())
 }
 
 /// An agent, authenticated by its device credential (`Authorization: Bearer rfa_…`).
-pub struct AgentCaller(ringfence_engine::store::AgentIdentity);
+pub struct AgentCaller(pub ringfence_engine::store::AgentIdentity);
 
 impl axum::extract::FromRequestParts<AppState> for AgentCaller {
     type Rejection = crate::error::ApiError;

@@ -7,6 +7,7 @@
 
 mod api;
 mod api_intel;
+mod api_remediation;
 pub mod auth;
 mod dashboard;
 pub mod error;

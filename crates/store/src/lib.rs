@@ -10,9 +10,11 @@
 //! call what.
 
 mod intel;
+mod remediation;
 mod types;
 
 pub use intel::*;
+pub use remediation::*;
 pub use types::*;
 
 use async_trait::async_trait;
@@ -71,7 +73,7 @@ impl Audit {
 
 /// All of ringfence's persistent state.
 #[async_trait]
-pub trait Store: IntelStore + AgentStore + Send + Sync + 'static {
+pub trait Store: IntelStore + AgentStore + RemediationStore + Send + Sync + 'static {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
     /// A cheap round trip, for readiness checks.

@@ -78,3 +78,4 @@ fn row_lock_sql(table: &'static str) -> Option<String> {
 include!("sql_common.rs");
 include!("sql_intel.rs");
 include!("sql_agents.rs");
+include!("sql_remediation.rs");

@@ -54,6 +54,7 @@ pub fn parse_softwareupdate(text: &str) -> Vec<PendingUpdate> {
         let field =
             |k: &str| details.split(", ").find_map(|p| p.strip_prefix(k)).map(|v| v.trim().to_string());
         out.push(PendingUpdate {
+            manager: "softwareupdate".into(),
             name: field("Title: ").unwrap_or_else(|| label.to_string()),
             installed: String::new(),
             candidate: field("Version: ").unwrap_or_default(),
