@@ -26,6 +26,8 @@ pub struct TestApp {
     pub base: String,
     pub engine: Engine,
     pub store: DynStore,
+    /// Seconds the application's clock runs ahead of the real one (see `advance`).
+    pub offset: Arc<std::sync::atomic::AtomicI64>,
     pub a1: Tenant,
     pub a2: Tenant,
     pub b1: Tenant,
@@ -121,7 +123,13 @@ impl TestApp {
             }
             Backend::Postgres => (Arc::new(fresh_postgres().await?), None),
         };
-        let engine = Engine::new(store.clone());
+        let offset = Arc::new(std::sync::atomic::AtomicI64::new(0));
+        let ahead = offset.clone();
+        let clock = ringfence_engine::Clock::from_fn(move || {
+            let s = ahead.load(std::sync::atomic::Ordering::SeqCst);
+            Timestamp::now().checked_add(jiff::SignedDuration::from_secs(s)).unwrap()
+        });
+        let engine = Engine::with_clock(store.clone(), clock);
         let a1 = tenant(&engine, "Partner A", "A1").await;
         let a2 = tenant(&engine, "Partner A", "A2").await;
         let b1 = tenant(&engine, "Partner B", "B1").await;
@@ -138,7 +146,12 @@ impl TestApp {
             ringfence_server::ServerConfig { secure_cookies: false },
         );
         tokio::spawn(ringfence_server::serve(listener, state, std::future::pending()));
-        Some(TestApp { base, engine, store, a1, a2, b1, _dir: dir })
+        Some(TestApp { base, engine, store, offset, a1, a2, b1, _dir: dir })
+    }
+
+    /// Moves the application's clock forward (a virtual day passes in no time).
+    pub fn advance(&self, by: std::time::Duration) {
+        self.offset.fetch_add(by.as_secs() as i64, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn url(&self, path: &str) -> String {
