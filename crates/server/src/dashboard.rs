@@ -22,6 +22,8 @@ use serde::Deserialize;
 
 #[path = "dashboard_intel.rs"]
 mod intel;
+#[path = "dashboard_remediation.rs"]
+mod remediation;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -54,6 +56,17 @@ pub fn router() -> Router<AppState> {
         .route("/vulnerabilities/{cve}", get(intel::vulnerability))
         .route("/software", get(intel::software))
         .route("/alerts", get(intel::alerts).post(intel::read_alerts))
+        .route("/queue", get(remediation::queue))
+        .route("/queue/decide", post(remediation::decide))
+        .route("/queue/run-rules", post(remediation::run_rules))
+        .route("/approvals", get(remediation::approvals))
+        .route("/approvals/{id}/confirm", post(remediation::confirm))
+        .route("/exceptions", get(remediation::exceptions).post(remediation::create_exception))
+        .route("/exceptions/{id}/revoke", post(remediation::revoke_exception))
+        .route("/risk-decisions", post(remediation::create_risk))
+        .route("/risk-decisions/{id}/revoke", post(remediation::revoke_risk))
+        .route("/policies", get(remediation::policies).post(remediation::submit_policy))
+        .route("/policies/{id}/delete", post(remediation::delete_policy))
 }
 
 async fn css() -> Response {
@@ -841,6 +854,7 @@ struct DevicePage {
     roles: Vec<Opt>,
     criticalities: Vec<Opt>,
     sections: intel::DeviceSections,
+    remediation: remediation::DeviceRemediation,
     /// The device this one duplicates (its machine-id enrolled before).
     clone_of: Option<DeviceId>,
     agent: Option<ringfence_store::AgentState>,
@@ -855,6 +869,7 @@ async fn device_page(State(s): State<AppState>, v: Viewer, uri: Uri, Path(id): P
         let org = s.engine.organization(p, device.organization_id.as_str()).await?;
         let groups = s.engine.groups(p, Some(org.id.as_str())).await?;
         let sections = intel::device_sections(&s, p, &device.id, &uri).await?;
+        let remediation = remediation::device_sections(&s, p, &device.id).await?;
         let agent = s.engine.agent_state(p, device.id.as_str()).await?;
         let now = s.engine.now();
         let agent_seen = agent.as_ref().map(|a| match a.last_seen {
@@ -867,6 +882,7 @@ async fn device_page(State(s): State<AppState>, v: Viewer, uri: Uri, Path(id): P
         });
         Ok::<_, EngineError>(DevicePage {
             sections,
+            remediation,
             clone_of: agent.as_ref().and_then(|a| a.clone_of.clone()),
             agent,
             agent_seen,

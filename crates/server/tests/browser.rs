@@ -308,3 +308,48 @@ async fn find_a_known_exploited_cve_and_the_devices_it_affects_in_chromium() {
     b.screenshot("device-findings").await;
     b.quit().await;
 }
+
+#[tokio::test]
+async fn approve_an_update_from_the_remediation_queue_in_chromium() {
+    let Some(driver) = start_driver().await else { return };
+    let app = common::TestApp::spawn(common::Backend::Sqlite).await.unwrap();
+    let summary = ringfence_engine::intel::import_demo(app.store.as_ref(), ringfence_model::Timestamp::now())
+        .await
+        .unwrap();
+    app.engine.correlate_after_import(&[summary]).await.unwrap();
+    let tech = app.token("tech@a").await;
+    let inventory = json!({
+        "os": {"family": "linux", "id": "debian", "version": "12", "codename": "bookworm", "name": "Debian GNU/Linux 12"},
+        "items": ringfence_engine::demo::debian_packages(),
+    });
+    let r =
+        tech.send("PUT", &format!("/api/v1/devices/{}/inventory", app.a1.device.id), Some(inventory)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let b = driver.browser().await;
+    b.go(&app.url("/login")).await;
+    b.type_into("#username", "tech@a").await;
+    b.type_into("#password", common::PASSWORD).await;
+    b.click("#sign-in").await;
+    b.go(&app.url("/queue")).await;
+    let row = b.text("#queue tr[data-product='unzip']").await;
+    assert!(row.contains("unzip → 6.0-28+deb12u1") && row.contains("needs review"), "{row}");
+    b.screenshot("queue").await;
+
+    // Select unzip, give a reason, approve.
+    b.toggle("#queue tr[data-product='unzip'] input[name='update']").await;
+    b.type_into("#reason", "tested on the lab machines").await;
+    b.click("#decide").await;
+    let notice = b.text(".flash.notice").await;
+    assert!(notice.contains("1 decision recorded"), "{notice}");
+    let row = b.text("#queue tr[data-product='unzip']").await;
+    assert!(row.contains("approved") && row.contains("tested on the lab machines"), "{row}");
+    b.screenshot("queue-approved").await;
+
+    // The decision is in the history, by the technician, partner-wide.
+    b.go(&app.url("/approvals")).await;
+    let history = b.text("#approvals").await;
+    assert!(history.contains("unzip → 6.0-28+deb12u1") && history.contains("all organizations"), "{history}");
+    assert!(history.contains("user:tech@a"), "{history}");
+    b.quit().await;
+}

@@ -229,3 +229,126 @@ async fn a_technician_creates_and_revokes_an_enrollment_token_on_the_site_page()
     let (_, location) = post(&b, &format!("/enrollment-tokens/{id}/revoke"), &[]).await;
     assert!(location.contains("error"), "{location}");
 }
+
+#[tokio::test]
+async fn remediation_pages_show_the_queue_policies_and_exceptions_by_role() {
+    let app = TestApp::spawn(common::Backend::Sqlite).await.unwrap();
+    let summary = ringfence_engine::intel::import_demo(app.store.as_ref(), ringfence_model::Timestamp::now())
+        .await
+        .unwrap();
+    app.engine.correlate_after_import(&[summary]).await.unwrap();
+    let op = op_of(&app).await;
+    let inv = ringfence_inventory::Inventory {
+        os: ringfence_inventory::OsInfo {
+            family: "linux".into(),
+            id: "debian".into(),
+            version: "12".into(),
+            codename: Some("bookworm".into()),
+            name: "Debian 12".into(),
+        },
+        items: ringfence_engine::demo::debian_packages(),
+    };
+    app.engine.submit_inventory(&op, app.a1.device.id.as_str(), inv).await.unwrap();
+
+    let tech = app.session("tech@a").await;
+    let (status, queue) = page(&tech, "/queue").await;
+    assert_eq!(status, 200);
+    assert!(
+        queue.contains("jq → 1.6-2.1+deb12u2: fixes 1 CVE, 0 in KEV, on 1 device in 1 organization"),
+        "{queue}"
+    );
+    assert!(queue.contains("id=\"decide\""), "technicians get the bulk form");
+    let (_, filtered) = page(&tech, "/queue?status=no_fix&sort=product").await;
+    assert!(!filtered.contains("jq →"), "{filtered}");
+    let (status, _) = page(&tech, "/queue?sort=sideways").await;
+    assert_eq!(status, 400);
+    // Bulk decision through the form, then the history shows it.
+    let (status, location) = post(
+        &tech,
+        "/queue/decide",
+        &[
+            ("update", "jq\t1.6-2.1+deb12u2"),
+            ("update", "unzip\t6.0-28+deb12u1"),
+            ("decision", "reject"),
+            ("reason", "client change freeze"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert!(
+        location.contains("notice=2%20decisions") || location.contains("notice=2+decisions"),
+        "{location}"
+    );
+    let (_, history) = page(&tech, "/approvals").await;
+    assert!(
+        history.contains("client change freeze") && history.contains("jq → 1.6-2.1+deb12u2"),
+        "{history}"
+    );
+    // Without the CSRF token nothing is decided.
+    let r = tech
+        .client
+        .post(format!("{}/queue/decide", tech.base))
+        .form(&[("update", "jq\t1"), ("decision", "approve"), ("reason", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+
+    // Viewers see the queue without forms; technicians cannot change policies.
+    let viewer = app.session("viewer@a1").await;
+    let (status, queue) = page(&viewer, "/queue").await;
+    assert_eq!(status, 200);
+    assert!(queue.contains("jq →") && !queue.contains("id=\"decide\""), "{queue}");
+    let (_, policies) = page(&tech, "/policies").await;
+    assert!(!policies.contains("id=\"policy-form\""), "{policies}");
+
+    // An admin previews a policy (nothing saved), then saves it; the device page shows it.
+    let admin = app.session("admin@a").await;
+    let heads = app.heads().await;
+    let mut fields = vec![
+        ("name", "Servers ring"),
+        ("priority", "0"),
+        ("settings", "{\"ring\": 3}"),
+        ("locked", ""),
+        ("action", "preview"),
+    ];
+    let target = format!("group:{}", app.a1.group.id);
+    fields.push(("target", target.as_str()));
+    fields.push(("id", ""));
+    let mut all = fields.clone();
+    all.push(("csrf", admin.csrf.as_str()));
+    let r = admin.client.post(format!("{}/policies", admin.base)).form(&all).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let preview = r.text().await.unwrap();
+    assert!(preview.contains("id=\"preview-result\"") && preview.contains("a1-srv"), "{preview}");
+    assert_eq!(app.heads().await, heads, "a preview saves nothing");
+    fields[4] = ("action", "save");
+    let (status, location) = post(&admin, "/policies", &fields).await;
+    assert_eq!(status, 303);
+    assert!(location.contains("notice="), "{location}");
+    let (_, device) = page(&tech, &format!("/devices/{}", app.a1.device.id)).await;
+    assert!(device.contains("3 — from group &#39;Servers&#39;, policy &#39;Servers ring&#39;"), "{device}");
+
+    // Exceptions: recorded from the form, listed with their expiry.
+    let expires = (ringfence_model::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 20))
+        .strftime("%Y-%m-%d")
+        .to_string();
+    let (status, location) = post(
+        &tech,
+        "/exceptions",
+        &[
+            ("organization_id", app.a1.org.id.as_str()),
+            ("kind", "pin"),
+            ("software", ".NET Framework"),
+            ("version_range", "4.8.x"),
+            ("owner", "it@a1"),
+            ("reason", "the accounting application breaks above 4.8"),
+            ("expires", expires.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert!(location.contains("notice="), "{location}");
+    let (_, exceptions) = page(&tech, "/exceptions").await;
+    assert!(exceptions.contains(".NET Framework") && exceptions.contains(&expires), "{exceptions}");
+}

@@ -1,0 +1,583 @@
+//! Dashboard pages of the remediation queue, approval history, exceptions and risk
+//! decisions, and policies (with the change preview), plus the device page's effective
+//! policy and available updates.
+
+use super::{Layout, Viewer, done, form, layout, msg, render, viewer_error};
+use crate::AppState;
+use crate::extract::parse_query;
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
+use ringfence_engine::EngineError;
+use ringfence_engine::policies::{EffectivePolicy, PolicyPreview};
+use ringfence_engine::remediation::{CatalogEntry, QueueItem};
+use ringfence_engine::store::{ApprovalRecord, ExceptionRecord, PolicyRecord, RiskDecisionRecord};
+use ringfence_model::*;
+use ringfence_proto as proto;
+use serde::Deserialize;
+
+pub fn day(t: &Timestamp) -> String {
+    t.strftime("%Y-%m-%d").to_string()
+}
+
+pub fn status_class(s: &str) -> &'static str {
+    match s {
+        "approved" | "mitigated" | "risk_accepted" => "ok",
+        "rejected" | "no_fix" => "crit",
+        "needs_review" | "awaiting_second" | "mixed" => "warn",
+        _ => "",
+    }
+}
+
+/// The queue's form value of one update: product and version, separated by a tab.
+pub fn update_key(i: &QueueItem) -> String {
+    format!("{}\t{}", i.product, i.version.as_deref().unwrap_or(""))
+}
+
+#[derive(Template)]
+#[template(path = "queue.html")]
+struct QueuePage {
+    layout: Layout,
+    items: Vec<QueueItem>,
+    orgs: Vec<Organization>,
+    q: proto::QueueQuery,
+    organization_id: String,
+    status: String,
+    search: String,
+    sort: String,
+    can_approve: bool,
+    statuses: &'static [&'static str],
+}
+
+const STATUSES: &[&str] = &[
+    "needs_review",
+    "auto_approve",
+    "approved",
+    "awaiting_second",
+    "deferred",
+    "rejected",
+    "waiting",
+    "excepted",
+    "mitigated",
+    "risk_accepted",
+    "no_fix",
+    "mixed",
+];
+
+#[derive(Deserialize, Default)]
+struct QueueParams {
+    organization_id: Option<String>,
+    status: Option<String>,
+    search: Option<String>,
+    sort: Option<String>,
+    kev: Option<String>,
+    #[allow(dead_code)]
+    error: Option<String>,
+    #[allow(dead_code)]
+    notice: Option<String>,
+}
+
+pub(super) async fn queue(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
+    let params: QueueParams = match parse_query(uri.query().unwrap_or("")) {
+        Ok(q) => q,
+        Err(e) => {
+            return viewer_error(&v, &uri, EngineError::Invalid(ValueError::new("query", e.body.message)));
+        }
+    };
+    let p = &v.0.principal;
+    let nonempty = |s: &Option<String>| s.clone().filter(|s| !s.trim().is_empty());
+    let q = proto::QueueQuery {
+        organization_id: nonempty(&params.organization_id),
+        kev: params.kev.as_deref().map(|k| k == "on" || k == "true"),
+        status: nonempty(&params.status),
+        search: nonempty(&params.search),
+        sort: nonempty(&params.sort),
+    };
+    let result = async {
+        let items = s.engine.remediation_queue(p, &q).await?;
+        let orgs = s.engine.organizations(p).await?;
+        Ok::<_, EngineError>((items, orgs))
+    }
+    .await;
+    match result {
+        Ok((items, orgs)) => render(QueuePage {
+            layout: layout(&v, "Remediation queue", "queue", &uri),
+            items,
+            orgs,
+            organization_id: q.organization_id.clone().unwrap_or_default(),
+            status: q.status.clone().unwrap_or_default(),
+            search: q.search.clone().unwrap_or_default(),
+            sort: q.sort.clone().unwrap_or_else(|| "risk".into()),
+            q,
+            can_approve: p.allows(Permission::Approve),
+            statuses: STATUSES,
+        }),
+        Err(e) => viewer_error(&v, &uri, e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecideForm {
+    #[allow(dead_code)]
+    csrf: String,
+    decision: String,
+    reason: String,
+    organization_id: Option<String>,
+    defer_until: Option<String>,
+    emergency: Option<String>,
+    back: Option<String>,
+}
+
+/// Takes the repeated `update` fields out of a form body.
+fn split_updates(body: &[u8]) -> (Vec<String>, String) {
+    let mut updates = Vec::new();
+    let mut rest = form_urlencoded::Serializer::new(String::new());
+    for (k, val) in form_urlencoded::parse(body) {
+        if k == "update" {
+            updates.push(val.into_owned());
+        } else {
+            rest.append_pair(&k, &val);
+        }
+    }
+    (updates, rest.finish())
+}
+
+/// The queue's bulk form: every checked `update` plus one decision.
+pub(super) async fn decide(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
+    let (updates, rest) = split_updates(&body);
+    let f: DecideForm = match form(&v, &Bytes::from(rest)) {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    let back = f.back.clone().filter(|b| b.starts_with("/queue")).unwrap_or_else(|| "/queue".into());
+    if updates.is_empty() {
+        return done(&back, Err("select at least one update in the queue".into()));
+    }
+    let req = proto::DecisionRequest {
+        updates: updates
+            .iter()
+            .map(|u| {
+                let (product, version) = u.split_once('\t').unwrap_or((u, ""));
+                proto::UpdateRef { product: product.into(), version: version.into() }
+            })
+            .collect(),
+        decision: f.decision,
+        reason: f.reason,
+        organization_id: f.organization_id.filter(|o| !o.is_empty()),
+        defer_until: f.defer_until.filter(|d| !d.is_empty()),
+        emergency: f.emergency.is_some(),
+    };
+    match s.engine.decide(&v.0.principal, &req).await {
+        Ok(recs) => {
+            let pending = recs.iter().filter(|r| r.decision == "awaiting_second").count();
+            let mut note =
+                format!("{} decision{} recorded", recs.len(), if recs.len() == 1 { "" } else { "s" });
+            if pending > 0 {
+                note.push_str(&format!("; {pending} emergency override(s) await a second approver"));
+            }
+            done(&back, Ok(note))
+        }
+        Err(e) => done(&back, Err(msg(e))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CsrfOnly {
+    #[allow(dead_code)]
+    csrf: String,
+}
+
+pub(super) async fn run_rules(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
+    if let Err(r) = form::<CsrfOnly>(&v, &body) {
+        return r.into_response();
+    }
+    match s.engine.run_approval_rules(&v.0.principal).await {
+        Ok(recs) => done("/queue", Ok(format!("the approval rules approved {} update(s)", recs.len()))),
+        Err(e) => done("/queue", Err(msg(e))),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "approvals.html")]
+struct ApprovalsPage {
+    layout: Layout,
+    approvals: Vec<ApprovalRecord>,
+    org_names: std::collections::HashMap<String, String>,
+    can_approve: bool,
+}
+
+impl ApprovalsPage {
+    fn org(&self, id: &Option<OrganizationId>) -> String {
+        match id {
+            None => "all organizations".into(),
+            Some(o) => self.org_names.get(o.as_str()).cloned().unwrap_or_else(|| o.to_string()),
+        }
+    }
+}
+
+pub(super) async fn approvals(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
+    let p = &v.0.principal;
+    let result = async {
+        let approvals = s.engine.approvals(p, 500).await?;
+        let orgs = s.engine.organizations(p).await?;
+        Ok::<_, EngineError>((approvals, orgs))
+    }
+    .await;
+    match result {
+        Ok((approvals, orgs)) => render(ApprovalsPage {
+            layout: layout(&v, "Approvals", "approvals", &uri),
+            approvals,
+            org_names: orgs.into_iter().map(|o| (o.id.to_string(), o.name.to_string())).collect(),
+            can_approve: p.allows(Permission::Approve),
+        }),
+        Err(e) => viewer_error(&v, &uri, e),
+    }
+}
+
+pub(super) async fn confirm(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = form::<CsrfOnly>(&v, &body) {
+        return r.into_response();
+    }
+    match s.engine.confirm_approval(&v.0.principal, &id).await {
+        Ok(a) => {
+            done("/approvals", Ok(format!("emergency override of {} {} approved", a.product, a.version)))
+        }
+        Err(e) => done("/approvals", Err(msg(e))),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "exceptions.html")]
+struct ExceptionsPage {
+    layout: Layout,
+    exceptions: Vec<ExceptionRecord>,
+    risks: Vec<RiskDecisionRecord>,
+    orgs: Vec<Organization>,
+    now: Timestamp,
+    can_approve: bool,
+}
+
+impl ExceptionsPage {
+    fn org(&self, id: &OrganizationId) -> String {
+        self.orgs.iter().find(|o| &o.id == id).map(|o| o.name.to_string()).unwrap_or_else(|| id.to_string())
+    }
+}
+
+pub(super) async fn exceptions(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
+    let p = &v.0.principal;
+    let result = async {
+        let exceptions = s.engine.exceptions(p).await?;
+        let risks = s.engine.risk_decisions(p).await?;
+        let orgs = s.engine.organizations(p).await?;
+        Ok::<_, EngineError>((exceptions, risks, orgs))
+    }
+    .await;
+    match result {
+        Ok((exceptions, risks, orgs)) => render(ExceptionsPage {
+            layout: layout(&v, "Exceptions", "exceptions", &uri),
+            exceptions,
+            risks,
+            orgs,
+            now: s.engine.now(),
+            can_approve: p.allows(Permission::Approve),
+        }),
+        Err(e) => viewer_error(&v, &uri, e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExceptionForm {
+    #[allow(dead_code)]
+    csrf: String,
+    organization_id: String,
+    kind: String,
+    software: String,
+    version_range: String,
+    owner: String,
+    reason: String,
+    expires: String,
+}
+
+pub(super) async fn create_exception(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
+    let f: ExceptionForm = match form(&v, &body) {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    let req = proto::CreateException {
+        organization_id: f.organization_id,
+        kind: f.kind,
+        software: f.software,
+        version_range: f.version_range,
+        owner: f.owner,
+        reason: f.reason,
+        expires: f.expires,
+    };
+    match s.engine.create_exception(&v.0.principal, &req).await {
+        Ok(e) => done("/exceptions", Ok(format!("exception for {} recorded", e.software))),
+        Err(e) => done("/exceptions", Err(msg(e))),
+    }
+}
+
+pub(super) async fn revoke_exception(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = form::<CsrfOnly>(&v, &body) {
+        return r.into_response();
+    }
+    match s.engine.revoke_exception(&v.0.principal, &id).await {
+        Ok(e) => done("/exceptions", Ok(format!("exception for {} revoked", e.software))),
+        Err(e) => done("/exceptions", Err(msg(e))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RiskForm {
+    #[allow(dead_code)]
+    csrf: String,
+    organization_id: String,
+    cve_id: String,
+    product: String,
+    kind: String,
+    control: Option<String>,
+    owner: String,
+    reason: String,
+    expires: String,
+}
+
+pub(super) async fn create_risk(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
+    let f: RiskForm = match form(&v, &body) {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    let req = proto::CreateRiskDecision {
+        organization_id: f.organization_id,
+        cve_id: f.cve_id,
+        product: f.product,
+        kind: f.kind,
+        control: f.control.unwrap_or_default(),
+        owner: f.owner,
+        reason: f.reason,
+        expires: f.expires,
+    };
+    match s.engine.create_risk_decision(&v.0.principal, &req).await {
+        Ok(r) => done("/exceptions", Ok(format!("{} on {} recorded", r.kind.replace('_', " "), r.cve_id))),
+        Err(e) => done("/exceptions", Err(msg(e))),
+    }
+}
+
+pub(super) async fn revoke_risk(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = form::<CsrfOnly>(&v, &body) {
+        return r.into_response();
+    }
+    match s.engine.revoke_risk_decision(&v.0.principal, &id).await {
+        Ok(r) => done("/exceptions", Ok(format!("decision on {} revoked", r.cve_id))),
+        Err(e) => done("/exceptions", Err(msg(e))),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "policies.html")]
+struct PoliciesPage {
+    layout: Layout,
+    policies: Vec<PolicyRecord>,
+    targets: Vec<(String, String, String)>,
+    can_manage: bool,
+    draft: PolicyForm,
+    preview: Option<PolicyPreview>,
+    fields: &'static [(&'static str, &'static str)],
+}
+
+impl PoliciesPage {
+    fn target(&self, p: &PolicyRecord) -> String {
+        if p.level == "partner" {
+            return "the whole partner".into();
+        }
+        self.targets
+            .iter()
+            .find(|(_, id, _)| id == &p.target_id)
+            .map(|(_, _, label)| label.clone())
+            .unwrap_or_else(|| p.target_id.clone())
+    }
+
+    fn settings(p: &PolicyRecord) -> String {
+        serde_json::to_string(&p.settings).unwrap_or_default()
+    }
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct PolicyForm {
+    #[serde(default)]
+    #[allow(dead_code)]
+    csrf: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    target: String,
+    #[serde(default)]
+    priority: String,
+    #[serde(default)]
+    settings: String,
+    #[serde(default)]
+    locked: String,
+    #[serde(default)]
+    action: String,
+}
+
+impl PolicyForm {
+    /// `target` is `level:id` (`partner:` for the partner).
+    fn input(&self) -> Result<proto::PolicyInput, EngineError> {
+        let (level, target) = self.target.split_once(':').unwrap_or(("", ""));
+        let settings: serde_json::Value = serde_json::from_str(self.settings.trim()).map_err(|e| {
+            EngineError::Invalid(ValueError::new("settings", format!("is not a JSON object: {e}")))
+        })?;
+        let settings = settings
+            .as_object()
+            .cloned()
+            .ok_or_else(|| EngineError::Invalid(ValueError::new("settings", "must be a JSON object")))?;
+        let priority = if self.priority.trim().is_empty() {
+            0
+        } else {
+            self.priority
+                .trim()
+                .parse()
+                .map_err(|_| EngineError::Invalid(ValueError::new("priority", "must be a whole number")))?
+        };
+        Ok(proto::PolicyInput {
+            name: self.name.clone(),
+            level: level.into(),
+            target_id: Some(target.to_string()).filter(|t| !t.is_empty()),
+            priority,
+            settings,
+            locked: self.locked.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+        })
+    }
+}
+
+async fn policies_page(
+    s: &AppState,
+    v: &Viewer,
+    uri: &Uri,
+    draft: PolicyForm,
+    preview: Option<PolicyPreview>,
+) -> Response {
+    let p = &v.0.principal;
+    let result = async {
+        let policies = s.engine.policies(p).await?;
+        let mut targets = Vec::new();
+        if p.organization_id.is_none() {
+            targets.push(("partner".to_string(), String::new(), "the whole partner".to_string()));
+        }
+        for o in s.engine.organizations(p).await? {
+            targets.push(("organization".into(), o.id.to_string(), format!("organization {}", o.name)));
+        }
+        for site in s.engine.sites(p, None).await? {
+            targets.push(("site".into(), site.id.to_string(), format!("site {}", site.name)));
+        }
+        for g in s.engine.groups(p, None).await? {
+            targets.push(("group".into(), g.id.to_string(), format!("group {}", g.name)));
+        }
+        Ok::<_, EngineError>((policies, targets))
+    }
+    .await;
+    match result {
+        Ok((policies, targets)) => render(PoliciesPage {
+            layout: layout(v, "Policies", "policies", uri),
+            policies,
+            targets,
+            can_manage: p.allows(Permission::ManagePolicy),
+            draft,
+            preview,
+            fields: ringfence_policy::settings::FIELDS,
+        }),
+        Err(e) => viewer_error(v, uri, e),
+    }
+}
+
+pub(super) async fn policies(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
+    let draft =
+        PolicyForm { settings: "{\"ring\": 2}".into(), target: "partner:".into(), ..Default::default() };
+    policies_page(&s, &v, &uri, draft, None).await
+}
+
+/// Preview (renders the page with the changes) or save, from one form.
+pub(super) async fn submit_policy(State(s): State<AppState>, v: Viewer, uri: Uri, body: Bytes) -> Response {
+    let f: PolicyForm = match form(&v, &body) {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    let p = &v.0.principal;
+    let input = match f.input() {
+        Ok(i) => i,
+        Err(e) => return done("/policies", Err(msg(e))),
+    };
+    let id = Some(f.id.clone()).filter(|i| !i.is_empty());
+    if f.action == "preview" {
+        let req = proto::PolicyPreviewRequest { id: id.clone(), policy: Some(input) };
+        return match s.engine.preview_policy(p, &req).await {
+            Ok(preview) => policies_page(&s, &v, &uri, f, Some(preview)).await,
+            Err(e) => done("/policies", Err(msg(e))),
+        };
+    }
+    let saved = match &id {
+        Some(id) => s.engine.update_policy(p, id, &input).await,
+        None => s.engine.create_policy(p, &input).await,
+    };
+    match saved {
+        Ok(r) => done("/policies", Ok(format!("policy '{}' saved", r.name))),
+        Err(e) => done("/policies", Err(msg(e))),
+    }
+}
+
+pub(super) async fn delete_policy(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = form::<CsrfOnly>(&v, &body) {
+        return r.into_response();
+    }
+    match s.engine.delete_policy(&v.0.principal, &id).await {
+        Ok(()) => done("/policies", Ok("policy deleted".into())),
+        Err(e) => done("/policies", Err(msg(e))),
+    }
+}
+
+/// The device page's remediation sections.
+pub(super) struct DeviceRemediation {
+    pub effective: EffectivePolicy,
+    pub updates: Vec<CatalogEntry>,
+}
+
+pub(super) async fn device_sections(
+    s: &AppState,
+    p: &Principal,
+    device: &DeviceId,
+) -> Result<DeviceRemediation, EngineError> {
+    Ok(DeviceRemediation {
+        effective: s.engine.effective_policy(p, device.as_str()).await?,
+        updates: s.engine.device_updates(p, device.as_str()).await?,
+    })
+}
