@@ -599,3 +599,170 @@ pub async fn seed_intel(engine: &Engine, seed: &DemoSeed) -> Result<DemoIntel> {
     let report = engine.correlate_after_import(&[summary]).await?;
     Ok(DemoIntel { inventories, report })
 }
+
+/// What the remediation seed created.
+#[derive(Debug)]
+pub struct DemoRemediation {
+    pub policies: usize,
+    pub catalogs: usize,
+    pub rule_approvals: usize,
+}
+
+/// Pending updates a Debian 12 demo device reports: fixes for its findings plus a kernel,
+/// firmware and a backported feature update, so every classification appears.
+fn demo_pending_updates() -> Vec<proto::AgentPendingUpdate> {
+    let u = |name: &str, installed: &str, candidate: &str, origin: &str, security: bool| {
+        proto::AgentPendingUpdate {
+            manager: "dpkg".into(),
+            name: name.into(),
+            installed: installed.into(),
+            candidate: candidate.into(),
+            origin: origin.into(),
+            security,
+            advisories: Vec::new(),
+            cves: Vec::new(),
+        }
+    };
+    vec![
+        u("jq", "1.6-2.1+deb12u1", "1.6-2.1+deb12u2", "bookworm-security", true),
+        u("libjq1", "1.6-2.1+deb12u1", "1.6-2.1+deb12u2", "bookworm-security", true),
+        u("unzip", "6.0-28", "6.0-28+deb12u1", "bookworm-security", true),
+        u("xz-utils", "5.4.1-1", "5.4.1-1+deb12u1", "bookworm", false),
+        u("liblzma5", "5.4.1-1", "5.4.1-1+deb12u1", "bookworm", false),
+        u("linux-image-amd64", "6.1.129-1", "6.1.135-1", "bookworm-security", true),
+        u("firmware-misc-nonfree", "20230210-5", "20230210-5+deb12u1", "bookworm", false),
+        u("podman", "4.3.1+ds1-8", "4.9.4+ds1-1~bpo12+1", "bookworm-backports", false),
+    ]
+}
+
+/// Seeds policies at several levels, the Debian devices' update catalogs, a client
+/// exception and a deferral, then runs the approval rules, so the queue shows every state.
+pub async fn seed_remediation(engine: &Engine, seed: &DemoSeed) -> Result<DemoRemediation> {
+    let op = &seed.operator;
+    let window = |dtstart: &str, rrule: &str, duration: &str| serde_json::json!({"dtstart": dtstart, "rrule": rrule, "duration": duration});
+    let settings = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
+    let mut policies = vec![proto::PolicyInput {
+        name: "MSP baseline".into(),
+        level: "partner".into(),
+        target_id: None,
+        priority: 0,
+        settings: settings(serde_json::json!({
+            "ring": 2,
+            "reboot": "allowed",
+            "validation_hours": {"security": 24, "feature": 72},
+            "maintenance_windows": [window("2026-01-04T02:00", "FREQ=WEEKLY;BYDAY=SU", "PT3H")],
+            "approval": {"auto_approve": {"classifications": ["security", "critical"], "kev": true, "cvss_at_least": 8.0, "ssvc_act": true},
+                         "review": ["driver", "firmware"], "wait_days": {"feature": 14}, "emergency_second_approver": true},
+        })),
+        locked: vec!["approval".into()],
+    }];
+    if let Some(org) = seed.organizations.first() {
+        policies.push(proto::PolicyInput {
+            name: format!("{} patch nights", org.name),
+            level: "organization".into(),
+            target_id: Some(org.id.to_string()),
+            priority: 0,
+            settings: settings(serde_json::json!({
+                "maintenance_windows": [window("2026-01-13T22:00", "FREQ=MONTHLY;BYDAY=2TU", "PT4H")],
+                "max_concurrent": 10,
+            })),
+            locked: Vec::new(),
+        });
+    }
+    if let Some(site) = seed.sites.first() {
+        policies.push(proto::PolicyInput {
+            name: format!("{} canaries", site.name),
+            level: "site".into(),
+            target_id: Some(site.id.to_string()),
+            priority: 0,
+            settings: settings(serde_json::json!({"ring": 1})),
+            locked: Vec::new(),
+        });
+    }
+    let groups = engine.groups(op, None).await?;
+    if let Some(g) =
+        groups.iter().find(|g| g.name.as_str().to_lowercase().contains("server")).or(groups.first())
+    {
+        policies.push(proto::PolicyInput {
+            name: format!("{} stay last", g.name),
+            level: "group".into(),
+            target_id: Some(g.id.to_string()),
+            priority: 10,
+            settings: settings(serde_json::json!({
+                "ring": 3,
+                "reboot": "ask",
+                "health_checks": [{"kind": "systemd", "target": "ssh.service"}],
+                // The baseline locks approval rules: this setting is shown as overridden.
+                "approval": {"auto_approve": {"kev": true, "cvss_at_least": 9.5}},
+            })),
+            locked: Vec::new(),
+        });
+    }
+    if let Some(d) = seed.devices.first() {
+        policies.push(proto::PolicyInput {
+            name: format!("{} is the internal test machine", d.hostname),
+            level: "device".into(),
+            target_id: Some(d.id.to_string()),
+            priority: 0,
+            settings: settings(serde_json::json!({"ring": 0, "auto_rollback": true})),
+            locked: Vec::new(),
+        });
+    }
+    for p in &policies {
+        engine.create_policy(op, p).await?;
+    }
+    let mut catalogs = 0;
+    for d in seed.devices.iter().filter(|d| d.os.starts_with("Debian")) {
+        let agent = ringfence_store::AgentIdentity {
+            device_id: d.id.clone(),
+            partner_id: d.partner_id.clone(),
+            organization_id: d.organization_id.clone(),
+            inventory_seq: 0,
+        };
+        engine.agent_updates(&agent, proto::AgentPendingUpdates { updates: demo_pending_updates() }).await?;
+        catalogs += 1;
+    }
+    // A client exception: one organization keeps jq at its current version for a while.
+    let debian_orgs: Vec<&OrganizationId> =
+        seed.devices.iter().filter(|d| d.os.starts_with("Debian")).map(|d| &d.organization_id).collect();
+    let expires = (engine.now() + jiff::SignedDuration::from_hours(24 * 21)).to_string();
+    if let Some(org) = debian_orgs.first() {
+        engine
+            .create_exception(
+                op,
+                &proto::CreateException {
+                    organization_id: org.to_string(),
+                    kind: "pin".into(),
+                    software: "jq".into(),
+                    version_range: "=1.6-2.1+deb12u1".into(),
+                    owner: "ops lead at the client".into(),
+                    reason: "the billing export parses jq 1.6-2.1+deb12u1's exact output; vendor fix due this month".into(),
+                    expires,
+                },
+            )
+            .await?;
+    }
+    let rule_approvals = engine.run_approval_rules(op).await?.len();
+    // A person's deferral, partner-wide.
+    let until = (engine.now() + jiff::SignedDuration::from_hours(24 * 7)).to_string();
+    let queue = engine.remediation_queue(op, &proto::QueueQuery::default()).await?;
+    if let Some(item) = queue.iter().find(|i| i.product == "unzip" && i.version.is_some()) {
+        engine
+            .decide(
+                op,
+                &proto::DecisionRequest {
+                    updates: vec![proto::UpdateRef {
+                        product: item.product.clone(),
+                        version: item.version.clone().unwrap_or_default(),
+                    }],
+                    decision: "defer".into(),
+                    reason: "wait for the clients' month-end close".into(),
+                    organization_id: None,
+                    defer_until: Some(until),
+                    emergency: false,
+                },
+            )
+            .await?;
+    }
+    Ok(DemoRemediation { policies: policies.len(), catalogs, rule_approvals })
+}

@@ -150,7 +150,7 @@ async fn track(req: Request, next: Next) -> Response {
 }
 
 /// Serves the application on `listener` until `shutdown` completes, with periodic
-/// housekeeping (expired sessions) in the background.
+/// housekeeping (expired sessions, the policies' approval rules) in the background.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -165,6 +165,11 @@ pub async fn serve(
                 Ok(n) if n > 0 => tracing::info!(sessions = n, "expired sessions removed"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "removing expired sessions failed"),
+            }
+            match engine.run_all_approval_rules().await {
+                Ok(n) if n > 0 => tracing::info!(approvals = n, "approval rules approved updates"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "running the approval rules failed"),
             }
         }
     });
