@@ -635,78 +635,96 @@ fn demo_pending_updates() -> Vec<proto::AgentPendingUpdate> {
     ]
 }
 
+/// A demo policy; `settings` is a JSON object.
+fn demo_policy(
+    name: String,
+    level: &str,
+    target_id: Option<String>,
+    priority: i64,
+    settings: serde_json::Value,
+    locked: &[&str],
+) -> proto::PolicyInput {
+    proto::PolicyInput {
+        name,
+        level: level.into(),
+        target_id,
+        priority,
+        settings: settings.as_object().cloned().unwrap_or_default(),
+        locked: locked.iter().map(|l| l.to_string()).collect(),
+    }
+}
+
 /// Seeds policies at several levels, the Debian devices' update catalogs, a client
 /// exception and a deferral, then runs the approval rules, so the queue shows every state.
 pub async fn seed_remediation(engine: &Engine, seed: &DemoSeed) -> Result<DemoRemediation> {
     let op = &seed.operator;
     let window = |dtstart: &str, rrule: &str, duration: &str| serde_json::json!({"dtstart": dtstart, "rrule": rrule, "duration": duration});
-    let settings = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
-    let mut policies = vec![proto::PolicyInput {
-        name: "MSP baseline".into(),
-        level: "partner".into(),
-        target_id: None,
-        priority: 0,
-        settings: settings(serde_json::json!({
+    let mut policies = vec![demo_policy(
+        "MSP baseline".into(),
+        "partner",
+        None,
+        0,
+        serde_json::json!({
             "ring": 2,
             "reboot": "allowed",
             "validation_hours": {"security": 24, "feature": 72},
             "maintenance_windows": [window("2026-01-04T02:00", "FREQ=WEEKLY;BYDAY=SU", "PT3H")],
             "approval": {"auto_approve": {"classifications": ["security", "critical"], "kev": true, "cvss_at_least": 8.0, "ssvc_act": true},
                          "review": ["driver", "firmware"], "wait_days": {"feature": 14}, "emergency_second_approver": true},
-        })),
-        locked: vec!["approval".into()],
-    }];
+        }),
+        &["approval"],
+    )];
     if let Some(org) = seed.organizations.first() {
-        policies.push(proto::PolicyInput {
-            name: format!("{} patch nights", org.name),
-            level: "organization".into(),
-            target_id: Some(org.id.to_string()),
-            priority: 0,
-            settings: settings(serde_json::json!({
+        policies.push(demo_policy(
+            format!("{} patch nights", org.name),
+            "organization",
+            Some(org.id.to_string()),
+            0,
+            serde_json::json!({
                 "maintenance_windows": [window("2026-01-13T22:00", "FREQ=MONTHLY;BYDAY=2TU", "PT4H")],
                 "max_concurrent": 10,
-            })),
-            locked: Vec::new(),
-        });
+            }),
+            &[],
+        ));
     }
     if let Some(site) = seed.sites.first() {
-        policies.push(proto::PolicyInput {
-            name: format!("{} canaries", site.name),
-            level: "site".into(),
-            target_id: Some(site.id.to_string()),
-            priority: 0,
-            settings: settings(serde_json::json!({"ring": 1})),
-            locked: Vec::new(),
-        });
+        policies.push(demo_policy(
+            format!("{} canaries", site.name),
+            "site",
+            Some(site.id.to_string()),
+            0,
+            serde_json::json!({"ring": 1}),
+            &[],
+        ));
     }
     let groups = engine.groups(op, None).await?;
     if let Some(g) =
         groups.iter().find(|g| g.name.as_str().to_lowercase().contains("server")).or(groups.first())
     {
-        policies.push(proto::PolicyInput {
-            name: format!("{} stay last", g.name),
-            level: "group".into(),
-            target_id: Some(g.id.to_string()),
-            priority: 10,
-            settings: settings(serde_json::json!({
+        policies.push(demo_policy(
+            format!("{} stay last", g.name),
+            "group",
+            Some(g.id.to_string()),
+            10,
+            serde_json::json!({
                 "ring": 3,
                 "reboot": "ask",
                 "health_checks": [{"kind": "systemd", "target": "ssh.service"}],
                 // The baseline locks approval rules: this setting is shown as overridden.
                 "approval": {"auto_approve": {"kev": true, "cvss_at_least": 9.5}},
-            })),
-            locked: Vec::new(),
-        });
+            }),
+            &[],
+        ));
     }
     if let Some(d) = seed.devices.first() {
-        policies.push(proto::PolicyInput {
-            name: format!("{} is the internal test machine", d.hostname),
-            level: "device".into(),
-            target_id: Some(d.id.to_string()),
-            priority: 0,
-            settings: settings(serde_json::json!({"ring": 0, "auto_rollback": true})),
-            locked: Vec::new(),
-        });
+        policies.push(demo_policy(
+            format!("{} is the internal test machine", d.hostname),
+            "device",
+            Some(d.id.to_string()),
+            0,
+            serde_json::json!({"ring": 0, "auto_rollback": true}),
+            &[],
+        ));
     }
     for p in &policies {
         engine.create_policy(op, p).await?;
