@@ -2,6 +2,7 @@
 //! through the same engine use cases as the API (validation, evidence events), recorded as
 //! actor `cli:<login>` where the login is `$SUDO_USER`, `$USER` or `operator`.
 
+use crate::admin_remediation as ar;
 use crate::output::{self, Format};
 use crate::{DbArgs, InvalidArgument};
 use clap::{Args, Subcommand};
@@ -50,6 +51,24 @@ enum AdminCommand {
     /// Site enrollment tokens for agents.
     #[command(subcommand, name = "enrollment-token")]
     EnrollmentToken(EnrollmentTokenCmd),
+    /// Configuration policies: list, create, preview, and a device's effective policy.
+    #[command(subcommand)]
+    Policy(ar::PolicyCmd),
+    /// The remediation queue: updates ranked by the risk they remove.
+    Queue(ar::QueueArgs),
+    /// Approve, reject or defer updates from the queue, with a reason.
+    Decide(ar::DecideArgs),
+    /// The history of decisions, by rule and by person.
+    Approvals {
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// The approval rules of the partner's policies.
+    #[command(subcommand)]
+    Rules(ar::RulesCmd),
+    /// Client exceptions: software pinned or excluded by name and version range.
+    #[command(subcommand)]
+    Exception(ar::ExceptionCmd),
 }
 
 #[derive(Subcommand)]
@@ -689,6 +708,22 @@ pub async fn run(engine: Engine, args: AdminArgs) -> anyhow::Result<()> {
                     one!(engine.revoke_enrollment_token(&op, &id).await?, row)
                 }
             }
+        }
+        AdminCommand::Policy(cmd) => {
+            ar::policy(&engine, &operator(&engine, &args.partner).await?, f, cmd).await?
+        }
+        AdminCommand::Queue(q) => ar::queue(&engine, &operator(&engine, &args.partner).await?, f, q).await?,
+        AdminCommand::Decide(d) => {
+            ar::decide(&engine, &operator(&engine, &args.partner).await?, f, d).await?
+        }
+        AdminCommand::Approvals { limit } => {
+            ar::approvals(&engine, &operator(&engine, &args.partner).await?, f, limit).await?
+        }
+        AdminCommand::Rules(cmd) => {
+            ar::rules(&engine, &operator(&engine, &args.partner).await?, f, cmd).await?
+        }
+        AdminCommand::Exception(cmd) => {
+            ar::exception(&engine, &operator(&engine, &args.partner).await?, f, cmd).await?
         }
     }
     Ok(())

@@ -2,8 +2,10 @@
 //! the work is done by the library crates.
 
 mod admin;
+mod admin_remediation;
 mod bench;
 mod bench_correlate;
+mod bench_policy;
 mod config;
 mod intel;
 mod loadgen;
@@ -184,6 +186,8 @@ enum BenchCommand {
     Feeds(bench::FeedBenchArgs),
     /// Full-fleet correlation, inventory deltas and new CVEs on synthetic data.
     Correlate(bench_correlate::CorrelateArgs),
+    /// Effective policies for the whole fleet and re-ranking of a large remediation queue.
+    Policy(bench_policy::PolicyBenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -477,6 +481,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ringfence_engine::evidence::verify_store(store.as_ref(), chain.as_deref()).await?;
             output::print_verification(format, &ok, &broken);
             Ok(if broken.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(exit::EVIDENCE_BROKEN) })
+        }
+        Command::Bench(BenchCommand::Policy(args)) => {
+            bench_policy::run(args)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Correlate(args)) => {
             bench_correlate::run(args)?;

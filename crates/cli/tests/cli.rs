@@ -447,3 +447,67 @@ fn window_expand_refuses_bad_times_and_says_which_flag() {
         assert!(out.stdout.is_empty(), "nothing printed on bad input");
     }
 }
+
+#[test]
+fn admin_works_the_remediation_queue_and_policies() {
+    let dir = temp();
+    let d = dir.0.to_str().unwrap();
+    assert!(run(&["demo", "--data-dir", d, "--seed-only"]).status.success());
+    let db = format!("sqlite:{d}/demo.db");
+    let partners = run(&["admin", "--database", &db, "--format", "json", "partner", "list"]);
+    let list: serde_json::Value = serde_json::from_slice(&partners.stdout).unwrap();
+    let partner = list[0]["id"].as_str().unwrap().to_string();
+    let admin = |args: &[&str]| {
+        let mut all = vec!["admin", "--database", &db, "--partner", &partner, "--format", "json"];
+        all.extend_from_slice(args);
+        run(&all)
+    };
+    let json = |o: &Output| -> serde_json::Value {
+        assert!(o.status.success(), "{}", text(o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+
+    // The queue is ranked by risk removed and says why each entry waits.
+    let queue = json(&admin(&["queue", "--limit", "100"]));
+    let items = queue.as_array().unwrap();
+    assert!(!items.is_empty());
+    let risks: Vec<f64> = items.iter().map(|i| i["risk_removed"].as_f64().unwrap()).collect();
+    let fixing: Vec<f64> = risks.iter().copied().filter(|r| *r > 0.0).collect();
+    assert!(fixing.windows(2).all(|w| w[0] >= w[1]), "{risks:?}");
+    let open = items
+        .iter()
+        .find(|i| i["status"] == "needs_review" && i["version"].is_string())
+        .expect("the demo queue has an update that needs review");
+    let update = format!("{}={}", open["product"].as_str().unwrap(), open["version"].as_str().unwrap());
+
+    // A technician's approval lands in the history and changes the queue entry.
+    let made = json(&admin(&["decide", "approve", "--update", &update, "--reason", "change CHG-1042"]));
+    assert_eq!(made[0]["decision"], "approved");
+    let history = json(&admin(&["approvals"]));
+    assert!(history.as_array().unwrap().iter().any(|a| a["reason"] == "change CHG-1042"));
+    let after = json(&admin(&["queue", "--search", open["product"].as_str().unwrap()]));
+    let entry = after.as_array().unwrap().iter().find(|i| i["version"] == open["version"]).unwrap();
+    assert_eq!(entry["status"], "approved", "{entry}");
+
+    // Bad input is named, and nothing is decided.
+    let bad = admin(&["decide", "approve", "--update", "openssl", "--reason", "x"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(text(&bad).contains("PRODUCT=VERSION"), "{}", text(&bad));
+    let bad = admin(&["policy", "create", "--name", "x", "--level", "partner", "--settings", "[1]"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(text(&bad).contains("--settings must be a JSON object"), "{}", text(&bad));
+    let bad = admin(&["policy", "create", "--name", "x", "--level", "partner", "--settings", r#"{"ring": 42}"#]);
+    assert!(!bad.status.success());
+    assert!(text(&bad).contains("ring"), "{}", text(&bad));
+    assert_eq!(json(&admin(&["approvals"])).as_array().unwrap().len(), history.as_array().unwrap().len());
+
+    // Policies, and one device's effective policy with provenance.
+    let policies = json(&admin(&["policy", "list"]));
+    assert!(policies.as_array().unwrap().len() >= 3);
+    let devices = json(&admin(&["device", "list"]));
+    let device = devices["items"][0]["id"].as_str().unwrap().to_string();
+    let effective = json(&admin(&["policy", "effective", &device]));
+    let fields = effective["fields"].as_array().unwrap();
+    assert!(fields.iter().any(|f| f["field"] == "ring"), "{effective}");
+    assert!(fields.iter().all(|f| f["provenance"].as_str().unwrap().contains("from ")), "{effective}");
+}

@@ -18,5 +18,5 @@ pub use hierarchy::{
     merge_refs,
 };
 pub use queue::{QueueEntry, QueueFinding, remediation_queue};
-pub use risk::{Cvss, DeviceFacts, Factor, RiskScore, VulnFacts, score};
+pub use risk::{Cvss, DeviceFacts, Factor, RiskScore, VulnFacts, quick_score, score};
 pub use ssvc::{Decision, Exploitation, MissionImpact, TechnicalImpact, decide};

@@ -85,11 +85,15 @@ pub fn remediation_queue(findings: &[QueueFinding]) -> Vec<QueueEntry> {
             top_score: a.top,
         })
         .collect();
-    out.sort_by(|a, b| {
-        b.risk_removed
-            .total_cmp(&a.risk_removed)
-            .then(a.fixed_version.is_none().cmp(&b.fixed_version.is_none()))
-            .then_with(|| a.product.cmp(&b.product))
-    });
+    out.sort_by(rank);
     out
+}
+
+/// The queue's order: highest risk removed first; "no fix" after a real update of the same
+/// risk; then by product name.
+pub fn rank(a: &QueueEntry, b: &QueueEntry) -> std::cmp::Ordering {
+    b.risk_removed
+        .total_cmp(&a.risk_removed)
+        .then(a.fixed_version.is_none().cmp(&b.fixed_version.is_none()))
+        .then_with(|| a.product.cmp(&b.product))
 }

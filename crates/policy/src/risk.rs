@@ -120,48 +120,57 @@ fn mission_impact(d: &DeviceFacts) -> MissionImpact {
 /// has the same finding.
 pub fn score(v: &VulnFacts, d: &DeviceFacts, prevalence: f64) -> RiskScore {
     let mut factors = Vec::new();
+    let (score, parts) =
+        work_out(v, d, prevalence, |name, fact, points| factors.push(Factor { name, fact: fact(), points }));
+    RiskScore { score, factors, ..parts }
+}
+
+/// The score and SSVC decision alone, with the same arithmetic as [`score`] but without the
+/// explanation: what ranking a whole fleet's findings needs (the explanation is worked out
+/// for the findings that are shown).
+pub fn quick_score(v: &VulnFacts, d: &DeviceFacts, prevalence: f64) -> (f64, Decision) {
+    let (score, parts) = work_out(v, d, prevalence, |_, _, _| {});
+    (score, parts.ssvc)
+}
+
+/// Adds up the factors, handing each to `factor` with a closure that writes its fact.
+fn work_out(
+    v: &VulnFacts,
+    d: &DeviceFacts,
+    prevalence: f64,
+    mut factor: impl FnMut(&'static str, &dyn Fn() -> String, f64),
+) -> (f64, RiskScore) {
+    let mut total = 0.0;
+    let mut add = |name: &'static str, fact: &dyn Fn() -> String, points: f64| {
+        total += points;
+        factor(name, fact, points);
+    };
     let cvss = preferred_cvss(&v.cvss);
     match cvss {
-        Some(c) => factors.push(Factor {
-            name: "severity",
-            fact: format!("CVSS {} {:.1}", c.version, c.score),
-            points: c.score * 4.0,
-        }),
-        None => factors.push(Factor {
-            name: "severity",
-            fact: "no CVSS score: counted as medium".into(),
-            points: 20.0,
-        }),
+        Some(c) => add("severity", &|| format!("CVSS {} {:.1}", c.version, c.score), c.score * 4.0),
+        None => add("severity", &|| "no CVSS score: counted as medium".into(), 20.0),
     }
     let epss = v.epss.filter(|e| e.is_finite()).map(|e| e.clamp(0.0, 1.0));
     if v.kev {
-        factors.push(Factor {
-            name: "exploitation",
-            fact: "in CISA KEV (exploited in the wild)".into(),
-            points: 30.0,
-        });
+        add("exploitation", &|| "in CISA KEV (exploited in the wild)".into(), 30.0);
         if v.kev_ransomware {
-            factors.push(Factor {
-                name: "exploitation",
-                fact: "used in ransomware campaigns".into(),
-                points: 5.0,
-            });
+            add("exploitation", &|| "used in ransomware campaigns".into(), 5.0);
         }
     } else if let Some(e) = epss {
-        factors.push(Factor {
-            name: "exploitation",
-            fact: format!("EPSS {:.1}% chance of exploitation in 30 days", e * 100.0),
-            points: e * 25.0,
-        });
+        add(
+            "exploitation",
+            &|| format!("EPSS {:.1}% chance of exploitation in 30 days", e * 100.0),
+            e * 25.0,
+        );
     }
     if d.internet_facing {
-        factors.push(Factor { name: "exposure", fact: "internet-facing".into(), points: 10.0 });
+        add("exposure", &|| "internet-facing".into(), 10.0);
     }
     if d.holds_sensitive_data {
-        factors.push(Factor { name: "exposure", fact: "holds sensitive data".into(), points: 5.0 });
+        add("exposure", &|| "holds sensitive data".into(), 5.0);
     }
     if d.domain_controller {
-        factors.push(Factor { name: "exposure", fact: "domain controller".into(), points: 5.0 });
+        add("exposure", &|| "domain controller".into(), 5.0);
     }
     let (label, points) = match d.criticality {
         0 => ("low", 0.0),
@@ -169,16 +178,11 @@ pub fn score(v: &VulnFacts, d: &DeviceFacts, prevalence: f64) -> RiskScore {
         2 => ("high", 6.0),
         _ => ("critical", 10.0),
     };
-    factors.push(Factor { name: "criticality", fact: format!("{label} criticality"), points });
+    add("criticality", &|| format!("{label} criticality"), points);
     let share = if prevalence.is_finite() { prevalence.clamp(0.0, 1.0) } else { 0.0 };
     if share > 0.0 {
-        factors.push(Factor {
-            name: "prevalence",
-            fact: format!("on {:.0}% of the fleet", share * 100.0),
-            points: share * 5.0,
-        });
+        add("prevalence", &|| format!("on {:.0}% of the fleet", share * 100.0), share * 5.0);
     }
-    let total: f64 = factors.iter().map(|f| f.points).sum();
     let exploitation = if v.kev {
         Exploitation::Active
     } else if epss.is_some_and(|e| e >= 0.1) {
@@ -189,13 +193,15 @@ pub fn score(v: &VulnFacts, d: &DeviceFacts, prevalence: f64) -> RiskScore {
     let automatable = automatable(cvss);
     let technical_impact = technical_impact(cvss);
     let mission_impact = mission_impact(d);
-    RiskScore {
-        score: (total.min(100.0) * 10.0).round() / 10.0,
-        factors,
+    let score = (total.min(100.0) * 10.0).round() / 10.0;
+    let parts = RiskScore {
+        score,
+        factors: Vec::new(),
         ssvc: decide(exploitation, automatable, technical_impact, mission_impact),
         exploitation,
         automatable,
         technical_impact,
         mission_impact,
-    }
+    };
+    (score, parts)
 }

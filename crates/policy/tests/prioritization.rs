@@ -148,3 +148,40 @@ fn the_queue_groups_by_update_and_sorts_by_risk_removed() {
     assert_eq!(q[1].product, "sudo");
     assert_eq!(q[2].summary(), "unzip → no fix yet: fixes 2 CVEs, 0 in KEV, on 2 devices in 2 organizations");
 }
+
+mod quick {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Ranking uses the score without its explanation; it must be the same score.
+        #[test]
+        fn the_quick_score_is_the_explained_score(
+            base in proptest::option::of(0.0f64..=10.0),
+            v4 in any::<bool>(),
+            vector in prop::sample::select(vec!["AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "AV:L/AC:H/PR:H/UI:R/S:U/C:L/I:N/A:N"]),
+            epss in proptest::option::of(0.0f64..=1.0),
+            kev in any::<bool>(),
+            ransomware in any::<bool>(),
+            device in (any::<bool>(), any::<bool>(), any::<bool>(), 0u8..4),
+            prevalence in 0.0f64..=1.0,
+        ) {
+            let v = VulnFacts {
+                cvss: base.map(|b| cvss(if v4 { "4.0" } else { "3.1" }, b, vector)).into_iter().collect(),
+                epss,
+                kev,
+                kev_ransomware: ransomware,
+            };
+            let d = DeviceFacts {
+                internet_facing: device.0,
+                holds_sensitive_data: device.1,
+                domain_controller: device.2,
+                criticality: device.3,
+            };
+            let full = score(&v, &d, prevalence);
+            prop_assert_eq!(quick_score(&v, &d, prevalence), (full.score, full.ssvc));
+            let sum: f64 = full.factors.iter().map(|f| f.points).sum();
+            prop_assert_eq!(full.score, (sum.min(100.0) * 10.0).round() / 10.0);
+        }
+    }
+}
