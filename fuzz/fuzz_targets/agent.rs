@@ -30,7 +30,8 @@ fuzz_target!(|data: &[u8]| {
         let base = report.full.unwrap_or_default();
         if let Some(d) = ringfence_agent::checkin::delta(&ringfence_inventory::Inventory::default(), &base) {
             // The agent's delta from nothing, applied by the server to nothing, is the inventory.
-            let d: ringfence_proto::InventoryDelta = serde_json::from_value(d).expect("the agent's delta reads back");
+            let d: ringfence_proto::InventoryDelta =
+                serde_json::from_value(d).expect("the agent's delta reads back");
             let mut items = base.items.clone();
             items.sort();
             items.dedup();

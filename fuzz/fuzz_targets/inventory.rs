@@ -32,10 +32,8 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(loaded) = ringfence_inventory::load(text) {
         let _ = index().match_inventory(&loaded.inventory);
     }
-    let mut inv = ringfence_inventory::Inventory {
-        os: ringfence_inventory::OsInfo::debian("12"),
-        items: status.items,
-    };
+    let mut inv =
+        ringfence_inventory::Inventory { os: ringfence_inventory::OsInfo::debian("12"), items: status.items };
     inv.items.truncate(200);
     let _ = index().match_inventory(&inv);
 });

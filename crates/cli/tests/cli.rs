@@ -496,7 +496,8 @@ fn admin_works_the_remediation_queue_and_policies() {
     let bad = admin(&["policy", "create", "--name", "x", "--level", "partner", "--settings", "[1]"]);
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
     assert!(text(&bad).contains("--settings must be a JSON object"), "{}", text(&bad));
-    let bad = admin(&["policy", "create", "--name", "x", "--level", "partner", "--settings", r#"{"ring": 42}"#]);
+    let bad =
+        admin(&["policy", "create", "--name", "x", "--level", "partner", "--settings", r#"{"ring": 42}"#]);
     assert!(!bad.status.success());
     assert!(text(&bad).contains("ring"), "{}", text(&bad));
     assert_eq!(json(&admin(&["approvals"])).as_array().unwrap().len(), history.as_array().unwrap().len());
