@@ -68,6 +68,9 @@ enum Command {
     /// Work with maintenance windows (RFC 5545 recurrences in an IANA time zone).
     #[command(subcommand)]
     Window(WindowCommand),
+    /// Run the rollout planner and ring gates against a virtual fleet on a virtual clock;
+    /// print the timeline and a summary. The same seed gives the same output.
+    Simulate(SimulateArgs),
     /// Import vulnerability feeds and see what the database holds.
     #[command(subcommand)]
     Feeds(intel::FeedsCommand),
@@ -117,6 +120,31 @@ struct WindowArgs {
     /// A local start (YYYY-MM-DDTHH:MM[:SS]) that does not occur; repeatable.
     #[arg(long)]
     exdate: Vec<String>,
+}
+
+#[derive(Args)]
+struct SimulateArgs {
+    #[arg(long, default_value_t = 1_000)]
+    devices: usize,
+    #[arg(long, default_value_t = 30)]
+    days: u32,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Share of installs that fail (0 to 1).
+    #[arg(long, default_value_t = 0.01)]
+    failure_rate: f64,
+    /// Share of device-days a device is offline (0 to 1).
+    #[arg(long, default_value_t = 0.05)]
+    offline_rate: f64,
+    /// Failure rate of the bad update in the release calendar (0 to 1).
+    #[arg(long, default_value_t = 0.6)]
+    bad_failure_rate: f64,
+    /// Devices per organization.
+    #[arg(long, default_value_t = 100)]
+    org_size: usize,
+    /// Print only the summary.
+    #[arg(long)]
+    summary_only: bool,
 }
 
 #[derive(Subcommand)]
@@ -515,6 +543,28 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ringfence_cpe::compare_names(&a, &b).to_string())
             };
             Ok(line_tool(one, source.zip(target), stdin))
+        }
+        Command::Simulate(a) => {
+            let options = ringfence_schedule::sim::Options {
+                devices: a.devices,
+                days: a.days,
+                seed: a.seed,
+                failure_rate: a.failure_rate,
+                offline_rate: a.offline_rate,
+                bad_failure_rate: a.bad_failure_rate,
+                org_size: a.org_size,
+            };
+            let started = std::time::Instant::now();
+            let report = ringfence_schedule::sim::run(&options).map_err(InvalidArgument)?;
+            let elapsed = started.elapsed();
+            let mut out = std::io::stdout().lock();
+            use std::io::Write as _;
+            if !a.summary_only {
+                out.write_all(report.timeline().as_bytes())?;
+            }
+            out.write_all(report.summary().as_bytes())?;
+            eprintln!("simulated in {:.2} s", elapsed.as_secs_f64());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Window(WindowCommand::Expand { window, after, count }) => {
             let window = window_from_flags(&window)?;

@@ -3,8 +3,10 @@
 
 pub mod blackout;
 pub mod ics;
+pub mod planner;
 pub mod recurrence;
 pub mod rings;
+pub mod sim;
 
 pub use blackout::{Blackout, first_fit, next_slot};
 pub use recurrence::{Duration, Occurrence, Recurrence, RecurrenceError, Rule};

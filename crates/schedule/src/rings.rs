@@ -86,7 +86,14 @@ pub enum GateVerdict {
 pub fn judge(gate: &Gate, p: &RingProgress) -> GateVerdict {
     let done = p.verified + p.failed;
     let rate = if done == 0 { 0.0 } else { f64::from(p.failed) / f64::from(done) };
-    if done > 0 && rate >= gate.max_failure_rate {
+    // A failure rate is judged once the ring has the gate's sample, or earlier when the
+    // failures alone already sink it (even `min_successes` successes would not bring the
+    // rate under the limit). One early failure of a large ring does not halt on its own.
+    let best_case = f64::from(p.failed) / f64::from(p.failed + gate.min_successes.max(1));
+    if p.failed > 0
+        && rate >= gate.max_failure_rate
+        && (done >= gate.min_successes || best_case >= gate.max_failure_rate)
+    {
         return GateVerdict::Fail { failure_rate: rate, limit: gate.max_failure_rate };
     }
     if p.verified < gate.min_successes {
