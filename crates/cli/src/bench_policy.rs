@@ -273,3 +273,171 @@ pub fn run(args: PolicyBenchArgs) -> anyhow::Result<()> {
     summary("re-ranking the remediation queue", samples, Duration::from_secs(2));
     Ok(())
 }
+
+#[derive(Args)]
+pub struct PlanBenchArgs {
+    /// Devices, in organizations of 200 in five time zones.
+    #[arg(long, default_value_t = 100_000)]
+    devices: usize,
+    /// Approved updates every device needs.
+    #[arg(long, default_value_t = 20)]
+    updates: usize,
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+}
+
+/// `ringfence bench plan`: the rollout planner over the whole fleet.
+pub fn plan(args: PlanBenchArgs) -> anyhow::Result<()> {
+    use ringfence_schedule::planner::{self, Device, Org, Snapshot, Update, WindowSet};
+    use ringfence_schedule::rings::{Gate, RingProgress, default_rings};
+    use ringfence_schedule::{Blackout, Duration as WDuration, Recurrence, Rule};
+    if args.devices == 0 || args.runs == 0 || args.updates == 0 {
+        anyhow::bail!("--devices, --updates and --runs must be at least 1");
+    }
+    let zones = ["America/New_York", "America/Chicago", "Europe/London", "Australia/Sydney", "Asia/Kolkata"];
+    let now: Timestamp = "2026-12-07T12:00:00Z".parse()?;
+    let day = |d: i64| now.checked_add(jiff::SignedDuration::from_hours(24 * d)).expect("in range");
+    let orgs_n = args.devices.div_ceil(DEVICES_PER_ORG);
+    let mut orgs = Vec::new();
+    let mut sets = Vec::new();
+    for k in 0..orgs_n {
+        let tz = zones[k % zones.len()];
+        let (rule, len) =
+            if k % 3 == 2 { ("FREQ=WEEKLY;BYDAY=SA,SU", "PT5H") } else { ("FREQ=DAILY", "PT3H") };
+        sets.push(WindowSet {
+            windows: vec![Recurrence::new(
+                tz,
+                "2026-12-01T02:00".parse()?,
+                Rule::parse(rule)?,
+                WDuration::parse(len)?,
+                vec![],
+            )?],
+        });
+        orgs.push(Org {
+            name: format!("org-{k}"),
+            blackouts: if k % 4 == 1 { vec![Blackout { start: day(2), end: day(4) }] } else { vec![] },
+            business_hours: Some(Recurrence::new(
+                tz,
+                "2026-12-01T08:00".parse()?,
+                Rule::parse("FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR")?,
+                WDuration::parse("PT10H")?,
+                vec![],
+            )?),
+            max_concurrent: 25,
+        });
+    }
+    let rings = default_rings();
+    let validated = |rings_done: usize| -> Vec<RingProgress> {
+        (0..4)
+            .map(|r| {
+                if r < rings_done {
+                    RingProgress { entered_at: Some(day(-5 + r as i64)), verified: 20, failed: 0 }
+                } else {
+                    RingProgress::default()
+                }
+            })
+            .collect()
+    };
+    // A mix: some updates through every ring, some with rings still validating, one halted.
+    let updates: Vec<Update> = (0..args.updates)
+        .map(|u| Update {
+            name: format!("update-{u}"),
+            classification: if u % 5 == 4 { "feature".into() } else { "security".into() },
+            install: jiff::SignedDuration::from_mins(3 + (u % 4) as i64),
+            reboot: if u % 7 == 0 { jiff::SignedDuration::from_mins(5) } else { jiff::SignedDuration::ZERO },
+            emergency: u == 1,
+            progress: validated(4 - u % 4),
+            halt: (u == 3).then(|| "ring 1 (canary) gate failed at org-7".to_string()),
+        })
+        .collect();
+    let devices: Vec<Device> = (0..args.devices)
+        .map(|i| {
+            let org = i / DEVICES_PER_ORG;
+            Device {
+                name: format!("device-{i}"),
+                org,
+                site: org * 2 + i % 2,
+                ring: if i % 50 == 0 {
+                    0
+                } else if i % 10 == 1 {
+                    1
+                } else if i % 4 == 3 {
+                    3
+                } else {
+                    2
+                },
+                windows: org,
+                online: i % 20 != 0,
+                domain_controller: i % DEVICES_PER_ORG < 2,
+                updates: (0..args.updates).collect(),
+                not_before: None,
+            }
+        })
+        .collect();
+    let snapshot = Snapshot {
+        now,
+        rings: &rings,
+        gate: Gate { min_successes: 10, max_failure_rate: 0.25 },
+        orgs: &orgs,
+        window_sets: &sets,
+        devices: &devices,
+        updates: &updates,
+        running: &[],
+        horizon_days: 35,
+    };
+    println!("{} devices × {} approved updates in {} organizations", args.devices, args.updates, orgs_n);
+    let mut samples = Vec::new();
+    let mut last = None;
+    for _ in 0..args.runs {
+        let started = Instant::now();
+        let p = planner::plan(&snapshot);
+        samples.push(started.elapsed());
+        last = Some(p);
+    }
+    let p = last.expect("at least one run");
+    let scheduled =
+        p.decisions.iter().filter(|d| matches!(d.outcome, planner::Outcome::Scheduled(_))).count();
+    println!(
+        "plan: {} decisions, {} scheduled in {} deployments, the rest waiting or halted",
+        p.decisions.len(),
+        scheduled,
+        p.deployments.len()
+    );
+    summary("planning every device and update", samples, Duration::from_secs(2));
+    // The explanations are rendered on demand; measure rendering all of them once.
+    let started = Instant::now();
+    let chars: usize = p.decisions.iter().map(|d| p.explain(&snapshot, d).len()).sum();
+    println!(
+        "explaining all {} decisions: {:.3} s ({chars} characters)",
+        p.decisions.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct SimBenchArgs {
+    #[arg(long, default_value_t = 10_000)]
+    devices: usize,
+    #[arg(long, default_value_t = 30)]
+    days: u32,
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+}
+
+/// `ringfence bench simulate`: the simulation's own cost at fleet scale.
+pub fn simulate(args: SimBenchArgs) -> anyhow::Result<()> {
+    let options =
+        ringfence_schedule::sim::Options { devices: args.devices, days: args.days, ..Default::default() };
+    let mut samples = Vec::new();
+    let mut deployments = 0;
+    for _ in 0..args.runs.max(1) {
+        let started = Instant::now();
+        let r = ringfence_schedule::sim::run(&options).map_err(|e| anyhow::anyhow!(e))?;
+        samples.push(started.elapsed());
+        deployments = r.deployments.len();
+    }
+    println!("{} devices, {} days: {deployments} deployments", args.devices, args.days);
+    summary("simulating", samples, Duration::from_secs(60));
+    Ok(())
+}

@@ -216,6 +216,10 @@ enum BenchCommand {
     Correlate(bench_correlate::CorrelateArgs),
     /// Effective policies for the whole fleet and re-ranking of a large remediation queue.
     Policy(bench_policy::PolicyBenchArgs),
+    /// The rollout planner over the whole fleet (devices × approved updates).
+    Plan(bench_policy::PlanBenchArgs),
+    /// A 30-day simulation of a large fleet (`ringfence simulate` without the output).
+    Simulate(bench_policy::SimBenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -509,6 +513,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ringfence_engine::evidence::verify_store(store.as_ref(), chain.as_deref()).await?;
             output::print_verification(format, &ok, &broken);
             Ok(if broken.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(exit::EVIDENCE_BROKEN) })
+        }
+        Command::Bench(BenchCommand::Plan(args)) => {
+            bench_policy::plan(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Simulate(args)) => {
+            bench_policy::simulate(args)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Policy(args)) => {
             bench_policy::run(args)?;
