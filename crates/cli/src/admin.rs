@@ -66,6 +66,13 @@ enum AdminCommand {
     /// The approval rules of the partner's policies.
     #[command(subcommand)]
     Rules(ar::RulesCmd),
+    /// When approved updates are expected to land on each device, and why later ones wait.
+    Schedule {
+        #[arg(long = "organization")]
+        organization_id: Option<String>,
+        #[arg(long = "device")]
+        device_id: Option<String>,
+    },
     /// Client exceptions: software pinned or excluded by name and version range.
     #[command(subcommand)]
     Exception(ar::ExceptionCmd),
@@ -721,6 +728,32 @@ pub async fn run(engine: Engine, args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminCommand::Rules(cmd) => {
             ar::rules(&engine, &operator(&engine, &args.partner).await?, f, cmd).await?
+        }
+        AdminCommand::Schedule { organization_id, device_id } => {
+            let op = operator(&engine, &args.partner).await?;
+            let q = ringfence_engine::schedule::ScheduleQuery { organization_id, device_id };
+            let preview = engine.schedule_preview(&op, &q).await?;
+            let rows = preview
+                .entries
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.start
+                            .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        e.hostname.clone(),
+                        e.ring.to_string(),
+                        format!("{}={}", e.product, e.version),
+                        e.status.clone(),
+                        e.reason.clone(),
+                    ]
+                })
+                .collect();
+            emit(
+                &["start (UTC)", "device", "ring", "update", "status", "why"],
+                rows,
+                serde_json::to_value(&preview)?,
+            );
         }
         AdminCommand::Exception(cmd) => {
             ar::exception(&engine, &operator(&engine, &args.partner).await?, f, cmd).await?

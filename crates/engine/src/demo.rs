@@ -740,6 +740,28 @@ pub async fn seed_remediation(engine: &Engine, seed: &DemoSeed) -> Result<DemoRe
         engine.agent_updates(&agent, proto::AgentPendingUpdates { updates: demo_pending_updates() }).await?;
         catalogs += 1;
     }
+    // The Windows devices are offered the month's cumulative update; the approval rules
+    // approve it (a security update), so the schedule shows it landing ring by ring.
+    for d in seed.devices.iter().filter(|d| d.os.starts_with("Windows")) {
+        let agent = ringfence_store::AgentIdentity {
+            device_id: d.id.clone(),
+            partner_id: d.partner_id.clone(),
+            organization_id: d.organization_id.clone(),
+            inventory_seq: 0,
+        };
+        let cumulative = proto::AgentPendingUpdate {
+            manager: "windows_update".into(),
+            name: "Cumulative Update for Windows (KB5046617)".into(),
+            installed: "".into(),
+            candidate: "KB5046617".into(),
+            origin: "Security Updates".into(),
+            security: true,
+            advisories: Vec::new(),
+            cves: Vec::new(),
+        };
+        engine.agent_updates(&agent, proto::AgentPendingUpdates { updates: vec![cumulative] }).await?;
+        catalogs += 1;
+    }
     // A client exception: one organization keeps jq at its current version for a while.
     let debian_orgs: Vec<&OrganizationId> =
         seed.devices.iter().filter(|d| d.os.starts_with("Debian")).map(|d| &d.organization_id).collect();
@@ -777,6 +799,26 @@ pub async fn seed_remediation(engine: &Engine, seed: &DemoSeed) -> Result<DemoRe
                     reason: "wait for the clients' month-end close".into(),
                     organization_id: None,
                     defer_until: Some(until),
+                    emergency: false,
+                },
+            )
+            .await?;
+    }
+    // A technician approves the month's Windows cumulative update for every client: the
+    // schedule then shows it landing ring by ring in each device's windows.
+    if let Some(item) = queue.iter().find(|i| i.product.starts_with("Cumulative Update for Windows")) {
+        engine
+            .decide(
+                op,
+                &proto::DecisionRequest {
+                    updates: vec![proto::UpdateRef {
+                        product: item.product.clone(),
+                        version: item.version.clone().unwrap_or_default(),
+                    }],
+                    decision: "approve".into(),
+                    reason: "Patch Tuesday cumulative update; passed the lab machines".into(),
+                    organization_id: None,
+                    defer_until: None,
                     emergency: false,
                 },
             )

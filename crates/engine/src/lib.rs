@@ -15,6 +15,7 @@ mod ingest;
 pub mod intel;
 pub mod policies;
 pub mod remediation;
+pub mod schedule;
 pub mod sync;
 pub(crate) mod tenancy;
 mod users;

@@ -83,6 +83,11 @@ pub struct QueueItem {
     pub detail: String,
     pub organization_states: Vec<OrgState>,
     pub explanation: Option<Explanation>,
+    /// The devices that were offered this update (the planner's input), with their
+    /// organization.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub offered_devices: Vec<(DeviceId, OrganizationId)>,
 }
 
 fn ssvc_rank(d: ringfence_policy::Decision) -> u8 {
@@ -1250,6 +1255,11 @@ fn build_queue(ctx: &Context, rows: &[QueueRow], updates: &[DeviceUpdateRow], fl
                 detail,
                 organization_states,
                 explanation,
+                offered_devices: g
+                    .updates
+                    .iter()
+                    .map(|u| (u.device_id.clone(), u.organization_id.clone()))
+                    .collect(),
             };
             (entry, item)
         })

@@ -548,3 +548,45 @@ impl Plan {
         }
     }
 }
+
+/// The expected schedule for a preview: rings that have no verified installs yet are assumed
+/// to pass their gate when the `min_successes`-th of their planned deployments ends, and
+/// their validation period is counted from then. Later rings are planned from that, ring by
+/// ring, so the preview shows when each update is expected to land everywhere.
+pub fn forecast(s: &Snapshot<'_>) -> Plan {
+    let mut updates = s.updates.to_vec();
+    let mut current = plan(s);
+    for ring in 0..s.rings.len().saturating_sub(1) {
+        let mut changed = false;
+        for (ui, u) in updates.iter_mut().enumerate() {
+            if u.halt.is_some() {
+                continue;
+            }
+            if u.progress.len() <= ring {
+                u.progress.resize(ring + 1, RingProgress::default());
+            }
+            let p = u.progress[ring];
+            let needed = s.gate.min_successes.max(1);
+            if p.verified >= needed && p.entered_at.is_some() {
+                continue;
+            }
+            let mut ends: Vec<Timestamp> = current
+                .deployments
+                .iter()
+                .filter(|d| usize::from(s.devices[d.device].ring) == ring && d.updates.contains(&ui))
+                .map(|d| d.end)
+                .collect();
+            ends.sort_unstable();
+            let missing = usize::try_from(needed - p.verified.min(needed)).unwrap_or(usize::MAX).max(1);
+            // A ring smaller than the gate's sample passes when all of it is done.
+            let Some(at) = ends.get(missing - 1).or(ends.last()) else { continue };
+            u.progress[ring] =
+                RingProgress { entered_at: Some(*at), verified: needed.max(p.verified), failed: p.failed };
+            changed = true;
+        }
+        if changed {
+            current = plan(&Snapshot { updates: &updates, ..s.clone() });
+        }
+    }
+    current
+}

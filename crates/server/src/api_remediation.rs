@@ -35,6 +35,20 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke_exception))
         .routes(routes!(list_risk_decisions, create_risk_decision))
         .routes(routes!(revoke_risk_decision))
+        .routes(routes!(schedule))
+}
+
+/// When each approved update is expected to land on each device of the caller's scope (or of
+/// one organization or device), and why later ones wait: the rollout planner's forecast.
+#[utoipa::path(get, path = "/api/v1/schedule", tag = "schedule",
+    params(ringfence_engine::schedule::ScheduleQuery),
+    responses((status = 200, body = ringfence_engine::schedule::SchedulePreview), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn schedule(
+    State(s): State<AppState>,
+    c: Caller,
+    Query(q): Query<ringfence_engine::schedule::ScheduleQuery>,
+) -> ApiResult<J<ringfence_engine::schedule::SchedulePreview>> {
+    Ok(J(s.engine.schedule_preview(&c.principal, &q).await?))
 }
 
 /// Agent routes with the larger body limit.

@@ -60,6 +60,7 @@ pub fn router() -> Router<AppState> {
         .route("/queue/decide", post(remediation::decide))
         .route("/queue/run-rules", post(remediation::run_rules))
         .route("/approvals", get(remediation::approvals))
+        .route("/schedule", get(remediation::schedule))
         .route("/approvals/{id}/confirm", post(remediation::confirm))
         .route("/exceptions", get(remediation::exceptions).post(remediation::create_exception))
         .route("/exceptions/{id}/revoke", post(remediation::revoke_exception))

@@ -581,3 +581,72 @@ pub(super) async fn device_sections(
         updates: s.engine.device_updates(p, device.as_str()).await?,
     })
 }
+
+#[derive(Deserialize)]
+struct ScheduleParams {
+    organization_id: Option<String>,
+    device_id: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "schedule.html")]
+struct SchedulePage {
+    layout: Layout,
+    preview: ringfence_engine::schedule::SchedulePreview,
+    /// Scheduled entries by UTC day.
+    days: Vec<(String, Vec<ringfence_engine::schedule::ScheduleEntry>)>,
+    waiting: Vec<ringfence_engine::schedule::ScheduleEntry>,
+    orgs: Vec<Organization>,
+    organization_id: String,
+    device_id: String,
+}
+
+/// The schedule preview: a calendar per organization (or device) of when each approved update
+/// is expected to land, and why later ones wait.
+pub(super) async fn schedule(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
+    let params: ScheduleParams = match parse_query(uri.query().unwrap_or("")) {
+        Ok(q) => q,
+        Err(e) => {
+            return viewer_error(&v, &uri, EngineError::Invalid(ValueError::new("query", e.body.message)));
+        }
+    };
+    let p = &v.0.principal;
+    let q = ringfence_engine::schedule::ScheduleQuery {
+        organization_id: params.organization_id.clone(),
+        device_id: params.device_id.clone(),
+    };
+    let result = async {
+        let preview = s.engine.schedule_preview(p, &q).await?;
+        let orgs = s.engine.organizations(p).await?;
+        Ok::<_, EngineError>((preview, orgs))
+    }
+    .await;
+    match result {
+        Ok((preview, orgs)) => {
+            let mut days: Vec<(String, Vec<ringfence_engine::schedule::ScheduleEntry>)> = Vec::new();
+            let mut waiting = Vec::new();
+            for e in &preview.entries {
+                match e.start {
+                    Some(t) => {
+                        let day = t.strftime("%a %Y-%m-%d").to_string();
+                        match days.last_mut() {
+                            Some((d, list)) if *d == day => list.push(e.clone()),
+                            _ => days.push((day, vec![e.clone()])),
+                        }
+                    }
+                    None => waiting.push(e.clone()),
+                }
+            }
+            render(SchedulePage {
+                layout: layout(&v, "Schedule", "schedule", &uri),
+                preview,
+                days,
+                waiting,
+                orgs,
+                organization_id: params.organization_id.unwrap_or_default(),
+                device_id: params.device_id.unwrap_or_default(),
+            })
+        }
+        Err(e) => viewer_error(&v, &uri, e),
+    }
+}

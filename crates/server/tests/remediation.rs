@@ -17,6 +17,7 @@ both_backends!(
     policies_merge_with_provenance_and_preview_before_saving,
     the_catalog_links_pending_updates_to_the_findings_they_fix,
     decisions_stay_within_their_tenant,
+    the_schedule_forecasts_approved_updates_in_windows_and_stays_in_its_tenant,
 );
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -528,4 +529,99 @@ async fn decisions_stay_within_their_tenant(app: TestApp) {
         a1_tech.send("POST", &format!("/api/v1/exceptions/{exception}/revoke"), None).await.status,
         404
     );
+}
+
+async fn the_schedule_forecasts_approved_updates_in_windows_and_stays_in_its_tenant(app: TestApp) {
+    setup(&app).await;
+    let tech = app.token("tech@a").await;
+    let admin = app.token("admin@a").await;
+    // Sunday nights 02:00–05:00 for the partner; A1's device is the ring 0 machine.
+    let r = admin
+        .send(
+            "POST",
+            "/api/v1/policies",
+            Some(json!({"name": "Windows", "level": "partner", "settings": {
+                "maintenance_windows": [{"dtstart": "2026-01-04T02:00", "rrule": "FREQ=WEEKLY;BYDAY=SU", "duration": "PT3H"}]}})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = admin
+        .send(
+            "POST",
+            "/api/v1/policies",
+            Some(json!({"name": "Lab", "level": "device", "target_id": app.a1.device.id, "settings": {"ring": 0}})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    for (device, org) in [(&app.a1.device, &app.a1.org), (&app.a2.device, &app.a2.org)] {
+        let agent = AgentIdentity {
+            device_id: device.id.clone(),
+            partner_id: app.a1.partner.id.clone(),
+            organization_id: org.id.clone(),
+            inventory_seq: 0,
+        };
+        let report: ringfence_proto::AgentPendingUpdates = serde_json::from_value(json!({"updates": [
+            {"manager": "dpkg", "name": "libjq1", "installed": "1.6-2.1+deb12u1", "candidate": "1.6-2.1+deb12u2", "origin": "bookworm-security", "security": true}
+        ]}))
+        .unwrap();
+        app.engine.agent_updates(&agent, report).await.unwrap();
+    }
+    // Nothing approved: nothing to schedule.
+    let empty = tech.get("/api/v1/schedule").await;
+    assert_eq!(empty.status, 200, "{}", empty.body);
+    assert_eq!(empty.body["entries"], json!([]));
+    let r = tech
+        .send(
+            "POST",
+            "/api/v1/approvals",
+            Some(json!({"updates": [{"product": "jq", "version": "1.6-2.1+deb12u2"}], "decision": "approve", "reason": "r"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let s = tech.get("/api/v1/schedule").await;
+    assert_eq!(s.status, 200, "{}", s.body);
+    let entries = s.body["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{}", s.body);
+    let of = |d: &str| entries.iter().find(|e| e["device_id"] == d).unwrap().clone();
+    let lab = of(app.a1.device.id.as_str());
+    assert_eq!(lab["status"], "scheduled", "{lab}");
+    assert_eq!(lab["ring"], 0);
+    assert!(lab["local_start"].as_str().unwrap().starts_with("Sun "), "{lab}");
+    assert!(lab["local_start"].as_str().unwrap().ends_with("02:00"), "{lab}");
+    // The other device is in ring 2: it lands after ring 0's validation and says so (ring 1
+    // has no devices, so the forecast cannot pass its gate).
+    let other = of(app.a2.device.id.as_str());
+    assert_ne!(other["status"], "scheduled", "{other}");
+    assert!(other["reason"].as_str().unwrap().contains("ring 1"), "{other}");
+    // One organization, one device.
+    let one = tech.get(&format!("/api/v1/schedule?organization_id={}", app.a1.org.id)).await;
+    assert!(
+        one.body["entries"].as_array().unwrap().iter().all(|e| e["organization_id"] == json!(app.a1.org.id))
+    );
+    assert_eq!(one.body["entries"].as_array().unwrap().len(), 1);
+    let dev = tech.get(&format!("/api/v1/schedule?device_id={}", app.a2.device.id)).await;
+    assert_eq!(dev.body["entries"].as_array().unwrap().len(), 1);
+    // Bad and foreign ids.
+    assert_eq!(tech.get("/api/v1/schedule?organization_id=not%20an%20id").await.status, 422);
+    let b = app.token("admin@b").await;
+    assert_eq!(b.get("/api/v1/schedule").await.body["entries"], json!([]));
+    assert_eq!(b.get(&format!("/api/v1/schedule?organization_id={}", app.a1.org.id)).await.status, 404);
+    assert_eq!(b.get(&format!("/api/v1/schedule?device_id={}", app.a1.device.id)).await.status, 404);
+    // An organization's viewer sees its own devices only.
+    let viewer = app.token("viewer@a1").await;
+    let v = viewer.get("/api/v1/schedule").await;
+    assert!(!v.body["entries"].as_array().unwrap().is_empty());
+    assert!(
+        v.body["entries"].as_array().unwrap().iter().all(|e| e["organization_id"] == json!(app.a1.org.id)),
+        "{}",
+        v.body
+    );
+    assert_eq!(viewer.get(&format!("/api/v1/schedule?device_id={}", app.a2.device.id)).await.status, 404);
+    // The dashboard calendar shows it.
+    let session = app.session("viewer@a1").await;
+    let r = session.client.get(format!("{}/schedule", session.base)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Calendar") && page.contains(app.a1.device.hostname.as_str()), "{page}");
+    assert!(!page.contains(app.a2.device.hostname.as_str()), "another organization's device on the page");
 }

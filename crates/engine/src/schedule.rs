@@ -1,0 +1,338 @@
+//! The schedule preview: when each approved update is expected to land on each device, and
+//! why later ones wait. It is the rollout planner's forecast (`planner::forecast`) over the
+//! store as it is now: devices with their effective policy (ring, maintenance windows in the
+//! device's time zone, concurrency), the approved updates offered to them, and the partner's
+//! rings.
+
+use crate::policies::{Tree, effective_of, policy_set};
+use crate::{Engine, EngineError, Result, require};
+use ringfence_model::*;
+use ringfence_schedule::planner::{self, Device, Org, Outcome, Snapshot, Update, WindowSet};
+use ringfence_schedule::rings::{Gate, default_rings};
+use ringfence_schedule::{Duration, Recurrence, Rule};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Expected install time of an update, and of a reboot, until deployments measure them.
+const INSTALL_MINUTES: i64 = 10;
+const REBOOT_MINUTES: i64 = 10;
+/// The default health gate of a ring.
+pub const DEFAULT_GATE: Gate = Gate { min_successes: 3, max_failure_rate: 0.2 };
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct ScheduleEntry {
+    #[schema(value_type = String)]
+    pub device_id: DeviceId,
+    pub hostname: String,
+    #[schema(value_type = String)]
+    pub organization_id: OrganizationId,
+    pub organization: String,
+    pub ring: u8,
+    pub product: String,
+    pub version: String,
+    /// scheduled, waiting, halted or no_window.
+    pub status: String,
+    #[schema(value_type = Option<String>)]
+    pub start: Option<Timestamp>,
+    #[schema(value_type = Option<String>)]
+    pub end: Option<Timestamp>,
+    /// The start in the device's time zone ("Sun 2026-12-13 02:00").
+    pub local_start: Option<String>,
+    pub time_zone: String,
+    /// Why it lands then, or why it waits.
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct SchedulePreview {
+    #[schema(value_type = String)]
+    pub generated_at: Timestamp,
+    pub entries: Vec<ScheduleEntry>,
+    /// What the forecast assumes.
+    pub assumptions: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct ScheduleQuery {
+    pub organization_id: Option<String>,
+    pub device_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WindowSetting {
+    dtstart: String,
+    rrule: String,
+    duration: String,
+}
+
+fn windows_of(value: Option<&serde_json::Value>, tz: &str) -> Vec<Recurrence> {
+    // Settings are validated when saved; a window that no longer reads (a zone removed from
+    // the tz database) is skipped rather than failing the whole preview.
+    let Some(v) = value else { return Vec::new() };
+    let Ok(list) = serde_json::from_value::<Vec<WindowSetting>>(v.clone()) else { return Vec::new() };
+    list.iter()
+        .filter_map(|w| {
+            let dtstart = jiff::civil::DateTime::strptime("%Y-%m-%dT%H:%M", &w.dtstart)
+                .or_else(|_| jiff::civil::DateTime::strptime("%Y-%m-%dT%H:%M:%S", &w.dtstart))
+                .ok()?;
+            Recurrence::new(
+                tz,
+                dtstart,
+                Rule::parse(&w.rrule).ok()?,
+                Duration::parse(&w.duration).ok()?,
+                vec![],
+            )
+            .ok()
+        })
+        .collect()
+}
+
+impl Engine {
+    /// The expected schedule of the caller's scope, one organization or one device.
+    pub async fn schedule_preview(&self, p: &Principal, q: &ScheduleQuery) -> Result<SchedulePreview> {
+        require(p, Permission::Read, "read the schedule")?;
+        let scope = p.scope();
+        let org_filter = match q.organization_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(o) => Some(OrganizationId::parse(o).map_err(|_| {
+                ValueError::new("organization_id", "is not an identifier: use an organization's id")
+            })?),
+            None => None,
+        };
+        let device_filter = match q.device_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(d) => Some(
+                DeviceId::parse(d)
+                    .map_err(|_| ValueError::new("device_id", "is not an identifier: use a device's id"))?,
+            ),
+            None => None,
+        };
+        let now = self.now();
+        let partner = self.store.get_partner(&Scope::partner(scope.partner_id.clone())).await?;
+        let tree: Tree = self.tree(&scope).await?;
+        let records = self.store.list_policies(&scope).await?;
+        let set = policy_set(&records, &tree, partner.name.as_ref())?;
+        let orgs_in_scope = self.store.list_organizations(&scope).await?;
+        if let Some(o) = &org_filter
+            && !orgs_in_scope.iter().any(|x| &x.id == o)
+        {
+            return Err(EngineError::NotFound("organization"));
+        }
+        if let Some(d) = &device_filter
+            && !tree.devices.iter().any(|x| &x.id == d)
+        {
+            return Err(EngineError::NotFound("device"));
+        }
+        let queue = self.queue_of(&scope, org_filter.as_ref()).await?;
+
+        // Rings from the partner-level validation hours.
+        let mut rings = default_rings();
+        let partner_level = set
+            .effective(ringfence_policy::Placement { organization: "", site: "", groups: &[], device: "" })
+            .unwrap_or_default();
+        if let Some(f) = partner_level.get("validation_hours")
+            && let Some(map) = f.value.as_object()
+        {
+            for ring in &mut rings {
+                for (class, hours) in map {
+                    if let Some(h) = hours.as_i64() {
+                        let d = jiff::SignedDuration::from_hours(h);
+                        match ring.validation.iter_mut().find(|(c, _)| c == class) {
+                            Some(entry) => entry.1 = d,
+                            None => ring.validation.push((class.clone(), d)),
+                        }
+                    }
+                }
+            }
+        }
+
+        // Organizations, window sets and devices.
+        let org_index: HashMap<&OrganizationId, usize> =
+            orgs_in_scope.iter().enumerate().map(|(i, o)| (&o.id, i)).collect();
+        let mut orgs: Vec<Org> = orgs_in_scope
+            .iter()
+            .map(|o| Org {
+                name: o.name.clone(),
+                blackouts: Vec::new(),
+                business_hours: None,
+                max_concurrent: u32::MAX,
+            })
+            .collect();
+        let mut window_sets: Vec<WindowSet> = Vec::new();
+        let mut set_of: HashMap<(String, String), usize> = HashMap::new();
+        let mut sites: HashMap<String, usize> = HashMap::new();
+        let mut devices: Vec<Device> = Vec::new();
+        let mut device_index: HashMap<&DeviceId, usize> = HashMap::new();
+        let mut zones: Vec<String> = Vec::new();
+        for d in &tree.devices {
+            let Some(&oi) = org_index.get(&d.organization_id) else { continue };
+            let effective = effective_of(&set, d).unwrap_or_default();
+            let ring = effective.get("ring").and_then(|f| f.value.as_u64()).unwrap_or(2).min(3) as u8;
+            let max =
+                effective.get("max_concurrent").and_then(|f| f.value.as_u64()).unwrap_or(u64::from(u32::MAX));
+            orgs[oi].max_concurrent = orgs[oi].max_concurrent.min(u32::try_from(max).unwrap_or(u32::MAX));
+            let tz = d.effective_time_zone.clone();
+            let raw = effective.get("maintenance_windows").map(|f| f.value.to_string()).unwrap_or_default();
+            let ws = *set_of.entry((tz.clone(), raw)).or_insert_with(|| {
+                window_sets.push(WindowSet {
+                    windows: windows_of(effective.get("maintenance_windows").map(|f| &f.value), &tz),
+                });
+                window_sets.len() - 1
+            });
+            let next_site = sites.len();
+            let site = *sites.entry(d.site_id.to_string()).or_insert(next_site);
+            device_index.insert(&d.id, devices.len());
+            zones.push(tz);
+            devices.push(Device {
+                name: d.hostname.clone(),
+                org: oi,
+                site,
+                ring,
+                windows: ws,
+                online: true,
+                domain_controller: d.role.as_str() == "domain_controller",
+                updates: Vec::new(),
+                not_before: None,
+            });
+        }
+        for o in &mut orgs {
+            if o.max_concurrent == u32::MAX {
+                o.max_concurrent = 10_000;
+            }
+        }
+
+        // Approved updates, and the devices (of approving organizations) offered them.
+        let mut updates: Vec<Update> = Vec::new();
+        let mut refs: Vec<(String, String)> = Vec::new();
+        for item in &queue {
+            let Some(version) = &item.version else { continue };
+            let approved: Vec<&OrganizationId> = item
+                .organization_states
+                .iter()
+                .filter(|s| s.status == "approved")
+                .map(|s| &s.organization_id)
+                .collect();
+            if approved.is_empty() {
+                continue;
+            }
+            let ui = updates.len();
+            let mut any = false;
+            for (device, org) in &item.offered_devices {
+                if !approved.contains(&org) {
+                    continue;
+                }
+                if let Some(&di) = device_index.get(device)
+                    && !devices[di].updates.contains(&ui)
+                {
+                    devices[di].updates.push(ui);
+                    any = true;
+                }
+            }
+            if !any {
+                continue;
+            }
+            updates.push(Update {
+                name: format!("{} {}", item.product, version),
+                classification: item.classification.clone(),
+                install: jiff::SignedDuration::from_mins(INSTALL_MINUTES),
+                reboot: if item.reboot_required {
+                    jiff::SignedDuration::from_mins(REBOOT_MINUTES)
+                } else {
+                    jiff::SignedDuration::ZERO
+                },
+                emergency: item.organization_states.iter().any(|s| s.detail.contains("emergency override")),
+                progress: Vec::new(),
+                halt: None,
+            });
+            refs.push((item.product.clone(), version.clone()));
+        }
+
+        let snapshot = Snapshot {
+            now,
+            rings: &rings,
+            gate: DEFAULT_GATE,
+            orgs: &orgs,
+            window_sets: &window_sets,
+            devices: &devices,
+            updates: &updates,
+            running: &[],
+            // Two months: a monthly window (Patch Tuesday) always falls inside.
+            horizon_days: 62,
+        };
+        let plan = planner::forecast(&snapshot);
+        let by_index: Vec<&ringfence_model::Device> =
+            tree.devices.iter().filter(|d| org_index.contains_key(&d.organization_id)).collect();
+        let mut entries: Vec<ScheduleEntry> = plan
+            .decisions
+            .iter()
+            .filter(|dec| {
+                let d = by_index[dec.device];
+                device_filter.as_ref().is_none_or(|f| &d.id == f)
+                    && org_filter.as_ref().is_none_or(|f| &d.organization_id == f)
+            })
+            .map(|dec| {
+                let d = by_index[dec.device];
+                let reason = plan.explain(&snapshot, dec);
+                let (status, start, end) = match &dec.outcome {
+                    Outcome::Scheduled(n) => {
+                        let dep = &plan.deployments[*n];
+                        ("scheduled", Some(dep.start), Some(dep.end))
+                    }
+                    Outcome::Waiting => ("waiting", None, None),
+                    Outcome::Halted => ("halted", None, None),
+                    Outcome::NoWindow { .. } => ("no_window", None, None),
+                };
+                let zone = &zones[dec.device];
+                let reason =
+                    if status == "no_window" && window_sets[devices[dec.device].windows].windows.is_empty() {
+                        "no maintenance window is set for this device: add maintenance_windows to a policy"
+                            .to_string()
+                    } else {
+                        reason
+                    };
+                ScheduleEntry {
+                    device_id: d.id.clone(),
+                    hostname: d.hostname.clone(),
+                    organization_id: d.organization_id.clone(),
+                    organization: orgs[devices[dec.device].org].name.clone(),
+                    ring: devices[dec.device].ring,
+                    product: refs[dec.update].0.clone(),
+                    version: refs[dec.update].1.clone(),
+                    status: status.into(),
+                    start,
+                    end,
+                    local_start: start.and_then(|t| {
+                        jiff::tz::TimeZone::get(zone)
+                            .ok()
+                            .map(|z| t.to_zoned(z).strftime("%a %Y-%m-%d %H:%M").to_string())
+                    }),
+                    time_zone: zone.clone(),
+                    reason,
+                }
+            })
+            .collect();
+        entries.sort_by(|a, b| {
+            (a.start.is_none(), a.start, &a.organization, &a.hostname, &a.product).cmp(&(
+                b.start.is_none(),
+                b.start,
+                &b.organization,
+                &b.hostname,
+                &b.product,
+            ))
+        });
+        Ok(SchedulePreview {
+            generated_at: now,
+            entries,
+            assumptions: vec![
+                format!(
+                    "installs take {INSTALL_MINUTES} min and a reboot {REBOOT_MINUTES} min until deployments have measured them"
+                ),
+                format!(
+                    "each ring passes its gate ({} verified installs, under {:.0}% failures) when its {}th planned deployment ends; validation periods count from then",
+                    DEFAULT_GATE.min_successes,
+                    DEFAULT_GATE.max_failure_rate * 100.0,
+                    DEFAULT_GATE.min_successes
+                ),
+                "devices are assumed online at their windows".into(),
+            ],
+        })
+    }
+}
