@@ -669,6 +669,7 @@ pub async fn seed_remediation(engine: &Engine, seed: &DemoSeed) -> Result<DemoRe
             "reboot": "allowed",
             "validation_hours": {"security": 24, "feature": 72},
             "maintenance_windows": [window("2026-01-04T02:00", "FREQ=WEEKLY;BYDAY=SU", "PT3H")],
+            "business_hours": {"days": "MO,TU,WE,TH,FR", "start": "08:00", "end": "18:00"},
             "approval": {"auto_approve": {"classifications": ["security", "critical"], "kev": true, "cvss_at_least": 8.0, "ssvc_act": true},
                          "review": ["driver", "firmware"], "wait_days": {"feature": 14}, "emergency_second_approver": true},
         }),
@@ -684,6 +685,19 @@ pub async fn seed_remediation(engine: &Engine, seed: &DemoSeed) -> Result<DemoRe
                 "maintenance_windows": [window("2026-01-13T22:00", "FREQ=MONTHLY;BYDAY=2TU", "PT4H")],
                 "max_concurrent": 10,
             }),
+            &[],
+        ));
+    }
+    if let Some(org) = seed.organizations.get(1) {
+        // A client's year-end close: nothing is deployed there from 28 December to 4 January.
+        let year = engine.now().strftime("%Y").to_string();
+        let next: i32 = year.parse::<i32>().unwrap_or(2026) + 1;
+        policies.push(demo_policy(
+            format!("{} year-end close", org.name),
+            "organization",
+            Some(org.id.to_string()),
+            0,
+            serde_json::json!({"blackouts": [{"name": "year-end close", "start": format!("{year}-12-28T00:00:00Z"), "end": format!("{next}-01-04T00:00:00Z")}]}),
             &[],
         ));
     }

@@ -193,9 +193,50 @@ impl Engine {
                 not_before: None,
             });
         }
-        for o in &mut orgs {
+        // Blackouts and business hours, from each organization's policies (partner and
+        // organization levels), in the time zone of its first device.
+        let horizon = jiff::SignedDuration::from_hours(24 * 63);
+        for (oi, o) in orgs.iter_mut().enumerate() {
             if o.max_concurrent == u32::MAX {
                 o.max_concurrent = 10_000;
+            }
+            let org_id = orgs_in_scope[oi].id.to_string();
+            let tz = devices
+                .iter()
+                .position(|d| d.org == oi)
+                .map(|i| zones[i].clone())
+                .unwrap_or_else(|| "UTC".into());
+            let effective = set
+                .effective(ringfence_policy::Placement {
+                    organization: &org_id,
+                    site: "",
+                    groups: &[],
+                    device: "",
+                })
+                .unwrap_or_default();
+            if let Some(f) = effective.get("blackouts")
+                && let Ok(rules) = ringfence_policy::settings::blackouts(&f.value, &tz)
+            {
+                let from = now.checked_sub(jiff::SignedDuration::from_hours(24 * 3)).unwrap_or(now);
+                let to = now.checked_add(horizon).unwrap_or(now);
+                for r in rules {
+                    match r {
+                        ringfence_policy::settings::BlackoutRule::Once { start, end } => {
+                            o.blackouts.push(ringfence_schedule::Blackout { start, end })
+                        }
+                        ringfence_policy::settings::BlackoutRule::Recurring(rec) => {
+                            o.blackouts.extend(
+                                rec.occurrences_after(from, 400)
+                                    .into_iter()
+                                    .take_while(|x| x.start < to)
+                                    .map(ringfence_schedule::Blackout::from),
+                            );
+                        }
+                    }
+                }
+            }
+            if let Some(f) = effective.get("business_hours") {
+                o.business_hours = ringfence_policy::settings::business_hours(&f.value, &tz).ok();
             }
         }
 

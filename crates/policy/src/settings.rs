@@ -27,6 +27,14 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("auto_rollback", "true to roll back automatically when verification fails"),
     ("max_concurrent", "how many devices of one organization may install at once (1 to 10000)"),
     (
+        "blackouts",
+        "spans no deployment may touch: a list of {name, start, end} (RFC 3339 instants) or {name, dtstart: 'YYYY-MM-DDTHH:MM', rrule, duration} (recurring, in the organization's time zone)",
+    ),
+    (
+        "business_hours",
+        "hours no non-emergency deployment may enter: {days: 'MO,TU,WE,TH,FR', start: '08:00', end: '18:00'} in the organization's time zone",
+    ),
+    (
         "validation_hours",
         "hours an update stays in a ring before the next, by classification: {security: 24, feature: 72}",
     ),
@@ -41,6 +49,104 @@ struct Window {
     #[serde(default)]
     #[allow(dead_code)]
     exdates: Vec<String>,
+}
+
+/// One blackout: a one-off span, or a recurring one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlackoutSetting {
+    #[serde(default)]
+    pub name: String,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub dtstart: Option<String>,
+    pub rrule: Option<String>,
+    pub duration: Option<String>,
+}
+
+/// A blackout read from settings.
+#[derive(Debug, Clone)]
+pub enum BlackoutRule {
+    Once { start: jiff::Timestamp, end: jiff::Timestamp },
+    Recurring(ringfence_schedule::Recurrence),
+}
+
+fn local(field: &str, s: &str) -> Result<jiff::civil::DateTime, String> {
+    jiff::civil::DateTime::strptime("%Y-%m-%dT%H:%M", s)
+        .or_else(|_| jiff::civil::DateTime::strptime("%Y-%m-%dT%H:%M:%S", s))
+        .map_err(|_| format!("{field}: '{s}' is not YYYY-MM-DDTHH:MM"))
+}
+
+/// Reads the `blackouts` setting; recurring ones are in `tz`.
+pub fn blackouts(v: &Value, tz: &str) -> Result<Vec<BlackoutRule>, String> {
+    let list: Vec<BlackoutSetting> = typed("blackouts", v)?;
+    let mut out = Vec::with_capacity(list.len());
+    for (i, b) in list.iter().enumerate() {
+        let at = |part: &str| format!("blackouts[{i}].{part}");
+        match (&b.start, &b.end, &b.dtstart, &b.rrule, &b.duration) {
+            (Some(s), Some(e), None, None, None) => {
+                let parse = |part: &str, x: &str| {
+                    x.parse::<jiff::Timestamp>().map_err(|_| {
+                        format!("{}: '{x}' is not an RFC 3339 instant such as 2026-12-28T00:00:00Z", at(part))
+                    })
+                };
+                let (start, end) = (parse("start", s)?, parse("end", e)?);
+                if end <= start {
+                    return Err(format!("{}: must be after start", at("end")));
+                }
+                out.push(BlackoutRule::Once { start, end });
+            }
+            (None, None, Some(d), Some(r), Some(len)) => {
+                let rule = ringfence_schedule::Rule::parse(r).map_err(|e| format!("{}: {e}", at("rrule")))?;
+                let duration = ringfence_schedule::Duration::parse(len)
+                    .map_err(|e| format!("{}: {e}", at("duration")))?;
+                let rec = ringfence_schedule::Recurrence::new(
+                    tz,
+                    local(&at("dtstart"), d)?,
+                    rule,
+                    duration,
+                    vec![],
+                )
+                .map_err(|e| format!("{}: {e}", at("dtstart")))?;
+                out.push(BlackoutRule::Recurring(rec));
+            }
+            _ => {
+                return Err(format!(
+                    "blackouts[{i}]: give either start and end (a one-off span) or dtstart, rrule and duration (a recurring one)"
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BusinessHoursSetting {
+    days: String,
+    start: String,
+    end: String,
+}
+
+/// Reads the `business_hours` setting as a weekly recurrence in `tz`.
+pub fn business_hours(v: &Value, tz: &str) -> Result<ringfence_schedule::Recurrence, String> {
+    let b: BusinessHoursSetting = typed("business_hours", v)?;
+    let time = |part: &str, s: &str| {
+        jiff::civil::Time::strptime("%H:%M", s)
+            .map_err(|_| format!("business_hours.{part}: '{s}' is not HH:MM"))
+    };
+    let (start, end) = (time("start", &b.start)?, time("end", &b.end)?);
+    if end <= start {
+        return Err("business_hours.end: must be after start (business hours do not cross midnight)".into());
+    }
+    let rule = ringfence_schedule::Rule::parse(&format!("FREQ=WEEKLY;BYDAY={}", b.days.trim()))
+        .map_err(|e| format!("business_hours.days: {e}"))?;
+    let minutes = start.duration_until(end).as_secs() / 60;
+    let duration = ringfence_schedule::Duration::parse(&format!("PT{minutes}M"))
+        .map_err(|e| format!("business_hours: {e}"))?;
+    let dtstart = jiff::civil::date(2026, 1, 5).to_datetime(start);
+    ringfence_schedule::Recurrence::new(tz, dtstart, rule, duration, vec![])
+        .map_err(|e| format!("business_hours: {e}"))
 }
 
 #[derive(Deserialize)]
@@ -122,6 +228,12 @@ pub fn validate(settings: &BTreeMap<String, Value>) -> Result<(), String> {
                     return Err("max_concurrent: must be 1 to 10000".into());
                 }
             }
+            "blackouts" => {
+                blackouts(v, "UTC")?;
+            }
+            "business_hours" => {
+                business_hours(v, "UTC")?;
+            }
             "validation_hours" => {
                 let h: BTreeMap<Classification, u32> = typed(field, v)?;
                 if h.values().any(|h| *h > 720) {
@@ -159,6 +271,25 @@ mod tests {
             .unwrap_err();
         assert!(e.starts_with("maintenance_windows[0].rrule"), "{e}");
         assert!(check(json!({"reboot": "sometimes"})).unwrap_err().contains("allowed, ask, never"));
+        check(json!({"blackouts": [
+            {"name": "quarter-end close", "start": "2026-12-28T00:00:00Z", "end": "2027-01-02T00:00:00Z"},
+            {"name": "month-end", "dtstart": "2026-01-31T00:00", "rrule": "FREQ=MONTHLY;BYMONTHDAY=-1", "duration": "P1D"}],
+            "business_hours": {"days": "MO,TU,WE,TH,FR", "start": "08:00", "end": "18:00"}}))
+        .unwrap();
+        let e = check(json!({"blackouts": [{"name": "x", "start": "2026-12-28T00:00:00Z"}]})).unwrap_err();
+        assert!(e.contains("give either start and end"), "{e}");
+        let e =
+            check(json!({"blackouts": [{"start": "2026-12-28T00:00:00Z", "end": "2026-12-27T00:00:00Z"}]}))
+                .unwrap_err();
+        assert!(e.starts_with("blackouts[0].end: must be after start"), "{e}");
+        let e = check(json!({"blackouts": [{"dtstart": "2026-01-31T00:00", "rrule": "FREQ=HOURLY", "duration": "P1D"}]})).unwrap_err();
+        assert!(e.starts_with("blackouts[0].rrule"), "{e}");
+        let e =
+            check(json!({"business_hours": {"days": "MO", "start": "18:00", "end": "08:00"}})).unwrap_err();
+        assert!(e.starts_with("business_hours.end"), "{e}");
+        let e =
+            check(json!({"business_hours": {"days": "XX", "start": "08:00", "end": "18:00"}})).unwrap_err();
+        assert!(e.starts_with("business_hours.days"), "{e}");
         assert!(
             check(json!({"validation_hours": {"securty": 24}})).unwrap_err().starts_with("validation_hours")
         );

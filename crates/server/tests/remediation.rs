@@ -593,6 +593,33 @@ async fn the_schedule_forecasts_approved_updates_in_windows_and_stays_in_its_ten
     let other = of(app.a2.device.id.as_str());
     assert_ne!(other["status"], "scheduled", "{other}");
     assert!(other["reason"].as_str().unwrap().contains("ring 1"), "{other}");
+    // A blackout over the next eight days at A1 pushes the lab machine a week on, and says so.
+    let now = ringfence_model::Timestamp::now();
+    let until = now + jiff::SignedDuration::from_hours(24 * 8);
+    let r = admin
+        .send(
+            "POST",
+            "/api/v1/policies",
+            Some(json!({"name": "Close", "level": "organization", "target_id": app.a1.org.id, "settings": {
+                "blackouts": [{"name": "close", "start": now.to_string(), "end": until.to_string()}]}})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let s2 = tech.get(&format!("/api/v1/schedule?device_id={}", app.a1.device.id)).await;
+    let lab2 = &s2.body["entries"][0];
+    let start: ringfence_model::Timestamp = lab2["start"].as_str().unwrap().parse().unwrap();
+    assert!(start >= until, "{lab2}");
+    assert!(lab2["reason"].as_str().unwrap().contains("blackout"), "{lab2}");
+    let r = admin
+        .send(
+            "POST",
+            "/api/v1/policies",
+            Some(json!({"name": "Bad", "level": "organization", "target_id": app.a2.org.id, "settings": {
+                "blackouts": [{"name": "close", "start": until.to_string()}]}})),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body["message"].as_str().unwrap().contains("give either start and end"), "{}", r.body);
     // One organization, one device.
     let one = tech.get(&format!("/api/v1/schedule?organization_id={}", app.a1.org.id)).await;
     assert!(
