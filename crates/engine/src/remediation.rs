@@ -141,7 +141,7 @@ pub(crate) fn parse_when(field: &str, s: &str) -> Result<Timestamp> {
     .into())
 }
 
-fn text(field: &str, s: &str, max: usize) -> Result<String> {
+pub(crate) fn text(field: &str, s: &str, max: usize) -> Result<String> {
     let t = s.trim();
     if t.is_empty() {
         return Err(ValueError::new(field, "must not be empty").into());

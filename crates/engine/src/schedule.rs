@@ -7,10 +7,22 @@
 use crate::policies::{Tree, effective_of, policy_set};
 use crate::{Engine, EngineError, Result, require};
 use ringfence_model::*;
+use ringfence_proto as proto;
 use ringfence_schedule::planner::{self, Device, Org, Outcome, Snapshot, Update, WindowSet};
 use ringfence_schedule::rings::{Gate, default_rings};
 use ringfence_schedule::{Duration, Recurrence, Rule};
 use serde::{Deserialize, Serialize};
+
+/// A halt holds an update for every client, so only people who act for the whole partner
+/// may halt or release one.
+fn partner_wide(p: &Principal, what: &str) -> Result<()> {
+    if p.organization_id.is_some() {
+        return Err(EngineError::Forbidden(format!(
+            "a halt holds the update for every client of the partner; your access is limited to one organization, so you may not {what} one"
+        )));
+    }
+    Ok(())
+}
 use std::collections::HashMap;
 
 /// Expected install time of an update, and of a reboot, until deployments measure them.
@@ -88,6 +100,39 @@ fn windows_of(value: Option<&serde_json::Value>, tz: &str) -> Vec<Recurrence> {
 }
 
 impl Engine {
+    /// Every halt of the partner, newest first.
+    pub async fn halts(&self, p: &Principal) -> Result<Vec<ringfence_store::HaltRecord>> {
+        require(p, Permission::Read, "read rollout halts")?;
+        Ok(self.store.list_halts(&p.scope()).await?)
+    }
+
+    /// Halts an update for every client of the partner until a technician releases it.
+    pub async fn halt_update(
+        &self,
+        p: &Principal,
+        req: &proto::HaltRequest,
+    ) -> Result<ringfence_store::HaltRecord> {
+        require(p, Permission::Approve, "halt a rollout")?;
+        partner_wide(p, "halt")?;
+        let product = crate::remediation::text("product", &req.product, 300)?;
+        let version = crate::remediation::text("version", &req.version, 200)?;
+        let reason = crate::remediation::text("reason", &req.reason, 2_000)?;
+        Ok(self.store.create_halt(&self.audit(p), &p.scope(), &product, &version, &reason).await?)
+    }
+
+    /// Releases a halt: the update goes on ring by ring.
+    pub async fn release_halt(
+        &self,
+        p: &Principal,
+        id: &str,
+        req: &proto::ReleaseRequest,
+    ) -> Result<ringfence_store::HaltRecord> {
+        require(p, Permission::Approve, "release a rollout halt")?;
+        partner_wide(p, "release")?;
+        let reason = crate::remediation::text("reason", &req.reason, 2_000)?;
+        Ok(self.store.release_halt(&self.audit(p), &p.scope(), id, &reason).await?)
+    }
+
     /// The expected schedule of the caller's scope, one organization or one device.
     pub async fn schedule_preview(&self, p: &Principal, q: &ScheduleQuery) -> Result<SchedulePreview> {
         require(p, Permission::Read, "read the schedule")?;
@@ -122,6 +167,7 @@ impl Engine {
             return Err(EngineError::NotFound("device"));
         }
         let queue = self.queue_of(&scope, org_filter.as_ref()).await?;
+        let halts = self.store.list_halts(&scope).await?;
 
         // Rings from the partner-level validation hours.
         let mut rings = default_rings();
@@ -281,7 +327,17 @@ impl Engine {
                 },
                 emergency: item.organization_states.iter().any(|s| s.detail.contains("emergency override")),
                 progress: Vec::new(),
-                halt: None,
+                halt: halts
+                    .iter()
+                    .find(|h| h.released_at.is_none() && h.product == item.product && &h.version == version)
+                    .map(|h| {
+                        format!(
+                            "halted by {} on {}: {}",
+                            h.halted_by,
+                            h.halted_at.strftime("%Y-%m-%d"),
+                            h.reason
+                        )
+                    }),
             });
             refs.push((item.product.clone(), version.clone()));
         }

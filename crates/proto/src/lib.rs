@@ -528,6 +528,22 @@ pub struct CreateException {
     pub expires: String,
 }
 
+/// Halts an update for every client of the partner (the MSP-wide circuit breaker).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HaltRequest {
+    pub product: String,
+    pub version: String,
+    pub reason: String,
+}
+
+/// Releases a halt, with a reason.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseRequest {
+    pub reason: String,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRiskDecision {

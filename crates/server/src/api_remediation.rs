@@ -36,6 +36,41 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_risk_decisions, create_risk_decision))
         .routes(routes!(revoke_risk_decision))
         .routes(routes!(schedule))
+        .routes(routes!(list_halts, halt))
+        .routes(routes!(release_halt))
+}
+
+/// Every halt of the partner (the MSP-wide circuit breaker), newest first.
+#[utoipa::path(get, path = "/api/v1/rollouts/halts", tag = "schedule",
+    responses((status = 200, body = Vec<ringfence_engine::store::HaltRecord>)))]
+async fn list_halts(
+    State(s): State<AppState>,
+    c: Caller,
+) -> ApiResult<J<Vec<ringfence_engine::store::HaltRecord>>> {
+    Ok(J(s.engine.halts(&c.principal).await?))
+}
+
+/// Halts an update for every client of the partner until a technician releases it.
+#[utoipa::path(post, path = "/api/v1/rollouts/halts", tag = "schedule", request_body = ringfence_proto::HaltRequest,
+    responses((status = 201, body = ringfence_engine::store::HaltRecord), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn halt(
+    State(s): State<AppState>,
+    c: Caller,
+    Json(req): Json<ringfence_proto::HaltRequest>,
+) -> ApiResult<(StatusCode, J<ringfence_engine::store::HaltRecord>)> {
+    Ok((StatusCode::CREATED, J(s.engine.halt_update(&c.principal, &req).await?)))
+}
+
+/// Releases a halt, with a reason: the update goes on ring by ring.
+#[utoipa::path(post, path = "/api/v1/rollouts/halts/{id}/release", tag = "schedule", request_body = ringfence_proto::ReleaseRequest,
+    responses((status = 200, body = ringfence_engine::store::HaltRecord), (status = 404, body = ErrorBody)))]
+async fn release_halt(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    Json(req): Json<ringfence_proto::ReleaseRequest>,
+) -> ApiResult<J<ringfence_engine::store::HaltRecord>> {
+    Ok(J(s.engine.release_halt(&c.principal, &id, &req).await?))
 }
 
 /// When each approved update is expected to land on each device of the caller's scope (or of

@@ -61,6 +61,8 @@ pub fn router() -> Router<AppState> {
         .route("/queue/run-rules", post(remediation::run_rules))
         .route("/approvals", get(remediation::approvals))
         .route("/schedule", get(remediation::schedule))
+        .route("/schedule/halts", post(remediation::halt))
+        .route("/schedule/halts/{id}/release", post(remediation::release_halt))
         .route("/approvals/{id}/confirm", post(remediation::confirm))
         .route("/exceptions", get(remediation::exceptions).post(remediation::create_exception))
         .route("/exceptions/{id}/revoke", post(remediation::revoke_exception))

@@ -599,6 +599,8 @@ struct SchedulePage {
     orgs: Vec<Organization>,
     organization_id: String,
     device_id: String,
+    halts: Vec<ringfence_engine::store::HaltRecord>,
+    can_halt: bool,
 }
 
 /// The schedule preview: a calendar per organization (or device) of when each approved update
@@ -618,11 +620,12 @@ pub(super) async fn schedule(State(s): State<AppState>, v: Viewer, uri: Uri) -> 
     let result = async {
         let preview = s.engine.schedule_preview(p, &q).await?;
         let orgs = s.engine.organizations(p).await?;
-        Ok::<_, EngineError>((preview, orgs))
+        let halts = s.engine.halts(p).await?;
+        Ok::<_, EngineError>((preview, orgs, halts))
     }
     .await;
     match result {
-        Ok((preview, orgs)) => {
+        Ok((preview, orgs, halts)) => {
             let mut days: Vec<(String, Vec<ringfence_engine::schedule::ScheduleEntry>)> = Vec::new();
             let mut waiting = Vec::new();
             for e in &preview.entries {
@@ -645,8 +648,50 @@ pub(super) async fn schedule(State(s): State<AppState>, v: Viewer, uri: Uri) -> 
                 orgs,
                 organization_id: params.organization_id.unwrap_or_default(),
                 device_id: params.device_id.unwrap_or_default(),
+                halts,
+                can_halt: p.allows(Permission::Approve) && p.organization_id.is_none(),
             })
         }
         Err(e) => viewer_error(&v, &uri, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct HaltForm {
+    product: String,
+    version: String,
+    reason: String,
+}
+
+pub(super) async fn halt(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
+    let f: HaltForm = match form(&v, &body) {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    let req = proto::HaltRequest { product: f.product, version: f.version, reason: f.reason };
+    match s.engine.halt_update(&v.0.principal, &req).await {
+        Ok(h) => done("/schedule", Ok(format!("{} {} halted for every client", h.product, h.version))),
+        Err(e) => done("/schedule", Err(msg(e))),
+    }
+}
+
+#[derive(Deserialize)]
+struct ReleaseForm {
+    reason: String,
+}
+
+pub(super) async fn release_halt(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let f: ReleaseForm = match form(&v, &body) {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    match s.engine.release_halt(&v.0.principal, &id, &proto::ReleaseRequest { reason: f.reason }).await {
+        Ok(h) => done("/schedule", Ok(format!("{} {} released", h.product, h.version))),
+        Err(e) => done("/schedule", Err(msg(e))),
     }
 }

@@ -620,6 +620,39 @@ async fn the_schedule_forecasts_approved_updates_in_windows_and_stays_in_its_ten
         .await;
     assert_eq!(r.status, 422, "{}", r.body);
     assert!(r.body["message"].as_str().unwrap().contains("give either start and end"), "{}", r.body);
+    // The circuit breaker: a halt holds the update on every device until it is released.
+    let halt = json!({"product": "jq", "version": "1.6-2.1+deb12u2", "reason": "breaks the billing export"});
+    let a1_tech = app.token("tech@a1").await;
+    assert_eq!(a1_tech.send("POST", "/api/v1/rollouts/halts", Some(halt.clone())).await.status, 403);
+    let r = tech.send("POST", "/api/v1/rollouts/halts", Some(halt.clone())).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let halt_id = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(tech.send("POST", "/api/v1/rollouts/halts", Some(halt)).await.status, 409);
+    let held = tech.get("/api/v1/schedule").await;
+    assert!(
+        held.body["entries"].as_array().unwrap().iter().all(|e| e["status"] == "halted"),
+        "{}",
+        held.body
+    );
+    assert!(held.body["entries"][0]["reason"].as_str().unwrap().contains("breaks the billing export"));
+    let b = app.token("admin@b").await;
+    let release = json!({"reason": "vendor fixed the export"});
+    assert_eq!(
+        b.send("POST", &format!("/api/v1/rollouts/halts/{halt_id}/release"), Some(release.clone()))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(b.get("/api/v1/rollouts/halts").await.body, json!([]));
+    let bad = tech
+        .send("POST", &format!("/api/v1/rollouts/halts/{halt_id}/release"), Some(json!({"reason": " "})))
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    let r = tech.send("POST", &format!("/api/v1/rollouts/halts/{halt_id}/release"), Some(release)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["release_reason"], "vendor fixed the export");
+    let again = tech.get(&format!("/api/v1/schedule?device_id={}", app.a1.device.id)).await;
+    assert_eq!(again.body["entries"][0]["status"], "scheduled", "{}", again.body);
     // One organization, one device.
     let one = tech.get(&format!("/api/v1/schedule?organization_id={}", app.a1.org.id)).await;
     assert!(
@@ -630,7 +663,6 @@ async fn the_schedule_forecasts_approved_updates_in_windows_and_stays_in_its_ten
     assert_eq!(dev.body["entries"].as_array().unwrap().len(), 1);
     // Bad and foreign ids.
     assert_eq!(tech.get("/api/v1/schedule?organization_id=not%20an%20id").await.status, 422);
-    let b = app.token("admin@b").await;
     assert_eq!(b.get("/api/v1/schedule").await.body["entries"], json!([]));
     assert_eq!(b.get(&format!("/api/v1/schedule?organization_id={}", app.a1.org.id)).await.status, 404);
     assert_eq!(b.get(&format!("/api/v1/schedule?device_id={}", app.a1.device.id)).await.status, 404);

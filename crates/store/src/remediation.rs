@@ -114,6 +114,22 @@ pub struct ApprovalRecord {
     pub created_at: Timestamp,
 }
 
+/// A halt of one update for every client of the partner (the MSP-wide circuit breaker).
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct HaltRecord {
+    pub id: String,
+    pub product: String,
+    pub version: String,
+    pub reason: String,
+    pub halted_by: String,
+    #[schema(value_type = String)]
+    pub halted_at: Timestamp,
+    #[schema(value_type = Option<String>)]
+    pub released_at: Option<Timestamp>,
+    pub released_by: Option<String>,
+    pub release_reason: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewException {
     pub organization_id: OrganizationId,
@@ -270,6 +286,19 @@ pub trait RemediationStore: Send + Sync {
     ) -> Result<RiskDecisionRecord>;
 
     /// Open findings in the scope (one organization when given), with device and CVE facts.
+    /// Halts an update partner-wide; refused (conflict) while it is already halted.
+    async fn create_halt(
+        &self,
+        audit: &Audit,
+        scope: &Scope,
+        product: &str,
+        version: &str,
+        reason: &str,
+    ) -> Result<HaltRecord>;
+    /// Every halt of the partner, newest first.
+    async fn list_halts(&self, scope: &Scope) -> Result<Vec<HaltRecord>>;
+    async fn release_halt(&self, audit: &Audit, scope: &Scope, id: &str, reason: &str) -> Result<HaltRecord>;
+
     async fn queue_findings(
         &self,
         scope: &Scope,

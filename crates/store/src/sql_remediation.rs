@@ -98,6 +98,23 @@ fn exception_record(r: &DbRow) -> Result<ExceptionRecord> {
     })
 }
 
+const HALT_COLS: &str =
+    "id, product, version, reason, halted_by, halted_at, released_at, released_by, release_reason";
+
+fn halt_record(r: &DbRow) -> Result<HaltRecord> {
+    Ok(HaltRecord {
+        id: r.try_get("id")?,
+        product: r.try_get("product")?,
+        version: r.try_get("version")?,
+        reason: r.try_get("reason")?,
+        halted_by: r.try_get("halted_by")?,
+        halted_at: ts(r.try_get("halted_at")?),
+        released_at: opt_ts(r.try_get("released_at")?),
+        released_by: r.try_get("released_by")?,
+        release_reason: r.try_get("release_reason")?,
+    })
+}
+
 const RISK_COLS: &str = "id, organization_id, cve_id, product, kind, control, owner, reason, expires_at, \
      created_by, created_at, revoked_at";
 
@@ -673,6 +690,98 @@ impl RemediationStore for This {
             object_kind: "risk_decision",
             object_id: id,
             organization_id: Some(rec.organization_id.as_str()),
+            payload: json!({ "after": &rec }),
+        };
+        append(&mut tx, audit, a).await?;
+        tx.commit().await?;
+        Ok(rec)
+    }
+
+    async fn create_halt(
+        &self,
+        audit: &Audit,
+        scope: &Scope,
+        product: &str,
+        version: &str,
+        reason: &str,
+    ) -> Result<HaltRecord> {
+        let _w = self.write_guard().await;
+        let mut tx = self.begin_write().await?;
+        let live: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM rollout_halts WHERE partner_id = $1 AND product = $2 AND version = $3 AND released_at IS NULL",
+        )
+        .bind(scope.partner_id.as_str())
+        .bind(product)
+        .bind(version)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if live.is_some() {
+            return Err(StoreError::Conflict(format!("{product} {version} is already halted")));
+        }
+        let rec = HaltRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            product: product.into(),
+            version: version.into(),
+            reason: reason.into(),
+            halted_by: audit.actor.clone(),
+            halted_at: audit.at,
+            released_at: None,
+            released_by: None,
+            release_reason: None,
+        };
+        sqlx::query(
+            "INSERT INTO rollout_halts (id, partner_id, product, version, reason, halted_by, halted_at)              VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&rec.id)
+        .bind(scope.partner_id.as_str())
+        .bind(&rec.product)
+        .bind(&rec.version)
+        .bind(&rec.reason)
+        .bind(&rec.halted_by)
+        .bind(us(rec.halted_at))
+        .execute(&mut *tx)
+        .await?;
+        let a = Append {
+            chain: &scope.partner_id,
+            action: "rollout.halt",
+            object_kind: "rollout_halt",
+            object_id: &rec.id,
+            organization_id: None,
+            payload: json!({ "after": &rec }),
+        };
+        append(&mut tx, audit, a).await?;
+        tx.commit().await?;
+        Ok(rec)
+    }
+
+    async fn list_halts(&self, scope: &Scope) -> Result<Vec<HaltRecord>> {
+        let sql = format!("SELECT {HALT_COLS} FROM rollout_halts WHERE partner_id = $1 ORDER BY halted_at DESC, id DESC");
+        let rows = sqlx::query(safe(sql)).bind(scope.partner_id.as_str()).fetch_all(&self.pool).await?;
+        rows.iter().map(halt_record).collect()
+    }
+
+    async fn release_halt(&self, audit: &Audit, scope: &Scope, id: &str, reason: &str) -> Result<HaltRecord> {
+        let _w = self.write_guard().await;
+        let mut tx = self.begin_write().await?;
+        let sql = format!(
+            "UPDATE rollout_halts SET released_at = $3, released_by = $4, release_reason = $5              WHERE partner_id = $1 AND id = $2 AND released_at IS NULL RETURNING {HALT_COLS}"
+        );
+        let row = sqlx::query(safe(sql))
+            .bind(scope.partner_id.as_str())
+            .bind(id)
+            .bind(us(audit.at))
+            .bind(&audit.actor)
+            .bind(reason)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound("halt"))?;
+        let rec = halt_record(&row)?;
+        let a = Append {
+            chain: &scope.partner_id,
+            action: "rollout.release",
+            object_kind: "rollout_halt",
+            object_id: id,
+            organization_id: None,
             payload: json!({ "after": &rec }),
         };
         append(&mut tx, audit, a).await?;
