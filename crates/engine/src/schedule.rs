@@ -12,6 +12,7 @@ use ringfence_schedule::planner::{self, Device, Org, Outcome, Snapshot, Update, 
 use ringfence_schedule::rings::{Gate, default_rings};
 use ringfence_schedule::{Duration, Recurrence, Rule};
 use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
 
 /// A halt holds an update for every client, so only people who act for the whole partner
 /// may halt or release one.
@@ -131,6 +132,55 @@ impl Engine {
         partner_wide(p, "release")?;
         let reason = crate::remediation::text("reason", &req.reason, 2_000)?;
         Ok(self.store.release_halt(&self.audit(p), &p.scope(), id, &reason).await?)
+    }
+
+    /// An organization's maintenance windows (those of its devices' effective policies) as an
+    /// iCalendar file a client can subscribe to; one event per distinct window and zone.
+    pub async fn organization_windows_ics(&self, p: &Principal, organization_id: &str) -> Result<String> {
+        require(p, Permission::Read, "read maintenance windows")?;
+        let scope = p.scope();
+        let org = OrganizationId::parse(organization_id.trim()).map_err(|_| {
+            ValueError::new("organization_id", "is not an identifier: use an organization's id")
+        })?;
+        let organization = self.store.get_organization(&scope, &org).await?;
+        let partner = self.store.get_partner(&Scope::partner(scope.partner_id.clone())).await?;
+        let tree: Tree = self.tree(&scope).await?;
+        let records = self.store.list_policies(&scope).await?;
+        let set = policy_set(&records, &tree, partner.name.as_ref())?;
+        // (zone, window setting) → (windows, device count), in a stable order.
+        let mut found: std::collections::BTreeMap<(String, String), (Vec<Recurrence>, usize)> =
+            Default::default();
+        for d in tree.devices.iter().filter(|d| d.organization_id == org) {
+            let effective = effective_of(&set, d).unwrap_or_default();
+            let Some(f) = effective.get("maintenance_windows") else { continue };
+            let tz = d.effective_time_zone.clone();
+            let entry = found
+                .entry((tz.clone(), f.value.to_string()))
+                .or_insert_with(|| (windows_of(Some(&f.value), &tz), 0));
+            entry.1 += 1;
+        }
+        let mut owned: Vec<(String, String, String, Recurrence)> = Vec::new();
+        for ((tz, raw), (windows, devices)) in &found {
+            for (i, w) in windows.iter().enumerate() {
+                let digest = sha2::Sha256::digest(format!("{org}|{tz}|{raw}|{i}").as_bytes());
+                let uid = format!("{}@ringfence", hex::encode(&digest[..12]));
+                let summary = format!(
+                    "{} maintenance window ({devices} device{})",
+                    organization.name,
+                    if *devices == 1 { "" } else { "s" }
+                );
+                owned.push((uid, summary, tz.clone(), w.clone()));
+            }
+        }
+        let events: Vec<ringfence_schedule::ics::Event<'_>> = owned
+            .iter()
+            .map(|(uid, summary, tz, w)| ringfence_schedule::ics::Event { uid, summary, window: w, tz })
+            .collect();
+        Ok(ringfence_schedule::ics::calendar(
+            &format!("{} maintenance windows", organization.name),
+            &events,
+            self.now(),
+        ))
     }
 
     /// The expected schedule of the caller's scope, one organization or one device.

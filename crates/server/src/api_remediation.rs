@@ -38,6 +38,21 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(schedule))
         .routes(routes!(list_halts, halt))
         .routes(routes!(release_halt))
+        .routes(routes!(organization_windows))
+}
+
+/// An organization's maintenance windows as iCalendar (text/calendar), for a client to
+/// subscribe to or import: one recurring event per distinct window and time zone.
+#[utoipa::path(get, path = "/api/v1/organizations/{id}/windows.ics", tag = "schedule",
+    responses((status = 200, content_type = "text/calendar", body = String), (status = 404, body = ErrorBody)))]
+async fn organization_windows(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let body = s.engine.organization_windows_ics(&c.principal, &id).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/calendar; charset=utf-8")], body).into_response())
 }
 
 /// Every halt of the partner (the MSP-wide circuit breaker), newest first.

@@ -653,6 +653,16 @@ async fn the_schedule_forecasts_approved_updates_in_windows_and_stays_in_its_ten
     assert_eq!(r.body["release_reason"], "vendor fixed the export");
     let again = tech.get(&format!("/api/v1/schedule?device_id={}", app.a1.device.id)).await;
     assert_eq!(again.body["entries"][0]["status"], "scheduled", "{}", again.body);
+    // The organization's windows as a calendar a client subscribes to.
+    let ics = tech.get(&format!("/api/v1/organizations/{}/windows.ics", app.a1.org.id)).await;
+    assert_eq!(ics.status, 200);
+    assert!(ics.headers["content-type"].to_str().unwrap().starts_with("text/calendar"));
+    let text = ics.body.as_str().unwrap();
+    assert!(text.starts_with("BEGIN:VCALENDAR\r\n"), "{text}");
+    assert!(text.contains("RRULE:FREQ=WEEKLY;BYDAY=SU") && text.contains("DURATION:PT3H"), "{text}");
+    assert!(text.contains("maintenance window (1 device)"), "{text}");
+    assert_eq!(text.matches("BEGIN:VEVENT").count(), 1);
+    assert_eq!(b.get(&format!("/api/v1/organizations/{}/windows.ics", app.a1.org.id)).await.status, 404);
     // One organization, one device.
     let one = tech.get(&format!("/api/v1/schedule?organization_id={}", app.a1.org.id)).await;
     assert!(
