@@ -353,3 +353,76 @@ async fn approve_an_update_from_the_remediation_queue_in_chromium() {
     assert!(history.contains("user:tech@a"), "{history}");
     b.quit().await;
 }
+
+#[tokio::test]
+async fn halt_and_release_an_update_from_the_schedule_in_chromium() {
+    let Some(driver) = start_driver().await else { return };
+    let app = common::TestApp::spawn(common::Backend::Sqlite).await.unwrap();
+    let summary = ringfence_engine::intel::import_demo(app.store.as_ref(), ringfence_model::Timestamp::now())
+        .await
+        .unwrap();
+    app.engine.correlate_after_import(&[summary]).await.unwrap();
+    let admin = app.token("admin@a").await;
+    let tech = app.token("tech@a").await;
+    let r = admin
+        .send(
+            "POST",
+            "/api/v1/policies",
+            Some(json!({"name": "Nightly", "level": "partner", "settings": {"ring": 0,
+                "maintenance_windows": [{"dtstart": "2026-01-01T01:00", "rrule": "FREQ=DAILY", "duration": "PT3H"}]}})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let agent = ringfence_engine::store::AgentIdentity {
+        device_id: app.a1.device.id.clone(),
+        partner_id: app.a1.partner.id.clone(),
+        organization_id: app.a1.org.id.clone(),
+        inventory_seq: 0,
+    };
+    let report: ringfence_proto::AgentPendingUpdates = serde_json::from_value(json!({"updates": [
+        {"manager": "dpkg", "name": "podman", "installed": "4.3.1", "candidate": "4.9.0", "origin": "bookworm-backports"}]}))
+    .unwrap();
+    app.engine.agent_updates(&agent, report).await.unwrap();
+    let r = tech
+        .send(
+            "POST",
+            "/api/v1/approvals",
+            Some(json!({"updates": [{"product": "podman", "version": "4.9.0"}], "decision": "approve", "reason": "r"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    let b = driver.browser().await;
+    b.go(&app.url("/login")).await;
+    b.type_into("#username", "tech@a").await;
+    b.type_into("#password", common::PASSWORD).await;
+    b.click("#sign-in").await;
+    b.go(&app.url("/schedule")).await;
+    let calendar = b.text(".schedule-day").await;
+    assert!(
+        calendar.contains(app.a1.device.hostname.as_str()) && calendar.contains("podman → 4.9.0"),
+        "{calendar}"
+    );
+    assert!(calendar.contains("next window"), "{calendar}");
+    b.screenshot("schedule").await;
+
+    // Halt it for every client: it leaves the calendar and waits as halted.
+    b.type_into("#halt-form input[name='product']", "podman").await;
+    b.type_into("#halt-form input[name='version']", "4.9.0").await;
+    b.type_into("#halt-form input[name='reason']", "breaks the container host").await;
+    b.click("#halt-form button").await;
+    let notice = b.text(".flash.notice").await;
+    assert!(notice.contains("halted for every client"), "{notice}");
+    let waiting = b.text("#schedule-waiting").await;
+    assert!(waiting.contains("halted") && waiting.contains("breaks the container host"), "{waiting}");
+    b.screenshot("schedule-halted").await;
+
+    // Release it: back on the calendar.
+    b.type_into("#halts input[name='reason']", "fixed upstream").await;
+    b.click("#halts button").await;
+    let halts = b.text("#halts").await;
+    assert!(halts.contains("fixed upstream"), "{halts}");
+    let calendar = b.text(".schedule-day").await;
+    assert!(calendar.contains("podman → 4.9.0"), "{calendar}");
+    b.quit().await;
+}
