@@ -37,6 +37,12 @@ impl Engine {
         Ok(self.store.signing_key(&generate_key).await?.1)
     }
 
+    /// Signs a job for an agent with the server's key (the one agents pinned at enrollment).
+    pub async fn sign_job(&self, job: &proto::jobs::Job) -> Result<proto::jobs::SignedJob> {
+        let (secret, _) = self.store.signing_key(&generate_key).await?;
+        proto::jobs::sign(job, &secret).map_err(|e| ValueError::new("job", e).into())
+    }
+
     pub async fn create_enrollment_token(
         &self,
         p: &Principal,

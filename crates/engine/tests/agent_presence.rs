@@ -129,3 +129,45 @@ async fn concurrent_reports_are_batched_and_each_applied_once() {
         assert_eq!(state.inventory_seq, 1);
     }
 }
+
+#[tokio::test]
+async fn the_agent_accepts_jobs_the_server_signs_with_the_key_it_pinned() {
+    let (store, _dir) = ringfence_store::testing::fresh_sqlite().await;
+    let engine = Engine::new(Arc::new(store));
+    let audit = ringfence_store::Audit::new("test", Timestamp::now());
+    engine.store().create_partner(&audit, &Name::parse("name", "Jobs MSP").unwrap()).await.unwrap();
+    let pinned = engine.server_public_key().await.unwrap();
+    let now = Timestamp::now();
+    let job = proto::jobs::Job {
+        id: "job-1".into(),
+        idempotency_key: "dep-1-install".into(),
+        device_id: "dev-1".into(),
+        deployment_id: Some("dep-1".into()),
+        work: proto::jobs::JobKind::Install {
+            packages: vec![proto::jobs::PackageVersion {
+                manager: "dpkg".into(),
+                name: "openssl".into(),
+                version: "3.0.15-1~deb12u1".into(),
+            }],
+        },
+        window_start: now,
+        window_end: now + jiff::SignedDuration::from_hours(3),
+        issued_at: now,
+    };
+    let signed = engine.sign_job(&job).await.unwrap();
+    let inside = now + jiff::SignedDuration::from_mins(5);
+    assert_eq!(proto::jobs::verify(&signed, &pinned, "dev-1", inside).unwrap(), job);
+    // The key is the same on every call (it is kept in the database), so pinned agents keep
+    // accepting jobs across server restarts.
+    assert_eq!(engine.server_public_key().await.unwrap(), pinned);
+    // A job the engine would not sign: a package name that is not one.
+    let mut bad = job.clone();
+    bad.work = proto::jobs::JobKind::Rollback {
+        packages: vec![proto::jobs::PackageVersion {
+            manager: "dpkg".into(),
+            name: "openssl`id`".into(),
+            version: "3.0.11".into(),
+        }],
+    };
+    assert!(engine.sign_job(&bad).await.is_err());
+}

@@ -7,6 +7,8 @@
 //!
 //! This crate depends on no server code: the CLI and outside clients can use it as well.
 
+pub mod jobs;
+
 use ringfence_model::EnrollmentToken;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
