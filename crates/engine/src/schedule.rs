@@ -473,10 +473,9 @@ impl Engine {
                     "installs take {INSTALL_MINUTES} min and a reboot {REBOOT_MINUTES} min until deployments have measured them"
                 ),
                 format!(
-                    "each ring passes its gate ({} verified installs, under {:.0}% failures) when its {}th planned deployment ends; validation periods count from then",
+                    "each ring passes its gate ({} verified installs, or all of a smaller ring, under {:.0}% failures) when those planned deployments end; validation periods count from then; a ring with no devices is passed over",
                     DEFAULT_GATE.min_successes,
                     DEFAULT_GATE.max_failure_rate * 100.0,
-                    DEFAULT_GATE.min_successes
                 ),
                 "devices are assumed online at their windows".into(),
             ],

@@ -76,9 +76,11 @@ pub struct Update {
 }
 
 /// A deployment already dispatched or running; it counts against the concurrency limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Running {
     pub device: usize,
+    /// The updates it installs.
+    pub updates: Vec<usize>,
     pub start: Timestamp,
     pub end: Timestamp,
 }
@@ -211,11 +213,34 @@ fn add_or_max(t: Timestamp, d: SignedDuration) -> Timestamp {
 pub fn plan(s: &Snapshot<'_>) -> Plan {
     let now = s.now;
     let horizon_end = add_or_max(now, SignedDuration::from_hours(24 * i64::from(s.horizon_days.max(1))));
+    // Devices of each ring taking each update: still to do, running, or done.
+    let ring_count = s.rings.len().max(1);
+    let mut sizes: Vec<Vec<u32>> = s
+        .updates
+        .iter()
+        .map(|u| (0..ring_count).map(|r| u.progress.get(r).map_or(0, |p| p.verified + p.failed)).collect())
+        .collect();
+    let ring_of = |d: &Device| usize::from(d.ring).min(ring_count - 1);
+    for d in s.devices {
+        for &ui in &d.updates {
+            sizes[ui][ring_of(d)] += 1;
+        }
+    }
+    for r in s.running {
+        if let Some(d) = s.devices.get(r.device) {
+            for &ui in &r.updates {
+                if let Some(row) = sizes.get_mut(ui) {
+                    row[ring_of(d)] += 1;
+                }
+            }
+        }
+    }
     // Ring entry per update and ring, computed once.
     let entries: Vec<Vec<Entry>> = s
         .updates
         .iter()
-        .map(|u| {
+        .zip(&sizes)
+        .map(|(u, sizes)| {
             let rollout = Rollout {
                 rings: s.rings,
                 gate: s.gate,
@@ -223,6 +248,7 @@ pub fn plan(s: &Snapshot<'_>) -> Plan {
                 classification: &u.classification,
                 partner_halt: u.halt.as_deref(),
                 emergency: u.emergency,
+                ring_sizes: sizes,
             };
             (0..s.rings.len().max(1)).map(|r| opening(&rollout, r, now)).collect()
         })

@@ -56,6 +56,14 @@ pub struct Gate {
     pub max_failure_rate: f64,
 }
 
+impl Gate {
+    /// The gate for a ring of `size` devices taking the update: a ring smaller than the
+    /// gate's sample passes on all of its devices (0: the gate as it is).
+    pub fn sized(self, size: u32) -> Gate {
+        if size == 0 { self } else { Gate { min_successes: self.min_successes.min(size), ..self } }
+    }
+}
+
 /// What one ring has done with the update so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RingProgress {
@@ -130,6 +138,10 @@ pub struct Rollout<'a> {
     pub partner_halt: Option<&'a str>,
     /// A technician's emergency override.
     pub emergency: bool,
+    /// Devices of each ring that take the update, by index (an empty slice: unknown). A ring
+    /// smaller than the gate's sample is judged on all of its devices; a ring with none is
+    /// passed over.
+    pub ring_sizes: &'a [u32],
 }
 
 impl Rollout<'_> {
@@ -146,8 +158,13 @@ fn may_enter(r: &Rollout<'_>, target: usize, now: Timestamp) -> Entry {
         return Entry::Halted { reason: format!("held for every client of the partner: {why}") };
     }
     for (i, ring) in rings.iter().enumerate().take(target) {
+        // A ring no device of which takes the update has nothing to validate: it is passed.
+        if r.ring_sizes.get(i) == Some(&0) {
+            continue;
+        }
         let p = progress.get(i).copied().unwrap_or_default();
-        match judge(gate, &p) {
+        let gate = gate.sized(r.ring_sizes.get(i).copied().unwrap_or(0));
+        match judge(&gate, &p) {
             GateVerdict::Fail { failure_rate, limit } => {
                 return Entry::Halted {
                     reason: format!(

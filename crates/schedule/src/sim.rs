@@ -235,15 +235,11 @@ pub fn fleet(o: &Options) -> Result<Fleet, String> {
         update("firefox-esr 128.5.1esr-1~deb12u1", "security", 10, 0, true),
     ];
     let rings = default_rings();
-    let mut sizes = [0usize; 4];
-    for d in &devices {
-        sizes[usize::from(d.ring)] += 1;
-    }
-    let smallest = sizes.iter().copied().filter(|n| *n > 0).min().unwrap_or(1);
     Ok(Fleet {
         start,
         rings,
-        gate: Gate { min_successes: u32::try_from(smallest.min(10)).unwrap_or(10), max_failure_rate: 0.25 },
+        // Rings smaller than the sample are judged on all their devices (`Gate::sized`).
+        gate: Gate { min_successes: 10, max_failure_rate: 0.25 },
         orgs,
         window_sets,
         devices,
@@ -283,6 +279,11 @@ pub fn run(o: &Options) -> Result<Report, String> {
     let mut next_wake: Option<Timestamp> = None;
     let mut now = f.start;
     let mut today = -1i64;
+    // Every device takes every update: a ring's size is its device count.
+    let mut ring_sizes = vec![0u32; f.rings.len()];
+    for d in &f.devices {
+        ring_sizes[usize::from(d.ring).min(f.rings.len() - 1)] += 1;
+    }
     while now < end {
         let tick_end = now.checked_add(step).map_err(|e| e.to_string())?;
         // Releases.
@@ -315,7 +316,7 @@ pub fn run(o: &Options) -> Result<Report, String> {
         let mut finished: Vec<(Running, usize)> = Vec::new();
         running.retain(|(r, i)| {
             if r.end <= now {
-                finished.push((*r, *i));
+                finished.push((r.clone(), *i));
                 false
             } else {
                 true
@@ -337,7 +338,7 @@ pub fn run(o: &Options) -> Result<Report, String> {
                     p.failed += 1;
                 }
                 // Gates are judged as results come in.
-                let verdict = judge(&f.gate, &f.updates[u].progress[ring]);
+                let verdict = judge(&f.gate.sized(ring_sizes[ring]), &f.updates[u].progress[ring]);
                 let ring_name = &f.rings[ring].name;
                 match verdict {
                     GateVerdict::Fail { failure_rate, limit } if f.updates[u].halt.is_none() => {
@@ -391,7 +392,7 @@ pub fn run(o: &Options) -> Result<Report, String> {
                     dev.updates.clear();
                 }
             }
-            let busy: Vec<Running> = running.iter().map(|(r, _)| *r).collect();
+            let busy: Vec<Running> = running.iter().map(|(r, _)| r.clone()).collect();
             let snap = Snapshot {
                 now,
                 rings: &f.rings,
@@ -459,7 +460,10 @@ pub fn run(o: &Options) -> Result<Report, String> {
                 }
                 started.push((u, r));
             }
-            running.push((Running { device: dep.device, start: dep.start, end: dep.end }, done.len()));
+            running.push((
+                Running { device: dep.device, updates: dep.updates.clone(), start: dep.start, end: dep.end },
+                done.len(),
+            ));
             done.push(Done {
                 device: dep.device,
                 ring,

@@ -111,7 +111,8 @@ fn a_worked_plan_explains_every_decision() {
     // Ring 2 waits on ring 1, which has not started: no time is known.
     let (o, text) = why(2, 1);
     assert_eq!(o, Outcome::Waiting);
-    assert_eq!(text, "waiting: ring 1 (canary) has 0 of 3 verified installs");
+    // (Ring 1 has one device taking curl: its gate needs that one, not the sample of 3.)
+    assert_eq!(text, "waiting: ring 1 (canary) has 0 of 1 verified installs");
 }
 
 #[test]
@@ -252,7 +253,7 @@ mod properties {
                 site: usize::from(*site),
                 ..device(&format!("d{i}"), *ring, (0..updates.len()).collect())
             }).collect();
-            let running = [Running { device: 0, start: now, end: now.checked_add(SignedDuration::from_mins(30)).unwrap() }];
+            let running = [Running { device: 0, updates: vec![0], start: now, end: now.checked_add(SignedDuration::from_mins(30)).unwrap() }];
             let s = Snapshot {
                 now,
                 rings: &rings,
@@ -285,11 +286,19 @@ mod properties {
                 if !dev.online {
                     prop_assert!(d.window.start > now, "{d:?}");
                 }
-                // Ring order: every ring before the device's has passed its gate.
+                // Ring order: every ring before the device's has passed its gate (on all of a
+                // ring smaller than the sample), or has no device taking the update.
                 for u in &d.updates {
                     for (r, ring) in rings.iter().enumerate().take(usize::from(dev.ring)) {
                         let p = updates[*u].progress[r];
-                        prop_assert!(p.verified >= 3 && p.entered_at.is_some(), "{d:?}");
+                        let size = p.verified
+                            + p.failed
+                            + devices.iter().filter(|x| usize::from(x.ring) == r && x.updates.contains(u)).count() as u32
+                            + s.running.iter().filter(|x| usize::from(devices[x.device].ring) == r && x.updates.contains(u)).count() as u32;
+                        if size == 0 {
+                            continue;
+                        }
+                        prop_assert!(p.verified >= size.min(3) && p.entered_at.is_some(), "{d:?}");
                         prop_assert!(f64::from(p.failed) / f64::from(p.failed + p.verified) < 0.3);
                         if !updates[*u].emergency {
                             let opens = p.entered_at.unwrap().checked_add(ring.validation_for("security")).unwrap();
@@ -457,4 +466,37 @@ fn a_gate_judges_failures_on_its_sample_unless_they_already_sink_it() {
     // On the full sample the rate decides.
     assert!(matches!(judge(&gate, &p(10, 4)), GateVerdict::Fail { .. }));
     assert_eq!(judge(&gate, &p(10, 3)), GateVerdict::Pass);
+}
+
+#[test]
+fn a_small_ring_is_judged_on_all_its_devices_and_an_empty_ring_is_passed_over() {
+    use ringfence_schedule::rings::{Entry, Rollout};
+    let rings = default_rings();
+    let gate = Gate { min_successes: 10, max_failure_rate: 0.25 };
+    assert_eq!(gate.sized(4).min_successes, 4);
+    assert_eq!(gate.sized(40).min_successes, 10);
+    assert_eq!(gate.sized(0), gate);
+    let now = t("2026-12-10T00:00:00Z");
+    let done = RingProgress { entered_at: Some(t("2026-12-07T00:00:00Z")), verified: 4, failed: 0 };
+    let rollout = |sizes: &'static [u32], progress: Vec<RingProgress>| {
+        let progress: &'static [RingProgress] = Box::leak(progress.into_boxed_slice());
+        Rollout {
+            rings: &[],
+            gate,
+            progress,
+            classification: "security",
+            partner_halt: None,
+            emergency: false,
+            ring_sizes: sizes,
+        }
+    };
+    // Ring 0 has 4 devices, all verified: ring 1 may start although the sample is 10.
+    let r = Rollout { rings: &rings, ..rollout(&[4, 30], vec![done]) };
+    assert!(matches!(r.may_enter(1, now), Entry::Allowed { .. }), "{:?}", r.may_enter(1, now));
+    // Without sizes the sample of 10 holds.
+    let r = Rollout { rings: &rings, ..rollout(&[], vec![done]) };
+    assert!(matches!(r.may_enter(1, now), Entry::Waiting { until: None, .. }));
+    // Ring 1 has no device taking the update: ring 2 waits on ring 0 only.
+    let r = Rollout { rings: &rings, ..rollout(&[4, 0, 30], vec![done]) };
+    assert!(matches!(r.may_enter(2, now), Entry::Allowed { .. }), "{:?}", r.may_enter(2, now));
 }

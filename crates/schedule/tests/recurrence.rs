@@ -408,6 +408,7 @@ mod rings {
             classification: "security",
             partner_halt: halt,
             emergency,
+            ring_sizes: &[],
         }
     }
 

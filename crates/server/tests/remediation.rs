@@ -588,11 +588,14 @@ async fn the_schedule_forecasts_approved_updates_in_windows_and_stays_in_its_ten
     assert_eq!(lab["ring"], 0);
     assert!(lab["local_start"].as_str().unwrap().starts_with("Sun "), "{lab}");
     assert!(lab["local_start"].as_str().unwrap().ends_with("02:00"), "{lab}");
-    // The other device is in ring 2: it lands after ring 0's validation and says so (ring 1
-    // has no devices, so the forecast cannot pass its gate).
+    // The other device is in ring 2 and ring 1 has no devices: it lands after ring 0's
+    // validation period (24 hours after the lab machine's install), and says so.
     let other = of(app.a2.device.id.as_str());
-    assert_ne!(other["status"], "scheduled", "{other}");
-    assert!(other["reason"].as_str().unwrap().contains("ring 1"), "{other}");
+    assert_eq!(other["status"], "scheduled", "{other}");
+    assert!(other["reason"].as_str().unwrap().starts_with("waiting: ring 0 validation ends"), "{other}");
+    let lab_end: ringfence_model::Timestamp = lab["end"].as_str().unwrap().parse().unwrap();
+    let other_start: ringfence_model::Timestamp = other["start"].as_str().unwrap().parse().unwrap();
+    assert!(other_start >= lab_end + jiff::SignedDuration::from_hours(24), "{other}");
     // A blackout over the next eight days at A1 pushes the lab machine a week on, and says so.
     let now = ringfence_model::Timestamp::now();
     let until = now + jiff::SignedDuration::from_hours(24 * 8);
