@@ -8,6 +8,7 @@
 //! the device's other software). It also measures one device's inventory delta and one
 //! newly published CVE turned into its list of affected devices.
 
+use crate::rng::Rng;
 use clap::Args;
 use ringfence_cpe::Cpe;
 use ringfence_feeds::nvd::{Bound, Configuration, CpeMatch, Node, Operator};
@@ -35,29 +36,6 @@ pub struct CorrelateArgs {
     /// Worker threads (default: the machine's cores).
     #[arg(long)]
     threads: Option<usize>,
-}
-
-/// A small deterministic generator (SplitMix64), so every run builds the same data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// Zipf-like pick in 0..n: small indices are much more likely.
-    fn popular(&mut self, n: usize) -> usize {
-        let u = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
-        ((n as f64).powf(u) - 1.0).floor().min(n as f64 - 1.0) as usize
-    }
 }
 
 /// Products NVD knows; devices carry the more popular part of them.

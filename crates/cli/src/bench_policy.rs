@@ -8,6 +8,7 @@
 //!   updates and sorted by risk removed: the work of one remediation-queue request after
 //!   its rows are read.
 
+use crate::rng::Rng;
 use clap::Args;
 use ringfence_engine::remediation::rank_queue;
 use ringfence_model::{DeviceId, OrganizationId, Timestamp};
@@ -28,32 +29,6 @@ pub struct PolicyBenchArgs {
     /// Measured runs of each computation (the best and the median are printed).
     #[arg(long, default_value_t = 3)]
     runs: usize,
-}
-
-/// SplitMix64: the same data on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Zipf-like pick in 0..n: small indices are much more likely.
-    fn popular(&mut self, n: usize) -> usize {
-        ((n as f64).powf(self.unit()) - 1.0).floor().min(n as f64 - 1.0) as usize
-    }
 }
 
 const DEVICES_PER_ORG: usize = 200;

@@ -10,6 +10,7 @@ mod config;
 mod intel;
 mod loadgen;
 mod output;
+mod rng;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};

@@ -654,6 +654,30 @@ fn demo_policy(
     }
 }
 
+/// A technician's decision on one queue entry for every organization of the partner.
+async fn decide_partner_wide(
+    engine: &Engine,
+    op: &Principal,
+    item: &crate::remediation::QueueItem,
+    decision: &str,
+    reason: &str,
+    defer_until: Option<String>,
+) -> Result<()> {
+    let req = proto::DecisionRequest {
+        updates: vec![proto::UpdateRef {
+            product: item.product.clone(),
+            version: item.version.clone().unwrap_or_default(),
+        }],
+        decision: decision.into(),
+        reason: reason.into(),
+        organization_id: None,
+        defer_until,
+        emergency: false,
+    };
+    engine.decide(op, &req).await?;
+    Ok(())
+}
+
 /// Seeds policies at several levels, the Debian devices' update catalogs, a client
 /// exception and a deferral, then runs the approval rules, so the queue shows every state.
 pub async fn seed_remediation(engine: &Engine, seed: &DemoSeed) -> Result<DemoRemediation> {
@@ -801,42 +825,14 @@ pub async fn seed_remediation(engine: &Engine, seed: &DemoSeed) -> Result<DemoRe
     let until = (engine.now() + jiff::SignedDuration::from_hours(24 * 7)).to_string();
     let queue = engine.remediation_queue(op, &proto::QueueQuery::default()).await?;
     if let Some(item) = queue.iter().find(|i| i.product == "unzip" && i.version.is_some()) {
-        engine
-            .decide(
-                op,
-                &proto::DecisionRequest {
-                    updates: vec![proto::UpdateRef {
-                        product: item.product.clone(),
-                        version: item.version.clone().unwrap_or_default(),
-                    }],
-                    decision: "defer".into(),
-                    reason: "wait for the clients' month-end close".into(),
-                    organization_id: None,
-                    defer_until: Some(until),
-                    emergency: false,
-                },
-            )
+        decide_partner_wide(engine, op, item, "defer", "wait for the clients' month-end close", Some(until))
             .await?;
     }
     // A technician approves the month's Windows cumulative update for every client: the
     // schedule then shows it landing ring by ring in each device's windows.
     if let Some(item) = queue.iter().find(|i| i.product.starts_with("Cumulative Update for Windows")) {
-        engine
-            .decide(
-                op,
-                &proto::DecisionRequest {
-                    updates: vec![proto::UpdateRef {
-                        product: item.product.clone(),
-                        version: item.version.clone().unwrap_or_default(),
-                    }],
-                    decision: "approve".into(),
-                    reason: "Patch Tuesday cumulative update; passed the lab machines".into(),
-                    organization_id: None,
-                    defer_until: None,
-                    emergency: false,
-                },
-            )
-            .await?;
+        let reason = "Patch Tuesday cumulative update; passed the lab machines";
+        decide_partner_wide(engine, op, item, "approve", reason, None).await?;
     }
     Ok(DemoRemediation { policies: policies.len(), catalogs, rule_approvals })
 }
