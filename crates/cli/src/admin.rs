@@ -730,30 +730,8 @@ pub async fn run(engine: Engine, args: AdminArgs) -> anyhow::Result<()> {
             ar::rules(&engine, &operator(&engine, &args.partner).await?, f, cmd).await?
         }
         AdminCommand::Schedule { organization_id, device_id } => {
-            let op = operator(&engine, &args.partner).await?;
-            let q = ringfence_engine::schedule::ScheduleQuery { organization_id, device_id };
-            let preview = engine.schedule_preview(&op, &q).await?;
-            let rows = preview
-                .entries
-                .iter()
-                .map(|e| {
-                    vec![
-                        e.start
-                            .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
-                            .unwrap_or_else(|| "-".into()),
-                        e.hostname.clone(),
-                        e.ring.to_string(),
-                        format!("{}={}", e.product, e.version),
-                        e.status.clone(),
-                        e.reason.clone(),
-                    ]
-                })
-                .collect();
-            emit(
-                &["start (UTC)", "device", "ring", "update", "status", "why"],
-                rows,
-                serde_json::to_value(&preview)?,
-            );
+            let q = ringfence_proto::ScheduleQuery { organization_id, device_id };
+            ar::schedule(&engine, &operator(&engine, &args.partner).await?, f, &q).await?
         }
         AdminCommand::Exception(cmd) => {
             ar::exception(&engine, &operator(&engine, &args.partner).await?, f, cmd).await?

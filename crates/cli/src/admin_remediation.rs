@@ -1,6 +1,6 @@
-//! `ringfence admin policy|queue|decide|approvals|rules|exception`: policies, the remediation
-//! queue and decisions from the command line, through the same engine use cases as the API
-//! (validation, tie checks, evidence events).
+//! `ringfence admin policy|queue|decide|approvals|rules|exception|schedule`: policies, the
+//! remediation queue, decisions and the schedule preview from the command line, through the
+//! same engine use cases as the API (validation, tie checks, evidence events).
 
 use crate::InvalidArgument;
 use crate::output::{self, Format};
@@ -381,5 +381,35 @@ pub async fn exception(engine: &Engine, op: &Principal, f: Format, cmd: Exceptio
             emit(f, &headers, vec![row(&e)], serde_json::to_value(&e)?);
         }
     }
+    Ok(())
+}
+
+pub async fn schedule(
+    engine: &Engine,
+    op: &Principal,
+    f: Format,
+    q: &proto::ScheduleQuery,
+) -> anyhow::Result<()> {
+    let preview = engine.schedule_preview(op, q).await?;
+    let rows = preview
+        .entries
+        .iter()
+        .map(|e| {
+            vec![
+                e.start.map(|t| t.strftime("%Y-%m-%d %H:%M").to_string()).unwrap_or_else(|| "-".into()),
+                e.hostname.clone(),
+                e.ring.to_string(),
+                format!("{}={}", e.product, e.version),
+                e.status.clone(),
+                e.reason.clone(),
+            ]
+        })
+        .collect();
+    emit(
+        f,
+        &["start (UTC)", "device", "ring", "update", "status", "why"],
+        rows,
+        serde_json::to_value(&preview)?,
+    );
     Ok(())
 }

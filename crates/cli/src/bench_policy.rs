@@ -57,7 +57,7 @@ fn policy(id: String, level: Level, target: &str, priority: i32, settings: serde
 }
 
 /// A partner policy with locks, one per organization, one per site, one per group and one for
-/// every hundredth device: about 1,500 policies for 100,000 devices.
+/// every hundredth device: about 2,500 policies for 100,000 devices.
 fn fleet(devices: usize, rng: &mut Rng) -> (Vec<Device>, PolicySet) {
     let mut policies = Vec::new();
     let mut partner = policy(

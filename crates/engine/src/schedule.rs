@@ -8,10 +8,10 @@ use crate::policies::{Tree, effective_of, policy_set};
 use crate::{Engine, EngineError, Result, require};
 use ringfence_model::*;
 use ringfence_proto as proto;
+use ringfence_schedule::Recurrence;
 use ringfence_schedule::planner::{self, Device, Org, Outcome, Snapshot, Update, WindowSet};
 use ringfence_schedule::rings::{Gate, default_rings};
-use ringfence_schedule::{Duration, Recurrence, Rule};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::Digest as _;
 
 /// A halt holds an update for every client, so only people who act for the whole partner
@@ -65,39 +65,10 @@ pub struct SchedulePreview {
     pub assumptions: Vec<String>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
-pub struct ScheduleQuery {
-    pub organization_id: Option<String>,
-    pub device_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct WindowSetting {
-    dtstart: String,
-    rrule: String,
-    duration: String,
-}
-
 fn windows_of(value: Option<&serde_json::Value>, tz: &str) -> Vec<Recurrence> {
-    // Settings are validated when saved; a window that no longer reads (a zone removed from
-    // the tz database) is skipped rather than failing the whole preview.
-    let Some(v) = value else { return Vec::new() };
-    let Ok(list) = serde_json::from_value::<Vec<WindowSetting>>(v.clone()) else { return Vec::new() };
-    list.iter()
-        .filter_map(|w| {
-            let dtstart = jiff::civil::DateTime::strptime("%Y-%m-%dT%H:%M", &w.dtstart)
-                .or_else(|_| jiff::civil::DateTime::strptime("%Y-%m-%dT%H:%M:%S", &w.dtstart))
-                .ok()?;
-            Recurrence::new(
-                tz,
-                dtstart,
-                Rule::parse(&w.rrule).ok()?,
-                Duration::parse(&w.duration).ok()?,
-                vec![],
-            )
-            .ok()
-        })
-        .collect()
+    // Settings are validated when saved; windows that no longer read (a zone removed from
+    // the tz database) are left out rather than failing the whole preview.
+    value.and_then(|v| ringfence_policy::settings::maintenance_windows(v, tz).ok()).unwrap_or_default()
 }
 
 impl Engine {
@@ -184,7 +155,7 @@ impl Engine {
     }
 
     /// The expected schedule of the caller's scope, one organization or one device.
-    pub async fn schedule_preview(&self, p: &Principal, q: &ScheduleQuery) -> Result<SchedulePreview> {
+    pub async fn schedule_preview(&self, p: &Principal, q: &proto::ScheduleQuery) -> Result<SchedulePreview> {
         require(p, Permission::Read, "read the schedule")?;
         let scope = p.scope();
         let org_filter = match q.organization_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -218,6 +189,9 @@ impl Engine {
         }
         let queue = self.queue_of(&scope, org_filter.as_ref()).await?;
         let halts = self.store.list_halts(&scope).await?;
+        // Newest first, as the queue reads them: an organization's latest decision on an
+        // update says whether it was an emergency override.
+        let approvals = self.store.list_approvals(&scope, 100_000).await?;
 
         // Rings from the partner-level validation hours.
         let mut rings = default_rings();
@@ -375,7 +349,16 @@ impl Engine {
                 } else {
                     jiff::SignedDuration::ZERO
                 },
-                emergency: item.organization_states.iter().any(|s| s.detail.contains("emergency override")),
+                emergency: approved.iter().any(|org| {
+                    approvals
+                        .iter()
+                        .find(|a| {
+                            a.product == item.product
+                                && &a.version == version
+                                && a.organization_id.as_ref().is_none_or(|o| o == *org)
+                        })
+                        .is_some_and(|a| a.emergency)
+                }),
                 progress: Vec::new(),
                 halt: halts
                     .iter()

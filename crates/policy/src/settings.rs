@@ -77,6 +77,24 @@ fn local(field: &str, s: &str) -> Result<jiff::civil::DateTime, String> {
         .map_err(|_| format!("{field}: '{s}' is not YYYY-MM-DDTHH:MM"))
 }
 
+/// Reads the `maintenance_windows` setting as recurrences in `tz` (the device's zone).
+pub fn maintenance_windows(v: &Value, tz: &str) -> Result<Vec<ringfence_schedule::Recurrence>, String> {
+    let ws: Vec<Window> = typed("maintenance_windows", v)?;
+    ws.iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let at = |part: &str| format!("maintenance_windows[{i}].{part}");
+            let dtstart = local(&at("dtstart"), &w.dtstart)?;
+            let rule =
+                ringfence_schedule::Rule::parse(&w.rrule).map_err(|e| format!("{}: {e}", at("rrule")))?;
+            let duration = ringfence_schedule::Duration::parse(&w.duration)
+                .map_err(|e| format!("{}: {e}", at("duration")))?;
+            ringfence_schedule::Recurrence::new(tz, dtstart, rule, duration, vec![])
+                .map_err(|e| format!("{}: {e}", at("dtstart")))
+        })
+        .collect()
+}
+
 /// Reads the `blackouts` setting; recurring ones are in `tz`.
 pub fn blackouts(v: &Value, tz: &str) -> Result<Vec<BlackoutRule>, String> {
     let list: Vec<BlackoutSetting> = typed("blackouts", v)?;
@@ -174,21 +192,7 @@ pub fn validate(settings: &BTreeMap<String, Value>) -> Result<(), String> {
                 }
             }
             "maintenance_windows" => {
-                let ws: Vec<Window> = typed(field, v)?;
-                for (i, w) in ws.iter().enumerate() {
-                    jiff::civil::DateTime::strptime("%Y-%m-%dT%H:%M", &w.dtstart)
-                        .or_else(|_| jiff::civil::DateTime::strptime("%Y-%m-%dT%H:%M:%S", &w.dtstart))
-                        .map_err(|_| {
-                            format!(
-                                "maintenance_windows[{i}].dtstart: '{}' is not YYYY-MM-DDTHH:MM",
-                                w.dtstart
-                            )
-                        })?;
-                    ringfence_schedule::Rule::parse(&w.rrule)
-                        .map_err(|e| format!("maintenance_windows[{i}].rrule: {e}"))?;
-                    ringfence_schedule::Duration::parse(&w.duration)
-                        .map_err(|e| format!("maintenance_windows[{i}].duration: {e}"))?;
-                }
+                maintenance_windows(v, "UTC")?;
             }
             "reboot" => {
                 let r: String = typed(field, v)?;

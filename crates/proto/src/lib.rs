@@ -562,6 +562,14 @@ pub struct CreateRiskDecision {
     pub expires: String,
 }
 
+/// Which part of the schedule preview to show: the caller's scope, one organization or one
+/// device.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+pub struct ScheduleQuery {
+    pub organization_id: Option<String>,
+    pub device_id: Option<String>,
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct QueueQuery {

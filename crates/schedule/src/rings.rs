@@ -96,7 +96,8 @@ pub fn judge(gate: &Gate, p: &RingProgress) -> GateVerdict {
     let rate = if done == 0 { 0.0 } else { f64::from(p.failed) / f64::from(done) };
     // A failure rate is judged once the ring has the gate's sample, or earlier when the
     // failures alone already sink it (even `min_successes` successes would not bring the
-    // rate under the limit). One early failure of a large ring does not halt on its own.
+    // rate under the limit). So an early failure halts only when it could not be outweighed
+    // within the sample: with 10 at 25% one failure waits, with 3 at 20% it halts at once.
     let best_case = f64::from(p.failed) / f64::from(p.failed + gate.min_successes.max(1));
     if p.failed > 0
         && rate >= gate.max_failure_rate

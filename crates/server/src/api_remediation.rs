@@ -91,12 +91,12 @@ async fn release_halt(
 /// When each approved update is expected to land on each device of the caller's scope (or of
 /// one organization or device), and why later ones wait: the rollout planner's forecast.
 #[utoipa::path(get, path = "/api/v1/schedule", tag = "schedule",
-    params(ringfence_engine::schedule::ScheduleQuery),
+    params(ringfence_proto::ScheduleQuery),
     responses((status = 200, body = ringfence_engine::schedule::SchedulePreview), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn schedule(
     State(s): State<AppState>,
     c: Caller,
-    Query(q): Query<ringfence_engine::schedule::ScheduleQuery>,
+    Query(q): Query<ringfence_proto::ScheduleQuery>,
 ) -> ApiResult<J<ringfence_engine::schedule::SchedulePreview>> {
     Ok(J(s.engine.schedule_preview(&c.principal, &q).await?))
 }

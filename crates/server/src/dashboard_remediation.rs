@@ -613,7 +613,7 @@ pub(super) async fn schedule(State(s): State<AppState>, v: Viewer, uri: Uri) -> 
         }
     };
     let p = &v.0.principal;
-    let q = ringfence_engine::schedule::ScheduleQuery {
+    let q = ringfence_proto::ScheduleQuery {
         organization_id: params.organization_id.clone(),
         device_id: params.device_id.clone(),
     };
