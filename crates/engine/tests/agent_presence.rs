@@ -73,7 +73,7 @@ async fn a_device_goes_offline_after_the_configured_threshold() {
     let state = engine.agent_state(&op, &device).await.unwrap().unwrap();
     assert!(!state.online, "never checked in: offline");
     engine
-        .agent_checkin(&agent, &proto::CheckIn { agent_version: "test".into(), reboot_required: false })
+        .agent_checkin(&agent, &proto::CheckIn { agent_version: "test".into(), reboot_required: false, boot_id: None })
         .await
         .unwrap();
     assert!(engine.agent_state(&op, &device).await.unwrap().unwrap().online);
@@ -149,6 +149,8 @@ async fn the_agent_accepts_jobs_the_server_signs_with_the_key_it_pinned() {
                 name: "openssl".into(),
                 version: "3.0.15-1~deb12u1".into(),
             }],
+            reboot_allowed: false,
+            health_checks: Vec::new(),
         },
         window_start: now,
         window_end: now + jiff::SignedDuration::from_hours(3),
@@ -168,6 +170,7 @@ async fn the_agent_accepts_jobs_the_server_signs_with_the_key_it_pinned() {
             name: "openssl`id`".into(),
             version: "3.0.11".into(),
         }],
+        health_checks: Vec::new(),
     };
     assert!(engine.sign_job(&bad).await.is_err());
 }

@@ -24,22 +24,136 @@ pub struct PackageVersion {
     pub version: String,
 }
 
+/// A check that a device is healthy after a change: the policy's `health_checks`, carried
+/// inside the signed job so the agent never runs a check the server did not sign.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "check", rename_all = "snake_case", deny_unknown_fields)]
+pub enum HealthCheck {
+    /// `systemctl is-active UNIT` answers `active`.
+    SystemdUnit { unit: String },
+    /// A TCP connection to HOST:PORT opens within 5 s.
+    Tcp { host: String, port: u16 },
+    /// An HTTP GET answers `expect_status` (default: any 2xx) within 10 s.
+    Http {
+        url: String,
+        #[serde(default)]
+        expect_status: Option<u16>,
+    },
+    /// A command (no shell unless the policy names one) exits 0 within `timeout_secs`.
+    Command {
+        argv: Vec<String>,
+        #[serde(default = "default_check_timeout")]
+        timeout_secs: u32,
+    },
+}
+
+fn default_check_timeout() -> u32 {
+    30
+}
+
+impl HealthCheck {
+    /// A short label for logs and the dashboard ("systemd unit nginx.service").
+    pub fn label(&self) -> String {
+        match self {
+            HealthCheck::SystemdUnit { unit } => format!("systemd unit {unit}"),
+            HealthCheck::Tcp { host, port } => format!("tcp {host}:{port}"),
+            HealthCheck::Http { url, .. } => format!("http {url}"),
+            HealthCheck::Command { argv, .. } => format!("command {}", argv.join(" ")),
+        }
+    }
+
+    /// Checks the fields: unit names and hosts in the characters they use, http(s) URLs,
+    /// a bounded command line and timeout.
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            HealthCheck::SystemdUnit { unit } => valid_text("unit", unit, 256, |c| {
+                c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | ':' | '\\')
+            }),
+            HealthCheck::Tcp { host, port } => {
+                valid_text("host", host, 253, |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':'))?;
+                if *port == 0 {
+                    return Err("port must be 1 to 65535".into());
+                }
+                Ok(())
+            }
+            HealthCheck::Http { url, expect_status } => {
+                if !(url.starts_with("http://") || url.starts_with("https://"))
+                    || url.len() > 2_000
+                    || url.chars().any(|c| c.is_whitespace() || c.is_control())
+                {
+                    return Err(format!("url '{}' must be an http:// or https:// URL without spaces", trim80(url)));
+                }
+                if let Some(s) = expect_status
+                    && !(100..=599).contains(s)
+                {
+                    return Err(format!("expect_status {s} is not an HTTP status (100 to 599)"));
+                }
+                Ok(())
+            }
+            HealthCheck::Command { argv, timeout_secs } => {
+                if argv.is_empty() || argv.len() > 64 {
+                    return Err("a check command has 1 to 64 arguments".into());
+                }
+                if argv.iter().any(|a| a.len() > 4_000 || a.contains('\0')) || argv[0].trim().is_empty() {
+                    return Err("a check command's arguments are at most 4,000 characters, without NUL, and the first names the program".into());
+                }
+                if !(1..=600).contains(timeout_secs) {
+                    return Err(format!("timeout_secs {timeout_secs} must be 1 to 600"));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Most health checks one job may carry.
+pub const MAX_CHECKS: usize = 32;
+
 /// What a job does.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum JobKind {
-    /// Install these exact versions.
+    /// Install these exact versions; reboot inside the window when the system asks for it
+    /// and `reboot_allowed`; then run the health checks.
     Install {
         packages: Vec<PackageVersion>,
+        #[serde(default)]
+        reboot_allowed: bool,
+        #[serde(default)]
+        health_checks: Vec<HealthCheck>,
     },
-    /// Go back to these exact versions and hold them.
+    /// Go back to these exact versions and hold them, then run the health checks.
     Rollback {
         packages: Vec<PackageVersion>,
+        #[serde(default)]
+        health_checks: Vec<HealthCheck>,
     },
     Reboot,
     CollectInventory,
-    /// Run the health checks of the device's policy.
-    HealthChecks,
+    /// Run these health checks (the device's policy).
+    HealthChecks { checks: Vec<HealthCheck> },
+}
+
+impl JobKind {
+    /// `install`, `rollback`, `reboot`, `collect_inventory` or `health_checks`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            JobKind::Install { .. } => "install",
+            JobKind::Rollback { .. } => "rollback",
+            JobKind::Reboot => "reboot",
+            JobKind::CollectInventory => "collect_inventory",
+            JobKind::HealthChecks { .. } => "health_checks",
+        }
+    }
+
+    /// The health checks the job runs.
+    pub fn health_checks(&self) -> &[HealthCheck] {
+        match self {
+            JobKind::Install { health_checks, .. } | JobKind::Rollback { health_checks, .. } => health_checks,
+            JobKind::HealthChecks { checks } => checks,
+            JobKind::Reboot | JobKind::CollectInventory => &[],
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -87,11 +201,15 @@ pub enum Refusal {
     WindowOver(jiff::Timestamp),
 }
 
+fn trim80(s: &str) -> String {
+    s.chars().take(80).collect()
+}
+
 fn valid_text(field: &str, s: &str, max: usize, allowed: impl Fn(char) -> bool) -> Result<(), String> {
     if s.is_empty() || s.len() > max || !s.chars().all(allowed) {
         return Err(format!(
             "{field} '{}' is empty, too long or has characters a package manager does not use",
-            s.chars().take(80).collect::<String>()
+            trim80(s)
         ));
     }
     Ok(())
@@ -111,7 +229,14 @@ impl Job {
         if self.window_end <= self.window_start {
             return Err("window_end must be after window_start".into());
         }
-        if let JobKind::Install { packages } | JobKind::Rollback { packages } = &self.work {
+        let checks = self.work.health_checks();
+        if checks.len() > MAX_CHECKS {
+            return Err(format!("a job carries at most {MAX_CHECKS} health checks"));
+        }
+        for c in checks {
+            c.check()?;
+        }
+        if let JobKind::Install { packages, .. } | JobKind::Rollback { packages, .. } = &self.work {
             if packages.is_empty() || packages.len() > MAX_PACKAGES {
                 return Err(format!("a job names 1 to {MAX_PACKAGES} packages"));
             }
@@ -178,4 +303,77 @@ pub fn verify(
         return Err(Refusal::WindowOver(job.window_end));
     }
     Ok(job)
+}
+
+/// How a job ended, as the agent reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobOutcome {
+    /// The agent took the job and is running it (a progress report; a final one follows).
+    Started,
+    /// The agent is rebooting for the job; the final report follows after the reboot.
+    Rebooting,
+    Succeeded,
+    /// Pre-checks, the package manager or a health check failed (`phase` says which).
+    Failed,
+    /// The agent would not run it (signature, device, window: `detail` says why).
+    Refused,
+}
+
+/// The result of one health check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckResult {
+    /// The check's label (`HealthCheck::label`).
+    pub check: String,
+    pub passed: bool,
+    #[serde(default)]
+    pub detail: String,
+}
+
+/// Longest agent log a report may carry; the agent keeps the end of a longer one.
+pub const MAX_LOG: usize = 64 * 1024;
+
+/// What the agent reports about a job (`POST /api/agent/v1/jobs/report`). Reports are
+/// idempotent: the same final report sent twice changes nothing the second time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobReport {
+    pub job_id: String,
+    pub idempotency_key: String,
+    pub outcome: JobOutcome,
+    /// Where it ended: `verify`, `precheck`, `install`, `reboot`, `health` or `done`.
+    #[serde(default)]
+    pub phase: String,
+    /// One line: why it failed or was refused.
+    #[serde(default)]
+    pub detail: String,
+    /// The versions of the job's packages after it ran (empty string: not installed).
+    #[serde(default)]
+    pub installed: Vec<PackageVersion>,
+    #[serde(default)]
+    pub health: Vec<CheckResult>,
+    #[serde(default)]
+    pub rebooted: bool,
+    /// `/proc/sys/kernel/random/boot_id` when the report was made.
+    #[serde(default)]
+    pub boot_id: Option<String>,
+    /// What the package manager and checks printed (the end of it, at most `MAX_LOG`).
+    #[serde(default)]
+    pub log: String,
+    #[schema(value_type = String)]
+    pub at: jiff::Timestamp,
+}
+
+/// The server's answer to a lease request: the jobs this device should run now.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct JobLease {
+    pub jobs: Vec<SignedJob>,
+}
+
+/// The server's answer to a job report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct JobReportAck {
+    /// The report changed the job (false: it had been recorded before).
+    pub recorded: bool,
 }

@@ -385,6 +385,9 @@ pub struct CheckIn {
     pub agent_version: String,
     #[serde(default)]
     pub reboot_required: bool,
+    /// The kernel's boot id (`/proc/sys/kernel/random/boot_id`): a new one after a reboot.
+    #[serde(default)]
+    pub boot_id: Option<String>,
 }
 
 /// The server's answer to a heartbeat.

@@ -24,6 +24,8 @@ fn job() -> Job {
                 name: "acme-svc".into(),
                 version: "1.1-1".into(),
             }],
+            reboot_allowed: false,
+            health_checks: Vec::new(),
         },
         window_start: t("2026-12-06T08:00:00Z"),
         window_end: t("2026-12-06T11:00:00Z"),
@@ -93,6 +95,8 @@ fn jobs_name_packages_and_versions_only_as_package_managers_write_them() {
                 name: name.into(),
                 version: version.into(),
             }],
+            reboot_allowed: false,
+            health_checks: Vec::new(),
         };
         let e = sign(&j, &secret).unwrap_err();
         assert!(e.contains("characters a package manager does not use"), "{name} {version}: {e}");
@@ -101,7 +105,7 @@ fn jobs_name_packages_and_versions_only_as_package_managers_write_them() {
     j.window_end = j.window_start;
     assert!(sign(&j, &secret).unwrap_err().contains("window_end"));
     let mut j = job();
-    j.work = JobKind::Rollback { packages: Vec::new() };
+    j.work = JobKind::Rollback { packages: Vec::new(), health_checks: Vec::new() };
     assert!(sign(&j, &secret).unwrap_err().contains("1 to 500 packages"));
     // Kinds without packages need none.
     let mut j = job();
@@ -121,4 +125,37 @@ fn a_validly_signed_payload_with_unknown_fields_or_a_bad_package_is_still_refuse
     let sig = key.sign(&[b"ringfence-job-v1\n".as_slice(), payload.as_bytes()].concat());
     let signed = SignedJob { payload, signature: hex::encode(sig.to_bytes()) };
     assert!(matches!(verify(&signed, &public, "dev-42", t(INSIDE)), Err(Refusal::Invalid(_))));
+}
+
+#[test]
+fn health_checks_travel_signed_and_bad_ones_are_refused_by_name() {
+    use ringfence_proto::jobs::HealthCheck;
+    let (secret, public) = keys(1);
+    let good = vec![
+        HealthCheck::SystemdUnit { unit: "acme-svc.service".into() },
+        HealthCheck::Tcp { host: "127.0.0.1".into(), port: 8080 },
+        HealthCheck::Http { url: "http://127.0.0.1:8080/health".into(), expect_status: Some(200) },
+        HealthCheck::Command { argv: vec!["/usr/bin/acme-svc".into(), "--health".into()], timeout_secs: 30 },
+    ];
+    let mut j = job();
+    j.work = JobKind::HealthChecks { checks: good.clone() };
+    let signed = sign(&j, &secret).unwrap();
+    assert_eq!(verify(&signed, &public, "dev-42", t(INSIDE)).unwrap().work.health_checks(), good.as_slice());
+    for (bad, expect) in [
+        (HealthCheck::SystemdUnit { unit: "nginx; reboot".into() }, "unit"),
+        (HealthCheck::Tcp { host: "db".into(), port: 0 }, "port"),
+        (HealthCheck::Http { url: "file:///etc/shadow".into(), expect_status: None }, "http:// or https://"),
+        (HealthCheck::Http { url: "http://x/".into(), expect_status: Some(42) }, "expect_status"),
+        (HealthCheck::Command { argv: Vec::new(), timeout_secs: 30 }, "1 to 64 arguments"),
+        (HealthCheck::Command { argv: vec!["true".into()], timeout_secs: 0 }, "timeout_secs"),
+    ] {
+        let mut j = job();
+        j.work = JobKind::HealthChecks { checks: vec![bad] };
+        let e = sign(&j, &secret).unwrap_err();
+        assert!(e.contains(expect), "{e}");
+    }
+    // The default timeout of a command check, and its label.
+    let c: HealthCheck = serde_json::from_str(r#"{"check": "command", "argv": ["true"]}"#).unwrap();
+    assert_eq!(c, HealthCheck::Command { argv: vec!["true".into()], timeout_secs: 30 });
+    assert_eq!(c.label(), "command true");
 }
