@@ -11,7 +11,7 @@ use ringfence_store::{
     ReportSeq,
 };
 
-fn generate_key() -> (String, String) {
+pub(crate) fn generate_key() -> (String, String) {
     let key = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
     (hex::encode(key.to_bytes()), hex::encode(key.verifying_key().to_bytes()))
 }
@@ -193,7 +193,11 @@ impl Engine {
         // The number is checked again in the write: a retry that raced its original is not
         // applied twice.
         Ok(match self.write_inventory(write).await? {
-            InventoryOutcome::Applied { findings, .. } => ack(true, false, r.seq, findings.new),
+            InventoryOutcome::Applied { findings, .. } => {
+                // An installed deployment is verified by the first inventory that shows it.
+                self.verify_device(&a.partner_id, &a.device_id).await?;
+                ack(true, false, r.seq, findings.new)
+            }
             InventoryOutcome::AlreadyApplied { seq } => ack(false, false, seq, Vec::new()),
             InventoryOutcome::Resync { seq } => ack(false, true, seq, Vec::new()),
         })

@@ -747,7 +747,7 @@ pub async fn seed_remediation(engine: &Engine, seed: &DemoSeed) -> Result<DemoRe
             serde_json::json!({
                 "ring": 3,
                 "reboot": "ask",
-                "health_checks": [{"kind": "systemd", "target": "ssh.service"}],
+                "health_checks": [{"check": "systemd_unit", "unit": "ssh.service"}],
                 // The baseline locks approval rules: this setting is shown as overridden.
                 "approval": {"auto_approve": {"kev": true, "cvss_at_least": 9.5}},
             }),

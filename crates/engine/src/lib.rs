@@ -9,6 +9,7 @@
 pub mod agents;
 pub mod auth;
 pub mod demo;
+pub mod deploy;
 pub mod evidence;
 pub mod findings;
 mod ingest;

@@ -84,10 +84,10 @@ pub struct QueueItem {
     pub organization_states: Vec<OrgState>,
     pub explanation: Option<Explanation>,
     /// The devices that were offered this update (the planner's input), with their
-    /// organization.
+    /// organization and the package the device installs for it.
     #[serde(skip)]
     #[schema(ignore)]
-    pub offered_devices: Vec<(DeviceId, OrganizationId)>,
+    pub offered_devices: Vec<(DeviceId, OrganizationId, DeviceUpdate)>,
 }
 
 fn ssvc_rank(d: ringfence_policy::Decision) -> u8 {
@@ -1258,7 +1258,7 @@ fn build_queue(ctx: &Context, rows: &[QueueRow], updates: &[DeviceUpdateRow], fl
                 offered_devices: g
                     .updates
                     .iter()
-                    .map(|u| (u.device_id.clone(), u.organization_id.clone()))
+                    .map(|u| (u.device_id.clone(), u.organization_id.clone(), u.update.clone()))
                     .collect(),
             };
             (entry, item)

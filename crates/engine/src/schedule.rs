@@ -172,26 +172,161 @@ impl Engine {
             None => None,
         };
         let now = self.now();
-        let partner = self.store.get_partner(&Scope::partner(scope.partner_id.clone())).await?;
-        let tree: Tree = self.tree(&scope).await?;
-        let records = self.store.list_policies(&scope).await?;
-        let set = policy_set(&records, &tree, partner.name.as_ref())?;
         let orgs_in_scope = self.store.list_organizations(&scope).await?;
         if let Some(o) = &org_filter
             && !orgs_in_scope.iter().any(|x| &x.id == o)
         {
             return Err(EngineError::NotFound("organization"));
         }
+        let input = self.planning(&scope, org_filter.as_ref(), now).await?;
         if let Some(d) = &device_filter
-            && !tree.devices.iter().any(|x| &x.id == d)
+            && !input.records.iter().any(|x| &x.id == d)
         {
             return Err(EngineError::NotFound("device"));
         }
-        let queue = self.queue_of(&scope, org_filter.as_ref()).await?;
-        let halts = self.store.list_halts(&scope).await?;
+        let Planning { rings, orgs, window_sets, devices, updates, refs, records, zones, .. } = &input;
+        let snapshot = Snapshot {
+            now,
+            rings,
+            gate: DEFAULT_GATE,
+            orgs,
+            window_sets,
+            devices,
+            updates,
+            running: &[],
+            // Two months: a monthly window (Patch Tuesday) always falls inside.
+            horizon_days: 62,
+        };
+        let plan = planner::forecast(&snapshot);
+        let by_index = records;
+        let mut entries: Vec<ScheduleEntry> = plan
+            .decisions
+            .iter()
+            .filter(|dec| {
+                let d = &by_index[dec.device];
+                device_filter.as_ref().is_none_or(|f| &d.id == f)
+                    && org_filter.as_ref().is_none_or(|f| &d.organization_id == f)
+            })
+            .map(|dec| {
+                let d = &by_index[dec.device];
+                let reason = plan.explain(&snapshot, dec);
+                let (status, start, end) = match &dec.outcome {
+                    Outcome::Scheduled(n) => {
+                        let dep = &plan.deployments[*n];
+                        ("scheduled", Some(dep.start), Some(dep.end))
+                    }
+                    Outcome::Waiting => ("waiting", None, None),
+                    Outcome::Halted => ("halted", None, None),
+                    Outcome::NoWindow { .. } => ("no_window", None, None),
+                };
+                let zone = &zones[dec.device];
+                let reason =
+                    if status == "no_window" && window_sets[devices[dec.device].windows].windows.is_empty() {
+                        "no maintenance window is set for this device: add maintenance_windows to a policy"
+                            .to_string()
+                    } else {
+                        reason
+                    };
+                ScheduleEntry {
+                    device_id: d.id.clone(),
+                    hostname: d.hostname.clone(),
+                    organization_id: d.organization_id.clone(),
+                    organization: orgs[devices[dec.device].org].name.clone(),
+                    ring: devices[dec.device].ring,
+                    product: refs[dec.update].product.clone(),
+                    version: refs[dec.update].version.clone(),
+                    status: status.into(),
+                    start,
+                    end,
+                    local_start: start.and_then(|t| {
+                        jiff::tz::TimeZone::get(zone)
+                            .ok()
+                            .map(|z| t.to_zoned(z).strftime("%a %Y-%m-%d %H:%M").to_string())
+                    }),
+                    time_zone: zone.clone(),
+                    reason,
+                }
+            })
+            .collect();
+        entries.sort_by(|a, b| {
+            (a.start.is_none(), a.start, &a.organization, &a.hostname, &a.product).cmp(&(
+                b.start.is_none(),
+                b.start,
+                &b.organization,
+                &b.hostname,
+                &b.product,
+            ))
+        });
+        Ok(SchedulePreview {
+            generated_at: now,
+            entries,
+            assumptions: vec![
+                format!(
+                    "installs take {INSTALL_MINUTES} min and a reboot {REBOOT_MINUTES} min until deployments have measured them"
+                ),
+                format!(
+                    "each ring passes its gate ({} verified installs, or all of a smaller ring, under {:.0}% failures) when those planned deployments end; validation periods count from then; a ring with no devices is passed over",
+                    DEFAULT_GATE.min_successes,
+                    DEFAULT_GATE.max_failure_rate * 100.0,
+                ),
+                "devices are assumed online at their windows".into(),
+            ],
+        })
+    }
+}
+
+/// A device's policy for deployments: whether it may reboot inside its window, and the checks
+/// run after every change.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct DevicePolicy {
+    pub reboot_allowed: bool,
+    pub health_checks: Vec<proto::jobs::HealthCheck>,
+}
+
+/// An approved update as the planner sees it, with the packages each device installs for it.
+#[derive(Clone, Debug)]
+pub(crate) struct PlannedUpdate {
+    pub product: String,
+    pub version: String,
+    pub reboot_required: bool,
+    /// Device index → the device's packages for this update.
+    pub packages: HashMap<usize, Vec<ringfence_store::DeviceUpdate>>,
+}
+
+/// The planner's input read from the store: one entry per device of the scope (same index in
+/// `devices`, `records`, `zones` and `policies`) and per approved update (`updates`, `refs`).
+pub(crate) struct Planning {
+    pub rings: Vec<ringfence_schedule::rings::Ring>,
+    pub orgs: Vec<Org>,
+    pub window_sets: Vec<WindowSet>,
+    pub devices: Vec<Device>,
+    pub updates: Vec<Update>,
+    pub refs: Vec<PlannedUpdate>,
+    pub records: Vec<ringfence_model::Device>,
+    pub zones: Vec<String>,
+    pub policies: Vec<DevicePolicy>,
+}
+
+impl Engine {
+    /// Reads what the planner needs for the scope (one organization when given): devices with
+    /// their effective policy, organizations with blackouts, business hours and concurrency,
+    /// and the approved updates offered to their devices, with halts and emergencies.
+    pub(crate) async fn planning(
+        &self,
+        scope: &Scope,
+        org_filter: Option<&OrganizationId>,
+        now: Timestamp,
+    ) -> Result<Planning> {
+        let partner = self.store.get_partner(&Scope::partner(scope.partner_id.clone())).await?;
+        let tree: Tree = self.tree(scope).await?;
+        let records = self.store.list_policies(scope).await?;
+        let set = policy_set(&records, &tree, partner.name.as_ref())?;
+        let orgs_in_scope = self.store.list_organizations(scope).await?;
+        let queue = self.queue_of(scope, org_filter).await?;
+        let halts = self.store.list_halts(scope).await?;
         // Newest first, as the queue reads them: an organization's latest decision on an
         // update says whether it was an emergency override.
-        let approvals = self.store.list_approvals(&scope, 100_000).await?;
+        let approvals = self.store.list_approvals(scope, 100_000).await?;
 
         // Rings from the partner-level validation hours.
         let mut rings = default_rings();
@@ -232,6 +367,8 @@ impl Engine {
         let mut devices: Vec<Device> = Vec::new();
         let mut device_index: HashMap<&DeviceId, usize> = HashMap::new();
         let mut zones: Vec<String> = Vec::new();
+        let mut records: Vec<ringfence_model::Device> = Vec::new();
+        let mut policies: Vec<DevicePolicy> = Vec::new();
         for d in &tree.devices {
             let Some(&oi) = org_index.get(&d.organization_id) else { continue };
             let effective = effective_of(&set, d).unwrap_or_default();
@@ -251,6 +388,14 @@ impl Engine {
             let site = *sites.entry(d.site_id.to_string()).or_insert(next_site);
             device_index.insert(&d.id, devices.len());
             zones.push(tz);
+            records.push(d.clone());
+            policies.push(DevicePolicy {
+                reboot_allowed: effective.get("reboot").is_none_or(|f| f.value.as_str() == Some("allowed")),
+                health_checks: effective
+                    .get("health_checks")
+                    .and_then(|f| ringfence_policy::settings::health_checks(&f.value).ok())
+                    .unwrap_or_default(),
+            });
             devices.push(Device {
                 name: d.hostname.clone(),
                 org: oi,
@@ -312,7 +457,7 @@ impl Engine {
 
         // Approved updates, and the devices (of approving organizations) offered them.
         let mut updates: Vec<Update> = Vec::new();
-        let mut refs: Vec<(String, String)> = Vec::new();
+        let mut refs: Vec<PlannedUpdate> = Vec::new();
         for item in &queue {
             let Some(version) = &item.version else { continue };
             let approved: Vec<&OrganizationId> = item
@@ -326,15 +471,17 @@ impl Engine {
             }
             let ui = updates.len();
             let mut any = false;
-            for (device, org) in &item.offered_devices {
+            let mut packages: HashMap<usize, Vec<ringfence_store::DeviceUpdate>> = HashMap::new();
+            for (device, org, package) in &item.offered_devices {
                 if !approved.contains(&org) {
                     continue;
                 }
-                if let Some(&di) = device_index.get(device)
-                    && !devices[di].updates.contains(&ui)
-                {
-                    devices[di].updates.push(ui);
-                    any = true;
+                if let Some(&di) = device_index.get(device) {
+                    if !devices[di].updates.contains(&ui) {
+                        devices[di].updates.push(ui);
+                        any = true;
+                    }
+                    packages.entry(di).or_default().push(package.clone());
                 }
             }
             if !any {
@@ -372,96 +519,14 @@ impl Engine {
                         )
                     }),
             });
-            refs.push((item.product.clone(), version.clone()));
+            refs.push(PlannedUpdate {
+                product: item.product.clone(),
+                version: version.clone(),
+                reboot_required: item.reboot_required,
+                packages,
+            });
         }
+        Ok(Planning { rings, orgs, window_sets, devices, updates, refs, records, zones, policies })
 
-        let snapshot = Snapshot {
-            now,
-            rings: &rings,
-            gate: DEFAULT_GATE,
-            orgs: &orgs,
-            window_sets: &window_sets,
-            devices: &devices,
-            updates: &updates,
-            running: &[],
-            // Two months: a monthly window (Patch Tuesday) always falls inside.
-            horizon_days: 62,
-        };
-        let plan = planner::forecast(&snapshot);
-        let by_index: Vec<&ringfence_model::Device> =
-            tree.devices.iter().filter(|d| org_index.contains_key(&d.organization_id)).collect();
-        let mut entries: Vec<ScheduleEntry> = plan
-            .decisions
-            .iter()
-            .filter(|dec| {
-                let d = by_index[dec.device];
-                device_filter.as_ref().is_none_or(|f| &d.id == f)
-                    && org_filter.as_ref().is_none_or(|f| &d.organization_id == f)
-            })
-            .map(|dec| {
-                let d = by_index[dec.device];
-                let reason = plan.explain(&snapshot, dec);
-                let (status, start, end) = match &dec.outcome {
-                    Outcome::Scheduled(n) => {
-                        let dep = &plan.deployments[*n];
-                        ("scheduled", Some(dep.start), Some(dep.end))
-                    }
-                    Outcome::Waiting => ("waiting", None, None),
-                    Outcome::Halted => ("halted", None, None),
-                    Outcome::NoWindow { .. } => ("no_window", None, None),
-                };
-                let zone = &zones[dec.device];
-                let reason =
-                    if status == "no_window" && window_sets[devices[dec.device].windows].windows.is_empty() {
-                        "no maintenance window is set for this device: add maintenance_windows to a policy"
-                            .to_string()
-                    } else {
-                        reason
-                    };
-                ScheduleEntry {
-                    device_id: d.id.clone(),
-                    hostname: d.hostname.clone(),
-                    organization_id: d.organization_id.clone(),
-                    organization: orgs[devices[dec.device].org].name.clone(),
-                    ring: devices[dec.device].ring,
-                    product: refs[dec.update].0.clone(),
-                    version: refs[dec.update].1.clone(),
-                    status: status.into(),
-                    start,
-                    end,
-                    local_start: start.and_then(|t| {
-                        jiff::tz::TimeZone::get(zone)
-                            .ok()
-                            .map(|z| t.to_zoned(z).strftime("%a %Y-%m-%d %H:%M").to_string())
-                    }),
-                    time_zone: zone.clone(),
-                    reason,
-                }
-            })
-            .collect();
-        entries.sort_by(|a, b| {
-            (a.start.is_none(), a.start, &a.organization, &a.hostname, &a.product).cmp(&(
-                b.start.is_none(),
-                b.start,
-                &b.organization,
-                &b.hostname,
-                &b.product,
-            ))
-        });
-        Ok(SchedulePreview {
-            generated_at: now,
-            entries,
-            assumptions: vec![
-                format!(
-                    "installs take {INSTALL_MINUTES} min and a reboot {REBOOT_MINUTES} min until deployments have measured them"
-                ),
-                format!(
-                    "each ring passes its gate ({} verified installs, or all of a smaller ring, under {:.0}% failures) when those planned deployments end; validation periods count from then; a ring with no devices is passed over",
-                    DEFAULT_GATE.min_successes,
-                    DEFAULT_GATE.max_failure_rate * 100.0,
-                ),
-                "devices are assumed online at their windows".into(),
-            ],
-        })
     }
 }

@@ -23,7 +23,10 @@ pub const FIELDS: &[(&str, &str)] = &[
         "approval rules: {auto_approve: {classifications, kev, cvss_at_least, ssvc_act}, review, wait_days, emergency_second_approver}",
     ),
     ("exclusions", "a list of package names never updated on these devices"),
-    ("health_checks", "a list of {kind: 'systemd'|'tcp'|'http', target}"),
+    (
+        "health_checks",
+        "checks run after every change: a list of {check: 'systemd_unit', unit}, {check: 'tcp', host, port}, {check: 'http', url, expect_status?} or {check: 'command', argv: [...], timeout_secs?}",
+    ),
     ("auto_rollback", "true to roll back automatically when verification fails"),
     ("max_concurrent", "how many devices of one organization may install at once (1 to 10000)"),
     (
@@ -167,11 +170,16 @@ pub fn business_hours(v: &Value, tz: &str) -> Result<ringfence_schedule::Recurre
         .map_err(|e| format!("business_hours: {e}"))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HealthCheck {
-    kind: String,
-    target: String,
+/// Reads the `health_checks` setting as the checks an agent job carries.
+pub fn health_checks(v: &Value) -> Result<Vec<ringfence_proto::jobs::HealthCheck>, String> {
+    let checks: Vec<ringfence_proto::jobs::HealthCheck> = typed("health_checks", v)?;
+    if checks.len() > ringfence_proto::jobs::MAX_CHECKS {
+        return Err(format!("health_checks: at most {} checks", ringfence_proto::jobs::MAX_CHECKS));
+    }
+    for (i, c) in checks.iter().enumerate() {
+        c.check().map_err(|e| format!("health_checks[{i}]: {e}"))?;
+    }
+    Ok(checks)
 }
 
 fn typed<T: for<'de> Deserialize<'de>>(field: &str, v: &Value) -> Result<T, String> {
@@ -210,18 +218,7 @@ pub fn validate(settings: &BTreeMap<String, Value>) -> Result<(), String> {
                 }
             }
             "health_checks" => {
-                let checks: Vec<HealthCheck> = typed(field, v)?;
-                for (i, c) in checks.iter().enumerate() {
-                    if !["systemd", "tcp", "http"].contains(&c.kind.as_str()) {
-                        return Err(format!(
-                            "health_checks[{i}].kind: '{}' is not systemd, tcp or http",
-                            c.kind
-                        ));
-                    }
-                    if c.target.trim().is_empty() || c.target.len() > 500 {
-                        return Err(format!("health_checks[{i}].target: must be 1 to 500 characters"));
-                    }
-                }
+                health_checks(v)?;
             }
             "auto_rollback" => {
                 typed::<bool>(field, v)?;
@@ -264,6 +261,9 @@ mod tests {
 
     #[test]
     fn good_and_bad_settings() {
+        assert!(check(json!({"health_checks": [{"check": "systemd_unit", "unit": "ssh.service"}, {"check": "tcp", "host": "127.0.0.1", "port": 22}]})).is_ok());
+        assert!(check(json!({"health_checks": [{"check": "tcp", "host": "db", "port": 0}]})).unwrap_err().starts_with("health_checks[0]: port"));
+        assert!(check(json!({"health_checks": [{"kind": "systemd", "target": "x"}]})).unwrap_err().starts_with("health_checks"));
         check(json!({"ring": 2, "reboot": "allowed", "max_concurrent": 5,
             "maintenance_windows": [{"dtstart": "2026-01-04T02:00", "rrule": "FREQ=WEEKLY;BYDAY=SU", "duration": "PT3H"}],
             "validation_hours": {"security": 24, "feature": 72}, "approval": {"review": ["driver"]}}))

@@ -613,3 +613,35 @@ pub struct AgentPendingUpdate {
 pub struct AgentPendingUpdates {
     pub updates: Vec<AgentPendingUpdate>,
 }
+
+/// Which deployments to list.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentListQuery {
+    pub organization_id: Option<String>,
+    pub device_id: Option<String>,
+    /// scheduled, dispatched, running, rebooting, installed, verified, failed, rolled_back or
+    /// missed; several separated by commas.
+    pub status: Option<String>,
+    /// install or rollback.
+    pub kind: Option<String>,
+    /// Deployments carrying this update (with `version`).
+    pub product: Option<String>,
+    pub version: Option<String>,
+    /// At most this many, newest first (default 500, at most 10000).
+    pub limit: Option<i64>,
+}
+
+/// Rolls an update back on one device, one organization, or every device of the partner
+/// (neither `device_id` nor `organization_id`), in one action.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    pub product: String,
+    pub version: String,
+    #[serde(default)]
+    pub organization_id: Option<String>,
+    #[serde(default)]
+    pub device_id: Option<String>,
+    pub reason: String,
+}

@@ -9,10 +9,12 @@
 //! This crate knows nothing of HTTP, roles or sessions' cookies; `engine` decides who may
 //! call what.
 
+mod deploy;
 mod intel;
 mod remediation;
 mod types;
 
+pub use deploy::*;
 pub use intel::*;
 pub use remediation::*;
 pub use types::*;
@@ -73,7 +75,7 @@ impl Audit {
 
 /// All of ringfence's persistent state.
 #[async_trait]
-pub trait Store: IntelStore + AgentStore + RemediationStore + Send + Sync + 'static {
+pub trait Store: IntelStore + AgentStore + RemediationStore + DeploymentStore + Send + Sync + 'static {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
     /// A cheap round trip, for readiness checks.

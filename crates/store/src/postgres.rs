@@ -79,3 +79,4 @@ include!("sql_common.rs");
 include!("sql_intel.rs");
 include!("sql_agents.rs");
 include!("sql_remediation.rs");
+include!("sql_deploy.rs");
