@@ -76,6 +76,45 @@ enum AdminCommand {
     /// Client exceptions: software pinned or excluded by name and version range.
     #[command(subcommand)]
     Exception(ar::ExceptionCmd),
+    /// Every update ring by ring: waiting, pending, running, succeeded, failed, the gates
+    /// and halts.
+    Rollouts,
+    /// Deployments, newest first (filter by device, organization, status or update).
+    Deployments {
+        #[arg(long = "device")]
+        device_id: Option<String>,
+        #[arg(long = "organization")]
+        organization_id: Option<String>,
+        /// scheduled, dispatched, running, rebooting, installed, verified, failed, rolled_back,
+        /// missed (several separated by commas).
+        #[arg(long)]
+        status: Option<String>,
+        /// PRODUCT=VERSION
+        #[arg(long)]
+        update: Option<String>,
+        #[arg(long, default_value_t = 200)]
+        limit: i64,
+    },
+    /// Run the dispatcher now: missed windows, ring gates, and the next hour's deployments.
+    Dispatch,
+    /// Roll an update back on one device, one organization, or (neither) every device of the
+    /// partner, which also halts it; the previous version is then held.
+    Rollback {
+        /// PRODUCT=VERSION
+        #[arg(long)]
+        update: String,
+        #[arg(long = "device")]
+        device_id: Option<String>,
+        #[arg(long = "organization")]
+        organization_id: Option<String>,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Versions held after rollbacks; `--clear ID` clears one.
+    Holds {
+        #[arg(long)]
+        clear: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -735,6 +774,36 @@ pub async fn run(engine: Engine, args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminCommand::Exception(cmd) => {
             ar::exception(&engine, &operator(&engine, &args.partner).await?, f, cmd).await?
+        }
+        AdminCommand::Rollouts => ar::rollouts(&engine, &operator(&engine, &args.partner).await?, f).await?,
+        AdminCommand::Deployments { device_id, organization_id, status, update, limit } => {
+            let (product, version) = match update {
+                Some(u) => {
+                    let (p, v) = ar::split_update(&u)?;
+                    (Some(p), Some(v))
+                }
+                None => (None, None),
+            };
+            let q = ringfence_proto::DeploymentListQuery {
+                organization_id,
+                device_id,
+                status,
+                kind: None,
+                product,
+                version,
+                limit: Some(limit),
+            };
+            ar::deployments(&engine, &operator(&engine, &args.partner).await?, f, &q).await?
+        }
+        AdminCommand::Dispatch => ar::dispatch(&engine, &operator(&engine, &args.partner).await?, f).await?,
+        AdminCommand::Rollback { update, device_id, organization_id, reason } => {
+            let (product, version) = ar::split_update(&update)?;
+            let req =
+                ringfence_proto::RollbackRequest { product, version, organization_id, device_id, reason };
+            ar::rollback(&engine, &operator(&engine, &args.partner).await?, f, &req).await?
+        }
+        AdminCommand::Holds { clear } => {
+            ar::holds(&engine, &operator(&engine, &args.partner).await?, f, clear).await?
         }
     }
     Ok(())

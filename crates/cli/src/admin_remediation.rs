@@ -413,3 +413,138 @@ pub async fn schedule(
     );
     Ok(())
 }
+
+/// `PRODUCT=VERSION` as its two parts.
+pub fn split_update(s: &str) -> anyhow::Result<(String, String)> {
+    let u = update_ref(s)?;
+    Ok((u.product, u.version))
+}
+
+pub async fn rollouts(engine: &Engine, op: &Principal, f: Format) -> anyhow::Result<()> {
+    let list = engine.rollouts(op).await?;
+    let rows = list
+        .iter()
+        .map(|u| {
+            let mut row = vec![format!("{}={}", u.product, u.version), u.status.clone()];
+            row.extend(u.rings.iter().map(|r| {
+                if r.gate == "not_started" {
+                    "-".to_string()
+                } else {
+                    format!(
+                        "{} ok {} failed {} running {} waiting ({})",
+                        r.succeeded,
+                        r.failed,
+                        r.running + r.pending,
+                        r.waiting,
+                        r.gate
+                    )
+                }
+            }));
+            row.push(u.halt.clone().unwrap_or_default());
+            row
+        })
+        .collect();
+    emit(
+        f,
+        &["update", "status", "ring 0", "ring 1", "ring 2", "ring 3", "halt"],
+        rows,
+        serde_json::to_value(&list)?,
+    );
+    Ok(())
+}
+
+pub async fn deployments(
+    engine: &Engine,
+    op: &Principal,
+    f: Format,
+    q: &proto::DeploymentListQuery,
+) -> anyhow::Result<()> {
+    let list = engine.deployments(op, q).await?;
+    let rows = list
+        .iter()
+        .map(|d| {
+            vec![
+                d.id.clone(),
+                d.hostname.clone(),
+                d.kind.clone(),
+                d.ring.to_string(),
+                d.updates
+                    .iter()
+                    .map(|u| format!("{}={}", u.name, u.to_version))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                d.window_start.strftime("%Y-%m-%d %H:%M").to_string(),
+                d.status.clone(),
+                d.detail.clone(),
+            ]
+        })
+        .collect();
+    emit(
+        f,
+        &["id", "device", "kind", "ring", "packages", "window (UTC)", "status", "detail"],
+        rows,
+        serde_json::to_value(&list)?,
+    );
+    Ok(())
+}
+
+pub async fn dispatch(engine: &Engine, op: &Principal, f: Format) -> anyhow::Result<()> {
+    let s = engine.dispatch(op).await?;
+    let rows = vec![vec![
+        s.scheduled.to_string(),
+        s.rescheduled.to_string(),
+        s.missed.to_string(),
+        s.timed_out.to_string(),
+        s.planned_later.to_string(),
+        s.halted.join("; "),
+    ]];
+    emit(
+        f,
+        &["scheduled", "rescheduled", "missed", "timed out", "planned later", "halted"],
+        rows,
+        serde_json::to_value(&s)?,
+    );
+    Ok(())
+}
+
+pub async fn rollback(
+    engine: &Engine,
+    op: &Principal,
+    f: Format,
+    req: &proto::RollbackRequest,
+) -> anyhow::Result<()> {
+    let s = engine.rollback(op, req).await?;
+    let rows =
+        vec![vec![s.scheduled.to_string(), s.skipped.join("; "), s.halt_id.clone().unwrap_or_default()]];
+    emit(f, &["scheduled", "passed over", "halt"], rows, serde_json::to_value(&s)?);
+    Ok(())
+}
+
+pub async fn holds(engine: &Engine, op: &Principal, f: Format, clear: Option<String>) -> anyhow::Result<()> {
+    if let Some(id) = clear {
+        let h = engine.clear_hold(op, &id).await?;
+        emit(
+            f,
+            &["cleared", "device", "package", "held"],
+            vec![vec![h.id.clone(), h.hostname.clone(), h.name.clone(), h.held_version.clone()]],
+            serde_json::to_value(&h)?,
+        );
+        return Ok(());
+    }
+    let list = engine.holds(op).await?;
+    let rows = list
+        .iter()
+        .map(|h| {
+            vec![
+                h.id.clone(),
+                h.hostname.clone(),
+                h.name.clone(),
+                h.held_version.clone(),
+                h.blocked_version.clone(),
+                h.reason.clone(),
+            ]
+        })
+        .collect();
+    emit(f, &["id", "device", "package", "held at", "keeps off", "why"], rows, serde_json::to_value(&list)?);
+    Ok(())
+}

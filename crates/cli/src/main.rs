@@ -5,6 +5,7 @@ mod admin;
 mod admin_remediation;
 mod bench;
 mod bench_correlate;
+mod bench_dispatch;
 mod bench_policy;
 mod config;
 mod intel;
@@ -221,6 +222,8 @@ enum BenchCommand {
     Plan(bench_policy::PlanBenchArgs),
     /// A 30-day simulation of a large fleet (`ringfence simulate` without the output).
     Simulate(bench_policy::SimBenchArgs),
+    /// One dispatch run: every device of a fleet gets a deployment and a signed job.
+    Dispatch(bench_dispatch::DispatchBenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -515,6 +518,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output::print_verification(format, &ok, &broken);
             Ok(if broken.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(exit::EVIDENCE_BROKEN) })
         }
+        Command::Bench(BenchCommand::Dispatch(args)) => {
+            init_logs(Some("warn"));
+            bench_dispatch::run(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench(BenchCommand::Plan(args)) => {
             bench_policy::plan(args)?;
             Ok(ExitCode::SUCCESS)
@@ -692,7 +700,7 @@ async fn serve(
     let addr = listener.local_addr()?;
     let state = ringfence_server::AppState::new(
         engine,
-        ringfence_server::ServerConfig { secure_cookies: settings.secure_cookies },
+        ringfence_server::ServerConfig { secure_cookies: settings.secure_cookies, ..Default::default() },
     );
     tracing::info!(%addr, database = %location.redacted(), "ringfence is serving");
     if settings.secure_cookies {

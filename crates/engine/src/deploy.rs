@@ -28,8 +28,8 @@ use ringfence_proto::jobs::{Job, JobKind, JobOutcome, JobReport, PackageVersion}
 use ringfence_schedule::planner::{self, Running, Snapshot};
 use ringfence_schedule::rings::{GateVerdict, RingProgress, judge};
 use ringfence_store::{
-    ACTIVE_STATUSES, AgentIdentity, Audit, DeployedPackage, DeploymentChange, DeploymentQuery, DeploymentRecord,
-    HoldRecord, NewDeployment, NewHold, NewJob,
+    ACTIVE_STATUSES, AgentIdentity, Audit, DeployedPackage, DeploymentChange, DeploymentQuery,
+    DeploymentRecord, HoldRecord, NewDeployment, NewHold, NewJob,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -157,7 +157,8 @@ impl Engine {
         require(p, Permission::Approve, "dispatch deployments")?;
         if p.organization_id.is_some() {
             return Err(EngineError::Forbidden(
-                "dispatching plans every client of the partner; your access is limited to one organization".into(),
+                "dispatching plans every client of the partner; your access is limited to one organization"
+                    .into(),
             ));
         }
         self.dispatch_partner(&p.partner_id).await
@@ -288,7 +289,9 @@ impl Engine {
                     .count() as u32;
                 if let GateVerdict::Fail { failure_rate, limit } = judge(&DEFAULT_GATE.sized(size), p) {
                     let r = &input.refs[ui];
-                    if halts.iter().any(|h| h.released_at.is_none() && h.product == r.product && h.version == r.version)
+                    if halts
+                        .iter()
+                        .any(|h| h.released_at.is_none() && h.product == r.product && h.version == r.version)
                     {
                         break;
                     }
@@ -330,10 +333,9 @@ impl Engine {
             let id = &input.records[di].id;
             device.updates.retain(|&ui| {
                 !done.contains(&(di, ui))
-                    && !input.refs[ui]
-                        .packages
-                        .get(&di)
-                        .is_some_and(|ps| ps.iter().any(|p| held.contains(&(id, p.name.as_str(), p.candidate.as_str()))))
+                    && !input.refs[ui].packages.get(&di).is_some_and(|ps| {
+                        ps.iter().any(|p| held.contains(&(id, p.name.as_str(), p.candidate.as_str())))
+                    })
             });
             if busy.contains(&di) {
                 device.updates.clear();
@@ -425,7 +427,8 @@ impl Engine {
                 updates: packages,
                 window_start: dep.start,
                 window_end: dep.window.end,
-                action: if previous.is_some() { "deployment.rescheduled" } else { "deployment.scheduled" }.into(),
+                action: if previous.is_some() { "deployment.rescheduled" } else { "deployment.scheduled" }
+                    .into(),
                 previous_id: previous,
                 detail: format!(
                     "ring {} ({}); window {} to {} UTC",
@@ -578,7 +581,9 @@ impl Engine {
                     ..Default::default()
                 },
             ),
-            JobOutcome::Refused if r.detail.contains("not yet") => return Ok(proto::jobs::JobReportAck { recorded }),
+            JobOutcome::Refused if r.detail.contains("not yet") => {
+                return Ok(proto::jobs::JobReportAck { recorded });
+            }
             JobOutcome::Refused => {
                 let missed = r.detail.contains("window ended");
                 (
@@ -638,7 +643,9 @@ impl Engine {
             let shows = d.updates.iter().all(|u| {
                 let want = if d.kind == "rollback" { &u.from_version } else { &u.to_version };
                 inventory.items.iter().any(|i| {
-                    i.name == u.name && &i.version == want && i.manager.as_deref().is_none_or(|m| m == u.manager)
+                    i.name == u.name
+                        && &i.version == want
+                        && i.manager.as_deref().is_none_or(|m| m == u.manager)
                 })
             });
             // The inventory must be newer than the install report.
@@ -652,7 +659,9 @@ impl Engine {
                 evidence: json!({ "inventory_at": inventory.updated_at }),
                 ..Default::default()
             };
-            if let Some(v) = self.store.transition_deployment(&audit, &scope, &d.id, &["installed"], &change).await? {
+            if let Some(v) =
+                self.store.transition_deployment(&audit, &scope, &d.id, &["installed"], &change).await?
+            {
                 verified += 1;
                 if v.kind == "install" {
                     let products: Vec<String> = v
@@ -720,8 +729,14 @@ impl Engine {
             .and_then(|f| ringfence_policy::settings::health_checks(&f.value).ok())
             .unwrap_or_default();
         let audit = Audit::new("auto-rollback", self.now());
-        self.schedule_rollbacks(&audit, scope, &[failed], &checks, "verification failed; policy auto_rollback")
-            .await?;
+        self.schedule_rollbacks(
+            &audit,
+            scope,
+            &[failed],
+            &checks,
+            "verification failed; policy auto_rollback",
+        )
+        .await?;
         Ok(())
     }
 
@@ -860,10 +875,9 @@ impl Engine {
                 s => Some(format!("its deployment is {s}: nothing was installed")),
             };
             let why = why.or_else(|| {
-                d.updates
-                    .iter()
-                    .all(|u| u.from_version.is_empty())
-                    .then(|| "no previous version is known (it was a new install): remove it by hand".to_string())
+                d.updates.iter().all(|u| u.from_version.is_empty()).then(|| {
+                    "no previous version is known (it was a new install): remove it by hand".to_string()
+                })
             });
             match why {
                 Some(w) => summary.skipped.push(format!("{}: {w}", d.hostname)),
@@ -881,10 +895,17 @@ impl Engine {
         }
         if fleet {
             let halts = self.store.list_halts(&scope).await?;
-            if !halts.iter().any(|h| h.released_at.is_none() && h.product == product && h.version == version) {
+            if !halts.iter().any(|h| h.released_at.is_none() && h.product == product && h.version == version)
+            {
                 let h = self
                     .store
-                    .create_halt(&audit, &scope, &product, &version, &format!("fleet-wide rollback: {reason}"))
+                    .create_halt(
+                        &audit,
+                        &scope,
+                        &product,
+                        &version,
+                        &format!("fleet-wide rollback: {reason}"),
+                    )
                     .await?;
                 summary.halt_id = Some(h.id);
             }
@@ -892,7 +913,11 @@ impl Engine {
         Ok(summary)
     }
 
-    pub async fn deployments(&self, p: &Principal, q: &proto::DeploymentListQuery) -> Result<Vec<DeploymentRecord>> {
+    pub async fn deployments(
+        &self,
+        p: &Principal,
+        q: &proto::DeploymentListQuery,
+    ) -> Result<Vec<DeploymentRecord>> {
         require(p, Permission::Read, "read deployments")?;
         let statuses: Vec<String> = q
             .status
@@ -914,7 +939,9 @@ impl Engine {
             "missed",
         ];
         if let Some(bad) = statuses.iter().find(|s| !KNOWN.contains(&s.as_str())) {
-            return Err(ValueError::new("status", format!("'{bad}' is not one of {}", KNOWN.join(", "))).into());
+            return Err(
+                ValueError::new("status", format!("'{bad}' is not one of {}", KNOWN.join(", "))).into()
+            );
         }
         if let Some(k) = q.kind.as_deref().filter(|k| !k.is_empty())
             && k != "install"
@@ -969,14 +996,25 @@ impl Engine {
         let mut index: HashMap<(String, String), usize> = HashMap::new();
         let mut view_of = |views: &mut Vec<RolloutView>, product: &str, version: &str| -> usize {
             *index.entry((product.to_string(), version.to_string())).or_insert_with(|| {
-                let halt = halts.iter().find(|h| h.released_at.is_none() && h.product == product && h.version == version);
+                let halt = halts
+                    .iter()
+                    .find(|h| h.released_at.is_none() && h.product == product && h.version == version);
                 views.push(RolloutView {
                     product: product.into(),
                     version: version.into(),
                     status: String::new(),
-                    halt: halt.map(|h| format!("{} (by {} on {})", h.reason, h.halted_by, h.halted_at.strftime("%Y-%m-%d %H:%M"))),
+                    halt: halt.map(|h| {
+                        format!(
+                            "{} (by {} on {})",
+                            h.reason,
+                            h.halted_by,
+                            h.halted_at.strftime("%Y-%m-%d %H:%M")
+                        )
+                    }),
                     halt_id: halt.map(|h| h.id.clone()),
-                    rings: (0..4u8).map(|r| RingState { ring: r, name: ring_name(r), ..Default::default() }).collect(),
+                    rings: (0..4u8)
+                        .map(|r| RingState { ring: r, name: ring_name(r), ..Default::default() })
+                        .collect(),
                     rolled_back: 0,
                 });
                 views.len() - 1
@@ -1021,7 +1059,8 @@ impl Engine {
         for v in &mut views {
             for r in &mut v.rings {
                 let size = (r.waiting + r.pending + r.running + r.succeeded + r.failed + r.missed) as u32;
-                let p = RingProgress { entered_at: None, verified: r.succeeded as u32, failed: r.failed as u32 };
+                let p =
+                    RingProgress { entered_at: None, verified: r.succeeded as u32, failed: r.failed as u32 };
                 r.gate = if size == 0 {
                     "not_started".into()
                 } else {
@@ -1033,7 +1072,8 @@ impl Engine {
                 };
             }
             let open: usize = v.rings.iter().map(|r| r.waiting + r.pending + r.running).sum();
-            let any: usize = v.rings.iter().map(|r| r.pending + r.running + r.succeeded + r.failed + r.missed).sum();
+            let any: usize =
+                v.rings.iter().map(|r| r.pending + r.running + r.succeeded + r.failed + r.missed).sum();
             v.status = if v.halt.is_some() {
                 "halted"
             } else if open == 0 && any > 0 {
@@ -1052,7 +1092,10 @@ impl Engine {
                 "waiting" => 2,
                 _ => 3,
             };
-            rank(&a.status).cmp(&rank(&b.status)).then(a.product.cmp(&b.product)).then(a.version.cmp(&b.version))
+            rank(&a.status)
+                .cmp(&rank(&b.status))
+                .then(a.product.cmp(&b.product))
+                .then(a.version.cmp(&b.version))
         });
         Ok(views)
     }

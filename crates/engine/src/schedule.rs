@@ -527,6 +527,5 @@ impl Engine {
             });
         }
         Ok(Planning { rings, orgs, window_sets, devices, updates, refs, records, zones, policies })
-
     }
 }

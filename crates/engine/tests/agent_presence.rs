@@ -73,7 +73,10 @@ async fn a_device_goes_offline_after_the_configured_threshold() {
     let state = engine.agent_state(&op, &device).await.unwrap().unwrap();
     assert!(!state.online, "never checked in: offline");
     engine
-        .agent_checkin(&agent, &proto::CheckIn { agent_version: "test".into(), reboot_required: false, boot_id: None })
+        .agent_checkin(
+            &agent,
+            &proto::CheckIn { agent_version: "test".into(), reboot_required: false, boot_id: None },
+        )
         .await
         .unwrap();
     assert!(engine.agent_state(&op, &device).await.unwrap().unwrap().online);

@@ -262,8 +262,16 @@ mod tests {
     #[test]
     fn good_and_bad_settings() {
         assert!(check(json!({"health_checks": [{"check": "systemd_unit", "unit": "ssh.service"}, {"check": "tcp", "host": "127.0.0.1", "port": 22}]})).is_ok());
-        assert!(check(json!({"health_checks": [{"check": "tcp", "host": "db", "port": 0}]})).unwrap_err().starts_with("health_checks[0]: port"));
-        assert!(check(json!({"health_checks": [{"kind": "systemd", "target": "x"}]})).unwrap_err().starts_with("health_checks"));
+        assert!(
+            check(json!({"health_checks": [{"check": "tcp", "host": "db", "port": 0}]}))
+                .unwrap_err()
+                .starts_with("health_checks[0]: port")
+        );
+        assert!(
+            check(json!({"health_checks": [{"kind": "systemd", "target": "x"}]}))
+                .unwrap_err()
+                .starts_with("health_checks")
+        );
         check(json!({"ring": 2, "reboot": "allowed", "max_concurrent": 5,
             "maintenance_windows": [{"dtstart": "2026-01-04T02:00", "rrule": "FREQ=WEEKLY;BYDAY=SU", "duration": "PT3H"}],
             "validation_hours": {"security": 24, "feature": 72}, "approval": {"review": ["driver"]}}))

@@ -81,7 +81,10 @@ impl HealthCheck {
                     || url.len() > 2_000
                     || url.chars().any(|c| c.is_whitespace() || c.is_control())
                 {
-                    return Err(format!("url '{}' must be an http:// or https:// URL without spaces", trim80(url)));
+                    return Err(format!(
+                        "url '{}' must be an http:// or https:// URL without spaces",
+                        trim80(url)
+                    ));
                 }
                 if let Some(s) = expect_status
                     && !(100..=599).contains(s)
@@ -131,7 +134,9 @@ pub enum JobKind {
     Reboot,
     CollectInventory,
     /// Run these health checks (the device's policy).
-    HealthChecks { checks: Vec<HealthCheck> },
+    HealthChecks {
+        checks: Vec<HealthCheck>,
+    },
 }
 
 impl JobKind {

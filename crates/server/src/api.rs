@@ -34,6 +34,8 @@ use axum::Json as J;
         (name = "agents", description = "Enrollment tokens and agent enrollment"),
         (name = "policies", description = "Hierarchical configuration policies, effective policies and change previews"),
         (name = "remediation", description = "The update catalog, the remediation queue, approvals, exceptions and risk decisions"),
+        (name = "schedule", description = "The schedule preview, maintenance windows and rollout halts"),
+        (name = "deployments", description = "Rollouts ring by ring, deployments with the agent's log, rollbacks and package holds"),
     )
 )]
 struct ApiDoc;
@@ -46,6 +48,7 @@ pub fn router() -> (axum::Router<AppState>, axum::Router<AppState>, utoipa::open
         .merge(crate::api_intel::router())
         .merge(crate::api_intel::agents_router())
         .merge(crate::api_remediation::router())
+        .merge(crate::api_deploy::router())
         .routes(routes!(login, logout))
         .routes(routes!(me))
         .routes(routes!(get_partner, update_partner))

@@ -20,6 +20,8 @@ use ringfence_proto as proto;
 use ringfence_store::Page;
 use serde::Deserialize;
 
+#[path = "dashboard_deploy.rs"]
+mod deploy;
 #[path = "dashboard_intel.rs"]
 mod intel;
 #[path = "dashboard_remediation.rs"]
@@ -61,6 +63,12 @@ pub fn router() -> Router<AppState> {
         .route("/queue/run-rules", post(remediation::run_rules))
         .route("/approvals", get(remediation::approvals))
         .route("/schedule", get(remediation::schedule))
+        .route("/rollouts", get(deploy::rollouts))
+        .route("/rollouts/rollback", post(deploy::rollback))
+        .route("/rollouts/dispatch", post(deploy::dispatch))
+        .route("/holds/{id}/clear", post(deploy::clear_hold))
+        .route("/deployments", get(deploy::deployments))
+        .route("/deployments/{id}", get(deploy::deployment))
         .route("/schedule/halts", post(remediation::halt))
         .route("/schedule/halts/{id}/release", post(remediation::release_halt))
         .route("/approvals/{id}/confirm", post(remediation::confirm))

@@ -6,6 +6,7 @@
 //! do what is decided by `engine`; this crate only extracts the caller and the request.
 
 mod api;
+mod api_deploy;
 mod api_intel;
 mod api_remediation;
 pub mod auth;
@@ -36,11 +37,14 @@ pub struct ServerConfig {
     /// Mark the session cookie `Secure` (send it over HTTPS only). On by default; turn it off
     /// only for plain-HTTP use on a loopback address.
     pub secure_cookies: bool,
+    /// How often the dispatcher runs (missed windows, ring gates, new deployments and their
+    /// jobs); `None` runs it only on demand (`POST /api/v1/rollouts/dispatch`).
+    pub dispatch_every: Option<std::time::Duration>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { secure_cookies: true }
+        Self { secure_cookies: true, dispatch_every: Some(std::time::Duration::from_secs(60)) }
     }
 }
 
@@ -173,9 +177,35 @@ pub async fn serve(
             }
         }
     });
+    // Several servers may share one database: a deployment is created once whichever runs
+    // first (one active deployment per device), and a job is leased to one agent at a time.
+    let dispatcher = state.config.dispatch_every.map(|period| {
+        let engine = state.engine.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(period);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                match engine.dispatch_all().await {
+                    Ok(s) if s.scheduled + s.missed + s.timed_out + s.halted.len() > 0 => tracing::info!(
+                        scheduled = s.scheduled,
+                        missed = s.missed,
+                        timed_out = s.timed_out,
+                        halted = s.halted.len(),
+                        "dispatch"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "dispatch failed"),
+                }
+            }
+        })
+    });
     let result = axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await;
     housekeeping.abort();
+    if let Some(d) = dispatcher {
+        d.abort();
+    }
     result
 }

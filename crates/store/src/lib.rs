@@ -75,7 +75,9 @@ impl Audit {
 
 /// All of ringfence's persistent state.
 #[async_trait]
-pub trait Store: IntelStore + AgentStore + RemediationStore + DeploymentStore + Send + Sync + 'static {
+pub trait Store:
+    IntelStore + AgentStore + RemediationStore + DeploymentStore + Send + Sync + 'static
+{
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
     /// A cheap round trip, for readiness checks.

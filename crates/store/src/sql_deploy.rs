@@ -397,7 +397,7 @@ impl DeploymentStore for This {
         let lock = if BACKEND == "postgres" { " FOR UPDATE SKIP LOCKED" } else { "" };
         let due: Vec<(String, Option<String>, String, String)> = sqlx::query_as(safe(format!(
             "SELECT id, deployment_id, payload, signature FROM agent_jobs \
-             WHERE partner_id = $1 AND device_id = $2 AND window_end > $3 \
+             WHERE partner_id = $1 AND device_id = $2 AND window_end > $3 AND window_start <= $3 \
              AND (state = 'queued' OR (state = 'leased' AND leased_until <= $3)) \
              ORDER BY window_start, created_at LIMIT 20{lock}"
         )))

@@ -1,0 +1,156 @@
+//! `ringfence bench dispatch`: one dispatch run over a fleet whose every device is offered
+//! one approved update inside an open maintenance window, on SQLite or PostgreSQL. The run
+//! reads the fleet, plans it, signs one job per device and stores the deployments, their
+//! jobs and their evidence events: the measured figure. Seeding is not measured.
+
+use clap::Args;
+use ringfence_engine::Engine;
+use ringfence_model::{DeviceId, Name, PartnerId, Timestamp};
+use ringfence_proto as proto;
+use ringfence_store::{Audit, DeviceUpdate, Location};
+use serde_json::json;
+use std::time::Instant;
+
+#[derive(Args)]
+pub struct DispatchBenchArgs {
+    /// Devices, in organizations of 200.
+    #[arg(long, default_value_t = 10_000)]
+    devices: usize,
+    /// An empty database to use (postgres://…); default: a new SQLite file in a temporary folder.
+    #[arg(long = "database", value_name = "URL")]
+    database_url: Option<String>,
+}
+
+pub async fn run(args: DispatchBenchArgs) -> anyhow::Result<()> {
+    if !(1..=200_000).contains(&args.devices) {
+        anyhow::bail!(crate::InvalidArgument("--devices must be 1 to 200000".into()));
+    }
+    let tmp = std::env::temp_dir().join(format!("ringfence-bench-dispatch-{}", std::process::id()));
+    let location = match &args.database_url {
+        Some(url) => Location::parse(url),
+        None => Location::Sqlite(tmp.join("bench.db")),
+    };
+    let store = crate::open_store(&location).await?;
+    let engine = Engine::new(store.clone());
+    let now = Timestamp::now();
+    let name = Name::parse("name", &format!("Dispatch bench {}", now.as_millisecond()))?;
+    let partner = store.create_partner(&Audit::new("cli:bench", now), &name).await?;
+    let op = engine.operator("bench", partner.id.as_str()).await?;
+    eprintln!("seeding {} devices on {} …", args.devices, location.redacted());
+    let seeded = Instant::now();
+    let per_org = 200;
+    let mut devices: Vec<DeviceId> = Vec::with_capacity(args.devices);
+    for o in 0..args.devices.div_ceil(per_org) {
+        let org = engine
+            .create_organization(
+                &op,
+                &proto::CreateOrganization { name: format!("Client {o:04}"), notes: String::new() },
+            )
+            .await?;
+        let site = engine
+            .create_site(
+                &op,
+                &proto::CreateSite {
+                    organization_id: org.id.to_string(),
+                    name: "HQ".into(),
+                    time_zone: "UTC".into(),
+                    address: String::new(),
+                },
+            )
+            .await?;
+        for d in 0..per_org.min(args.devices - o * per_org) {
+            let req = proto::CreateDevice {
+                site_id: site.id.to_string(),
+                hostname: format!("srv-{o:04}-{d:03}"),
+                role: "server".into(),
+                os: "Debian GNU/Linux 12".into(),
+                internet_facing: false,
+                holds_sensitive_data: false,
+                criticality: None,
+                time_zone: None,
+                group_ids: Vec::new(),
+            };
+            devices.push(engine.create_device(&op, &req).await?.id);
+        }
+    }
+    let update = DeviceUpdate {
+        manager: "dpkg".into(),
+        name: "openssl".into(),
+        installed: "3.0.13-1~deb12u1".into(),
+        candidate: "3.0.15-1~deb12u1".into(),
+        origin: "bookworm-security".into(),
+        classification: "security".into(),
+        advisories: vec!["DSA-5764-1".into()],
+        cves: vec!["CVE-2024-5535".into()],
+        reboot_required: false,
+        rollback: "downgrade".into(),
+    };
+    for d in &devices {
+        store.replace_device_updates(&partner.id, d, std::slice::from_ref(&update), now).await?;
+    }
+    // Every device in ring 0, in a window open now.
+    let hour = now.to_zoned(jiff::tz::TimeZone::UTC).strftime("%Y-%m-%dT%H:00").to_string();
+    engine
+        .create_policy(
+            &op,
+            &proto::PolicyInput {
+                name: "Bench baseline".into(),
+                level: "partner".into(),
+                target_id: None,
+                priority: 0,
+                settings: json!({
+                    "ring": 0,
+                    "max_concurrent": 10_000,
+                    "maintenance_windows": [{"dtstart": hour, "rrule": "FREQ=DAILY", "duration": "PT12H"}],
+                })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+                locked: Vec::new(),
+            },
+        )
+        .await?;
+    engine
+        .decide(
+            &op,
+            &proto::DecisionRequest {
+                updates: vec![proto::UpdateRef {
+                    product: "openssl".into(),
+                    version: update.candidate.clone(),
+                }],
+                decision: "approve".into(),
+                reason: "bench".into(),
+                organization_id: None,
+                defer_until: None,
+                emergency: false,
+            },
+        )
+        .await?;
+    eprintln!("seeded in {:.1} s", seeded.elapsed().as_secs_f64());
+    let started = Instant::now();
+    let summary = engine.dispatch_partner(&partner.id).await?;
+    let took = started.elapsed();
+    let again = Instant::now();
+    let second = engine.dispatch_partner(&partner.id).await?;
+    let took_again = again.elapsed();
+    println!(
+        "dispatch of {} devices on {}: {} deployments with signed jobs in {:.2} s ({:.0}/s); a second run found {} new in {:.2} s",
+        args.devices,
+        store.backend(),
+        summary.scheduled,
+        took.as_secs_f64(),
+        summary.scheduled as f64 / took.as_secs_f64(),
+        second.scheduled,
+        took_again.as_secs_f64()
+    );
+    if summary.scheduled != args.devices || second.scheduled != 0 {
+        anyhow::bail!("expected {} deployments and none on the second run", args.devices);
+    }
+    cleanup(&store, &partner.id).await;
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}
+
+async fn cleanup(store: &ringfence_store::DynStore, partner: &PartnerId) {
+    let _ = store.delete_partner(&Audit::new("cli:bench", Timestamp::now()), partner).await;
+}
