@@ -477,6 +477,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ringfence_engine::demo::seed_remediation(&engine, &seed)
                 .await
                 .context("seeding the demo's policies, update catalog and approvals failed")?;
+            ringfence_engine::demo::seed_rollouts(&engine, &seed)
+                .await
+                .context("seeding the demo's rollouts failed")?;
             if args.seed_only {
                 println!("{}", output::demo_banner(&seed, &settings.data_dir, settings.listen));
                 return Ok(ExitCode::SUCCESS);

@@ -6,6 +6,7 @@
 //! [`seed_tenancy`] (inventory, findings, approvals, rollouts), each taking the
 //! [`DemoSeed`] it returns.
 
+use crate::deploy::DISPATCH_ACTOR;
 use crate::{Engine, Result};
 use ringfence_inventory::{Inventory, Item, ItemKind, OsInfo};
 use ringfence_model::*;
@@ -835,4 +836,138 @@ pub async fn seed_remediation(engine: &Engine, seed: &DemoSeed) -> Result<DemoRe
         decide_partner_wide(engine, op, item, "approve", reason, None).await?;
     }
     Ok(DemoRemediation { policies: policies.len(), catalogs, rule_approvals })
+}
+
+/// What `seed_rollouts` put in place.
+pub struct DemoRollouts {
+    pub deployments: usize,
+    pub halted: Vec<String>,
+}
+
+/// Deployments as agents would have reported them: the Windows cumulative update in
+/// progress (internal and canary rings verified, the general ring installing, the critical
+/// ring waiting), and a Debian xz-utils update whose postinst failed on both canaries, so the
+/// canary gate halted it for every client. Every move goes through the store's transitions,
+/// so the evidence log holds each one.
+pub async fn seed_rollouts(engine: &Engine, seed: &DemoSeed) -> Result<DemoRollouts> {
+    use ringfence_store::{DeployedPackage, DeploymentChange, NewDeployment, NewJob};
+    let op = &seed.operator;
+    let store = engine.store();
+    let scope = op.scope();
+    let now = engine.now();
+    let (secret, _) = store.signing_key(&crate::agents::generate_key).await?;
+    let queue = engine.remediation_queue(op, &proto::QueueQuery::default()).await?;
+    if let Some(item) = queue.iter().find(|i| i.product == "xz-utils" && i.version.is_some()) {
+        decide_partner_wide(engine, op, item, "approve", "fixes the xz archive truncation bug", None).await?;
+    }
+    let hours = jiff::SignedDuration::from_hours;
+    // (device, ring, packages, window start, the moves after `scheduled`, the agent's log)
+    type Plan<'a> = (&'a Device, u8, Vec<DeployedPackage>, Timestamp, &'static [&'static str], String);
+    let mut plans: Vec<Plan> = Vec::new();
+    let windows: Vec<&Device> = seed.devices.iter().filter(|d| d.os.starts_with("Windows")).collect();
+    let kb = || DeployedPackage {
+        product: "Cumulative Update for Windows (KB5046617)".into(),
+        version: "KB5046617".into(),
+        manager: "windows_update".into(),
+        name: "Cumulative Update for Windows (KB5046617)".into(),
+        from_version: String::new(),
+        to_version: "KB5046617".into(),
+    };
+    for (i, d) in windows.iter().enumerate() {
+        let (ring, start, path, log): (u8, Timestamp, &'static [&'static str], &str) = match i % 5 {
+            0 => (0, now - hours(72), &["dispatched", "running", "rebooting", "installed", "verified"], "Searching for updates: KB5046617 found\nDownloading 1 update (612 MB)\nInstalling KB5046617: Result 2 (Succeeded), RebootRequired True\nRebooting inside the window\nAfter reboot: KB5046617 installed; health checks passed\n"),
+            1 | 2 => (1, now - hours(40), &["dispatched", "running", "rebooting", "installed", "verified"], "Installing KB5046617: Result 2 (Succeeded), RebootRequired True\nRebooting inside the window\nAfter reboot: KB5046617 installed; health checks passed\n"),
+            3 => (2, now - hours(1), &["dispatched", "running"], "Downloading 1 update (612 MB)\nInstalling KB5046617 …\n"),
+            _ => (2, now + hours(20), &[], ""),
+        };
+        plans.push((d, ring, vec![kb()], start, path, log.to_string()));
+    }
+    let debian: Vec<&Device> = seed.devices.iter().filter(|d| d.os.starts_with("Debian")).collect();
+    let xz = || {
+        ["xz-utils", "liblzma5"]
+            .iter()
+            .map(|name| DeployedPackage {
+                product: "xz-utils".into(),
+                version: "5.4.1-1+deb12u1".into(),
+                manager: "dpkg".into(),
+                name: name.to_string(),
+                from_version: "5.4.1-1".into(),
+                to_version: "5.4.1-1+deb12u1".into(),
+            })
+            .collect::<Vec<_>>()
+    };
+    for (i, d) in debian.iter().take(3).enumerate() {
+        let (ring, path, log): (u8, &'static [&'static str], String) = if i == 0 {
+            (0, &["dispatched", "running", "installed", "verified"], "Get:1 bookworm/main amd64 liblzma5 5.4.1-1+deb12u1\nSetting up liblzma5:amd64 (5.4.1-1+deb12u1) ...\nSetting up xz-utils (5.4.1-1+deb12u1) ...\nhealth: systemd unit ssh.service active\n".into())
+        } else {
+            (1, &["dispatched", "running", "failed"], "Setting up liblzma5:amd64 (5.4.1-1+deb12u1) ...\nSetting up xz-utils (5.4.1-1+deb12u1) ...\nupdate-alternatives: error: alternative path /usr/bin/xz doesn't exist\ndpkg: error processing package xz-utils (--configure):\n installed xz-utils package post-installation script subprocess returned error exit status 2\nErrors were encountered while processing:\n xz-utils\nE: Sub-process /usr/bin/dpkg returned an error code (1)\n".into())
+        };
+        plans.push((d, ring, xz(), now - hours(30 - 10 * i as i64), path, log));
+    }
+    let mut made = 0;
+    for (d, ring, packages, start, path, log) in plans {
+        let id = uuid::Uuid::now_v7().to_string();
+        let job = proto::jobs::Job {
+            id: uuid::Uuid::now_v7().to_string(),
+            idempotency_key: format!("{id}-install"),
+            device_id: d.id.to_string(),
+            deployment_id: Some(id.clone()),
+            work: proto::jobs::JobKind::Install {
+                packages: packages.iter().map(crate::deploy::job_package).collect(),
+                reboot_allowed: true,
+                health_checks: Vec::new(),
+            },
+            window_start: start,
+            window_end: start + hours(3),
+            issued_at: start,
+        };
+        let signed = proto::jobs::sign(&job, &secret).map_err(|e| ValueError::new("job", e))?;
+        let new = NewDeployment {
+            id: id.clone(),
+            organization_id: d.organization_id.clone(),
+            device_id: d.id.clone(),
+            kind: "install".into(),
+            ring,
+            updates: packages,
+            window_start: start,
+            window_end: start + hours(3),
+            reboot_required: ring < 3 && d.os.starts_with("Windows"),
+            previous_id: None,
+            detail: format!("ring {ring}; window {} UTC", start.strftime("%Y-%m-%d %H:%M")),
+            action: "deployment.scheduled".into(),
+            job: NewJob {
+                id: job.id.clone(),
+                idempotency_key: job.idempotency_key.clone(),
+                kind: "install".into(),
+                payload: signed.payload,
+                signature: signed.signature,
+            },
+        };
+        let audit = ringfence_store::Audit::new(DISPATCH_ACTOR, now);
+        if store.create_deployments(&audit, &seed.partner.id, &[new]).await?.is_empty() {
+            continue;
+        }
+        made += 1;
+        let agent = ringfence_store::Audit::new(format!("agent:{}", d.id), now);
+        let mut from = "scheduled";
+        for (k, to) in path.iter().enumerate() {
+            let last = k + 1 == path.len();
+            let change = DeploymentChange {
+                status: to.to_string(),
+                detail: match *to {
+                    "failed" => Some("install: dpkg: error processing package xz-utils (--configure)".into()),
+                    "verified" => Some("the device's inventory shows every version the deployment installed".into()),
+                    _ => None,
+                },
+                log: last.then(|| log.clone()),
+                boot_id: None,
+                evidence: serde_json::Value::Null,
+            };
+            store.transition_deployment(&agent, &scope, &id, &[from], &change).await?;
+            from = to;
+        }
+    }
+    // The dispatcher judges the rings: the canary gate fails for xz-utils.
+    let run = engine.dispatch_partner(&seed.partner.id).await?;
+    Ok(DemoRollouts { deployments: made, halted: run.halted })
 }

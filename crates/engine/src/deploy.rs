@@ -116,6 +116,16 @@ fn ring_name(ring: u8) -> String {
     }
 }
 
+/// What a job names for one package: the package and its exact version; for Windows Update,
+/// the update's KB number (the catalog's title is for people, the agent searches by KB).
+pub fn job_package(p: &DeployedPackage) -> PackageVersion {
+    if p.manager == "windows_update" {
+        PackageVersion { manager: p.manager.clone(), name: p.to_version.clone(), version: p.to_version.clone() }
+    } else {
+        PackageVersion { manager: p.manager.clone(), name: p.name.clone(), version: p.to_version.clone() }
+    }
+}
+
 /// An evidence summary of a job report (its log stays on the deployment).
 fn report_summary(r: &JobReport) -> serde_json::Value {
     json!({
@@ -231,11 +241,14 @@ impl Engine {
         // Oldest first, so the newest deployment of a device decides its state.
         for d in all.iter().rev() {
             let Some(&di) = device_of.get(&d.device_id) else { continue };
-            let uis: Vec<usize> = d
+            // One update may have several packages in one deployment (xz-utils, liblzma5).
+            let mut uis: Vec<usize> = d
                 .updates
                 .iter()
                 .filter_map(|u| update_of.get(&(u.product.as_str(), u.version.as_str())).copied())
                 .collect();
+            uis.sort_unstable();
+            uis.dedup();
             if d.is_active() {
                 busy.insert(di);
                 running.push(Running {
@@ -393,14 +406,7 @@ impl Engine {
                 device_id: record.id.to_string(),
                 deployment_id: Some(id.clone()),
                 work: JobKind::Install {
-                    packages: packages
-                        .iter()
-                        .map(|p| PackageVersion {
-                            manager: p.manager.clone(),
-                            name: p.name.clone(),
-                            version: p.to_version.clone(),
-                        })
-                        .collect(),
+                    packages: packages.iter().map(job_package).collect(),
                     reboot_allowed: policy.reboot_allowed,
                     health_checks: policy.health_checks.clone(),
                 },
@@ -534,7 +540,8 @@ impl Engine {
             JobOutcome::Succeeded => {
                 let exact = dep.updates.iter().all(|u| {
                     let want = if dep.kind == "rollback" { &u.from_version } else { &u.to_version };
-                    r.installed.iter().any(|i| i.name == u.name && &i.version == want)
+                    let name = job_package(u).name;
+                    r.installed.iter().any(|i| i.name == name && &i.version == want)
                 });
                 let came_back = dep.status != "rebooting"
                     || (r.rebooted && r.boot_id.is_some() && r.boot_id != dep.boot_id);

@@ -41,6 +41,7 @@ conformance!(
     users_sessions_and_tokens,
     login_failures_are_counted_per_key,
     batched_inventory_writes_stand_alone,
+    deployments_jobs_and_holds,
 );
 
 fn audit() -> Audit {
@@ -633,4 +634,114 @@ async fn batched_inventory_writes_stand_alone(store: Arc<dyn Store>) {
     let tree_events = 5; // partner, organization, site, group, device
     assert_eq!(events(&a.partner), tree_events + 1);
     assert_eq!(events(&b.partner), tree_events + 1);
+}
+
+fn new_deployment(t: &Tree, device: &DeviceId, n: usize) -> NewDeployment {
+    let now = Timestamp::now();
+    NewDeployment {
+        id: format!("0190c0de-0000-7000-8000-{n:012}"),
+        organization_id: t.org.id.clone(),
+        device_id: device.clone(),
+        kind: "install".into(),
+        ring: 1,
+        updates: vec![DeployedPackage {
+            product: "acme-svc".into(),
+            version: "1.1".into(),
+            manager: "dpkg".into(),
+            name: "acme-svc".into(),
+            from_version: "1.0".into(),
+            to_version: "1.1".into(),
+        }],
+        window_start: now - jiff::SignedDuration::from_mins(5),
+        window_end: now + jiff::SignedDuration::from_hours(2),
+        reboot_required: false,
+        previous_id: None,
+        detail: "ring 1".into(),
+        action: "deployment.scheduled".into(),
+        job: NewJob {
+            id: format!("0190c0de-0000-7000-9000-{n:012}"),
+            idempotency_key: format!("k-{n}"),
+            kind: "install".into(),
+            payload: format!("{{\"n\": {n}}}"),
+            signature: "00".repeat(64),
+        },
+    }
+}
+
+async fn deployments_jobs_and_holds(store: Arc<dyn Store>) {
+    let a = tree(&*store, "Deploy A", "A1").await;
+    let b = tree(&*store, "Deploy B", "B1").await;
+    let scope = Scope::partner(a.partner.id.clone());
+    let second = store.create_device(&audit(), &scope, &new_device(&a.site.id, "srv-02", Vec::new())).await.unwrap();
+    // One batch: two devices of A, a second deployment for the first (skipped: one active per
+    // device) and a device of another partner (never joined).
+    let batch = [
+        new_deployment(&a, &a.device.id, 1),
+        new_deployment(&a, &second.id, 2),
+        new_deployment(&a, &a.device.id, 3),
+        new_deployment(&a, &b.device.id, 4),
+    ];
+    let created = store.create_deployments(&audit(), &a.partner.id, &batch).await.unwrap();
+    assert_eq!(created, vec![batch[0].id.clone(), batch[1].id.clone()]);
+    let all = store.list_deployments(&scope, &DeploymentQuery::default()).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(store.list_deployments(&Scope::partner(b.partner.id.clone()), &DeploymentQuery::default()).await.unwrap().is_empty());
+    assert!(matches!(
+        store.get_deployment(&Scope::partner(b.partner.id.clone()), &batch[0].id).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Leasing: once until the lease ends, then again with the same job.
+    let until = Timestamp::now() + jiff::SignedDuration::from_mins(10);
+    let leased = store.lease_jobs(&audit(), &a.partner.id, &a.device.id, until).await.unwrap();
+    assert_eq!(leased.len(), 1);
+    assert_eq!(leased[0].deployment_id.as_deref(), Some(batch[0].id.as_str()));
+    assert!(store.lease_jobs(&audit(), &a.partner.id, &a.device.id, until).await.unwrap().is_empty());
+    assert!(store.lease_jobs(&audit(), &b.partner.id, &a.device.id, until).await.unwrap().is_empty(), "another partner's agent gets nothing");
+    let later = Audit::new("agent", until + jiff::SignedDuration::from_secs(1));
+    let again = store.lease_jobs(&later, &a.partner.id, &a.device.id, until + jiff::SignedDuration::from_mins(10)).await.unwrap();
+    assert_eq!(again[0].id, leased[0].id);
+    let job = store.get_job(&a.partner.id, &a.device.id, &leased[0].id).await.unwrap().unwrap();
+    assert_eq!((job.state.as_str(), job.deliveries), ("leased", 2));
+    assert_eq!(store.get_deployment(&scope, &batch[0].id).await.unwrap().status, "dispatched");
+
+    // Moves happen once; a move from the wrong state writes nothing.
+    let change = |s: &str| DeploymentChange { status: s.into(), ..Default::default() };
+    assert!(store.transition_deployment(&audit(), &scope, &batch[0].id, &["dispatched"], &change("running")).await.unwrap().is_some());
+    let heads = store.chain_heads().await.unwrap();
+    assert!(store.transition_deployment(&audit(), &scope, &batch[0].id, &["dispatched"], &change("running")).await.unwrap().is_none());
+    assert!(store.transition_deployment(&audit(), &Scope::partner(b.partner.id.clone()), &batch[0].id, &["running"], &change("failed")).await.unwrap().is_none());
+    assert_eq!(store.chain_heads().await.unwrap(), heads);
+    let failed = store.transition_deployment(&audit(), &scope, &batch[0].id, &["running"], &change("failed")).await.unwrap().unwrap();
+    assert!(failed.finished_at.is_some() && !failed.is_active());
+    assert_eq!(store.get_job(&a.partner.id, &a.device.id, &leased[0].id).await.unwrap().unwrap().state, "done");
+    // The device is free again: a new deployment may be created for it.
+    let next = store.create_deployments(&audit(), &a.partner.id, &[new_deployment(&a, &a.device.id, 5)]).await.unwrap();
+    assert_eq!(next.len(), 1);
+
+    // Holds: one live per package and device, cleared once.
+    let hold = |v: &str| NewHold {
+        organization_id: a.org.id.clone(),
+        device_id: a.device.id.clone(),
+        manager: "dpkg".into(),
+        name: "acme-svc".into(),
+        product: "acme-svc".into(),
+        held_version: v.into(),
+        blocked_version: "1.1".into(),
+        deployment_id: None,
+        reason: "rolled back".into(),
+    };
+    store.create_holds(&audit(), &scope, &[hold("1.0")]).await.unwrap();
+    let h = store.create_holds(&audit(), &scope, &[hold("0.9")]).await.unwrap();
+    let live = store.list_holds(&scope, false).await.unwrap();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].held_version, "0.9");
+    assert_eq!(store.list_holds(&scope, true).await.unwrap().len(), 2);
+    assert!(store.list_holds(&Scope::partner(b.partner.id.clone()), true).await.unwrap().is_empty());
+    assert!(matches!(store.clear_hold(&audit(), &Scope::partner(b.partner.id.clone()), &h[0].id).await, Err(StoreError::NotFound(_))));
+    store.clear_hold(&audit(), &scope, &h[0].id).await.unwrap();
+    assert!(matches!(store.clear_hold(&audit(), &scope, &h[0].id).await, Err(StoreError::NotFound(_))));
+    assert!(store.list_holds(&scope, false).await.unwrap().is_empty());
+    // Batched events chain like single ones.
+    verify_all(&*store).await;
 }
