@@ -9,6 +9,7 @@
 pub mod checkin;
 pub mod collectors;
 pub mod enroll;
+pub mod exec;
 pub mod jobs;
 pub mod platforms;
 
