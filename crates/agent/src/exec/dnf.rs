@@ -94,6 +94,20 @@ pub fn failure_detail(text: &str) -> String {
     }
 }
 
+/// The versions of `packages` rpm has now ("" = not installed).
+pub fn installed(packages: &[PackageVersion], root: &Root) -> Vec<PackageVersion> {
+    let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
+    // rpm -q exits 1 when one name is not installed, and still prints the others.
+    let found =
+        run_command(&query_command(root, &names), &[("LC_ALL", "C".to_string())], Duration::from_secs(60))
+            .map(|r| parse_rpm_query(&r.output))
+            .unwrap_or_default();
+    packages
+        .iter()
+        .map(|p| PackageVersion { version: found.get(&p.name).cloned().unwrap_or_default(), ..p.clone() })
+        .collect()
+}
+
 /// Installs, or downgrades to and locks, the exact versions.
 pub fn apply(packages: &[PackageVersion], rollback: bool, opts: &ExecOptions) -> PackageRun {
     let mut log = String::new();
@@ -109,15 +123,7 @@ pub fn apply(packages: &[PackageVersion], rollback: bool, opts: &ExecOptions) ->
     if failure.is_none() && rollback {
         failure = step(hold_command(&opts.root, packages), &mut log).err();
     }
-    let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
-    // rpm -q exits 1 when one name is not installed, and still prints the others.
-    let found = run_command(&query_command(&opts.root, &names), &env, Duration::from_secs(60))
-        .map(|r| parse_rpm_query(&r.output))
-        .unwrap_or_default();
-    let installed: Vec<PackageVersion> = packages
-        .iter()
-        .map(|p| PackageVersion { version: found.get(&p.name).cloned().unwrap_or_default(), ..p.clone() })
-        .collect();
+    let installed = installed(packages, &opts.root);
     let failure =
         failure.or_else(|| super::version_mismatch(packages, &installed).map(|d| Failure::new("install", d)));
     PackageRun { installed, log, failure }

@@ -395,6 +395,31 @@ pub fn apply_packages(packages: &[PackageVersion], rollback: bool, opts: &ExecOp
     total
 }
 
+/// The versions of `packages` installed now, without changing anything (for a job stopped
+/// before its package step). Managers of another platform read as "" (unknown).
+pub fn current_versions(packages: &[PackageVersion], opts: &ExecOptions) -> Vec<PackageVersion> {
+    let mut log = String::new();
+    let dpkg: Vec<PackageVersion> = packages.iter().filter(|p| p.manager == "dpkg").cloned().collect();
+    let rpm: Vec<PackageVersion> = packages.iter().filter(|p| p.manager == "rpm").cloned().collect();
+    let mut found = Vec::new();
+    if !dpkg.is_empty() {
+        found.extend(apt::installed(&dpkg, &opts.root, &mut log));
+    }
+    if !rpm.is_empty() && cfg!(target_os = "linux") {
+        found.extend(dnf::installed(&rpm, &opts.root));
+    }
+    packages
+        .iter()
+        .map(|p| {
+            found
+                .iter()
+                .find(|f| f.manager == p.manager && f.name == p.name)
+                .cloned()
+                .unwrap_or_else(|| PackageVersion { version: String::new(), ..p.clone() })
+        })
+        .collect()
+}
+
 /// The first package not at its target version, as a failure detail.
 pub fn version_mismatch(targets: &[PackageVersion], installed: &[PackageVersion]) -> Option<String> {
     targets.iter().find_map(|t| {
