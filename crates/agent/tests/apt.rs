@@ -455,3 +455,141 @@ fn a_reboot_between_rounds_finishes_the_job_and_the_breaker_stops_a_loop() {
     // A day later the breaker lets a reboot through again.
     assert_eq!(d.jobs.reboots_in_last_day(d.now + jiff::SignedDuration::from_hours(25)), 0);
 }
+
+/// A stand-in for the ringfence server's agent endpoints, speaking plain HTTP/1.1 on port 0:
+/// it answers as the real endpoints do (check-in with the applied inventory number, inventory
+/// applied, job lease, report recorded) and records every request. `fail_reports` answers
+/// that many report posts with 503 first, as a server that is away.
+struct AgentEndpoints {
+    url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>,
+}
+
+fn serve(lease: Vec<SignedJob>, fail_reports: usize) -> AgentEndpoints {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = requests.clone();
+    std::thread::spawn(move || {
+        let mut lease = Some(lease);
+        let mut fail_reports = fail_reports;
+        let mut seq = 0i64;
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+            let mut length = 0usize;
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; length];
+            let _ = reader.read_exact(&mut body);
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let (status, answer) = match path.as_str() {
+                "/api/agent/v1/checkin" => (200, serde_json::json!({ "inventory_seq": seq })),
+                "/api/agent/v1/inventory" => {
+                    seq = body["seq"].as_i64().unwrap_or(seq);
+                    (200, serde_json::json!({ "applied": true, "seq": seq }))
+                }
+                "/api/agent/v1/jobs" => {
+                    (200, serde_json::json!({ "jobs": lease.take().unwrap_or_default() }))
+                }
+                "/api/agent/v1/jobs/report" if fail_reports > 0 => {
+                    fail_reports -= 1;
+                    (503, serde_json::json!({ "error": "unavailable" }))
+                }
+                "/api/agent/v1/jobs/report" => (200, serde_json::json!({ "recorded": true })),
+                _ => (200, serde_json::json!({})),
+            };
+            log.lock().unwrap().push((path, body));
+            let text = answer.to_string();
+            let mut stream = reader.into_inner();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                text.len()
+            );
+        }
+    });
+    AgentEndpoints { url, requests }
+}
+
+#[test]
+fn run_once_checks_in_reports_inventory_runs_the_job_and_reports_the_inventory_after() {
+    if !tools_present() {
+        return;
+    }
+    let d = Device::new("binary");
+    let job = d.signed(JobKind::Install {
+        packages: vec![ringdemo("1.1")],
+        reboot_allowed: false,
+        health_checks: vec![health_check()],
+    });
+    // The server is away for both reports of the job: the Started one (progress only) is
+    // not sent again, the final one is kept and sent in the next round.
+    let server = serve(vec![job], 2);
+    let config_dir = d.dir.join("agent");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    let config = AgentConfig { server: server.url.clone(), ..d.config.clone() };
+    std::fs::write(config_dir.join("agent.json"), serde_json::to_string(&config).unwrap()).unwrap();
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_ringfence-agent"))
+            .args([
+                "run",
+                "--once",
+                "--min-free-mib",
+                "1",
+                "--lock-wait",
+                "5",
+                "--reboot-command",
+                "/bin/false",
+            ])
+            .arg("--root")
+            .arg(&d.root)
+            .arg("--config-dir")
+            .arg(&config_dir)
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("job job-1 (key-1): Succeeded at done"), "{stdout}");
+    assert_eq!(d.version(), "1.1 ii");
+    let paths: Vec<String> = server.requests.lock().unwrap().iter().map(|(p, _)| p.clone()).collect();
+    let order: Vec<&str> =
+        paths.iter().map(|p| p.trim_start_matches("/api/agent/v1/")).filter(|p| *p != "updates").collect();
+    assert_eq!(
+        order,
+        ["checkin", "inventory", "jobs", "jobs/report", "jobs/report", "checkin", "inventory"],
+        "heartbeat, inventory, lease, Started and final reports (both 503), then the inventory after"
+    );
+    {
+        let requests = server.requests.lock().unwrap();
+        assert_eq!(requests[0].1["boot_id"], "boot-1");
+        let after = &requests.iter().rev().find(|(p, _)| p.ends_with("/inventory")).unwrap().1;
+        assert!(after["delta"]["added"].to_string().contains("ringdemo"), "{after}");
+    }
+
+    // The next round sends the kept final report first; the job does not run again.
+    let out = run();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let requests = server.requests.lock().unwrap();
+    let reports: Vec<&serde_json::Value> =
+        requests.iter().filter(|(p, _)| p.ends_with("/jobs/report")).map(|(_, b)| b).collect();
+    let last = reports.last().unwrap();
+    assert_eq!((last["outcome"].as_str(), last["phase"].as_str()), (Some("succeeded"), Some("done")));
+    assert_eq!(last["installed"][0]["version"], "1.1");
+    assert_eq!(reports.iter().filter(|r| r["outcome"] == "started").count(), 1);
+}
