@@ -103,8 +103,9 @@ pub fn parse_dpkg_query(text: &str) -> BTreeMap<String, (String, String)> {
         let mut f = line.split('\t');
         let (Some(name), Some(version), Some(status)) = (f.next(), f.next(), f.next()) else { continue };
         let status = status.trim();
-        // "un" / "pn": known but not installed; a multiarch name comes as "name:arch".
-        let installed = status.len() >= 2 && !matches!(&status[1..2], "n" | "c");
+        // "un", "pn", "rc": known but not installed; a multiarch name comes as "name:arch".
+        // The second letter is the state: installed, or on disk but unfinished (H, U, F, W, t).
+        let installed = matches!(status.as_bytes().get(1), Some(b'i' | b'H' | b'U' | b'F' | b'W' | b't'));
         let name = name.split(':').next().unwrap_or(name).trim();
         if name.is_empty() || !installed {
             continue;
@@ -334,7 +335,7 @@ E: Sub-process /usr/bin/dpkg returned an error code (1)
     #[test]
     fn dpkg_query_lines_give_installed_versions_and_skip_removed_ones() {
         let got = parse_dpkg_query(
-            "ringdemo\t1.2\tiF \nlibc6:amd64\t2.36-9+deb12u4\tii \ngone\t\tun \nold\t1\trc \nbad line\n",
+            "ringdemo\t1.2\tiF \nlibc6:amd64\t2.36-9+deb12u4\tii \ngone\t\tun \nold\t1\trc \nbad line\nodd\t1\té\n",
         );
         assert_eq!(got.get("ringdemo"), Some(&("1.2".to_string(), "iF".to_string())));
         assert_eq!(got.get("libc6").map(|v| v.0.as_str()), Some("2.36-9+deb12u4"));
