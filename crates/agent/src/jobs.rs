@@ -335,6 +335,8 @@ fn run(
         JobKind::Install { packages, reboot_allowed, health_checks } => {
             packages_job(jobs, job, packages, false, *reboot_allowed, health_checks, opts, now, send)
         }
+        // A rollback undoes a bad change: a reboot already pending does not stop it (the
+        // pending-reboot pre-check is for new changes), but it never reboots by itself.
         JobKind::Rollback { packages, health_checks } => {
             packages_job(jobs, job, packages, true, false, health_checks, opts, now, send)
         }
@@ -410,7 +412,7 @@ fn packages_job(
     };
     let mut managers: Vec<&str> = packages.iter().map(|p| p.manager.as_str()).collect();
     managers.dedup();
-    if let Err(f) = exec::prechecks(opts, &managers, reboot_allowed) {
+    if let Err(f) = exec::prechecks(opts, &managers, reboot_allowed || rollback) {
         return fail(jobs, f, exec::current_versions(packages, opts), String::new(), false);
     }
     let run = exec::apply_packages(packages, rollback, opts);
@@ -576,6 +578,31 @@ pub fn resume(
     Ok(out)
 }
 
+/// Holds `jobs.lock` in the configuration folder for a round: two agents (the service and a
+/// `run --once` by hand) must not run jobs at once, and `resume` takes a job it finds
+/// `running` for one a stopped agent left behind.
+fn lock_rounds(dir: &Path) -> Result<std::fs::File, String> {
+    let path = dir.join("jobs.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock(2) on a descriptor this function owns; released when `f` is dropped.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(format!(
+                "another ringfence-agent is running jobs (it holds {}): let it finish, or stop it first",
+                path.display()
+            ));
+        }
+    }
+    Ok(f)
+}
+
 /// What one jobs round did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JobsRound {
@@ -588,6 +615,7 @@ pub struct JobsRound {
 /// the device's due jobs and run them one by one. A server that cannot be reached leaves
 /// everything in the ledger for the next round.
 pub fn round(dir: &Path, config: &AgentConfig, opts: &ExecOptions) -> Result<JobsRound, String> {
+    let _lock = lock_rounds(dir)?;
     let client = crate::checkin::Client::new(config)?;
     let send = |r: &JobReport| -> Result<(), String> {
         let body = serde_json::to_value(r).map_err(|e| e.to_string())?;

@@ -392,6 +392,11 @@ fn prechecks_refuse_on_battery_and_with_a_pending_reboot() {
     let r = d.install("1.0", false);
     assert_eq!((r.outcome, r.phase.as_str()), (JobOutcome::Failed, "precheck"));
     assert!(r.detail.contains("reboot is pending"), "{}", r.detail);
+    // A rollback undoes a bad change: a pending reboot does not stop it.
+    let rollback = d.signed(JobKind::Rollback { packages: vec![ringdemo("1.0")], health_checks: vec![] });
+    let r = d.handle(&rollback).reports.pop().unwrap();
+    assert_eq!(summary(&r), (JobOutcome::Succeeded, "done", vec!["1.0".to_string()]), "{}", r.log);
+    assert!(r.detail.contains("a reboot is required and was not allowed"), "{}", r.detail);
 
     // Too little free space for the package cache.
     std::fs::remove_file(d.root.join("run/reboot-required")).unwrap();
