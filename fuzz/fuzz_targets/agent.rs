@@ -1,11 +1,14 @@
 //! The agent's parsers of command output and files (rpm, apk, snap, flatpak, apt, dnf,
-//! fwupd, kernel modules, PowerShell and system_profiler JSON) and the server's reading of an
-//! agent's inventory report: arbitrary input is read or refused, never a panic.
+//! fwupd, kernel modules, PowerShell and system_profiler JSON), the executors' readers of
+//! package-manager output (apt-get, dpkg-query, dnf, rpm, Windows Update, winget,
+//! softwareupdate) and the server's reading of an agent's inventory report: arbitrary input
+//! is read or refused, never a panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use ringfence_agent::collectors::*;
-use ringfence_agent::platforms::{macos, windows};
+use ringfence_agent::exec::{apt, dnf, keep_end};
+use ringfence_agent::platforms::{macos, macos_install, windows, windows_install};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
@@ -26,6 +29,17 @@ fuzz_target!(|data: &[u8]| {
     let _ = macos::parse_applications(text);
     let _ = macos::parse_software(text);
     let _ = macos::parse_softwareupdate(text);
+    let _ = apt::parse_dpkg_query(text);
+    let _ = apt::parse_apt_errors(text);
+    let _ = apt::failure_detail(text);
+    let _ = dnf::parse_rpm_query(text);
+    let _ = dnf::failure_detail(text);
+    let _ = windows_install::parse_windows_update(text);
+    let _ = windows_install::parse_winget(text, data.first().map(|b| i32::from(*b) - 1));
+    let _ = windows_install::parse_winget_list(text, b);
+    let _ = macos_install::parse_install(text, b);
+    let kept = keep_end(text, data.len() / 2);
+    assert!(kept.len() <= data.len() / 2 && text.ends_with(&kept));
     if let Ok(report) = serde_json::from_str::<ringfence_proto::AgentInventory>(text) {
         let base = report.full.unwrap_or_default();
         if let Some(d) = ringfence_agent::checkin::delta(&ringfence_inventory::Inventory::default(), &base) {

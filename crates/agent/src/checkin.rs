@@ -1,4 +1,5 @@
-//! Talking to the server after enrollment: heartbeats and inventory reports.
+//! Talking to the server after enrollment: heartbeats (with the boot id) and inventory
+//! reports, and the loop that also runs the jobs round (`jobs::round`) after them.
 //!
 //! The agent keeps, in `state.json` beside its credential, the last inventory the server
 //! acknowledged and at most one report in flight. A report is the whole inventory (first
@@ -9,8 +10,9 @@
 //! snapshot), nothing is lost and nothing is applied twice (the server ignores a number it
 //! has applied).
 
+use crate::Report;
 use crate::enroll::AgentConfig;
-use crate::{Report, Root};
+use crate::exec::ExecOptions;
 use ringfence_inventory::{Inventory, Item};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -69,13 +71,24 @@ pub fn delta(old: &Inventory, new: &Inventory) -> Option<serde_json::Value> {
     Some(d)
 }
 
-struct Client {
+/// The agent's HTTP client: posts JSON with the device credential.
+pub(crate) struct Client {
     http: reqwest::blocking::Client,
     config: AgentConfig,
 }
 
 impl Client {
-    fn post(&self, path: &str, body: &serde_json::Value) -> Result<serde_json::Value, String> {
+    pub(crate) fn new(config: &AgentConfig) -> Result<Client, String> {
+        Ok(Client {
+            http: reqwest::blocking::Client::builder()
+                .timeout(std::time::Duration::from_secs(60))
+                .build()
+                .map_err(|e| format!("cannot build the HTTP client: {e}"))?,
+            config: config.clone(),
+        })
+    }
+
+    pub(crate) fn post(&self, path: &str, body: &serde_json::Value) -> Result<serde_json::Value, String> {
         let url = format!("{}{path}", self.config.server);
         let r = self
             .http
@@ -100,22 +113,26 @@ pub struct Round {
     pub applied: bool,
 }
 
-/// One round: heartbeat, then the pending report or a new one if the inventory changed.
-/// On a network failure the report stays pending in the state for the next round.
-pub fn round(dir: &Path, config: &AgentConfig, report: &Report) -> Result<Round, String> {
-    let client = Client {
-        http: reqwest::blocking::Client::builder()
-            .timeout(std::time::Duration::from_secs(60))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?,
-        config: config.clone(),
-    };
+/// One round: heartbeat (with the kernel's boot id, so the server sees reboots), then the
+/// pending report or a new one if the inventory changed. On a network failure the report
+/// stays pending in the state for the next round.
+pub fn round(
+    dir: &Path,
+    config: &AgentConfig,
+    report: &Report,
+    boot_id: Option<&str>,
+) -> Result<Round, String> {
+    let client = Client::new(config)?;
     let mut state = load_state(dir);
     let current = report.inventory.clone();
     let result = (|| {
         let reply = client.post(
             "/api/agent/v1/checkin",
-            &serde_json::json!({ "agent_version": env!("CARGO_PKG_VERSION"), "reboot_required": report.reboot_required }),
+            &serde_json::json!({
+                "agent_version": env!("CARGO_PKG_VERSION"),
+                "reboot_required": report.reboot_required,
+                "boot_id": boot_id,
+            }),
         )?;
         let server_seq = reply["inventory_seq"].as_i64().unwrap_or(0);
         if let Some(p) = &state.pending
@@ -205,10 +222,12 @@ impl Default for Intervals {
 }
 
 /// Runs forever: a heartbeat every `checkin` interval, carrying an inventory report when a
-/// collection found a change. Collections run every `inventory` interval and at once when a
-/// package database changes (its modification time). With `once`, one collection and one
-/// round, then exit.
-pub fn run(dir: &Path, root: &Root, once: bool, every: Intervals) -> Result<(), String> {
+/// collection found a change, then a jobs round (`jobs::round`). Collections run every
+/// `inventory` interval, at once when a package database changes (its modification time),
+/// and right after a job changed packages, whose inventory is sent in the same round. With
+/// `once`, one round of each, then exit: heartbeat, inventory, jobs, inventory after.
+pub fn run(dir: &Path, opts: &ExecOptions, once: bool, every: Intervals) -> Result<(), String> {
+    let root = &opts.root;
     let config: AgentConfig =
         serde_json::from_str(&std::fs::read_to_string(crate::enroll::config_path(dir)).map_err(|_| {
             format!("this agent is not enrolled: no {}", crate::enroll::config_path(dir).display())
@@ -224,6 +243,10 @@ pub fn run(dir: &Path, root: &Root, once: bool, every: Intervals) -> Result<(), 
     let mtimes = || -> Vec<Option<std::time::SystemTime>> {
         watched.iter().map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok()).collect()
     };
+    let collect_now = || {
+        let full = crate::collect(root);
+        Report { inventory: full.inventory, reboot_required: full.reboot_required, ..Default::default() }
+    };
     let long_ago = Instant::now() - Duration::from_secs(24 * 3600);
     let mut last_mtimes = mtimes();
     let mut last_collection = long_ago;
@@ -232,34 +255,52 @@ pub fn run(dir: &Path, root: &Root, once: bool, every: Intervals) -> Result<(), 
     let mut report = Report::default();
     loop {
         let changed = mtimes() != last_mtimes;
-        let collect_now = changed || last_collection.elapsed() >= every.inventory;
-        if collect_now {
+        let due = changed || last_collection.elapsed() >= every.inventory;
+        if due {
             last_mtimes = mtimes();
             last_collection = Instant::now();
-            let full = crate::collect(root);
-            report = Report {
-                inventory: full.inventory,
-                reboot_required: full.reboot_required,
-                ..Default::default()
-            };
+            report = collect_now();
         }
-        if collect_now || last_round.elapsed() >= every.checkin {
+        if due || last_round.elapsed() >= every.checkin {
             last_round = Instant::now();
-            match round(dir, &config, &report) {
-                Ok(r) if once => {
-                    if let Some(seq) = r.sent {
-                        println!(
+            let boot_id = crate::exec::boot_id(root);
+            let result = round(dir, &config, &report, boot_id.as_deref()).and_then(|r| {
+                if once {
+                    match r.sent {
+                        Some(seq) => println!(
                             "sent inventory report {seq} ({})",
                             if r.applied { "applied" } else { "already applied" }
-                        );
-                    } else {
-                        println!("checked in; inventory unchanged");
+                        ),
+                        None => println!("checked in; inventory unchanged"),
                     }
-                    return Ok(());
                 }
-                Ok(_) => {}
+                let j = crate::jobs::round(dir, &config, opts)?;
+                for r in &j.handled.reports {
+                    println!(
+                        "job {} ({}): {:?} at {} {}",
+                        r.job_id, r.idempotency_key, r.outcome, r.phase, r.detail
+                    );
+                }
+                if j.unsent > 0 {
+                    eprintln!("warning: {} job reports are kept and sent next round", j.unsent);
+                }
+                if j.handled.changed && !j.handled.rebooting {
+                    // The server should see what the jobs changed now, not in 15 minutes.
+                    last_mtimes = mtimes();
+                    last_collection = Instant::now();
+                    report = collect_now();
+                    let after = round(dir, &config, &report, boot_id.as_deref())?;
+                    if once && let Some(seq) = after.sent {
+                        println!("sent inventory report {seq} after the jobs");
+                    }
+                }
+                Ok(())
+            });
+            match result {
+                Ok(()) if once => return Ok(()),
+                Ok(()) => {}
                 Err(e) if once => return Err(e),
-                Err(e) => eprintln!("warning: {e}; the report is kept and sent again"),
+                Err(e) => eprintln!("warning: {e}; the reports are kept and sent again"),
             }
         }
         std::thread::sleep(Duration::from_secs(2).min(every.checkin));

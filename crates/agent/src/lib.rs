@@ -5,10 +5,16 @@
 //! the server correlates, what each collector found (or that it found nothing, or the error
 //! it hit), pending updates and whether a reboot is required. A collector that fails does
 //! not stop the others.
+//!
+//! `checkin` talks to the server (heartbeats, inventory reports) and runs the loop; `jobs`
+//! takes signed jobs (verify, idempotency ledger, outbox, reboot-loop breaker) and runs them
+//! through `exec`, the executors (apt/dpkg, dnf, and in `platforms` Windows Update, winget
+//! and softwareupdate), their pre-checks and the health checks.
 
 pub mod checkin;
 pub mod collectors;
 pub mod enroll;
+pub mod exec;
 pub mod jobs;
 pub mod platforms;
 

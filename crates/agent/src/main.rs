@@ -42,8 +42,9 @@ enum Command {
         force: bool,
     },
     /// Run: a heartbeat every minute; the inventory collected every 15 minutes and at once
-    /// when a package database changes, reported when it changed. With --once, one round and
-    /// exit (1 when the server could not be reached; the report is kept and sent next time).
+    /// when a package database changes, reported when it changed; then the jobs the server
+    /// leases, each verified, run once and reported. With --once, one round and exit (1 when
+    /// the server could not be reached; reports are kept and sent next time).
     Run {
         #[arg(long, default_value = "/etc/ringfence-agent")]
         config_dir: PathBuf,
@@ -57,6 +58,15 @@ enum Command {
         /// Seconds between scheduled inventory collections (a package change triggers one at once).
         #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86400))]
         inventory_interval: u64,
+        /// The command that reboots the device when a job needs it (split on whitespace).
+        #[arg(long, default_value = "systemctl reboot")]
+        reboot_command: String,
+        /// Free space (MiB) the package cache and / must have before a job installs.
+        #[arg(long, default_value_t = 500)]
+        min_free_mib: u64,
+        /// Seconds to wait for another package manager to release its lock before a job fails.
+        #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(0..=3600))]
+        lock_wait: u64,
     },
     /// Collect and print what the agent would send, without a server (for troubleshooting).
     Inventory {
@@ -135,12 +145,36 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Run { config_dir, root, once, checkin_interval, inventory_interval } => {
+        Command::Run {
+            config_dir,
+            root,
+            once,
+            checkin_interval,
+            inventory_interval,
+            reboot_command,
+            min_free_mib,
+            lock_wait,
+        } => {
             let every = ringfence_agent::checkin::Intervals {
                 checkin: std::time::Duration::from_secs(checkin_interval),
                 inventory: std::time::Duration::from_secs(inventory_interval),
             };
-            match ringfence_agent::checkin::run(&config_dir, &Root(root), once, every) {
+            let reboot_command: Vec<String> = reboot_command.split_whitespace().map(String::from).collect();
+            if reboot_command.is_empty() {
+                eprintln!("error: --reboot-command is empty: name the program that reboots this device");
+                return ExitCode::from(2);
+            }
+            if !root.is_dir() {
+                eprintln!("error: --root {} is not a folder", root.display());
+                return ExitCode::from(2);
+            }
+            let opts = ringfence_agent::exec::ExecOptions {
+                reboot_command,
+                min_free_mib,
+                lock_wait: std::time::Duration::from_secs(lock_wait),
+                ..ringfence_agent::exec::ExecOptions::for_root(Root(root))
+            };
+            match ringfence_agent::checkin::run(&config_dir, &opts, once, every) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");
