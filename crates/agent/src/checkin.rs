@@ -245,13 +245,19 @@ pub fn run(dir: &Path, opts: &ExecOptions, once: bool, every: Intervals) -> Resu
     };
     let collect_now = || {
         let full = crate::collect(root);
-        Report { inventory: full.inventory, reboot_required: full.reboot_required, ..Default::default() }
+        Report {
+            inventory: full.inventory,
+            reboot_required: full.reboot_required,
+            pending_updates: full.pending_updates,
+            ..Default::default()
+        }
     };
     let long_ago = Instant::now() - Duration::from_secs(24 * 3600);
     let mut last_mtimes = mtimes();
     let mut last_collection = long_ago;
     let mut last_round = long_ago;
-    // The last collection; only the inventory and reboot state are kept between rounds.
+    // The last collection; the inventory, pending updates and reboot state are kept between
+    // rounds (not the collectors' statuses).
     let mut report = Report::default();
     loop {
         let changed = mtimes() != last_mtimes;

@@ -371,7 +371,19 @@ pub fn linux(root: &Root) -> Report {
     };
     record(&mut report, "fwupd", outcome);
 
-    if live && let Some(Ok(out)) = run("apt", &["list", "--upgradable"]) {
+    // A private package root (a mounted image, a test root) is asked through apt's own
+    // directory options, as the executor installs into it.
+    let apt_args: Vec<String> = if live || root.path("/var/lib/apt/lists").is_dir() {
+        let mut a = crate::exec::apt::root_options(root);
+        a.extend(["list".to_string(), "--upgradable".to_string()]);
+        a
+    } else {
+        Vec::new()
+    };
+    let apt_args: Vec<&str> = apt_args.iter().map(String::as_str).collect();
+    if !apt_args.is_empty()
+        && let Some(Ok(out)) = run("apt", &apt_args)
+    {
         let (pending, _) = parse_apt_upgradable(&out);
         report.pending_updates = pending;
     } else if live && let Some(Ok(advisories)) = run("dnf", &["-q", "updateinfo", "list", "--updates"]) {

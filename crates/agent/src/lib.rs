@@ -17,6 +17,7 @@ pub mod enroll;
 pub mod exec;
 pub mod jobs;
 pub mod platforms;
+pub mod testing;
 
 use ringfence_inventory::{Inventory, Item};
 use serde::{Deserialize, Serialize};

@@ -875,9 +875,24 @@ pub async fn seed_rollouts(engine: &Engine, seed: &DemoSeed) -> Result<DemoRollo
     };
     for (i, d) in windows.iter().enumerate() {
         let (ring, start, path, log): (u8, Timestamp, &'static [&'static str], &str) = match i % 5 {
-            0 => (0, now - hours(72), &["dispatched", "running", "rebooting", "installed", "verified"], "Searching for updates: KB5046617 found\nDownloading 1 update (612 MB)\nInstalling KB5046617: Result 2 (Succeeded), RebootRequired True\nRebooting inside the window\nAfter reboot: KB5046617 installed; health checks passed\n"),
-            1 | 2 => (1, now - hours(40), &["dispatched", "running", "rebooting", "installed", "verified"], "Installing KB5046617: Result 2 (Succeeded), RebootRequired True\nRebooting inside the window\nAfter reboot: KB5046617 installed; health checks passed\n"),
-            3 => (2, now - hours(1), &["dispatched", "running"], "Downloading 1 update (612 MB)\nInstalling KB5046617 …\n"),
+            0 => (
+                0,
+                now - hours(72),
+                &["dispatched", "running", "rebooting", "installed", "verified"],
+                "Searching for updates: KB5046617 found\nDownloading 1 update (612 MB)\nInstalling KB5046617: Result 2 (Succeeded), RebootRequired True\nRebooting inside the window\nAfter reboot: KB5046617 installed; health checks passed\n",
+            ),
+            1 | 2 => (
+                1,
+                now - hours(40),
+                &["dispatched", "running", "rebooting", "installed", "verified"],
+                "Installing KB5046617: Result 2 (Succeeded), RebootRequired True\nRebooting inside the window\nAfter reboot: KB5046617 installed; health checks passed\n",
+            ),
+            3 => (
+                2,
+                now - hours(1),
+                &["dispatched", "running"],
+                "Downloading 1 update (612 MB)\nInstalling KB5046617 …\n",
+            ),
             _ => (2, now + hours(20), &[], ""),
         };
         plans.push((d, ring, vec![kb()], start, path, log.to_string()));
@@ -956,7 +971,9 @@ pub async fn seed_rollouts(engine: &Engine, seed: &DemoSeed) -> Result<DemoRollo
                 status: to.to_string(),
                 detail: match *to {
                     "failed" => Some("install: dpkg: error processing package xz-utils (--configure)".into()),
-                    "verified" => Some("the device's inventory shows every version the deployment installed".into()),
+                    "verified" => {
+                        Some("the device's inventory shows every version the deployment installed".into())
+                    }
                     _ => None,
                 },
                 log: last.then(|| log.clone()),

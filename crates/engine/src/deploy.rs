@@ -120,7 +120,11 @@ fn ring_name(ring: u8) -> String {
 /// the update's KB number (the catalog's title is for people, the agent searches by KB).
 pub fn job_package(p: &DeployedPackage) -> PackageVersion {
     if p.manager == "windows_update" {
-        PackageVersion { manager: p.manager.clone(), name: p.to_version.clone(), version: p.to_version.clone() }
+        PackageVersion {
+            manager: p.manager.clone(),
+            name: p.to_version.clone(),
+            version: p.to_version.clone(),
+        }
     } else {
         PackageVersion { manager: p.manager.clone(), name: p.name.clone(), version: p.to_version.clone() }
     }

@@ -672,7 +672,8 @@ async fn deployments_jobs_and_holds(store: Arc<dyn Store>) {
     let a = tree(&*store, "Deploy A", "A1").await;
     let b = tree(&*store, "Deploy B", "B1").await;
     let scope = Scope::partner(a.partner.id.clone());
-    let second = store.create_device(&audit(), &scope, &new_device(&a.site.id, "srv-02", Vec::new())).await.unwrap();
+    let second =
+        store.create_device(&audit(), &scope, &new_device(&a.site.id, "srv-02", Vec::new())).await.unwrap();
     // One batch: two devices of A, a second deployment for the first (skipped: one active per
     // device) and a device of another partner (never joined).
     let batch = [
@@ -685,7 +686,13 @@ async fn deployments_jobs_and_holds(store: Arc<dyn Store>) {
     assert_eq!(created, vec![batch[0].id.clone(), batch[1].id.clone()]);
     let all = store.list_deployments(&scope, &DeploymentQuery::default()).await.unwrap();
     assert_eq!(all.len(), 2);
-    assert!(store.list_deployments(&Scope::partner(b.partner.id.clone()), &DeploymentQuery::default()).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_deployments(&Scope::partner(b.partner.id.clone()), &DeploymentQuery::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(matches!(
         store.get_deployment(&Scope::partner(b.partner.id.clone()), &batch[0].id).await,
         Err(StoreError::NotFound(_))
@@ -697,9 +704,15 @@ async fn deployments_jobs_and_holds(store: Arc<dyn Store>) {
     assert_eq!(leased.len(), 1);
     assert_eq!(leased[0].deployment_id.as_deref(), Some(batch[0].id.as_str()));
     assert!(store.lease_jobs(&audit(), &a.partner.id, &a.device.id, until).await.unwrap().is_empty());
-    assert!(store.lease_jobs(&audit(), &b.partner.id, &a.device.id, until).await.unwrap().is_empty(), "another partner's agent gets nothing");
+    assert!(
+        store.lease_jobs(&audit(), &b.partner.id, &a.device.id, until).await.unwrap().is_empty(),
+        "another partner's agent gets nothing"
+    );
     let later = Audit::new("agent", until + jiff::SignedDuration::from_secs(1));
-    let again = store.lease_jobs(&later, &a.partner.id, &a.device.id, until + jiff::SignedDuration::from_mins(10)).await.unwrap();
+    let again = store
+        .lease_jobs(&later, &a.partner.id, &a.device.id, until + jiff::SignedDuration::from_mins(10))
+        .await
+        .unwrap();
     assert_eq!(again[0].id, leased[0].id);
     let job = store.get_job(&a.partner.id, &a.device.id, &leased[0].id).await.unwrap().unwrap();
     assert_eq!((job.state.as_str(), job.deliveries), ("leased", 2));
@@ -707,16 +720,50 @@ async fn deployments_jobs_and_holds(store: Arc<dyn Store>) {
 
     // Moves happen once; a move from the wrong state writes nothing.
     let change = |s: &str| DeploymentChange { status: s.into(), ..Default::default() };
-    assert!(store.transition_deployment(&audit(), &scope, &batch[0].id, &["dispatched"], &change("running")).await.unwrap().is_some());
+    assert!(
+        store
+            .transition_deployment(&audit(), &scope, &batch[0].id, &["dispatched"], &change("running"))
+            .await
+            .unwrap()
+            .is_some()
+    );
     let heads = store.chain_heads().await.unwrap();
-    assert!(store.transition_deployment(&audit(), &scope, &batch[0].id, &["dispatched"], &change("running")).await.unwrap().is_none());
-    assert!(store.transition_deployment(&audit(), &Scope::partner(b.partner.id.clone()), &batch[0].id, &["running"], &change("failed")).await.unwrap().is_none());
+    assert!(
+        store
+            .transition_deployment(&audit(), &scope, &batch[0].id, &["dispatched"], &change("running"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .transition_deployment(
+                &audit(),
+                &Scope::partner(b.partner.id.clone()),
+                &batch[0].id,
+                &["running"],
+                &change("failed")
+            )
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(store.chain_heads().await.unwrap(), heads);
-    let failed = store.transition_deployment(&audit(), &scope, &batch[0].id, &["running"], &change("failed")).await.unwrap().unwrap();
+    let failed = store
+        .transition_deployment(&audit(), &scope, &batch[0].id, &["running"], &change("failed"))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(failed.finished_at.is_some() && !failed.is_active());
-    assert_eq!(store.get_job(&a.partner.id, &a.device.id, &leased[0].id).await.unwrap().unwrap().state, "done");
+    assert_eq!(
+        store.get_job(&a.partner.id, &a.device.id, &leased[0].id).await.unwrap().unwrap().state,
+        "done"
+    );
     // The device is free again: a new deployment may be created for it.
-    let next = store.create_deployments(&audit(), &a.partner.id, &[new_deployment(&a, &a.device.id, 5)]).await.unwrap();
+    let next = store
+        .create_deployments(&audit(), &a.partner.id, &[new_deployment(&a, &a.device.id, 5)])
+        .await
+        .unwrap();
     assert_eq!(next.len(), 1);
 
     // Holds: one live per package and device, cleared once.
@@ -738,7 +785,10 @@ async fn deployments_jobs_and_holds(store: Arc<dyn Store>) {
     assert_eq!(live[0].held_version, "0.9");
     assert_eq!(store.list_holds(&scope, true).await.unwrap().len(), 2);
     assert!(store.list_holds(&Scope::partner(b.partner.id.clone()), true).await.unwrap().is_empty());
-    assert!(matches!(store.clear_hold(&audit(), &Scope::partner(b.partner.id.clone()), &h[0].id).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.clear_hold(&audit(), &Scope::partner(b.partner.id.clone()), &h[0].id).await,
+        Err(StoreError::NotFound(_))
+    ));
     store.clear_hold(&audit(), &scope, &h[0].id).await.unwrap();
     assert!(matches!(store.clear_hold(&audit(), &scope, &h[0].id).await, Err(StoreError::NotFound(_))));
     assert!(store.list_holds(&scope, false).await.unwrap().is_empty());

@@ -34,6 +34,11 @@ pub struct TestApp {
     _dir: Option<TempDir>,
 }
 
+pub struct Restarted {
+    pub base: String,
+    pub engine: Engine,
+}
+
 pub enum Backend {
     Sqlite,
     Postgres,
@@ -147,6 +152,25 @@ impl TestApp {
         );
         tokio::spawn(ringfence_server::serve(listener, state, std::future::pending()));
         Some(TestApp { base, engine, store, offset, a1, a2, b1, _dir: dir })
+    }
+
+    /// Another server over the same database and clock, on its own port: what a restart (or a
+    /// second `serve` process) is, since servers keep no state of their own.
+    pub async fn restart(app: &TestApp) -> Restarted {
+        let ahead = app.offset.clone();
+        let clock = ringfence_engine::Clock::from_fn(move || {
+            let s = ahead.load(std::sync::atomic::Ordering::SeqCst);
+            Timestamp::now().checked_add(jiff::SignedDuration::from_secs(s)).unwrap()
+        });
+        let engine = Engine::with_clock(app.store.clone(), clock);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let state = ringfence_server::AppState::new(
+            engine.clone(),
+            ringfence_server::ServerConfig { secure_cookies: false, dispatch_every: None },
+        );
+        tokio::spawn(ringfence_server::serve(listener, state, std::future::pending()));
+        Restarted { base, engine }
     }
 
     /// Moves the application's clock forward (a virtual day passes in no time).
