@@ -24,4 +24,14 @@ fuzz_target!(|data: &[u8]| {
     check::<UpdateUser>(data);
     check::<CreateToken>(data);
     check::<LoginRequest>(data);
+    check::<RollbackRequest>(data);
+    check::<HaltRequest>(data);
+    check::<CheckIn>(data);
+    check::<ringfence_proto::jobs::JobReport>(data);
+    // A report that parses reads back the same.
+    if let Ok(r) = parse_json::<ringfence_proto::jobs::JobReport>(data) {
+        let again: ringfence_proto::jobs::JobReport =
+            serde_json::from_slice(&serde_json::to_vec(&r).expect("serializes")).expect("reads back");
+        assert_eq!(again, r);
+    }
 });

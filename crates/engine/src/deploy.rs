@@ -732,7 +732,8 @@ impl Engine {
         let records = self.store.list_policies(scope).await?;
         let set = crate::policies::policy_set(&records, &tree, partner.name.as_ref())?;
         let effective = crate::policies::effective_of(&set, device).unwrap_or_default();
-        if !effective.get("auto_rollback").is_some_and(|f| f.value.as_bool() == Some(true)) {
+        let wanted = effective.get("auto_rollback").is_some_and(|f| f.value.as_bool() == Some(true));
+        if !wanted {
             return Ok(());
         }
         let checks = effective

@@ -426,3 +426,88 @@ async fn halt_and_release_an_update_from_the_schedule_in_chromium() {
     assert!(calendar.contains("podman → 4.9.0"), "{calendar}");
     b.quit().await;
 }
+
+#[tokio::test]
+async fn roll_back_an_update_fleet_wide_after_confirming_in_chromium() {
+    let Some(driver) = start_driver().await else { return };
+    let app = common::TestApp::spawn(common::Backend::Sqlite).await.unwrap();
+    let admin = app.token("admin@a").await;
+    let tech = app.token("tech@a").await;
+    let hour = app
+        .engine
+        .now()
+        .to_zoned(jiff::tz::TimeZone::get("Europe/London").unwrap())
+        .strftime("%Y-%m-%dT%H:00")
+        .to_string();
+    let r = admin
+        .send(
+            "POST",
+            "/api/v1/policies",
+            Some(json!({"name": "Now", "level": "partner", "settings": {"ring": 0,
+                "maintenance_windows": [{"dtstart": hour, "rrule": "FREQ=DAILY", "duration": "PT12H"}]}})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let agent = ringfence_engine::store::AgentIdentity {
+        device_id: app.a1.device.id.clone(),
+        partner_id: app.a1.partner.id.clone(),
+        organization_id: app.a1.org.id.clone(),
+        inventory_seq: 0,
+    };
+    let report: ringfence_proto::AgentPendingUpdates = serde_json::from_value(json!({"updates": [
+        {"manager": "dpkg", "name": "podman", "installed": "4.3.1", "candidate": "4.9.0", "origin": "bookworm-backports"}]}))
+    .unwrap();
+    app.engine.agent_updates(&agent, report).await.unwrap();
+    let r = tech
+        .send(
+            "POST",
+            "/api/v1/approvals",
+            Some(json!({"updates": [{"product": "podman", "version": "4.9.0"}], "decision": "approve", "reason": "r"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    // The agent's side, through the engine: the job is leased and reported installed.
+    assert_eq!(app.engine.dispatch_partner(&app.a1.partner.id).await.unwrap().scheduled, 1);
+    let lease = app.engine.agent_lease(&agent).await.unwrap();
+    let job: ringfence_proto::jobs::Job = serde_json::from_str(&lease.jobs[0].payload).unwrap();
+    let done: ringfence_proto::jobs::JobReport = serde_json::from_value(json!({
+        "job_id": job.id, "idempotency_key": job.idempotency_key, "outcome": "succeeded", "phase": "done",
+        "installed": [{"manager": "dpkg", "name": "podman", "version": "4.9.0"}],
+        "log": "Unpacking podman (4.9.0) over (4.3.1) ...\nSetting up podman (4.9.0) ...\n", "at": app.engine.now()}))
+    .unwrap();
+    app.engine.agent_report(&agent, done).await.unwrap();
+
+    let b = driver.browser().await;
+    b.go(&app.url("/login")).await;
+    b.type_into("#username", "tech@a").await;
+    b.type_into("#password", common::PASSWORD).await;
+    b.click("#sign-in").await;
+    b.go(&app.url("/rollouts")).await;
+    let row = b.text("#rollouts tr.rollout").await;
+    assert!(
+        row.contains("podman → 4.9.0") && row.contains("in progress") && row.contains("1 running"),
+        "{row}"
+    );
+    b.screenshot("rollouts").await;
+    // The deployment with the agent's log.
+    b.click("#rollouts tr.rollout td a").await;
+    b.click("#deployments tr.deployment a[href^='/deployments/']").await;
+    assert!(b.text("#agent-log").await.contains("Setting up podman (4.9.0)"));
+    assert_eq!(b.text("#deployment-status").await, "installed");
+
+    // Fleet-wide rollback: first the confirmation with the devices it reaches, then the action.
+    b.go(&app.url("/rollouts")).await;
+    b.type_into("#rollouts .rollback-form input[name='reason']", "crashes containers").await;
+    b.click("#rollouts .rollback-form button").await;
+    let devices = b.text("#rollback-devices").await;
+    assert!(devices.contains(app.a1.device.hostname.as_str()), "{devices}");
+    assert!(b.text("main").await.contains("every device of every client"));
+    b.click("#confirm-rollback").await;
+    let notice = b.text(".flash.notice").await;
+    assert!(notice.contains("rollback of podman 4.9.0 scheduled on 1 device"), "{notice}");
+    assert!(notice.contains("halted for every client"), "{notice}");
+    let row = b.text("#rollouts tr.rollout").await;
+    assert!(row.contains("halted") && row.contains("fleet-wide rollback: crashes containers"), "{row}");
+    b.screenshot("rollouts-rolled-back").await;
+    b.quit().await;
+}
