@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use ringfence_model::*;
 use serde::{Deserialize, Serialize};
 
-/// Deployment statuses that hold the device (at most one per device).
+/// Deployment statuses that are not over. All but `installed` hold the device (at most one
+/// per device, kept by a unique index); an installed one waits for the inventory.
 pub const ACTIVE_STATUSES: &[&str] = &["scheduled", "dispatched", "running", "rebooting", "installed"];
 
 /// One package a deployment changes.
@@ -191,7 +192,7 @@ pub struct HoldRecord {
 #[async_trait]
 pub trait DeploymentStore: Send + Sync {
     /// Stores deployments with their jobs and `action` events, in one transaction. A device
-    /// that already has an active deployment is skipped (also when another server created it
+    /// that already has a deployment at work (scheduled to rebooting) is skipped (also when another server created it
     /// a moment ago); the ids created are returned.
     async fn create_deployments(
         &self,

@@ -3,7 +3,9 @@
 -- A deployment is one device × the updates it installs together in one window (or, with
 -- kind 'rollback', the versions it goes back to). Its status moves scheduled → dispatched →
 -- running (→ rebooting) → installed → verified, or ends failed, rolled_back or missed; every
--- move is an evidence event. At most one deployment per device is active at a time.
+-- move is an evidence event. At most one deployment per device is at work (scheduled to
+-- rebooting) at a time; an installed one only waits for the inventory, and a rollback may
+-- follow it at once.
 
 CREATE TABLE deployments (
     id              TEXT PRIMARY KEY,
@@ -33,8 +35,8 @@ CREATE TABLE deployments (
 );
 CREATE INDEX deployments_partner ON deployments (partner_id, organization_id, created_at);
 CREATE INDEX deployments_device ON deployments (device_id, status);
-CREATE UNIQUE INDEX deployments_one_active ON deployments (device_id)
-    WHERE status IN ('scheduled', 'dispatched', 'running', 'rebooting', 'installed');
+CREATE UNIQUE INDEX deployments_one_at_work ON deployments (device_id)
+    WHERE status IN ('scheduled', 'dispatched', 'running', 'rebooting');
 
 -- Signed jobs waiting for, leased to, or finished by an agent. A lease that expires without
 -- a report makes the job due again, with the same idempotency key: the agent runs a key once.
