@@ -145,6 +145,108 @@ fn checked_text(field: &'static str, s: &str, max: usize) -> Result<()> {
     Ok(())
 }
 
+/// What the deployments made so far mean for the planner.
+pub(crate) struct Progress {
+    /// `progress[update][ring]`, from the install deployments.
+    pub progress: Vec<Vec<RingProgress>>,
+    /// Deployments not over yet (they count against the concurrency limits).
+    pub running: Vec<Running>,
+    /// A device whose newest deployment was missed: when its window ended, and its id.
+    pub missed_at: HashMap<usize, (jiff::Timestamp, String)>,
+    /// `ring_sizes[update][ring]`: the devices of the ring offered the update (for its gate).
+    pub ring_sizes: Vec<Vec<u32>>,
+}
+
+/// Folds the deployments into the planner's input: each update's ring progress, the running
+/// deployments, missed windows (`Device::not_before`), and what each device still needs (not
+/// what it has done or is doing, not a version a hold keeps off it).
+pub(crate) fn progress_of(input: &mut Planning, all: &[DeploymentRecord], holds: &[HoldRecord]) -> Progress {
+    let device_of: HashMap<&DeviceId, usize> =
+        input.records.iter().enumerate().map(|(i, d)| (&d.id, i)).collect();
+    let update_of: HashMap<(&str, &str), usize> =
+        input.refs.iter().enumerate().map(|(i, r)| ((r.product.as_str(), r.version.as_str()), i)).collect();
+
+    // Ring progress of each update, from the install deployments.
+    let ring_count = input.rings.len().max(4);
+    let mut progress = vec![vec![RingProgress::default(); ring_count]; input.updates.len()];
+    let mut done: HashSet<(usize, usize)> = HashSet::new();
+    let mut running: Vec<Running> = Vec::new();
+    let mut busy: HashSet<usize> = HashSet::new();
+    let mut missed_at: HashMap<usize, (jiff::Timestamp, String)> = HashMap::new();
+    // Oldest first, so the newest deployment of a device decides its state.
+    for d in all.iter().rev() {
+        let Some(&di) = device_of.get(&d.device_id) else { continue };
+        // One update may have several packages in one deployment (xz-utils, liblzma5).
+        let mut uis: Vec<usize> = d
+            .updates
+            .iter()
+            .filter_map(|u| update_of.get(&(u.product.as_str(), u.version.as_str())).copied())
+            .collect();
+        uis.sort_unstable();
+        uis.dedup();
+        if d.is_active() {
+            busy.insert(di);
+            running.push(Running {
+                device: di,
+                updates: uis.clone(),
+                start: d.window_start,
+                end: d.window_end,
+            });
+        }
+        if d.status == "missed" {
+            missed_at.insert(di, (d.window_end, d.id.clone()));
+        } else {
+            missed_at.remove(&di);
+        }
+        if d.kind != "install" {
+            continue;
+        }
+        for &ui in &uis {
+            let ring = usize::from(d.ring).min(ring_count - 1);
+            let p = &mut progress[ui][ring];
+            match d.status.as_str() {
+                "verified" => {
+                    p.verified += 1;
+                    let at = d.finished_at.unwrap_or(d.updated_at);
+                    p.entered_at = Some(p.entered_at.map_or(at, |e| e.min(at)));
+                    done.insert((di, ui));
+                }
+                "failed" | "rolled_back" => {
+                    p.failed += 1;
+                    done.insert((di, ui));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    for (ui, u) in input.updates.iter_mut().enumerate() {
+        u.progress = progress[ui].clone();
+    }
+    let mut ring_sizes = vec![vec![0u32; ring_count]; input.updates.len()];
+    for d in &input.devices {
+        for &ui in &d.updates {
+            ring_sizes[ui][usize::from(d.ring).min(ring_count - 1)] += 1;
+        }
+    }
+    let held: HashSet<(&DeviceId, &str, &str)> =
+        holds.iter().map(|h| (&h.device_id, h.name.as_str(), h.blocked_version.as_str())).collect();
+    for (di, device) in input.devices.iter_mut().enumerate() {
+        let id = &input.records[di].id;
+        device.updates.retain(|&ui| {
+            !done.contains(&(di, ui))
+                && !input.refs[ui].packages.get(&di).is_some_and(|ps| {
+                    ps.iter().any(|p| held.contains(&(id, p.name.as_str(), p.candidate.as_str())))
+                })
+        });
+        if busy.contains(&di) {
+            device.updates.clear();
+        }
+        device.not_before = missed_at.get(&di).map(|(t, _)| *t);
+    }
+    Progress { progress, running, missed_at, ring_sizes }
+}
+
 impl Engine {
     /// Runs the dispatcher for every partner (the server's worker); a partner whose run fails
     /// is logged and the others go on.
@@ -226,69 +328,8 @@ impl Engine {
         }
 
         let mut input = self.planning(&scope, None, now).await?;
-        let device_of: HashMap<&DeviceId, usize> =
-            input.records.iter().enumerate().map(|(i, d)| (&d.id, i)).collect();
-        let update_of: HashMap<(&str, &str), usize> = input
-            .refs
-            .iter()
-            .enumerate()
-            .map(|(i, r)| ((r.product.as_str(), r.version.as_str()), i))
-            .collect();
-
-        // Ring progress of each update, from the install deployments.
-        let ring_count = input.rings.len().max(4);
-        let mut progress = vec![vec![RingProgress::default(); ring_count]; input.updates.len()];
-        let mut done: HashSet<(usize, usize)> = HashSet::new();
-        let mut running: Vec<Running> = Vec::new();
-        let mut busy: HashSet<usize> = HashSet::new();
-        let mut missed_at: HashMap<usize, (jiff::Timestamp, String)> = HashMap::new();
-        // Oldest first, so the newest deployment of a device decides its state.
-        for d in all.iter().rev() {
-            let Some(&di) = device_of.get(&d.device_id) else { continue };
-            // One update may have several packages in one deployment (xz-utils, liblzma5).
-            let mut uis: Vec<usize> = d
-                .updates
-                .iter()
-                .filter_map(|u| update_of.get(&(u.product.as_str(), u.version.as_str())).copied())
-                .collect();
-            uis.sort_unstable();
-            uis.dedup();
-            if d.is_active() {
-                busy.insert(di);
-                running.push(Running {
-                    device: di,
-                    updates: uis.clone(),
-                    start: d.window_start,
-                    end: d.window_end,
-                });
-            }
-            if d.status == "missed" {
-                missed_at.insert(di, (d.window_end, d.id.clone()));
-            } else {
-                missed_at.remove(&di);
-            }
-            if d.kind != "install" {
-                continue;
-            }
-            for &ui in &uis {
-                let ring = usize::from(d.ring).min(ring_count - 1);
-                let p = &mut progress[ui][ring];
-                match d.status.as_str() {
-                    "verified" => {
-                        p.verified += 1;
-                        let at = d.finished_at.unwrap_or(d.updated_at);
-                        p.entered_at = Some(p.entered_at.map_or(at, |e| e.min(at)));
-                        done.insert((di, ui));
-                    }
-                    "failed" | "rolled_back" => {
-                        p.failed += 1;
-                        done.insert((di, ui));
-                    }
-                    _ => {}
-                }
-            }
-        }
-
+        let holds = self.store.list_holds(&scope, false).await?;
+        let Progress { progress, running, missed_at, ring_sizes } = progress_of(&mut input, &all, &holds);
         // Ring gates: a failing one halts the update for every client.
         let halts = self.store.list_halts(&scope).await?;
         for (ui, rings) in progress.iter().enumerate() {
@@ -299,11 +340,7 @@ impl Engine {
                 if p.verified + p.failed == 0 {
                     continue;
                 }
-                let size = input
-                    .devices
-                    .iter()
-                    .filter(|d| usize::from(d.ring) == ring && d.updates.contains(&ui))
-                    .count() as u32;
+                let size = ring_sizes[ui][ring];
                 if let GateVerdict::Fail { failure_rate, limit } = judge(&DEFAULT_GATE.sized(size), p) {
                     let r = &input.refs[ui];
                     if halts
@@ -338,28 +375,6 @@ impl Engine {
                 }
             }
         }
-        for (ui, u) in input.updates.iter_mut().enumerate() {
-            u.progress = progress[ui].clone();
-        }
-
-        // What each device still needs: not what it has done, not what a hold keeps off it.
-        let holds = self.store.list_holds(&scope, false).await?;
-        let held: HashSet<(&DeviceId, &str, &str)> =
-            holds.iter().map(|h| (&h.device_id, h.name.as_str(), h.blocked_version.as_str())).collect();
-        for (di, device) in input.devices.iter_mut().enumerate() {
-            let id = &input.records[di].id;
-            device.updates.retain(|&ui| {
-                !done.contains(&(di, ui))
-                    && !input.refs[ui].packages.get(&di).is_some_and(|ps| {
-                        ps.iter().any(|p| held.contains(&(id, p.name.as_str(), p.candidate.as_str())))
-                    })
-            });
-            if busy.contains(&di) {
-                device.updates.clear();
-            }
-            device.not_before = missed_at.get(&di).map(|(t, _)| *t);
-        }
-
         let Planning { rings, orgs, window_sets, devices, updates, .. } = &input;
         let snapshot = Snapshot {
             now,

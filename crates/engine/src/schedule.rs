@@ -178,7 +178,12 @@ impl Engine {
         {
             return Err(EngineError::NotFound("organization"));
         }
-        let input = self.planning(&scope, org_filter.as_ref(), now).await?;
+        let mut input = self.planning(&scope, org_filter.as_ref(), now).await?;
+        // The deployments made so far: real ring progress, what is running, missed windows;
+        // what is done or under way is on the Rollouts page, not forecast again.
+        let deployments = self.store.list_deployments(&scope, &Default::default()).await?;
+        let holds = self.store.list_holds(&scope, false).await?;
+        let progress = crate::deploy::progress_of(&mut input, &deployments, &holds);
         if let Some(d) = &device_filter
             && !input.records.iter().any(|x| &x.id == d)
         {
@@ -193,7 +198,7 @@ impl Engine {
             window_sets,
             devices,
             updates,
-            running: &[],
+            running: &progress.running,
             // Two months: a monthly window (Patch Tuesday) always falls inside.
             horizon_days: 62,
         };
@@ -270,6 +275,7 @@ impl Engine {
                     DEFAULT_GATE.max_failure_rate * 100.0,
                 ),
                 "devices are assumed online at their windows".into(),
+                "deployments already made (done, under way, failed or held back) are on the Rollouts page, not forecast again".into(),
             ],
         })
     }

@@ -259,6 +259,14 @@ async fn a_rollout_goes_ring_by_ring_a_failing_canary_halts_it_and_a_bad_health_
         ]
     );
 
+    // The schedule preview no longer forecasts what is done; the canary's entry follows ring
+    // 0's real verification.
+    let tech = app.token("tech@a").await;
+    let preview = tech.get(&format!("/api/v1/schedule?device_id={}", lab.device)).await.body;
+    assert_eq!(preview["entries"], json!([]), "{preview}");
+    let preview = tech.get(&format!("/api/v1/schedule?device_id={}", canary1.device)).await.body;
+    assert!(preview["entries"][0]["reason"].as_str().unwrap().contains("validation"), "{preview}");
+
     // Ring 1 after ring 0's validation hour; ring 2 still waits.
     app.advance(hours(2));
     let d = dispatch(&app).await;
@@ -277,7 +285,8 @@ async fn a_rollout_goes_ring_by_ring_a_failing_canary_halts_it_and_a_bad_health_
     let d = dispatch(&app).await;
     assert_eq!(d["halted"].as_array().unwrap().len(), 1, "{d}");
     assert!(d["halted"][0].as_str().unwrap().contains("ring 1 (canary) gate failed"), "{d}");
-    let tech = app.token("tech@a").await;
+    let preview = tech.get(&format!("/api/v1/schedule?device_id={}", general.device)).await.body;
+    assert_eq!(preview["entries"][0]["status"], "halted", "{preview}");
     let rollouts = tech.get("/api/v1/rollouts").await.body;
     let r = rollouts.as_array().unwrap().iter().find(|r| r["version"] == "1.1").unwrap();
     assert_eq!(r["status"], "halted", "{r}");
