@@ -7,26 +7,12 @@ mod common;
 
 use common::TestApp;
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 both_backends!(
     an_agent_enrolls_with_a_site_token_and_a_clone_is_flagged,
     an_agent_reports_changes_once_and_keeps_them_while_the_server_is_away,
 );
-
-/// The agent binary, built beside this test by `cargo nextest run --workspace`.
-fn agent_binary() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let bin = exe.parent()?.parent()?.join("ringfence-agent");
-    if bin.is_file() {
-        return Some(bin);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{} is missing: build the workspace (cargo build --workspace)", bin.display());
-    }
-    eprintln!("SKIPPED: {} is missing; run `cargo build -p ringfence-agent` first", bin.display());
-    None
-}
 
 fn machine(dir: &Path, machine_id: &str, hostname: &str) {
     std::fs::create_dir_all(dir.join("etc")).unwrap();
@@ -45,7 +31,7 @@ async fn enroll(bin: &Path, app: &TestApp, token: &str, root: &Path, config: &Pa
 }
 
 async fn an_agent_enrolls_with_a_site_token_and_a_clone_is_flagged(app: TestApp) {
-    let Some(bin) = agent_binary() else { return };
+    let Some(bin) = common::agent_binary() else { return };
     let tech = app.token("tech@a").await;
     let r = tech
         .send(
@@ -186,7 +172,7 @@ fn status(packages: &[(&str, &str)]) -> String {
 }
 
 async fn an_agent_reports_changes_once_and_keeps_them_while_the_server_is_away(app: TestApp) {
-    let Some(bin) = agent_binary() else { return };
+    let Some(bin) = common::agent_binary() else { return };
     let tech = app.token("tech@a").await;
     let r = tech
         .send("POST", "/api/v1/enrollment-tokens", Some(json!({"site_id": app.a1.site.id, "name": "t"})))

@@ -433,18 +433,12 @@ async fn roll_back_an_update_fleet_wide_after_confirming_in_chromium() {
     let app = common::TestApp::spawn(common::Backend::Sqlite).await.unwrap();
     let admin = app.token("admin@a").await;
     let tech = app.token("tech@a").await;
-    let hour = app
-        .engine
-        .now()
-        .to_zoned(jiff::tz::TimeZone::get("Europe/London").unwrap())
-        .strftime("%Y-%m-%dT%H:00")
-        .to_string();
+    let settings = common::window_open_now(&app, json!({"ring": 0}));
     let r = admin
         .send(
             "POST",
             "/api/v1/policies",
-            Some(json!({"name": "Now", "level": "partner", "settings": {"ring": 0,
-                "maintenance_windows": [{"dtstart": hour, "rrule": "FREQ=DAILY", "duration": "PT12H"}]}})),
+            Some(json!({"name": "Now", "level": "partner", "settings": settings})),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);

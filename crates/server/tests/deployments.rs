@@ -144,23 +144,20 @@ async fn offer(app: &TestApp, a: &Agent, installed: &str, candidate: &str) {
 /// one-hour ring validation, a health check, automatic rollback; and each device's ring.
 async fn policies(app: &TestApp, agents: &[(&Agent, u8)]) {
     let admin = app.token("admin@a").await;
-    let hour = app
-        .engine
-        .now()
-        .to_zoned(jiff::tz::TimeZone::get("Europe/London").unwrap())
-        .strftime("%Y-%m-%dT%H:00")
-        .to_string();
+    let settings = common::window_open_now(
+        app,
+        json!({
+            "validation_hours": {"bugfix": 1, "security": 1},
+            "reboot": "allowed",
+            "auto_rollback": true,
+            "health_checks": [{"check": "command", "argv": ["/usr/bin/acme-svc", "--health"]}]
+        }),
+    );
     let r = admin
         .send(
             "POST",
             "/api/v1/policies",
-            Some(json!({"name": "Baseline", "level": "partner", "settings": {
-                "maintenance_windows": [{"dtstart": hour, "rrule": "FREQ=DAILY", "duration": "PT12H"}],
-                "validation_hours": {"bugfix": 1, "security": 1},
-                "reboot": "allowed",
-                "auto_rollback": true,
-                "health_checks": [{"check": "command", "argv": ["/usr/bin/acme-svc", "--health"]}]
-            }})),
+            Some(json!({"name": "Baseline", "level": "partner", "settings": settings})),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);

@@ -22,19 +22,6 @@ use std::path::{Path, PathBuf};
 
 both_backends!(ringdemo_rolls_out_halts_rolls_back_and_holds_with_the_real_agent_and_apt);
 
-fn agent_binary() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let bin = exe.parent()?.parent()?.join("ringfence-agent");
-    if bin.is_file() {
-        return Some(bin);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{} is missing: build the workspace (cargo build --workspace)", bin.display());
-    }
-    eprintln!("SKIPPED: {} is missing; run `cargo build -p ringfence-agent` first", bin.display());
-    None
-}
-
 struct Device {
     name: &'static str,
     root: PathBuf,
@@ -180,7 +167,7 @@ async fn ringdemo_rolls_out_halts_rolls_back_and_holds_with_the_real_agent_and_a
     if !testing::tools_present() {
         return;
     }
-    let Some(bin) = agent_binary() else { return };
+    let Some(bin) = common::agent_binary() else { return };
     let dir = ringfence_store::testing::TempDir::new("ringfence-rollout-apt");
     let repo = testing::demo_repo(&dir.0);
     publish(&repo, &["1.0", "1.1"]);
@@ -202,23 +189,20 @@ async fn ringdemo_rolls_out_halts_rolls_back_and_holds_with_the_real_agent_and_a
 
     // Policy: a window open now, rings without waiting (the gates still judge), the health
     // check of the service signed into every job, automatic rollback.
-    let hour = app
-        .engine
-        .now()
-        .to_zoned(jiff::tz::TimeZone::get("Europe/London").unwrap())
-        .strftime("%Y-%m-%dT%H:00")
-        .to_string();
+    let settings = common::window_open_now(
+        &app,
+        json!({
+            "validation_hours": {"bugfix": 0, "security": 0, "feature": 0},
+            "reboot": "allowed",
+            "auto_rollback": true,
+            "health_checks": [{"check": "command", "argv": ["/bin/sh", "-c", "\"$RINGFENCE_ROOT/usr/bin/ringdemo\" --health"]}]
+        }),
+    );
     let r = admin
         .send(
             "POST",
             "/api/v1/policies",
-            Some(json!({"name": "Baseline", "level": "partner", "settings": {
-                "maintenance_windows": [{"dtstart": hour, "rrule": "FREQ=DAILY", "duration": "PT12H"}],
-                "validation_hours": {"bugfix": 0, "security": 0, "feature": 0},
-                "reboot": "allowed",
-                "auto_rollback": true,
-                "health_checks": [{"check": "command", "argv": ["/bin/sh", "-c", "\"$RINGFENCE_ROOT/usr/bin/ringdemo\" --health"]}]
-            }})),
+            Some(json!({"name": "Baseline", "level": "partner", "settings": settings})),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);

@@ -315,3 +315,35 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// The agent binary, built beside the tests by `cargo nextest run --workspace`; `None` (the
+/// test skips) when it is missing outside CI.
+pub fn agent_binary() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?.parent()?.join("ringfence-agent");
+    if bin.is_file() {
+        return Some(bin);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{} is missing: build the workspace (cargo build --workspace)", bin.display());
+    }
+    eprintln!("SKIPPED: {} is missing; run `cargo build -p ringfence-agent` first", bin.display());
+    None
+}
+
+/// A partner-level policy setting from the test sites' current hour (Europe/London) for 12
+/// hours every day, merged with `settings`: a maintenance window open now.
+pub fn window_open_now(app: &TestApp, settings: Value) -> Value {
+    let hour = app
+        .engine
+        .now()
+        .to_zoned(jiff::tz::TimeZone::get("Europe/London").unwrap())
+        .strftime("%Y-%m-%dT%H:00")
+        .to_string();
+    let mut s =
+        json!({"maintenance_windows": [{"dtstart": hour, "rrule": "FREQ=DAILY", "duration": "PT12H"}]});
+    if let (Some(o), Some(extra)) = (s.as_object_mut(), settings.as_object()) {
+        o.extend(extra.clone());
+    }
+    s
+}
