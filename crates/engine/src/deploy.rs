@@ -43,6 +43,9 @@ pub const LEASE: SignedDuration = SignedDuration::from_mins(15);
 pub const REPORT_GRACE: SignedDuration = SignedDuration::from_mins(60);
 /// A technician's rollback may start at once and during the next day.
 pub const ROLLBACK_WINDOW: SignedDuration = SignedDuration::from_hours(24);
+/// How far back the dispatcher and the rollouts view read deployments: a rollout's rings
+/// finish within weeks, and older history stays in the deployments list and the evidence.
+pub const HISTORY: SignedDuration = SignedDuration::from_hours(24 * 60);
 /// The actor of the dispatcher's moves and of gate halts.
 pub const DISPATCH_ACTOR: &str = "dispatcher";
 pub const GATE_ACTOR: &str = "ring-gate";
@@ -286,7 +289,8 @@ impl Engine {
         let scope = Scope::partner(partner.clone());
         let audit = Audit::new(DISPATCH_ACTOR, now);
         let mut summary = DispatchSummary::default();
-        let mut all = self.store.list_deployments(&scope, &DeploymentQuery::default()).await?;
+        let recent = DeploymentQuery { since: Some(now - HISTORY), ..Default::default() };
+        let mut all = self.store.list_deployments(&scope, &recent).await?;
 
         // Windows that ended before a start, and starts that never came back.
         for d in all.iter_mut().filter(|d| d.is_active()) {
@@ -998,6 +1002,8 @@ impl Engine {
             statuses,
             kind: q.kind.clone().filter(|k| !k.is_empty()),
             product,
+            since: None,
+            with_log: false,
             limit,
         };
         Ok(self.store.list_deployments(&p.scope(), &query).await?)
@@ -1016,7 +1022,8 @@ impl Engine {
     pub async fn rollouts(&self, p: &Principal) -> Result<Vec<RolloutView>> {
         require(p, Permission::Read, "read rollouts")?;
         let scope = p.scope();
-        let all = self.store.list_deployments(&scope, &DeploymentQuery::default()).await?;
+        let recent = DeploymentQuery { since: Some(self.now() - HISTORY), ..Default::default() };
+        let all = self.store.list_deployments(&scope, &recent).await?;
         let halts = self.store.list_halts(&scope).await?;
         let input = self.planning(&scope, None, self.now()).await?;
         let mut views: Vec<RolloutView> = Vec::new();

@@ -181,7 +181,11 @@ impl Engine {
         let mut input = self.planning(&scope, org_filter.as_ref(), now).await?;
         // The deployments made so far: real ring progress, what is running, missed windows;
         // what is done or under way is on the Rollouts page, not forecast again.
-        let deployments = self.store.list_deployments(&scope, &Default::default()).await?;
+        let recent = ringfence_store::DeploymentQuery {
+            since: Some(now - crate::deploy::HISTORY),
+            ..Default::default()
+        };
+        let deployments = self.store.list_deployments(&scope, &recent).await?;
         let holds = self.store.list_holds(&scope, false).await?;
         let progress = crate::deploy::progress_of(&mut input, &deployments, &holds);
         if let Some(d) = &device_filter

@@ -135,6 +135,13 @@ async fn deployments(api: &common::Api, d: &Device) -> Vec<Value> {
     r.body.as_array().unwrap().clone()
 }
 
+/// One deployment with the agent's log.
+async fn detail(api: &common::Api, d: &Value) -> Value {
+    let r = api.get(&format!("/api/v1/deployments/{}", d["id"].as_str().unwrap())).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+}
+
 async fn approve(api: &common::Api, version: &str) {
     let r = api
         .send(
@@ -239,7 +246,8 @@ async fn ringdemo_rolls_out_halts_rolls_back_and_holds_with_the_real_agent_and_a
     let deps = deployments(&tech, &lab).await;
     assert_eq!(deps.len(), 1, "{deps:?}");
     assert_eq!(deps[0]["status"], "verified", "{}", deps[0]);
-    assert!(deps[0]["log"].as_str().unwrap().contains("Setting up ringdemo (1.1)"), "{}", deps[0]["log"]);
+    let log = detail(&tech, &deps[0]).await["log"].as_str().unwrap().to_string();
+    assert!(log.contains("Setting up ringdemo (1.1)"), "{log}");
     let again = lab.run_once(&bin).await;
     assert!(!again.contains("job "), "nothing more to run: {again}");
 
@@ -272,7 +280,8 @@ async fn ringdemo_rolls_out_halts_rolls_back_and_holds_with_the_real_agent_and_a
     let failed = &deployments(&tech, &canary).await[0];
     assert_eq!(failed["status"], "failed");
     assert!(failed["detail"].as_str().unwrap().contains("ringdemo"), "{failed}");
-    assert!(failed["log"].as_str().unwrap().contains("cannot create its state folder"), "{}", failed["log"]);
+    let log = detail(&tech, failed).await["log"].as_str().unwrap().to_string();
+    assert!(log.contains("cannot create its state folder"), "{log}");
     let d = dispatch(&tech).await;
     assert!(d["halted"][0].as_str().unwrap().contains("ring 1 (canary) gate failed"), "{d}");
     assert_eq!(d["scheduled"], 0, "the general ring does not get it: {d}");

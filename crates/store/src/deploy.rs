@@ -82,7 +82,7 @@ pub struct DeploymentRecord {
     pub reboot_required: bool,
     pub previous_id: Option<String>,
     pub detail: String,
-    /// The end of the agent's log of the last job.
+    /// The end of the agent's log of the last job (empty in lists unless asked for).
     pub log: String,
     pub boot_id: Option<String>,
     #[schema(value_type = String)]
@@ -113,6 +113,10 @@ pub struct DeploymentQuery {
     pub kind: Option<String>,
     /// Deployments that carry this update (product and version).
     pub product: Option<(String, String)>,
+    /// Only deployments created at or after this instant.
+    pub since: Option<Timestamp>,
+    /// Read each deployment's agent log too (lists leave it empty unless asked).
+    pub with_log: bool,
     /// Newest first, at most this many (0: no limit).
     pub limit: i64,
 }

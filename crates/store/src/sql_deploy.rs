@@ -6,6 +6,10 @@ use crate::deploy::*;
 const DEPLOYMENT_COLS: &str = "x.id, x.organization_id, x.device_id, d.hostname, x.kind, x.status, x.ring, \
      x.updates, x.window_start, x.window_end, x.reboot_required, x.previous_id, x.detail, x.log, x.boot_id, \
      x.created_at, x.updated_at, x.started_at, x.installed_at, x.finished_at";
+/// The same without the agent's log, for lists.
+const DEPLOYMENT_LIST_COLS: &str = "x.id, x.organization_id, x.device_id, d.hostname, x.kind, x.status, x.ring, \
+     x.updates, x.window_start, x.window_end, x.reboot_required, x.previous_id, x.detail, '' AS log, x.boot_id, \
+     x.created_at, x.updated_at, x.started_at, x.installed_at, x.finished_at";
 
 fn deployment_row(r: &DbRow) -> Result<DeploymentRecord> {
     let updates: String = r.try_get("updates")?;
@@ -259,12 +263,13 @@ impl DeploymentStore for This {
     async fn list_deployments(&self, scope: &Scope, q: &DeploymentQuery) -> Result<Vec<DeploymentRecord>> {
         let statuses = serde_json::to_string(&q.statuses).unwrap_or_else(|_| "[]".into());
         let sql = format!(
-            "SELECT {DEPLOYMENT_COLS} FROM deployments x JOIN devices d ON d.id = x.device_id \
+            "SELECT {} FROM deployments x JOIN devices d ON d.id = x.device_id \
              WHERE x.partner_id = $1 AND ($2 IS NULL OR x.organization_id = $2) \
              AND ($3 IS NULL OR x.organization_id = $3) AND ($4 IS NULL OR x.device_id = $4) \
              AND ($5 = '[]' OR x.status IN (SELECT value FROM {})) AND ($6 IS NULL OR x.kind = $6) \
-             AND ($7 IS NULL OR x.updates LIKE $7) \
+             AND ($7 IS NULL OR x.updates LIKE $7) AND ($8 IS NULL OR x.created_at >= $8) \
              ORDER BY x.created_at DESC, x.id DESC{}",
+            if q.with_log { DEPLOYMENT_COLS } else { DEPLOYMENT_LIST_COLS },
             json_texts!(5),
             if q.limit > 0 { format!(" LIMIT {}", q.limit) } else { String::new() }
         );
@@ -278,6 +283,7 @@ impl DeploymentStore for This {
             .bind(&statuses)
             .bind(q.kind.as_deref())
             .bind(like)
+            .bind(q.since.map(us))
             .fetch_all(&self.pool)
             .await?;
         let mut out = Vec::with_capacity(rows.len());
