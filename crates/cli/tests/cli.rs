@@ -512,3 +512,67 @@ fn admin_works_the_remediation_queue_and_policies() {
     assert!(fields.iter().any(|f| f["field"] == "ring"), "{effective}");
     assert!(fields.iter().all(|f| f["provenance"].as_str().unwrap().contains("from ")), "{effective}");
 }
+
+#[test]
+fn admin_reads_rollouts_and_rolls_back_the_demo_s_halted_update() {
+    let dir = temp();
+    let d = dir.0.to_str().unwrap();
+    assert!(run(&["demo", "--data-dir", d, "--seed-only"]).status.success());
+    let db = format!("sqlite:{d}/demo.db");
+    let partners = run(&["admin", "--database", &db, "--format", "json", "partner", "list"]);
+    let list: serde_json::Value = serde_json::from_slice(&partners.stdout).unwrap();
+    let partner = list[0]["id"].as_str().unwrap().to_string();
+    let admin = |args: &[&str]| {
+        let mut all = vec!["admin", "--database", &db, "--partner", &partner, "--format", "json"];
+        all.extend_from_slice(args);
+        run(&all)
+    };
+    let json = |o: &Output| -> serde_json::Value {
+        assert!(o.status.success(), "{}", text(o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+
+    // The demo holds a rollout in progress and one the canary gate halted.
+    let rollouts = json(&admin(&["rollouts"]));
+    let of = |p: &str| rollouts.as_array().unwrap().iter().find(|r| r["product"] == p).cloned().unwrap();
+    let xz = of("xz-utils");
+    assert_eq!(xz["status"], "halted", "{xz}");
+    assert!(xz["halt"].as_str().unwrap().contains("ring 1 (canary) gate failed"), "{xz}");
+    assert!(xz["rings"][1]["failed"].as_u64().unwrap() >= 1, "{xz}");
+    let kb = of("Cumulative Update for Windows (KB5046617)");
+    assert_eq!(kb["status"], "in_progress", "{kb}");
+    assert!(kb["rings"][0]["succeeded"].as_u64().unwrap() >= 1, "{kb}");
+    let failed = json(&admin(&["deployments", "--status", "failed", "--update", "xz-utils=5.4.1-1+deb12u1"]));
+    let failed = failed.as_array().unwrap();
+    assert!(!failed.is_empty());
+    assert!(
+        failed
+            .iter()
+            .all(|d| d["detail"].as_str().unwrap().contains("dpkg: error processing package xz-utils"))
+    );
+
+    // A fleet-wide rollback of the halted update: every device that has it goes back.
+    let r = json(&admin(&[
+        "rollback",
+        "--update",
+        "xz-utils=5.4.1-1+deb12u1",
+        "--reason",
+        "postinst breaks clients",
+    ]));
+    assert!(r["scheduled"].as_u64().unwrap() >= 2, "{r}");
+    assert!(r["halt_id"].is_null(), "already halted by the gate: {r}");
+    let rollbacks =
+        json(&admin(&["deployments", "--status", "scheduled", "--update", "xz-utils=5.4.1-1+deb12u1"]));
+    assert!(rollbacks.as_array().unwrap().iter().all(|d| d["kind"] == "rollback"), "{rollbacks}");
+
+    // Bad input is named and changes nothing.
+    let bad = admin(&["rollback", "--update", "xz-utils", "--reason", "x"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    let bad = admin(&["deployments", "--status", "exploded"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(text(&bad).contains("status"), "{}", text(&bad));
+    let bad = admin(&["holds", "--clear", "no-such-hold"]);
+    assert_eq!(bad.status.code(), Some(3), "{}", text(&bad));
+    let verify = run(&["evidence", "verify", "--database", &db]);
+    assert!(verify.status.success(), "{}", text(&verify));
+}
