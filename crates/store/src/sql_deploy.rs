@@ -200,8 +200,10 @@ impl DeploymentStore for This {
                  CAST(e.value ->> 'we' AS BIGINT), CAST(e.value ->> 'reboot' AS BOOLEAN), e.value ->> 'previous', \
                  e.value ->> 'detail', '', $2, $2 FROM ",
                 json_rows!(3),
-                " AS e JOIN devices dv ON dv.id = e.value ->> 'device' AND dv.partner_id = $1 \
-                 AND dv.organization_id = e.value ->> 'org' WHERE true ON CONFLICT DO NOTHING RETURNING id"
+                // CROSS JOIN keeps the rows outermost on SQLite (its planner would otherwise walk
+                // every device for each row); PostgreSQL plans it as the join it is.
+                " AS e CROSS JOIN devices dv WHERE dv.id = e.value ->> 'device' AND dv.partner_id = $1 \
+                 AND dv.organization_id = e.value ->> 'org' ON CONFLICT DO NOTHING RETURNING id"
             ))
             .bind(partner.as_str())
             .bind(at)
