@@ -921,6 +921,9 @@ pub async fn seed_rollouts(engine: &Engine, seed: &DemoSeed) -> Result<DemoRollo
     }
     let mut made = 0;
     for (d, ring, packages, start, path, log) in plans {
+        // Installs under way sit in a long weekend window, so a demo left running shows them
+        // under way for the day (the dispatcher fails a start that never reports back).
+        let end = start + if path.last() == Some(&"running") { hours(14) } else { hours(3) };
         let id = uuid::Uuid::now_v7().to_string();
         let job = proto::jobs::Job {
             id: uuid::Uuid::now_v7().to_string(),
@@ -933,7 +936,7 @@ pub async fn seed_rollouts(engine: &Engine, seed: &DemoSeed) -> Result<DemoRollo
                 health_checks: Vec::new(),
             },
             window_start: start,
-            window_end: start + hours(3),
+            window_end: end,
             issued_at: start,
         };
         let signed = proto::jobs::sign(&job, &secret).map_err(|e| ValueError::new("job", e))?;
@@ -945,7 +948,7 @@ pub async fn seed_rollouts(engine: &Engine, seed: &DemoSeed) -> Result<DemoRollo
             ring,
             updates: packages,
             window_start: start,
-            window_end: start + hours(3),
+            window_end: end,
             reboot_required: ring < 3 && d.os.starts_with("Windows"),
             previous_id: None,
             detail: format!("ring {ring}; window {} UTC", start.strftime("%Y-%m-%d %H:%M")),
