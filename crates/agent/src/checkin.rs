@@ -89,6 +89,16 @@ impl Client {
     }
 
     pub(crate) fn post(&self, path: &str, body: &serde_json::Value) -> Result<serde_json::Value, String> {
+        self.post_status(path, body).map_err(|(_, e)| e)
+    }
+
+    /// Like `post`, with the HTTP status of a refusal (`None` when the server was not reached
+    /// or its answer was cut off).
+    pub(crate) fn post_status(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, (Option<u16>, String)> {
         let url = format!("{}{path}", self.config.server);
         let r = self
             .http
@@ -96,13 +106,14 @@ impl Client {
             .bearer_auth(&self.config.credential)
             .json(body)
             .send()
-            .map_err(|e| format!("cannot reach {}: {e}", self.config.server))?;
+            .map_err(|e| (None, format!("cannot reach {}: {e}", self.config.server)))?;
         let status = r.status();
-        let text = r.text().map_err(|e| format!("the answer from {url} was cut off: {e}"))?;
+        let text = r.text().map_err(|e| (None, format!("the answer from {url} was cut off: {e}")))?;
         if !status.is_success() {
-            return Err(format!("{url} answered {status}: {text}"));
+            return Err((Some(status.as_u16()), format!("{url} answered {status}: {text}")));
         }
-        serde_json::from_str(&text).map_err(|e| format!("{url} answered something else than JSON: {e}"))
+        serde_json::from_str(&text)
+            .map_err(|e| (Some(status.as_u16()), format!("{url} answered something else than JSON: {e}")))
     }
 }
 

@@ -252,13 +252,22 @@ impl Handled {
     }
 }
 
+/// 4xx answers that retrying cannot change (401, 408 and 429 can).
+fn refused_for_good(status: u16) -> bool {
+    (400..500).contains(&status) && ![401, 408, 429].contains(&status)
+}
+
+fn one_line(detail: String) -> String {
+    exec::keep_start(&detail, ringfence_proto::jobs::MAX_DETAIL)
+}
+
 fn report(job: &Job, outcome: JobOutcome, phase: &str, detail: String, opts: &ExecOptions) -> JobReport {
     JobReport {
         job_id: job.id.clone(),
         idempotency_key: job.idempotency_key.clone(),
         outcome,
         phase: phase.into(),
-        detail,
+        detail: one_line(detail),
         installed: Vec::new(),
         health: Vec::new(),
         rebooted: false,
@@ -619,7 +628,16 @@ pub fn round(dir: &Path, config: &AgentConfig, opts: &ExecOptions) -> Result<Job
     let client = crate::checkin::Client::new(config)?;
     let send = |r: &JobReport| -> Result<(), String> {
         let body = serde_json::to_value(r).map_err(|e| e.to_string())?;
-        client.post("/api/agent/v1/jobs/report", &body).map(|_| ())
+        match client.post_status("/api/agent/v1/jobs/report", &body) {
+            Ok(_) => Ok(()),
+            // A report the server refuses for what it says (not for who sent it, nor for load)
+            // would never go through: it is dropped, so the reports behind it are not stuck.
+            Err((Some(status), e)) if refused_for_good(status) => {
+                eprintln!("warning: the server refused the report of job {}: {e}; it is dropped", r.job_id);
+                Ok(())
+            }
+            Err((_, e)) => Err(e),
+        }
     };
     let mut jobs = Jobs::open(dir)?;
     jobs.flush(&send);
@@ -642,6 +660,19 @@ pub fn round(dir: &Path, config: &AgentConfig, opts: &ExecOptions) -> Result<Job
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn reports_refused_for_what_they_say_are_dropped_and_long_details_are_cut() {
+        for status in [400, 404, 409, 413, 422] {
+            assert!(super::refused_for_good(status), "{status}");
+        }
+        for status in [401, 408, 429, 500, 502, 503] {
+            assert!(!super::refused_for_good(status), "{status} is worth retrying");
+        }
+        let long = super::one_line("é".repeat(2_000));
+        assert!(long.len() <= ringfence_proto::jobs::MAX_DETAIL + 3 && long.ends_with('…'), "{}", long.len());
+        assert_eq!(super::one_line("short".into()), "short");
+    }
+
     use super::*;
     use ringfence_proto::jobs::sign;
 

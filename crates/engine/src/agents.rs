@@ -194,8 +194,11 @@ impl Engine {
         // applied twice.
         Ok(match self.write_inventory(write).await? {
             InventoryOutcome::Applied { findings, .. } => {
-                // An installed deployment is verified by the first inventory that shows it.
-                self.verify_device(&a.partner_id, &a.device_id).await?;
+                // An installed deployment is verified by the first inventory that shows it. The
+                // inventory is stored already: a failure here is retried at the next report.
+                if let Err(e) = self.verify_device(&a.partner_id, &a.device_id).await {
+                    tracing::warn!(device = %a.device_id, error = %e, "verification after an inventory failed");
+                }
                 ack(true, false, r.seq, findings.new)
             }
             InventoryOutcome::AlreadyApplied { seq } => ack(false, false, seq, Vec::new()),

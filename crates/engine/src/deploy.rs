@@ -29,7 +29,7 @@ use ringfence_schedule::planner::{self, Running, Snapshot};
 use ringfence_schedule::rings::{GateVerdict, RingProgress, judge};
 use ringfence_store::{
     ACTIVE_STATUSES, AgentIdentity, Audit, DeployedPackage, DeploymentChange, DeploymentQuery,
-    DeploymentRecord, HoldRecord, NewDeployment, NewHold, NewJob,
+    DeploymentRecord, HaltRecord, HoldRecord, NewDeployment, NewHold, NewJob,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -119,6 +119,59 @@ fn ring_name(ring: u8) -> String {
     }
 }
 
+/// A technician who releases a gate's halt overrides that gate: the ring counts as passed
+/// (entered at the release, if it never was), and only the results that came after the latest
+/// release are judged again, so a new failure halts the update again.
+pub(crate) fn apply_releases(input: &mut Planning, halts: &[HaltRecord], all: &[DeploymentRecord]) {
+    for (ui, u) in input.updates.iter_mut().enumerate() {
+        let r = &input.refs[ui];
+        for (ring, p) in u.progress.iter_mut().enumerate() {
+            let released = halts
+                .iter()
+                .filter(|h| {
+                    h.product == r.product
+                        && h.version == r.version
+                        && h.reason.starts_with(&format!("ring {ring} "))
+                })
+                .filter_map(|h| h.released_at)
+                .max();
+            if let Some(at) = released {
+                let after = ring_results_since(all, &r.product, &r.version, ring, at);
+                *p = RingProgress {
+                    entered_at: p.entered_at.or(Some(at)),
+                    verified: after.verified + DEFAULT_GATE.min_successes,
+                    failed: after.failed,
+                };
+            }
+        }
+    }
+}
+
+/// A ring's install results for one update among deployments that ended after `since`.
+fn ring_results_since(
+    all: &[DeploymentRecord],
+    product: &str,
+    version: &str,
+    ring: usize,
+    since: jiff::Timestamp,
+) -> RingProgress {
+    let mut p = RingProgress::default();
+    for d in all.iter().filter(|d| d.kind == "install" && usize::from(d.ring) == ring) {
+        if !d.updates.iter().any(|u| u.product == product && u.version == version) {
+            continue;
+        }
+        if d.finished_at.is_none_or(|t| t <= since) {
+            continue;
+        }
+        match d.status.as_str() {
+            "verified" => p.verified += 1,
+            "failed" | "rolled_back" => p.failed += 1,
+            _ => {}
+        }
+    }
+    p
+}
+
 /// What a job names for one package: the package and its exact version; for Windows Update,
 /// the update's KB number (the catalog's title is for people, the agent searches by KB).
 pub fn job_package(p: &DeployedPackage) -> PackageVersion {
@@ -150,8 +203,6 @@ fn checked_text(field: &'static str, s: &str, max: usize) -> Result<()> {
 
 /// What the deployments made so far mean for the planner.
 pub(crate) struct Progress {
-    /// `progress[update][ring]`, from the install deployments.
-    pub progress: Vec<Vec<RingProgress>>,
     /// Deployments not over yet (they count against the concurrency limits).
     pub running: Vec<Running>,
     /// A device whose newest deployment was missed: when its window ended, and its id.
@@ -160,7 +211,8 @@ pub(crate) struct Progress {
     pub ring_sizes: Vec<Vec<u32>>,
 }
 
-/// Folds the deployments into the planner's input: each update's ring progress, the running
+/// Folds the deployments into the planner's input: each update's ring progress
+/// (`Update::progress`), the running
 /// deployments, missed windows (`Device::not_before`), and what each device still needs (not
 /// what it has done or is doing, not a version a hold keeps off it).
 pub(crate) fn progress_of(input: &mut Planning, all: &[DeploymentRecord], holds: &[HoldRecord]) -> Progress {
@@ -214,10 +266,13 @@ pub(crate) fn progress_of(input: &mut Planning, all: &[DeploymentRecord], holds:
                     p.entered_at = Some(p.entered_at.map_or(at, |e| e.min(at)));
                     done.insert((di, ui));
                 }
-                "failed" | "rolled_back" => {
+                "failed" => {
                     p.failed += 1;
                     done.insert((di, ui));
                 }
+                // The hold keeps the bad version off the device while it lives; once a
+                // technician clears it, the update may be offered again.
+                "rolled_back" => p.failed += 1,
                 _ => {}
             }
         }
@@ -247,7 +302,7 @@ pub(crate) fn progress_of(input: &mut Planning, all: &[DeploymentRecord], holds:
         }
         device.not_before = missed_at.get(&di).map(|(t, _)| *t);
     }
-    Progress { progress, running, missed_at, ring_sizes }
+    Progress { running, missed_at, ring_sizes }
 }
 
 impl Engine {
@@ -295,14 +350,20 @@ impl Engine {
         // Windows that ended before a start, and starts that never came back.
         for d in all.iter_mut().filter(|d| d.is_active()) {
             let (to, detail) = match d.status.as_str() {
-                "scheduled" | "dispatched" if d.window_end <= now => (
-                    "missed",
-                    if d.status == "scheduled" {
-                        "the device did not fetch the job before its window ended (offline?)"
-                    } else {
-                        "the agent fetched the job but did not start it inside its window"
-                    },
-                ),
+                // A leased job may be running with its start report lost: it gets the grace too.
+                "scheduled" | "dispatched"
+                    if d.window_end <= now
+                        && (d.status == "scheduled" || d.window_end + REPORT_GRACE <= now) =>
+                {
+                    (
+                        "missed",
+                        if d.status == "scheduled" {
+                            "the device did not fetch the job before its window ended (offline?)"
+                        } else {
+                            "the agent fetched the job but did not start it inside its window"
+                        },
+                    )
+                }
                 "running" | "rebooting" | "installed" if d.window_end + REPORT_GRACE <= now => (
                     "failed",
                     match d.status.as_str() {
@@ -333,36 +394,21 @@ impl Engine {
 
         let mut input = self.planning(&scope, None, now).await?;
         let holds = self.store.list_holds(&scope, false).await?;
-        let Progress { progress, running, missed_at, ring_sizes } = progress_of(&mut input, &all, &holds);
+        let Progress { running, missed_at, ring_sizes } = progress_of(&mut input, &all, &holds);
         // Ring gates: a failing one halts the update for every client.
         let halts = self.store.list_halts(&scope).await?;
-        for (ui, rings) in progress.iter().enumerate() {
+        apply_releases(&mut input, &halts, &all);
+        for (ui, sizes) in ring_sizes.iter().enumerate() {
             if input.updates[ui].halt.is_some() {
                 continue;
             }
-            for (ring, p) in rings.iter().enumerate() {
+            let r = &input.refs[ui];
+            for (ring, p) in input.updates[ui].progress.iter().enumerate() {
                 if p.verified + p.failed == 0 {
                     continue;
                 }
-                let size = ring_sizes[ui][ring];
+                let size = sizes[ring];
                 if let GateVerdict::Fail { failure_rate, limit } = judge(&DEFAULT_GATE.sized(size), p) {
-                    let r = &input.refs[ui];
-                    if halts
-                        .iter()
-                        .any(|h| h.released_at.is_none() && h.product == r.product && h.version == r.version)
-                    {
-                        break;
-                    }
-                    // A halt a technician released stays released for the failures it saw.
-                    let released_after = halts.iter().any(|h| {
-                        h.product == r.product
-                            && h.version == r.version
-                            && h.released_at.is_some()
-                            && h.reason.starts_with(&format!("ring {ring} "))
-                    });
-                    if released_after {
-                        break;
-                    }
                     let reason = format!(
                         "ring {ring} ({}) gate failed: {} of {} deployments failed ({:.0}%, limit {:.0}%)",
                         ring_name(ring as u8),
@@ -371,6 +417,12 @@ impl Engine {
                         failure_rate * 100.0,
                         limit * 100.0
                     );
+                    if halts
+                        .iter()
+                        .any(|h| h.released_at.is_none() && h.product == r.product && h.version == r.version)
+                    {
+                        break;
+                    }
                     let gate_audit = Audit::new(GATE_ACTOR, now);
                     self.store.create_halt(&gate_audit, &scope, &r.product, &r.version, &reason).await?;
                     summary.halted.push(format!("{} {}: {reason}", r.product, r.version));
@@ -501,7 +553,7 @@ impl Engine {
         checked_text("job_id", &r.job_id, 64)?;
         checked_text("idempotency_key", &r.idempotency_key, 128)?;
         checked_text("phase", &r.phase, 32)?;
-        checked_text("detail", &r.detail, 2_000)?;
+        checked_text("detail", &r.detail, proto::jobs::MAX_DETAIL + 3)?;
         if r.log.len() > proto::jobs::MAX_LOG {
             return Err(ValueError::new(
                 "log",
@@ -511,6 +563,14 @@ impl Engine {
         }
         if r.health.len() > proto::jobs::MAX_CHECKS || r.installed.len() > proto::jobs::MAX_PACKAGES {
             return Err(ValueError::new("health", "at most 32 check results and 500 packages").into());
+        }
+        for c in &r.health {
+            checked_text("health.check", &c.check, proto::jobs::CHECK_LABEL + 3)?;
+            checked_text("health.detail", &c.detail, proto::jobs::CHECK_DETAIL + 3)?;
+        }
+        for p in &r.installed {
+            checked_text("installed.name", &p.name, 200)?;
+            checked_text("installed.version", &p.version, 200)?;
         }
         if let Some(b) = &r.boot_id {
             checked_text("boot_id", b, 64)?;
@@ -678,8 +738,10 @@ impl Engine {
                         && i.manager.as_deref().is_none_or(|m| m == u.manager)
                 })
             });
-            // The inventory must be newer than the install report.
-            let fresh = inventory.updated_at.zip(d.installed_at).is_some_and(|(inv, inst)| inv >= inst);
+            // An inventory from after the job started: it may come before the install report
+            // (after a reboot the agent reports its inventory first), never from before it.
+            let since = d.started_at.unwrap_or(d.created_at);
+            let fresh = inventory.updated_at.is_some_and(|inv| inv >= since);
             if !shows || !fresh {
                 continue;
             }
@@ -812,7 +874,15 @@ impl Engine {
                 window_end: end,
                 issued_at: start,
             };
-            let signed = proto::jobs::sign(&job, &secret).map_err(|e| ValueError::new("job", e))?;
+            let signed = match proto::jobs::sign(&job, &secret) {
+                Ok(s) => s,
+                Err(e) => {
+                    // A version the agent reported that a job may not name: this device is
+                    // passed over (the caller lists it), the others go on.
+                    tracing::warn!(device = %t.device_id, error = %e, "rollback not scheduled");
+                    continue;
+                }
+            };
             new.push(NewDeployment {
                 id,
                 organization_id: t.organization_id.clone(),

@@ -188,6 +188,7 @@ impl Engine {
         let deployments = self.store.list_deployments(&scope, &recent).await?;
         let holds = self.store.list_holds(&scope, false).await?;
         let progress = crate::deploy::progress_of(&mut input, &deployments, &holds);
+        crate::deploy::apply_releases(&mut input, &self.store.list_halts(&scope).await?, &deployments);
         if let Some(d) = &device_filter
             && !input.records.iter().any(|x| &x.id == d)
         {

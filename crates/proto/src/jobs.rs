@@ -247,6 +247,10 @@ impl Job {
             }
             for p in packages {
                 valid_text("manager", &p.manager, 32, |c| c.is_ascii_lowercase() || c == '_')?;
+                // A leading '-' would read as an option to the package manager.
+                if p.name.starts_with('-') || p.version.starts_with('-') {
+                    return Err(format!("package '{}' or its version starts with '-'", trim80(&p.name)));
+                }
                 valid_text("package", &p.name, 200, |c| {
                     c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.' | '_' | ':' | '@' | '/')
                 })?;
@@ -338,6 +342,11 @@ pub struct CheckResult {
 
 /// Longest agent log a report may carry; the agent keeps the end of a longer one.
 pub const MAX_LOG: usize = 64 * 1024;
+/// Longest one-line detail of a report, and of a health check's result and label (bytes; the
+/// agent keeps the start of longer ones, with an ellipsis of 3 bytes more).
+pub const MAX_DETAIL: usize = 1_000;
+pub const CHECK_DETAIL: usize = 500;
+pub const CHECK_LABEL: usize = 200;
 
 /// What the agent reports about a job (`POST /api/agent/v1/jobs/report`). Reports are
 /// idempotent: the same final report sent twice changes nothing the second time.

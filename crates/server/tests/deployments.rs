@@ -16,6 +16,7 @@ both_backends!(
     a_rollout_goes_ring_by_ring_a_failing_canary_halts_it_and_a_bad_health_check_rolls_back,
     a_missed_window_is_rescheduled_and_a_restart_loses_and_doubles_nothing,
     deployments_are_isolated_by_tenant_and_role_and_bad_reports_write_nothing,
+    a_reboot_is_verified_after_the_device_comes_back_whatever_arrives_first,
 );
 
 /// One enrolled device: its credential and id.
@@ -344,13 +345,36 @@ async fn a_rollout_goes_ring_by_ring_a_failing_canary_halts_it_and_a_bad_health_
     offer(&app, canary2, "1.0", "1.1").await;
     dispatch(&app).await;
     assert!(lease(&app, canary2).await.is_empty(), "the hold keeps 1.1 off canary-2");
-    // A technician clears the hold; the next run may offer it again.
+    // A technician clears the hold. The released canary gate counts as passed, and after its
+    // validation hour the general ring and canary-2 (no longer held) get 1.1.
     let hold = holds[0]["id"].as_str().unwrap();
     let r = tech.send("POST", &format!("/api/v1/holds/{hold}/clear"), None).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(tech.get("/api/v1/holds").await.body.as_array().unwrap().is_empty());
+    app.advance(hours(2));
+    let d = dispatch(&app).await;
+    assert_eq!(
+        d["scheduled"], 1,
+        "canary-2 (general-3 was dispatched with the release, for the hour after): {d}"
+    );
+    let g = lease(&app, general).await;
+    assert_eq!(g.len(), 1, "the general ring after the released canary gate");
+    assert_eq!(lease(&app, canary2).await.len(), 1, "canary-2 is offered 1.1 again once the hold is cleared");
+    // A new failure after the release is judged afresh: the general ring's gate halts it again.
+    report(
+        &app,
+        general,
+        &g[0],
+        "failed",
+        "install",
+        "dpkg: error processing package acme-svc (--configure)",
+        "1.1",
+    )
+    .await;
+    let d = dispatch(&app).await;
+    assert!(d["halted"][0].as_str().unwrap_or_default().contains("ring 2 (general) gate failed"), "{d}");
 
-    // A fleet-wide rollback in one action: every device with the update goes back, and halts.
+    // A fleet-wide rollback in one action: every device with the update goes back.
     let r = tech
         .send(
             "POST",
@@ -359,11 +383,11 @@ async fn a_rollout_goes_ring_by_ring_a_failing_canary_halts_it_and_a_bad_health_
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["scheduled"], 2, "lab-0 (verified) and canary-1 (failed): {}", r.body);
-    assert!(r.body["halt_id"].is_string(), "a fleet-wide rollback halts the update: {}", r.body);
+    assert_eq!(r.body["scheduled"], 3, "lab-0 (verified), canary-1 and general-3 (failed): {}", r.body);
+    assert!(r.body["halt_id"].is_null(), "halted already by the gate: {}", r.body);
     let skipped = r.body["skipped"].as_array().unwrap();
     assert!(
-        skipped.iter().any(|s| s.as_str().unwrap().starts_with("canary-2: already rolled back")),
+        skipped.iter().any(|s| s.as_str().unwrap().starts_with("canary-2: its deployment is dispatched")),
         "{skipped:?}"
     );
     let chain = tech.get("/api/v1/evidence/verify").await;
@@ -511,4 +535,31 @@ async fn deployments_are_isolated_by_tenant_and_role_and_bad_reports_write_nothi
 
 async fn tech_get(app: &TestApp, path: &str) -> common::Reply {
     app.token("tech@a").await.get(path).await
+}
+
+async fn a_reboot_is_verified_after_the_device_comes_back_whatever_arrives_first(app: TestApp) {
+    let agents = enroll(&app, &["lab-0"]).await;
+    let a = &agents[0];
+    policies(&app, &[(a, 0)]).await;
+    inventory(&app, a, 1, "1.0").await;
+    offer(&app, a, "1.0", "1.1").await;
+    approve(&app, "1.1").await;
+    dispatch(&app).await;
+    let job = lease(&app, a).await.remove(0);
+    let send = |outcome: &str, rebooted: bool, boot: &str| {
+        json!({"job_id": job.id, "idempotency_key": job.idempotency_key, "outcome": outcome, "phase": "done",
+            "installed": [{"manager": "dpkg", "name": "acme-svc", "version": "1.1"}], "rebooted": rebooted,
+            "boot_id": boot, "at": app.engine.now()})
+    };
+    let r = agent_post(&app, a, "/api/agent/v1/jobs/report", send("rebooting", false, "boot-1")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(deployments_of(&app, a).await[0]["status"], "rebooting");
+    // Back from the reboot, the agent reports its inventory before the job's end.
+    inventory(&app, a, 2, "1.1").await;
+    assert_eq!(deployments_of(&app, a).await[0]["status"], "rebooting", "not before the job's end");
+    let r = agent_post(&app, a, "/api/agent/v1/jobs/report", send("succeeded", true, "boot-2")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let dep = &deployments_of(&app, a).await[0];
+    assert_eq!(dep["status"], "verified", "the inventory that came first verifies it: {dep}");
+    assert_eq!(dep["boot_id"], "boot-2");
 }

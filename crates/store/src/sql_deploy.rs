@@ -273,10 +273,12 @@ impl DeploymentStore for This {
              ORDER BY x.created_at DESC, x.id DESC{}",
             if q.with_log { DEPLOYMENT_COLS } else { DEPLOYMENT_LIST_COLS },
             json_texts!(5),
-            if q.limit > 0 { format!(" LIMIT {}", q.limit) } else { String::new() }
+            // With a product, the limit is applied after the exact check below.
+            if q.limit > 0 && q.product.is_none() { format!(" LIMIT {}", q.limit) } else { String::new() }
         );
         // A coarse text filter first; the exact product and version are checked below.
-        let like = q.product.as_ref().map(|(p, _)| format!("%{}%", p.replace(['%', '_'], "")));
+        // `%` and `_` in a name only widen the match; the exact product is checked below.
+        let like = q.product.as_ref().map(|(p, _)| format!("%{p}%"));
         let rows = sqlx::query(safe(sql))
             .bind(scope.partner_id.as_str())
             .bind(org_scope(scope))
@@ -297,6 +299,9 @@ impl DeploymentStore for This {
                 continue;
             }
             out.push(rec);
+            if q.limit > 0 && out.len() as i64 >= q.limit {
+                break;
+            }
         }
         Ok(out)
     }

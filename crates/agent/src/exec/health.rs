@@ -22,10 +22,17 @@ pub fn run_checks(checks: &[HealthCheck], opts: &ExecOptions, log: &mut String) 
                 log,
                 &format!("health check {}: {} {detail}", c.label(), if passed { "passed" } else { "FAILED" }),
             );
-            CheckResult { check: c.label(), passed, detail }
+            // The log has everything; the report carries a bounded label and line.
+            CheckResult {
+                check: super::keep_start(&c.label(), proto_limits::CHECK_LABEL),
+                passed,
+                detail: super::keep_start(&detail, proto_limits::CHECK_DETAIL),
+            }
         })
         .collect()
 }
+
+use ringfence_proto::jobs as proto_limits;
 
 fn run_one(check: &HealthCheck, opts: &ExecOptions, log: &mut String) -> Result<String, String> {
     match check {

@@ -85,6 +85,18 @@ pub fn keep_end(text: &str, max: usize) -> String {
     text[start..].to_string()
 }
 
+/// The start of `text`, at most `max` bytes (a label or one line of a report).
+pub fn keep_start(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 /// Appends to a job's log, keeping only its last `MAX_LOG` bytes.
 pub fn append_log(log: &mut String, text: &str) {
     log.push_str(text);
