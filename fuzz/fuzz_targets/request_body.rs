@@ -25,6 +25,7 @@ fuzz_target!(|data: &[u8]| {
     check::<CreateToken>(data);
     check::<LoginRequest>(data);
     check::<RollbackRequest>(data);
+    check::<RetryRequest>(data);
     check::<HaltRequest>(data);
     check::<CheckIn>(data);
     check::<ringfence_proto::jobs::JobReport>(data);

@@ -110,6 +110,13 @@ enum AdminCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Another attempt at a failed or missed install, in the device's next window.
+    Retry {
+        #[arg(long)]
+        deployment: String,
+        #[arg(long)]
+        reason: String,
+    },
     /// Versions held after rollbacks; `--clear ID` clears one.
     Holds {
         #[arg(long)]
@@ -801,6 +808,9 @@ pub async fn run(engine: Engine, args: AdminArgs) -> anyhow::Result<()> {
             let req =
                 ringfence_proto::RollbackRequest { product, version, organization_id, device_id, reason };
             ar::rollback(&engine, &operator(&engine, &args.partner).await?, f, &req).await?
+        }
+        AdminCommand::Retry { deployment, reason } => {
+            ar::retry(&engine, &operator(&engine, &args.partner).await?, f, &deployment, &reason).await?
         }
         AdminCommand::Holds { clear } => {
             ar::holds(&engine, &operator(&engine, &args.partner).await?, f, clear).await?

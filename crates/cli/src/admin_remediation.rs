@@ -548,3 +548,14 @@ pub async fn holds(engine: &Engine, op: &Principal, f: Format, clear: Option<Str
     emit(f, &["id", "device", "package", "held at", "keeps off", "why"], rows, serde_json::to_value(&list)?);
     Ok(())
 }
+
+pub async fn retry(engine: &Engine, op: &Principal, f: Format, id: &str, reason: &str) -> anyhow::Result<()> {
+    let d = engine.retry_deployment(op, id, reason).await?;
+    emit(
+        f,
+        &["deployment", "device", "status", "detail"],
+        vec![vec![d.id.clone(), d.hostname.clone(), d.status.clone(), d.detail.clone()]],
+        serde_json::to_value(&d)?,
+    );
+    Ok(())
+}

@@ -248,13 +248,15 @@ pub(crate) fn progress_of(input: &mut Planning, all: &[DeploymentRecord], holds:
                 end: d.window_end,
             });
         }
+        if d.kind != "install" {
+            continue;
+        }
+        // Only an install is rescheduled after a missed window (a missed rollback is redone by
+        // a technician).
         if d.status == "missed" {
             missed_at.insert(di, (d.window_end, d.id.clone()));
         } else {
             missed_at.remove(&di);
-        }
-        if d.kind != "install" {
-            continue;
         }
         for &ui in &uis {
             let ring = usize::from(d.ring).min(ring_count - 1);
@@ -273,6 +275,8 @@ pub(crate) fn progress_of(input: &mut Planning, all: &[DeploymentRecord], holds:
                 // The hold keeps the bad version off the device while it lives; once a
                 // technician clears it, the update may be offered again.
                 "rolled_back" => p.failed += 1,
+                // A technician asked for another attempt: offered again, no longer judged.
+                "retried" => {}
                 _ => {}
             }
         }
@@ -1029,6 +1033,7 @@ impl Engine {
             .filter(|s| !s.is_empty())
             .collect();
         const KNOWN: &[&str] = &[
+            "retried",
             "scheduled",
             "dispatched",
             "running",
@@ -1202,6 +1207,34 @@ impl Engine {
                 .then(a.version.cmp(&b.version))
         });
         Ok(views)
+    }
+
+    /// Lets a failed or missed install be tried again: the next dispatch offers the update to
+    /// the device (in its next window), and the ring's gate no longer counts the failure.
+    pub async fn retry_deployment(&self, p: &Principal, id: &str, reason: &str) -> Result<DeploymentRecord> {
+        require(p, Permission::Approve, "retry deployments")?;
+        let reason = crate::remediation::text("reason", reason, 2_000)?;
+        let d = self.deployment(p, id).await?;
+        if d.kind != "install" || !["failed", "missed"].contains(&d.status.as_str()) {
+            return Err(ValueError::new(
+                "id",
+                format!(
+                    "the deployment is a {} that is {}: only a failed or missed install is retried",
+                    d.kind, d.status
+                ),
+            )
+            .into());
+        }
+        let change = DeploymentChange {
+            status: "retried".into(),
+            detail: Some(format!("retry requested: {reason}")),
+            evidence: json!({ "reason": reason, "was": d.status }),
+            ..Default::default()
+        };
+        self.store
+            .transition_deployment(&self.audit(p), &p.scope(), &d.id, &["failed", "missed"], &change)
+            .await?
+            .ok_or_else(|| EngineError::Conflict("the deployment changed meanwhile; reload it".into()))
     }
 
     /// Live holds in the caller's scope.

@@ -404,7 +404,13 @@ impl Engine {
                 reboot_allowed: effective.get("reboot").is_none_or(|f| f.value.as_str() == Some("allowed")),
                 health_checks: effective
                     .get("health_checks")
-                    .and_then(|f| ringfence_policy::settings::health_checks(&f.value).ok())
+                    .and_then(|f| {
+                        // Checked when the policy was saved; one that no longer reads (saved in
+                        // an older format) is named in the log rather than silently dropped.
+                        ringfence_policy::settings::health_checks(&f.value)
+                            .map_err(|e| tracing::warn!(device = %d.id, policy = %f.policy, error = %e, "health checks not applied"))
+                            .ok()
+                    })
                     .unwrap_or_default(),
             });
             devices.push(Device {

@@ -645,3 +645,10 @@ pub struct RollbackRequest {
     pub device_id: Option<String>,
     pub reason: String,
 }
+
+/// Asks for another attempt at a failed or missed install, with why.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryRequest {
+    pub reason: String,
+}

@@ -23,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(dispatch))
         .routes(routes!(deployments))
         .routes(routes!(deployment))
+        .routes(routes!(retry))
         .routes(routes!(holds))
         .routes(routes!(clear_hold))
         .routes(routes!(agent_lease))
@@ -77,6 +78,20 @@ async fn deployment(
     Path(id): Path<String>,
 ) -> ApiResult<J<DeploymentRecord>> {
     Ok(J(s.engine.deployment(&c.principal, &id).await?))
+}
+
+/// Another attempt at a failed or missed install: the next dispatch offers the update to the
+/// device again, and its ring's gate no longer counts the failure.
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/retry", tag = "deployments", params(("id" = String, Path)),
+    request_body = ringfence_proto::RetryRequest,
+    responses((status = 200, body = DeploymentRecord), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn retry(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    Json(req): Json<ringfence_proto::RetryRequest>,
+) -> ApiResult<J<DeploymentRecord>> {
+    Ok(J(s.engine.retry_deployment(&c.principal, &id, &req.reason).await?))
 }
 
 /// Versions held on devices after a rollback, so the next cycle does not reinstall them.

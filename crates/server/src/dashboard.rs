@@ -69,6 +69,7 @@ pub fn router() -> Router<AppState> {
         .route("/holds/{id}/clear", post(deploy::clear_hold))
         .route("/deployments", get(deploy::deployments))
         .route("/deployments/{id}", get(deploy::deployment))
+        .route("/deployments/{id}/retry", post(deploy::retry))
         .route("/schedule/halts", post(remediation::halt))
         .route("/schedule/halts/{id}/release", post(remediation::release_halt))
         .route("/approvals/{id}/confirm", post(remediation::confirm))

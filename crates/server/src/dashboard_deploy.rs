@@ -20,6 +20,7 @@ pub fn status_class(s: &str) -> &'static str {
     match s {
         "verified" | "complete" | "pass" => "ok",
         "failed" | "rolled_back" | "halted" | "fail" => "crit",
+        "retried" => "",
         "missed" | "rebooting" | "pending" => "warn",
         _ => "",
     }
@@ -271,5 +272,30 @@ pub(super) async fn clear_hold(
             done("/rollouts", Ok(format!("hold of {} {} on {} cleared", h.name, h.held_version, h.hostname)))
         }
         Err(e) => done("/rollouts", Err(msg(e))),
+    }
+}
+
+#[derive(Deserialize)]
+struct RetryForm {
+    reason: String,
+}
+
+pub(super) async fn retry(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let f: RetryForm = match form(&v, &body) {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    let to = format!(
+        "/deployments/{}",
+        id.chars().filter(|c| c.is_ascii_hexdigit() || *c == '-').collect::<String>()
+    );
+    match s.engine.retry_deployment(&v.0.principal, &id, &f.reason).await {
+        Ok(d) => done(&to, Ok(format!("{} will be offered the update again in its next window", d.hostname))),
+        Err(e) => done(&to, Err(msg(e))),
     }
 }

@@ -17,6 +17,7 @@ both_backends!(
     a_missed_window_is_rescheduled_and_a_restart_loses_and_doubles_nothing,
     deployments_are_isolated_by_tenant_and_role_and_bad_reports_write_nothing,
     a_reboot_is_verified_after_the_device_comes_back_whatever_arrives_first,
+    a_failed_install_is_tried_again_only_when_a_technician_asks,
 );
 
 /// One enrolled device: its credential and id.
@@ -562,4 +563,50 @@ async fn a_reboot_is_verified_after_the_device_comes_back_whatever_arrives_first
     let dep = &deployments_of(&app, a).await[0];
     assert_eq!(dep["status"], "verified", "the inventory that came first verifies it: {dep}");
     assert_eq!(dep["boot_id"], "boot-2");
+}
+
+async fn a_failed_install_is_tried_again_only_when_a_technician_asks(app: TestApp) {
+    let agents = enroll(&app, &["lab-0"]).await;
+    let a = &agents[0];
+    policies(&app, &[(a, 0)]).await;
+    inventory(&app, a, 1, "1.0").await;
+    offer(&app, a, "1.0", "1.1").await;
+    approve(&app, "1.1").await;
+    dispatch(&app).await;
+    let job = lease(&app, a).await.remove(0);
+    report(&app, a, &job, "failed", "precheck", "only 120 MiB free on /var/cache/apt/archives", "1.0").await;
+    let failed = deployments_of(&app, a).await[0]["id"].as_str().unwrap().to_string();
+    // The gate of a one-device ring halts it; a technician frees the disk, releases and retries.
+    let d = dispatch(&app).await;
+    assert_eq!((d["scheduled"].as_u64(), d["halted"].as_array().map(Vec::len)), (Some(0), Some(1)), "{d}");
+    let tech = app.token("tech@a").await;
+    let viewer = app.token("viewer@a1").await;
+    let r = viewer
+        .send("POST", &format!("/api/v1/deployments/{failed}/retry"), Some(json!({"reason": "x"})))
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let halt = tech.get("/api/v1/rollouts/halts").await.body[0]["id"].as_str().unwrap().to_string();
+    tech.send(
+        "POST",
+        &format!("/api/v1/rollouts/halts/{halt}/release"),
+        Some(json!({"reason": "disk freed"})),
+    )
+    .await;
+    assert_eq!(dispatch(&app).await["scheduled"], 0, "a failed install is not retried by itself");
+    let r = tech
+        .send("POST", &format!("/api/v1/deployments/{failed}/retry"), Some(json!({"reason": "freed 4 GiB"})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["status"], "retried");
+    let again = tech
+        .send("POST", &format!("/api/v1/deployments/{failed}/retry"), Some(json!({"reason": "again"})))
+        .await;
+    assert_eq!((again.status, again.body["field"].as_str()), (422, Some("id")), "{}", again.body);
+    assert_eq!(dispatch(&app).await["scheduled"], 1);
+    let list = deployments_of(&app, a).await;
+    assert_eq!(
+        (list[0]["status"].as_str(), list[1]["status"].as_str()),
+        (Some("scheduled"), Some("retried"))
+    );
+    assert_eq!(events(&app, &failed).await.last().map(String::as_str), Some("deployment.retried"));
 }
