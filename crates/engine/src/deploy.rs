@@ -826,11 +826,12 @@ impl Engine {
             .and_then(|f| ringfence_policy::settings::health_checks(&f.value).ok())
             .unwrap_or_default();
         let audit = Audit::new("auto-rollback", self.now());
+        let checks_of = |_: &DeviceId| checks.clone();
         self.schedule_rollbacks(
             &audit,
             scope,
             &[failed],
-            &checks,
+            &checks_of,
             "verification failed; policy auto_rollback",
         )
         .await?;
@@ -844,7 +845,7 @@ impl Engine {
         audit: &Audit,
         scope: &Scope,
         targets: &[&DeploymentRecord],
-        checks: &[proto::jobs::HealthCheck],
+        checks_of: &(dyn Fn(&DeviceId) -> Vec<proto::jobs::HealthCheck> + Sync),
         reason: &str,
     ) -> Result<Vec<DeviceId>> {
         let (secret, _) = self.store.signing_key(&crate::agents::generate_key).await?;
@@ -872,7 +873,7 @@ impl Engine {
                             version: p.from_version.clone(),
                         })
                         .collect(),
-                    health_checks: checks.to_vec(),
+                    health_checks: checks_of(&t.device_id),
                 },
                 window_start: start,
                 window_end: end,
@@ -990,8 +991,12 @@ impl Engine {
             }
         }
         let audit = self.audit(p);
-        let checks: Vec<proto::jobs::HealthCheck> = Vec::new();
-        let created = self.schedule_rollbacks(&audit, &scope, &targets, &checks, &reason).await?;
+        // Each device's own health checks run after its rollback, as after an install.
+        let input = self.planning(&scope, None, audit.at).await?;
+        let checks: HashMap<&DeviceId, &Vec<proto::jobs::HealthCheck>> =
+            input.records.iter().zip(&input.policies).map(|(d, p)| (&d.id, &p.health_checks)).collect();
+        let checks_of = |d: &DeviceId| checks.get(d).map(|c| c.to_vec()).unwrap_or_default();
+        let created = self.schedule_rollbacks(&audit, &scope, &targets, &checks_of, &reason).await?;
         summary.scheduled = created.len();
         for t in &targets {
             if !created.contains(&t.device_id) {

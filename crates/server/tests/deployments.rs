@@ -391,6 +391,10 @@ async fn a_rollout_goes_ring_by_ring_a_failing_canary_halts_it_and_a_bad_health_
         skipped.iter().any(|s| s.as_str().unwrap().starts_with("canary-2: its deployment is dispatched")),
         "{skipped:?}"
     );
+    let jobs = lease(&app, lab).await;
+    let JobKind::Rollback { packages, health_checks } = &jobs[0].work else { panic!("{:?}", jobs[0]) };
+    assert_eq!(packages[0].version, "1.0");
+    assert_eq!(health_checks.len(), 1, "the device's health checks run after a technician's rollback too");
     let chain = tech.get("/api/v1/evidence/verify").await;
     assert_eq!(chain.status, 200, "{}", chain.body);
 }
