@@ -397,6 +397,12 @@ impl Engine {
         }
 
         let mut input = self.planning(&scope, None, now).await?;
+        // Only devices with an agent can be sent a job (nor fill a ring's gate).
+        for (device, has_agent) in input.devices.iter_mut().zip(&input.has_agent) {
+            if !has_agent {
+                device.updates.clear();
+            }
+        }
         let holds = self.store.list_holds(&scope, false).await?;
         let Progress { running, missed_at, ring_sizes } = progress_of(&mut input, &all, &holds);
         // Ring gates: a failing one halts the update for every client.

@@ -316,6 +316,8 @@ pub(crate) struct Planning {
     pub records: Vec<ringfence_model::Device>,
     pub zones: Vec<String>,
     pub policies: Vec<DevicePolicy>,
+    /// Whether the device has an enrolled agent (only those can be sent jobs).
+    pub has_agent: Vec<bool>,
 }
 
 impl Engine {
@@ -380,6 +382,9 @@ impl Engine {
         let mut zones: Vec<String> = Vec::new();
         let mut records: Vec<ringfence_model::Device> = Vec::new();
         let mut policies: Vec<DevicePolicy> = Vec::new();
+        let presence: HashMap<DeviceId, Option<Timestamp>> =
+            self.store.agent_presence(scope).await?.into_iter().collect();
+        let mut has_agent: Vec<bool> = Vec::new();
         for d in &tree.devices {
             let Some(&oi) = org_index.get(&d.organization_id) else { continue };
             let effective = effective_of(&set, d).unwrap_or_default();
@@ -400,6 +405,7 @@ impl Engine {
             device_index.insert(&d.id, devices.len());
             zones.push(tz);
             records.push(d.clone());
+            has_agent.push(presence.contains_key(&d.id));
             policies.push(DevicePolicy {
                 reboot_allowed: effective.get("reboot").is_none_or(|f| f.value.as_str() == Some("allowed")),
                 health_checks: effective
@@ -419,7 +425,15 @@ impl Engine {
                 site,
                 ring,
                 windows: ws,
-                online: true,
+                // An agent that has not checked in within the offline threshold (or never has)
+                // is offline: the window open now is skipped. A device without an agent is
+                // forecast as online (it cannot be sent jobs anyway).
+                online: match presence.get(&d.id) {
+                    None => true,
+                    Some(seen) => seen.is_some_and(|t| {
+                        (now.as_second() - t.as_second()) as f64 <= self.offline_after.as_secs_f64()
+                    }),
+                },
                 domain_controller: d.role.as_str() == "domain_controller",
                 updates: Vec::new(),
                 not_before: None,
@@ -543,6 +557,6 @@ impl Engine {
                 packages,
             });
         }
-        Ok(Planning { rings, orgs, window_sets, devices, updates, refs, records, zones, policies })
+        Ok(Planning { rings, orgs, window_sets, devices, updates, refs, records, zones, policies, has_agent })
     }
 }

@@ -442,12 +442,36 @@ async fn roll_back_an_update_fleet_wide_after_confirming_in_chromium() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let agent = ringfence_engine::store::AgentIdentity {
-        device_id: app.a1.device.id.clone(),
-        partner_id: app.a1.partner.id.clone(),
-        organization_id: app.a1.org.id.clone(),
-        inventory_seq: 0,
-    };
+    // An enrolled agent that has checked in: only such a device is sent jobs.
+    let op = app.engine.operator("test", app.a1.partner.name.as_str()).await.unwrap();
+    let token = app
+        .engine
+        .create_enrollment_token(
+            &op,
+            &ringfence_proto::CreateEnrollmentToken {
+                site_id: app.a1.site.id.to_string(),
+                name: "browser".into(),
+                expires_in_hours: None,
+                max_uses: None,
+            },
+        )
+        .await
+        .unwrap();
+    let enrolled = app
+        .engine
+        .enroll(&ringfence_proto::EnrollRequest {
+            token: token.secret,
+            hostname: "pod-host-01".into(),
+            machine_id: "5eed0000000000000000000000000042".into(),
+            os: "Debian GNU/Linux 12 (bookworm)".into(),
+            agent_version: "test".into(),
+        })
+        .await
+        .unwrap();
+    let agent = app.engine.agent(&enrolled.credential).await.unwrap();
+    let checkin =
+        ringfence_proto::CheckIn { agent_version: "test".into(), reboot_required: false, boot_id: None };
+    app.engine.agent_checkin(&agent, &checkin).await.unwrap();
     let report: ringfence_proto::AgentPendingUpdates = serde_json::from_value(json!({"updates": [
         {"manager": "dpkg", "name": "podman", "installed": "4.3.1", "candidate": "4.9.0", "origin": "bookworm-backports"}]}))
     .unwrap();
@@ -494,7 +518,7 @@ async fn roll_back_an_update_fleet_wide_after_confirming_in_chromium() {
     b.type_into("#rollouts .rollback-form input[name='reason']", "crashes containers").await;
     b.click("#rollouts .rollback-form button").await;
     let devices = b.text("#rollback-devices").await;
-    assert!(devices.contains(app.a1.device.hostname.as_str()), "{devices}");
+    assert!(devices.contains("pod-host-01"), "{devices}");
     assert!(b.text("main").await.contains("every device of every client"));
     b.click("#confirm-rollback").await;
     let notice = b.text(".flash.notice").await;

@@ -118,8 +118,10 @@ async fn report(
     r.body
 }
 
-/// The device's whole inventory, with acme-svc at `version` (`seq` numbers the reports).
+/// A heartbeat, then the device's whole inventory with acme-svc at `version` (`seq` numbers
+/// the reports).
 async fn inventory(app: &TestApp, a: &Agent, seq: i64, version: &str) {
+    online(app, std::slice::from_ref(a)).await;
     let r = agent_post(
         app,
         a,
@@ -129,6 +131,14 @@ async fn inventory(app: &TestApp, a: &Agent, seq: i64, version: &str) {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
+}
+
+/// Heartbeats: agents that checked in within the offline threshold are dispatched to.
+async fn online(app: &TestApp, agents: &[Agent]) {
+    for a in agents {
+        let r = agent_post(app, a, "/api/agent/v1/checkin", json!({"agent_version": "test"})).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
 }
 
 async fn offer(app: &TestApp, a: &Agent, installed: &str, candidate: &str) {
@@ -270,6 +280,7 @@ async fn a_rollout_goes_ring_by_ring_a_failing_canary_halts_it_and_a_bad_health_
 
     // Ring 1 after ring 0's validation hour; ring 2 still waits.
     app.advance(hours(2));
+    online(&app, &agents).await;
     let d = dispatch(&app).await;
     assert_eq!(d["scheduled"], 2, "{d}");
     let c1 = lease(&app, canary1).await;
@@ -295,6 +306,7 @@ async fn a_rollout_goes_ring_by_ring_a_failing_canary_halts_it_and_a_bad_health_
     assert_eq!(r["rings"][1]["failed"], 1);
     assert_eq!(r["rings"][2]["waiting"], 1);
     app.advance(hours(2));
+    online(&app, &agents).await;
     assert_eq!(dispatch(&app).await["scheduled"], 0, "nothing goes out while halted");
     assert!(lease(&app, general).await.is_empty());
 
@@ -353,6 +365,7 @@ async fn a_rollout_goes_ring_by_ring_a_failing_canary_halts_it_and_a_bad_health_
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(tech.get("/api/v1/holds").await.body.as_array().unwrap().is_empty());
     app.advance(hours(2));
+    online(&app, &agents).await;
     let d = dispatch(&app).await;
     assert_eq!(
         d["scheduled"], 1,
@@ -427,7 +440,8 @@ async fn a_missed_window_is_rescheduled_and_a_restart_loses_and_doubles_nothing(
     );
     assert_eq!(deployments_of(&app, a).await.len(), 1, "one deployment, never two");
 
-    // lab-1 never fetches its job: its window ends, it is missed, and the next window gets it.
+    // lab-1 is offline through its window: the deployment is missed, and once the device is
+    // back the next window gets it.
     app.advance(hours(12));
     let d = dispatch(&app).await;
     assert!(d["missed"].as_u64().unwrap() >= 1, "{d}");
@@ -435,6 +449,12 @@ async fn a_missed_window_is_rescheduled_and_a_restart_loses_and_doubles_nothing(
     assert_eq!(list[0]["status"], "missed", "{list:?}");
     assert_eq!(list.len(), 1, "not rescheduled into the window it just missed: {list:?}");
     app.advance(hours(12));
+    // Still offline: the window open now is skipped, not dispatched into.
+    let d = dispatch(&app).await;
+    assert_eq!(d["scheduled"], 0, "an offline device is not dispatched: {d}");
+    // Back online, it gets the open window.
+    let r = agent_post(&app, b, "/api/agent/v1/checkin", json!({"agent_version": "test"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
     let d = dispatch(&app).await;
     assert!(d["rescheduled"].as_u64().unwrap() >= 1, "{d}");
     let list = deployments_of(&app, b).await;

@@ -469,6 +469,8 @@ pub trait AgentStore: Send + Sync {
     ) -> Result<()>;
     /// The agent state of a device: last seen, version, reboot-required.
     async fn agent_state(&self, scope: &Scope, device: &DeviceId) -> Result<Option<AgentState>>;
+    /// Every device of the scope with an enrolled agent, and when it last checked in.
+    async fn agent_presence(&self, scope: &Scope) -> Result<Vec<(DeviceId, Option<Timestamp>)>>;
     /// The server's signing key pair (hex): created with `generate` on first use.
     async fn signing_key(
         &self,

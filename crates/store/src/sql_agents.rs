@@ -270,6 +270,18 @@ impl AgentStore for This {
         Ok(())
     }
 
+    async fn agent_presence(&self, scope: &Scope) -> Result<Vec<(DeviceId, Option<Timestamp>)>> {
+        let rows: Vec<(String, Option<i64>)> = sqlx::query_as(
+            "SELECT a.device_id, a.last_seen FROM agent_credentials a JOIN devices d ON d.id = a.device_id \
+             WHERE a.partner_id = $1 AND d.partner_id = $1 AND ($2 IS NULL OR d.organization_id = $2)",
+        )
+        .bind(scope.partner_id.as_str())
+        .bind(org_scope(scope))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(|(d, seen)| Ok((parse_stored(DeviceId::parse(&d))?, opt_ts(seen)))).collect()
+    }
+
     async fn agent_state(&self, scope: &Scope, device: &DeviceId) -> Result<Option<AgentState>> {
         tx_get_device(&self.pool, scope, device.as_str()).await?;
         let row: Option<(Option<i64>, Option<String>, bool, i64, Option<String>)> = sqlx::query_as(
