@@ -1,5 +1,6 @@
-//! `ringfence bench dispatch`: one dispatch run over a fleet whose every device is offered
-//! one approved update inside an open maintenance window, on SQLite or PostgreSQL. The run
+//! `ringfence bench dispatch`: one dispatch run over a fleet whose every device (an enrolled
+//! agent that has checked in) is offered one approved update inside an open maintenance
+//! window, on SQLite or PostgreSQL. The run
 //! reads the fleet, plans it, signs one job per device and stores the deployments, their
 //! jobs and their evidence events: the measured figure. Seeding is not measured.
 
@@ -31,7 +32,9 @@ pub async fn run(args: DispatchBenchArgs) -> anyhow::Result<()> {
         None => Location::Sqlite(tmp.join("bench.db")),
     };
     let store = crate::open_store(&location).await?;
-    let engine = Engine::new(store.clone());
+    // Seeding a large fleet on PostgreSQL outlasts the default offline threshold: every
+    // enrolled agent counts as online for the run.
+    let engine = Engine::new(store.clone()).with_offline_after(std::time::Duration::from_secs(24 * 3600));
     let now = Timestamp::now();
     let name = Name::parse("name", &format!("Dispatch bench {}", now.as_millisecond()))?;
     let partner = store.create_partner(&Audit::new("cli:bench", now), &name).await?;
@@ -58,19 +61,33 @@ pub async fn run(args: DispatchBenchArgs) -> anyhow::Result<()> {
                 },
             )
             .await?;
+        // Devices enroll as agents do and check in: only those are dispatched to.
+        let token = engine
+            .create_enrollment_token(
+                &op,
+                &proto::CreateEnrollmentToken {
+                    site_id: site.id.to_string(),
+                    name: "bench".into(),
+                    expires_in_hours: None,
+                    max_uses: None,
+                },
+            )
+            .await?;
         for d in 0..per_org.min(args.devices - o * per_org) {
-            let req = proto::CreateDevice {
-                site_id: site.id.to_string(),
-                hostname: format!("srv-{o:04}-{d:03}"),
-                role: "server".into(),
-                os: "Debian GNU/Linux 12".into(),
-                internet_facing: false,
-                holds_sensitive_data: false,
-                criticality: None,
-                time_zone: None,
-                group_ids: Vec::new(),
-            };
-            devices.push(engine.create_device(&op, &req).await?.id);
+            let enrolled = engine
+                .enroll(&proto::EnrollRequest {
+                    token: token.secret.clone(),
+                    hostname: format!("srv-{o:04}-{d:03}"),
+                    machine_id: format!("{:032x}", o * per_org + d + 1),
+                    os: "Debian GNU/Linux 12 (bookworm)".into(),
+                    agent_version: "bench".into(),
+                })
+                .await?;
+            let agent = engine.agent(&enrolled.credential).await?;
+            let checkin =
+                proto::CheckIn { agent_version: "bench".into(), reboot_required: false, boot_id: None };
+            engine.agent_checkin(&agent, &checkin).await?;
+            devices.push(agent.device_id);
         }
     }
     let update = DeviceUpdate {
