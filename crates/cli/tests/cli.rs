@@ -448,24 +448,43 @@ fn window_expand_refuses_bad_times_and_says_which_flag() {
     }
 }
 
-#[test]
-fn admin_works_the_remediation_queue_and_policies() {
-    let dir = temp();
-    let d = dir.0.to_str().unwrap();
-    assert!(run(&["demo", "--data-dir", d, "--seed-only"]).status.success());
-    let db = format!("sqlite:{d}/demo.db");
-    let partners = run(&["admin", "--database", &db, "--format", "json", "partner", "list"]);
-    let list: serde_json::Value = serde_json::from_slice(&partners.stdout).unwrap();
-    let partner = list[0]["id"].as_str().unwrap().to_string();
-    let admin = |args: &[&str]| {
-        let mut all = vec!["admin", "--database", &db, "--partner", &partner, "--format", "json"];
+/// A seeded demo database and its partner, for `ringfence admin` commands.
+struct Demo {
+    _dir: ringfence_store::testing::TempDir,
+    db: String,
+    partner: String,
+}
+
+impl Demo {
+    fn seed() -> Demo {
+        let dir = temp();
+        let d = dir.0.to_str().unwrap().to_string();
+        assert!(run(&["demo", "--data-dir", &d, "--seed-only"]).status.success());
+        let db = format!("sqlite:{d}/demo.db");
+        let partners = run(&["admin", "--database", &db, "--format", "json", "partner", "list"]);
+        let list: serde_json::Value = serde_json::from_slice(&partners.stdout).unwrap();
+        let partner = list[0]["id"].as_str().unwrap().to_string();
+        Demo { _dir: dir, db, partner }
+    }
+
+    /// `ringfence admin --format json ARGS` on the demo's partner.
+    fn admin(&self, args: &[&str]) -> Output {
+        let mut all = vec!["admin", "--database", &self.db, "--partner", &self.partner, "--format", "json"];
         all.extend_from_slice(args);
         run(&all)
-    };
-    let json = |o: &Output| -> serde_json::Value {
-        assert!(o.status.success(), "{}", text(o));
-        serde_json::from_slice(&o.stdout).unwrap()
-    };
+    }
+}
+
+/// The JSON a successful command printed.
+fn json(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", text(o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn admin_works_the_remediation_queue_and_policies() {
+    let demo = Demo::seed();
+    let admin = |args: &[&str]| demo.admin(args);
 
     // The queue is ranked by risk removed and says why each entry waits.
     let queue = json(&admin(&["queue", "--limit", "100"]));
@@ -515,22 +534,9 @@ fn admin_works_the_remediation_queue_and_policies() {
 
 #[test]
 fn admin_reads_rollouts_and_rolls_back_the_demo_s_halted_update() {
-    let dir = temp();
-    let d = dir.0.to_str().unwrap();
-    assert!(run(&["demo", "--data-dir", d, "--seed-only"]).status.success());
-    let db = format!("sqlite:{d}/demo.db");
-    let partners = run(&["admin", "--database", &db, "--format", "json", "partner", "list"]);
-    let list: serde_json::Value = serde_json::from_slice(&partners.stdout).unwrap();
-    let partner = list[0]["id"].as_str().unwrap().to_string();
-    let admin = |args: &[&str]| {
-        let mut all = vec!["admin", "--database", &db, "--partner", &partner, "--format", "json"];
-        all.extend_from_slice(args);
-        run(&all)
-    };
-    let json = |o: &Output| -> serde_json::Value {
-        assert!(o.status.success(), "{}", text(o));
-        serde_json::from_slice(&o.stdout).unwrap()
-    };
+    let demo = Demo::seed();
+    let db = demo.db.clone();
+    let admin = |args: &[&str]| demo.admin(args);
 
     // The demo holds a rollout in progress and one the canary gate halted.
     let rollouts = json(&admin(&["rollouts"]));

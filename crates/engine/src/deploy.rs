@@ -110,12 +110,9 @@ pub struct RollbackSummary {
 }
 
 fn ring_name(ring: u8) -> String {
-    match ring {
-        0 => "internal".into(),
-        1 => "canary".into(),
-        2 => "general".into(),
-        3 => "critical".into(),
-        n => format!("ring {n}"),
+    match ringfence_schedule::rings::RING_NAMES.get(usize::from(ring)) {
+        Some(name) => name.to_string(),
+        None => format!("ring {ring}"),
     }
 }
 
@@ -333,12 +330,7 @@ impl Engine {
     /// Runs the dispatcher for the caller's partner now (technicians acting for the partner).
     pub async fn dispatch(&self, p: &Principal) -> Result<DispatchSummary> {
         require(p, Permission::Approve, "dispatch deployments")?;
-        if p.organization_id.is_some() {
-            return Err(EngineError::Forbidden(
-                "dispatching plans every client of the partner; your access is limited to one organization"
-                    .into(),
-            ));
-        }
+        crate::require_partner_wide(p, "dispatch (it plans every client of the partner)")?;
         self.dispatch_partner(&p.partner_id).await
     }
 
@@ -943,11 +935,8 @@ impl Engine {
             self.store.get_organization(&scope, o).await?;
         }
         let fleet = device.is_none() && org.is_none();
-        if fleet && p.organization_id.is_some() {
-            return Err(EngineError::Forbidden(
-                "a fleet-wide rollback touches every client; your access is limited to one organization: name it"
-                    .into(),
-            ));
+        if fleet {
+            crate::require_partner_wide(p, "roll back for every client: name your organization")?;
         }
         let all = self
             .store

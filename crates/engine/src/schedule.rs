@@ -279,7 +279,7 @@ impl Engine {
                     DEFAULT_GATE.min_successes,
                     DEFAULT_GATE.max_failure_rate * 100.0,
                 ),
-                "devices are assumed online at their windows".into(),
+                "a device whose agent has not checked in lately skips the window open now; at later windows devices are assumed online".into(),
                 "deployments already made (done, under way, failed or held back) are on the Rollouts page, not forecast again".into(),
             ],
         })

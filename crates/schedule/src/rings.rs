@@ -29,10 +29,13 @@ impl Ring {
     }
 }
 
+/// The names of the default rings, by index.
+pub const RING_NAMES: [&str; 4] = ["internal", "canary", "general", "critical"];
+
 /// The default rings: 0 internal, 1 canary, 2 general, 3 critical.
 pub fn default_rings() -> Vec<Ring> {
     let h = SignedDuration::from_hours;
-    ["internal", "canary", "general", "critical"]
+    RING_NAMES
         .iter()
         .enumerate()
         .map(|(i, name)| Ring {

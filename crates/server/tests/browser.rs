@@ -354,6 +354,26 @@ async fn approve_an_update_from_the_remediation_queue_in_chromium() {
     b.quit().await;
 }
 
+/// The device's agent offers podman 4.3.1 → 4.9.0, and a technician approves it.
+async fn offer_and_approve_podman(
+    app: &common::TestApp,
+    agent: &ringfence_engine::store::AgentIdentity,
+    tech: &common::Api,
+) {
+    let report: ringfence_proto::AgentPendingUpdates = serde_json::from_value(json!({"updates": [
+        {"manager": "dpkg", "name": "podman", "installed": "4.3.1", "candidate": "4.9.0", "origin": "bookworm-backports"}]}))
+    .unwrap();
+    app.engine.agent_updates(agent, report).await.unwrap();
+    let r = tech
+        .send(
+            "POST",
+            "/api/v1/approvals",
+            Some(json!({"updates": [{"product": "podman", "version": "4.9.0"}], "decision": "approve", "reason": "r"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
 #[tokio::test]
 async fn halt_and_release_an_update_from_the_schedule_in_chromium() {
     let Some(driver) = start_driver().await else { return };
@@ -379,18 +399,7 @@ async fn halt_and_release_an_update_from_the_schedule_in_chromium() {
         organization_id: app.a1.org.id.clone(),
         inventory_seq: 0,
     };
-    let report: ringfence_proto::AgentPendingUpdates = serde_json::from_value(json!({"updates": [
-        {"manager": "dpkg", "name": "podman", "installed": "4.3.1", "candidate": "4.9.0", "origin": "bookworm-backports"}]}))
-    .unwrap();
-    app.engine.agent_updates(&agent, report).await.unwrap();
-    let r = tech
-        .send(
-            "POST",
-            "/api/v1/approvals",
-            Some(json!({"updates": [{"product": "podman", "version": "4.9.0"}], "decision": "approve", "reason": "r"})),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
+    offer_and_approve_podman(&app, &agent, &tech).await;
 
     let b = driver.browser().await;
     b.go(&app.url("/login")).await;
@@ -472,18 +481,7 @@ async fn roll_back_an_update_fleet_wide_after_confirming_in_chromium() {
     let checkin =
         ringfence_proto::CheckIn { agent_version: "test".into(), reboot_required: false, boot_id: None };
     app.engine.agent_checkin(&agent, &checkin).await.unwrap();
-    let report: ringfence_proto::AgentPendingUpdates = serde_json::from_value(json!({"updates": [
-        {"manager": "dpkg", "name": "podman", "installed": "4.3.1", "candidate": "4.9.0", "origin": "bookworm-backports"}]}))
-    .unwrap();
-    app.engine.agent_updates(&agent, report).await.unwrap();
-    let r = tech
-        .send(
-            "POST",
-            "/api/v1/approvals",
-            Some(json!({"updates": [{"product": "podman", "version": "4.9.0"}], "decision": "approve", "reason": "r"})),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
+    offer_and_approve_podman(&app, &agent, &tech).await;
     // The agent's side, through the engine: the job is leased and reported installed.
     assert_eq!(app.engine.dispatch_partner(&app.a1.partner.id).await.unwrap().scheduled, 1);
     let lease = app.engine.agent_lease(&agent).await.unwrap();

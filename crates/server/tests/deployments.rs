@@ -204,6 +204,18 @@ async fn dispatch(app: &TestApp) -> Value {
     r.body
 }
 
+/// One ring-0 device offered acme-svc 1.0 → 1.1, approved and dispatched; its leased job.
+async fn one_device_with_its_job(app: &TestApp) -> (Agent, Job) {
+    let mut agents = enroll(app, &["lab-0"]).await;
+    policies(app, &[(&agents[0], 0)]).await;
+    inventory(app, &agents[0], 1, "1.0").await;
+    offer(app, &agents[0], "1.0", "1.1").await;
+    approve(app, "1.1").await;
+    dispatch(app).await;
+    let job = lease(app, &agents[0]).await.remove(0);
+    (agents.remove(0), job)
+}
+
 async fn deployments_of(app: &TestApp, a: &Agent) -> Vec<Value> {
     let tech = app.token("tech@a").await;
     let r = tech.get(&format!("/api/v1/deployments?device_id={}", a.device)).await;
@@ -481,14 +493,9 @@ async fn a_missed_window_is_rescheduled_and_a_restart_loses_and_doubles_nothing(
 }
 
 async fn deployments_are_isolated_by_tenant_and_role_and_bad_reports_write_nothing(app: TestApp) {
-    let agents = enroll(&app, &["lab-0"]).await;
-    let a = &agents[0];
-    policies(&app, &[(a, 0)]).await;
-    inventory(&app, a, 1, "1.0").await;
-    offer(&app, a, "1.0", "1.1").await;
-    approve(&app, "1.1").await;
-    dispatch(&app).await;
-    let jobs = lease(&app, a).await;
+    let (a, job) = one_device_with_its_job(&app).await;
+    let a = &a;
+    let jobs = [job];
     let dep = deployments_of(&app, a).await[0]["id"].as_str().unwrap().to_string();
 
     // Another partner sees nothing and cannot act.
@@ -563,14 +570,8 @@ async fn tech_get(app: &TestApp, path: &str) -> common::Reply {
 }
 
 async fn a_reboot_is_verified_after_the_device_comes_back_whatever_arrives_first(app: TestApp) {
-    let agents = enroll(&app, &["lab-0"]).await;
-    let a = &agents[0];
-    policies(&app, &[(a, 0)]).await;
-    inventory(&app, a, 1, "1.0").await;
-    offer(&app, a, "1.0", "1.1").await;
-    approve(&app, "1.1").await;
-    dispatch(&app).await;
-    let job = lease(&app, a).await.remove(0);
+    let (a, job) = one_device_with_its_job(&app).await;
+    let a = &a;
     let send = |outcome: &str, rebooted: bool, boot: &str| {
         json!({"job_id": job.id, "idempotency_key": job.idempotency_key, "outcome": outcome, "phase": "done",
             "installed": [{"manager": "dpkg", "name": "acme-svc", "version": "1.1"}], "rebooted": rebooted,
@@ -590,14 +591,8 @@ async fn a_reboot_is_verified_after_the_device_comes_back_whatever_arrives_first
 }
 
 async fn a_failed_install_is_tried_again_only_when_a_technician_asks(app: TestApp) {
-    let agents = enroll(&app, &["lab-0"]).await;
-    let a = &agents[0];
-    policies(&app, &[(a, 0)]).await;
-    inventory(&app, a, 1, "1.0").await;
-    offer(&app, a, "1.0", "1.1").await;
-    approve(&app, "1.1").await;
-    dispatch(&app).await;
-    let job = lease(&app, a).await.remove(0);
+    let (a, job) = one_device_with_its_job(&app).await;
+    let a = &a;
     report(&app, a, &job, "failed", "precheck", "only 120 MiB free on /var/cache/apt/archives", "1.0").await;
     let failed = deployments_of(&app, a).await[0]["id"].as_str().unwrap().to_string();
     // The gate of a one-device ring halts it; a technician frees the disk, releases and retries.
