@@ -41,7 +41,66 @@ pub const FIELDS: &[(&str, &str)] = &[
         "validation_hours",
         "hours an update stays in a ring before the next, by classification: {security: 24, feature: 72}",
     ),
+    (
+        "sla",
+        "remediation deadlines from first detection: {kev_due_date: true, critical_days: 15, high_days: 30, medium_days: 90, low_days: null} (1 to 365 days; null for no deadline; kev_due_date holds KEV findings to CISA's due date)",
+    ),
 ];
+
+/// Remediation deadlines: days from a finding's first detection by severity, and whether a
+/// KEV finding is held to CISA's due date (whichever is earlier).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaSetting {
+    #[serde(default = "yes")]
+    pub kev_due_date: bool,
+    #[serde(default = "critical")]
+    pub critical_days: Option<u32>,
+    #[serde(default = "high")]
+    pub high_days: Option<u32>,
+    #[serde(default = "medium")]
+    pub medium_days: Option<u32>,
+    #[serde(default)]
+    pub low_days: Option<u32>,
+}
+
+// A field left out keeps its default; `null` means no deadline.
+fn yes() -> bool {
+    true
+}
+fn critical() -> Option<u32> {
+    Some(15)
+}
+fn high() -> Option<u32> {
+    Some(30)
+}
+fn medium() -> Option<u32> {
+    Some(90)
+}
+
+impl Default for SlaSetting {
+    /// What applies when no policy sets `sla`: KEV by CISA's due date, critical in 15 days,
+    /// high in 30, medium in 90, low without a deadline.
+    fn default() -> Self {
+        Self { kev_due_date: true, critical_days: Some(15), high_days: Some(30), medium_days: Some(90), low_days: None }
+    }
+}
+
+/// Reads the `sla` setting.
+pub fn sla(v: &Value) -> Result<SlaSetting, String> {
+    let s: SlaSetting = typed("sla", v)?;
+    for (name, days) in [
+        ("critical_days", s.critical_days),
+        ("high_days", s.high_days),
+        ("medium_days", s.medium_days),
+        ("low_days", s.low_days),
+    ] {
+        if days.is_some_and(|d| !(1..=365).contains(&d)) {
+            return Err(format!("sla.{name}: must be 1 to 365 days, or null for no deadline"));
+        }
+    }
+    Ok(s)
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -235,6 +294,9 @@ pub fn validate(settings: &BTreeMap<String, Value>) -> Result<(), String> {
             "business_hours" => {
                 business_hours(v, "UTC")?;
             }
+            "sla" => {
+                sla(v)?;
+            }
             "validation_hours" => {
                 let h: BTreeMap<Classification, u32> = typed(field, v)?;
                 if h.values().any(|h| *h > 720) {
@@ -305,5 +367,13 @@ mod tests {
         assert!(
             check(json!({"validation_hours": {"securty": 24}})).unwrap_err().starts_with("validation_hours")
         );
+        check(json!({"sla": {"critical_days": 7, "high_days": 14, "low_days": null}})).unwrap();
+        let e = check(json!({"sla": {"critical_days": 0}})).unwrap_err();
+        assert!(e.starts_with("sla.critical_days: must be 1 to 365"), "{e}");
+        let e = check(json!({"sla": {"critcal_days": 7}})).unwrap_err();
+        assert!(e.starts_with("sla") && e.contains("critcal_days"), "{e}");
+        assert_eq!(sla(&json!({"high_days": 10, "medium_days": null})).unwrap(), SlaSetting {
+            kev_due_date: true, critical_days: Some(15), high_days: Some(10), medium_days: None, low_days: None
+        });
     }
 }

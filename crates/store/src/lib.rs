@@ -12,11 +12,13 @@
 mod deploy;
 mod intel;
 mod remediation;
+mod reports;
 mod types;
 
 pub use deploy::*;
 pub use intel::*;
 pub use remediation::*;
+pub use reports::*;
 pub use types::*;
 
 use async_trait::async_trait;
@@ -76,7 +78,7 @@ impl Audit {
 /// All of ringfence's persistent state.
 #[async_trait]
 pub trait Store:
-    IntelStore + AgentStore + RemediationStore + DeploymentStore + Send + Sync + 'static
+    IntelStore + AgentStore + RemediationStore + DeploymentStore + ReportStore + Send + Sync + 'static
 {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;

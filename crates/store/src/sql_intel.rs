@@ -1,6 +1,7 @@
 // The SQL implementation of `IntelStore`, shared by both backends like sql_common.rs.
 
 use crate::intel::*;
+use std::collections::HashMap;
 use ringfence_inventory::{Item, ItemKind, OsInfo};
 
 /// `$N, $N+1, …` for an IN list of `n` values starting at `first`.
@@ -291,31 +292,35 @@ async fn tx_sync_findings(
     device: &DeviceId,
     findings: &[NewFinding],
     withdrawn: &[String],
-    at: Timestamp,
+    audit: &Audit,
 ) -> Result<FindingsChange> {
+    let at = audit.at;
     let d = tx_get_device(&mut **tx, scope, device.as_str()).await?;
     lock_row(tx, "devices", device.as_str()).await?;
-    let open: Vec<(String, String, String, String)> = sqlx::query_as(
-        "SELECT id, cve_id, product, kind FROM findings WHERE device_id = $1 AND resolved_at IS NULL",
+    let open: Vec<(String, String, String, String, i64)> = sqlx::query_as(
+        "SELECT id, cve_id, product, kind, first_detected FROM findings WHERE device_id = $1 AND resolved_at IS NULL",
     )
     .bind(device.as_str())
     .fetch_all(&mut **tx)
     .await?;
     let now = us(at);
     let mut change = FindingsChange { open: findings.len() as u64, ..Default::default() };
+    // What the evidence event records: each finding opened or resolved by this sync.
+    let mut opened: Vec<(String, &str, &str)> = Vec::new();
+    let mut resolved: Vec<(&str, &str, &str, i64, &str)> = Vec::new();
     for f in findings {
-        let was_open = open.iter().any(|(_, c, p, _)| *c == f.cve_id && *p == f.product);
+        let was_open = open.iter().any(|(_, c, p, _, _)| *c == f.cve_id && *p == f.product);
         if !was_open {
             change.new.push(f.cve_id.clone());
         }
-        sqlx::query(
+        let id: String = sqlx::query_scalar(
             "INSERT INTO findings (id, partner_id, organization_id, device_id, cve_id, product, kind, items, \
              installed_version, fixed_version, source, rule, first_detected, last_seen) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
              ON CONFLICT (device_id, cve_id, product) DO UPDATE SET kind = excluded.kind, \
              items = excluded.items, installed_version = excluded.installed_version, \
              fixed_version = excluded.fixed_version, source = excluded.source, rule = excluded.rule, \
-             last_seen = excluded.last_seen, resolved_at = NULL, resolution = NULL",
+             last_seen = excluded.last_seen, resolved_at = NULL, resolution = NULL RETURNING id",
         )
         .bind(uuid::Uuid::now_v7().to_string())
         .bind(d.partner_id.as_str())
@@ -330,10 +335,13 @@ async fn tx_sync_findings(
         .bind(&f.source)
         .bind(&f.rule)
         .bind(now)
-        .execute(&mut **tx)
+        .fetch_one(&mut **tx)
         .await?;
+        if !was_open {
+            opened.push((id, &f.cve_id, &f.product));
+        }
     }
-    for (id, cve, product, kind) in &open {
+    for (id, cve, product, kind, detected) in &open {
         if findings.iter().any(|f| f.cve_id == *cve && f.product == *product) {
             continue;
         }
@@ -360,8 +368,64 @@ async fn tx_sync_findings(
             .execute(&mut **tx)
             .await?;
         change.resolved += 1;
+        resolved.push((id, cve, product, *detected, reason));
+    }
+    if !opened.is_empty() || !resolved.is_empty() {
+        let cves: Vec<&str> = opened.iter().map(|o| o.1).chain(resolved.iter().map(|r| r.1)).collect();
+        let sla = sla_inputs(tx, &cves).await?;
+        let facts = |cve: &str| sla.get(cve).cloned().unwrap_or_else(|| ("none".to_owned(), None));
+        let opened: Vec<_> = opened
+            .iter()
+            .map(|(id, cve, product)| {
+                let (severity, kev_due) = facts(cve);
+                json!({ "finding": id, "cve": cve, "product": product, "severity": severity, "kev_due": kev_due })
+            })
+            .collect();
+        let resolved: Vec<_> = resolved
+            .iter()
+            .map(|(id, cve, product, detected, reason)| {
+                let (severity, kev_due) = facts(cve);
+                json!({ "finding": id, "cve": cve, "product": product, "severity": severity,
+                    "kev_due": kev_due, "detected_at": detected, "resolution": reason, "deployment": null })
+            })
+            .collect();
+        let a = Append {
+            chain: &d.partner_id,
+            action: "findings.change",
+            object_kind: "device",
+            object_id: device.as_str(),
+            organization_id: Some(d.organization_id.as_str()),
+            payload: json!({ "hostname": d.hostname, "opened": opened, "resolved": resolved }),
+        };
+        append(tx, audit, a).await?;
     }
     Ok(change)
+}
+
+/// Each CVE's severity (lower case, "none" when unscored) and CISA KEV due date: what a
+/// finding's remediation deadline is computed from.
+async fn sla_inputs(tx: &mut Tx<'_>, cves: &[&str]) -> Result<HashMap<String, (String, Option<String>)>> {
+    let mut out: HashMap<String, (String, Option<String>)> = HashMap::new();
+    let mut unique: Vec<&str> = cves.to_vec();
+    unique.sort_unstable();
+    unique.dedup();
+    for chunk in unique.chunks(500) {
+        let sql = format!(
+            "SELECT c.id, c.severity, k.due_date FROM cves c LEFT JOIN kev k ON k.cve_id = c.id \
+             WHERE c.id IN ({0}) UNION ALL SELECT k.cve_id, NULL, k.due_date FROM kev k \
+             WHERE k.cve_id IN ({0}) AND NOT EXISTS (SELECT 1 FROM cves c WHERE c.id = k.cve_id)",
+            placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query_as::<_, (String, Option<String>, Option<String>)>(safe(sql));
+        for c in chunk {
+            q = q.bind(*c);
+        }
+        for (id, severity, due) in q.fetch_all(&mut **tx).await? {
+            let severity = severity.map(|s| s.to_ascii_lowercase()).unwrap_or_else(|| "none".to_owned());
+            out.insert(id, (severity, due));
+        }
+    }
+    Ok(out)
 }
 
 /// One report of `write_inventories`: its number checked and recorded, the inventory
@@ -387,7 +451,7 @@ async fn tx_write_inventory(tx: &mut Tx<'_>, w: &InventoryWrite) -> Result<Inven
             .await?;
     }
     let change = tx_replace_inventory(tx, &w.audit, &w.scope, &w.device, &w.os, &w.titles).await?;
-    let findings = tx_sync_findings(tx, &w.scope, &w.device, &w.findings, &[], w.audit.at).await?;
+    let findings = tx_sync_findings(tx, &w.scope, &w.device, &w.findings, &[], &w.audit).await?;
     Ok(InventoryOutcome::Applied { change, findings })
 }
 
@@ -873,7 +937,8 @@ impl IntelStore for This {
     ) -> Result<FindingsChange> {
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;
-        let change = tx_sync_findings(&mut tx, scope, device, findings, withdrawn, at).await?;
+        let audit = Audit::new("system:correlation", at);
+        let change = tx_sync_findings(&mut tx, scope, device, findings, withdrawn, &audit).await?;
         tx.commit().await?;
         Ok(change)
     }

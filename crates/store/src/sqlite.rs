@@ -100,3 +100,4 @@ include!("sql_intel.rs");
 include!("sql_agents.rs");
 include!("sql_remediation.rs");
 include!("sql_deploy.rs");
+include!("sql_reports.rs");

@@ -1,0 +1,127 @@
+//! Evidence checkpoints, client reports and their schedules, and remediation-deadline alerts.
+
+use crate::{Audit, Result, Scope};
+use async_trait::async_trait;
+use jiff::Timestamp;
+use ringfence_evidence::Event;
+use ringfence_model::*;
+use serde::Serialize;
+
+/// A signed checkpoint of a chain's head, as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CheckpointRecord {
+    pub chain: String,
+    pub seq: i64,
+    pub hash: String,
+    pub at_micros: i64,
+    pub key_id: String,
+    pub signature: String,
+}
+
+/// A report schedule: one organization's report, made and mailed on a cadence.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ReportSchedule {
+    pub id: String,
+    #[schema(value_type = String)]
+    pub organization_id: OrganizationId,
+    /// `monthly` or `weekly`.
+    pub cadence: String,
+    pub recipients: Vec<String>,
+    #[schema(value_type = String)]
+    pub next_run: Timestamp,
+    #[schema(value_type = Option<String>)]
+    pub last_run: Option<Timestamp>,
+    pub last_status: String,
+    pub created_by: String,
+    #[schema(value_type = String)]
+    pub created_at: Timestamp,
+}
+
+/// A report as it is kept: its figures and every rendering.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StoredReport {
+    pub id: String,
+    pub organization_id: OrganizationId,
+    pub period_start: Timestamp,
+    pub period_end: Timestamp,
+    pub generated_at: Timestamp,
+    pub generated_by: String,
+    pub schedule_id: Option<String>,
+    /// JSON of the report's figures.
+    pub summary: String,
+    pub html: String,
+    pub csv: String,
+    pub pdf: Option<Vec<u8>>,
+    pub delivery: String,
+}
+
+/// A report in a list: without its renderings.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ReportListItem {
+    pub id: String,
+    #[schema(value_type = String)]
+    pub organization_id: OrganizationId,
+    pub organization: String,
+    #[schema(value_type = String)]
+    pub period_start: Timestamp,
+    #[schema(value_type = String)]
+    pub period_end: Timestamp,
+    #[schema(value_type = String)]
+    pub generated_at: Timestamp,
+    pub generated_by: String,
+    pub has_pdf: bool,
+    pub delivery: String,
+}
+
+/// A remediation-deadline alert to raise, once per (kind, organization, CVE).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SlaAlert {
+    pub organization_id: OrganizationId,
+    /// `sla_breached` or `sla_due_soon`.
+    pub kind: String,
+    pub cve_id: String,
+    pub devices: i64,
+    pub message: String,
+}
+
+#[async_trait]
+pub trait ReportStore {
+    /// Records a checkpoint; a second one at the same place is ignored.
+    async fn save_checkpoint(&self, c: &CheckpointRecord) -> Result<()>;
+    /// The chain's checkpoints with `from <= seq <= to`, in order.
+    async fn list_checkpoints(&self, chain: &str, from: i64, to: i64) -> Result<Vec<CheckpointRecord>>;
+    /// The newest checkpoint at or before `seq`.
+    async fn checkpoint_before(&self, chain: &str, seq: i64) -> Result<Option<CheckpointRecord>>;
+    /// The first and last seq of the chain's events with `from <= at < to`.
+    async fn event_span(&self, chain: &str, from: Timestamp, to: Timestamp) -> Result<Option<(i64, i64)>>;
+    /// Events with `from <= seq <= to` in order, at most `limit` (every organization's: the
+    /// caller hides what is not its own).
+    async fn events_between(&self, chain: &str, from: i64, to: i64, limit: i64) -> Result<Vec<Event>>;
+    /// The event at `seq`.
+    async fn event_at(&self, chain: &str, seq: i64) -> Result<Option<Event>>;
+
+    async fn create_report_schedule(&self, audit: &Audit, scope: &Scope, s: &ReportSchedule) -> Result<()>;
+    async fn list_report_schedules(&self, scope: &Scope) -> Result<Vec<ReportSchedule>>;
+    async fn delete_report_schedule(&self, audit: &Audit, scope: &Scope, id: &str) -> Result<()>;
+    /// Every partner's schedules due at `now` (for the background worker).
+    async fn due_report_schedules(&self, now: Timestamp) -> Result<Vec<(PartnerId, ReportSchedule)>>;
+    /// Moves a schedule on after a run (compare-and-set on `next_run`, so two servers do not
+    /// both run it): false when another server already did.
+    async fn advance_report_schedule(
+        &self,
+        id: &str,
+        expected_next: Timestamp,
+        next: Timestamp,
+        ran_at: Timestamp,
+        status: &str,
+    ) -> Result<bool>;
+
+    async fn save_report(&self, audit: &Audit, scope: &Scope, r: &StoredReport) -> Result<()>;
+    async fn set_report_delivery(&self, scope: &Scope, id: &str, delivery: &str) -> Result<()>;
+    async fn list_reports(&self, scope: &Scope, organization: Option<&OrganizationId>, limit: i64)
+    -> Result<Vec<ReportListItem>>;
+    async fn get_report(&self, scope: &Scope, id: &str) -> Result<StoredReport>;
+
+    /// Raises the alerts not raised before; returns how many were new.
+    async fn raise_sla_alerts(&self, partner: &PartnerId, at: Timestamp, alerts: &[SlaAlert]) -> Result<u64>;
+}
