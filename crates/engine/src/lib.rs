@@ -8,7 +8,9 @@
 
 pub mod agents;
 pub mod auth;
+pub mod charts;
 pub mod demo;
+pub mod delivery;
 pub mod deploy;
 pub mod evidence;
 pub mod findings;
@@ -16,6 +18,7 @@ mod ingest;
 pub mod intel;
 pub mod policies;
 pub mod remediation;
+pub mod reports;
 pub mod schedule;
 pub mod sync;
 pub(crate) mod tenancy;
@@ -66,6 +69,17 @@ impl From<StoreError> for EngineError {
 impl From<ValueError> for EngineError {
     fn from(e: ValueError) -> Self {
         EngineError::Invalid(e)
+    }
+}
+
+/// The server acting on its own for one partner (schedules, alerts), with partner-admin
+/// rights; its evidence actor is `cli:<what>`.
+pub fn system_principal(partner: &ringfence_model::PartnerId, what: &str) -> Principal {
+    Principal {
+        kind: ringfence_model::PrincipalKind::Operator { login: what.to_owned() },
+        role: ringfence_model::Role::PartnerAdmin,
+        partner_id: partner.clone(),
+        organization_id: None,
     }
 }
 

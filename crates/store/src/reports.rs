@@ -84,8 +84,34 @@ pub struct SlaAlert {
     pub message: String,
 }
 
+/// A finding as reports and deadlines read it: with its CVE's severity and KEV due date.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReportFinding {
+    pub id: String,
+    pub device_id: DeviceId,
+    pub hostname: String,
+    pub cve_id: String,
+    pub product: String,
+    pub fixed_version: Option<String>,
+    /// Lower case; "none" when the CVE has no score.
+    pub severity: String,
+    pub kev_due: Option<String>,
+    pub first_detected: Timestamp,
+    pub resolved_at: Option<Timestamp>,
+    pub resolution: Option<String>,
+    pub resolved_by_deployment: Option<String>,
+}
+
 #[async_trait]
 pub trait ReportStore {
+    /// The organization's findings open at some point since `since` (open now, or resolved
+    /// after it); every organization of the scope when `organization` is None.
+    async fn report_findings(
+        &self,
+        scope: &Scope,
+        organization: Option<&OrganizationId>,
+        since: Timestamp,
+    ) -> Result<Vec<ReportFinding>>;
     /// Records a checkpoint; a second one at the same place is ignored.
     async fn save_checkpoint(&self, c: &CheckpointRecord) -> Result<()>;
     /// The chain's checkpoints with `from <= seq <= to`, in order.

@@ -38,6 +38,50 @@ const EVENT_COLS: &str =
 
 #[async_trait::async_trait]
 impl ReportStore for This {
+    async fn report_findings(
+        &self,
+        scope: &Scope,
+        organization: Option<&OrganizationId>,
+        since: Timestamp,
+    ) -> Result<Vec<ReportFinding>> {
+        let rows = sqlx::query(
+            "SELECT f.id, f.device_id, d.hostname, f.cve_id, f.product, f.fixed_version, c.severity, \
+             k.due_date, f.first_detected, f.resolved_at, f.resolution, f.resolved_by_deployment \
+             FROM findings f JOIN devices d ON d.id = f.device_id \
+             LEFT JOIN cves c ON c.id = f.cve_id LEFT JOIN kev k ON k.cve_id = f.cve_id \
+             WHERE f.partner_id = $1 AND ($2 IS NULL OR f.organization_id = $2) \
+             AND ($3 IS NULL OR f.organization_id = $3) AND (f.resolved_at IS NULL OR f.resolved_at >= $4) \
+             ORDER BY f.first_detected, f.id",
+        )
+        .bind(scope.partner_id.as_str())
+        .bind(org_scope(scope))
+        .bind(organization.map(OrganizationId::as_str))
+        .bind(us(since))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ReportFinding {
+                    id: r.try_get("id")?,
+                    device_id: parse_stored(DeviceId::parse(&r.try_get::<String, _>("device_id")?))?,
+                    hostname: r.try_get("hostname")?,
+                    cve_id: r.try_get("cve_id")?,
+                    product: r.try_get("product")?,
+                    fixed_version: r.try_get("fixed_version")?,
+                    severity: r
+                        .try_get::<Option<String>, _>("severity")?
+                        .map(|s| s.to_ascii_lowercase())
+                        .unwrap_or_else(|| "none".to_owned()),
+                    kev_due: r.try_get("due_date")?,
+                    first_detected: ts(r.try_get("first_detected")?),
+                    resolved_at: opt_ts(r.try_get("resolved_at")?),
+                    resolution: r.try_get("resolution")?,
+                    resolved_by_deployment: r.try_get("resolved_by_deployment")?,
+                })
+            })
+            .collect()
+    }
+
     async fn save_checkpoint(&self, c: &CheckpointRecord) -> Result<()> {
         let _w = self.write_guard().await;
         sqlx::query(
