@@ -117,6 +117,8 @@ pub struct Engine {
     offline_after: std::time::Duration,
     /// Inventory reports waiting to be written together.
     ingest: Arc<ingest::Ingest>,
+    /// Chromium, the logo and SMTP for client reports.
+    reports: Arc<delivery::ReportConfig>,
 }
 
 impl Engine {
@@ -129,7 +131,14 @@ impl Engine {
             webhook: None,
             offline_after: std::time::Duration::from_secs(10 * 60),
             ingest: Default::default(),
+            reports: Default::default(),
         }
+    }
+
+    /// Sets where reports are printed and mailed.
+    pub fn with_reports(mut self, config: delivery::ReportConfig) -> Self {
+        self.reports = Arc::new(config);
+        self
     }
 
     pub fn with_clock(store: DynStore, clock: Clock) -> Self {

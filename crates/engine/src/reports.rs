@@ -779,3 +779,326 @@ footer {{ margin-top: 24px; font-size: 11px; color: #57606a; }}
     ));
     h
 }
+
+/// The period of a report request: explicit bounds, or a named period relative to `now`.
+pub fn report_period(req: &proto::ReportRequest, now: Timestamp) -> Result<(Timestamp, Timestamp)> {
+    let utc = now.to_zoned(jiff::tz::TimeZone::UTC);
+    let midnight = |d: jiff::civil::Date| -> Result<Timestamp> {
+        Ok(d.to_zoned(jiff::tz::TimeZone::UTC).map_err(|e| ValueError::new("period", e.to_string()))?.timestamp())
+    };
+    let month_start = utc.date().first_of_month();
+    let named = match req.period.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None | Some("last_month") => {
+            let prev = month_start.yesterday().map_err(|e| ValueError::new("period", e.to_string()))?;
+            (midnight(prev.first_of_month())?, midnight(month_start)?)
+        }
+        Some("this_month") => (midnight(month_start)?, now),
+        Some("last_7_days") => (now - SignedDuration::from_hours(7 * 24), now),
+        Some("last_30_days") => (now - SignedDuration::from_hours(30 * 24), now),
+        Some("last_90_days") => (now - SignedDuration::from_hours(90 * 24), now),
+        Some(other) => {
+            return Err(ValueError::new(
+                "period",
+                format!("'{other}' is not a period: use last_month, this_month, last_7_days, last_30_days or last_90_days"),
+            )
+            .into());
+        }
+    };
+    let from = match req.from.as_deref().filter(|s| !s.trim().is_empty()) {
+        Some(f) => parse_bound("from", f)?,
+        None => named.0,
+    };
+    let to = match req.to.as_deref().filter(|s| !s.trim().is_empty()) {
+        Some(t) => parse_bound("to", t)?,
+        None => named.1,
+    };
+    if to <= from {
+        return Err(ValueError::new("to", "must be after from").into());
+    }
+    Ok((from, to))
+}
+
+/// When a schedule next runs after `after`: the 1st of the next month, or the next Monday,
+/// at 06:00 UTC.
+pub fn next_run(cadence: &str, after: Timestamp) -> Result<Timestamp> {
+    let utc = after.to_zoned(jiff::tz::TimeZone::UTC);
+    let at_six = |d: jiff::civil::Date| -> Result<Timestamp> {
+        Ok(d.at(6, 0, 0, 0)
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .map_err(|e| ValueError::new("cadence", e.to_string()))?
+            .timestamp())
+    };
+    let mut day = utc.date();
+    loop {
+        let candidate = match cadence {
+            "monthly" => day.first_of_month(),
+            "weekly" => day,
+            other => {
+                return Err(ValueError::new("cadence", format!("'{other}' is not a cadence: use monthly or weekly"))
+                    .into());
+            }
+        };
+        let fits = cadence == "monthly" || candidate.weekday() == jiff::civil::Weekday::Monday;
+        if fits && at_six(candidate)? > after {
+            return at_six(candidate);
+        }
+        day = if cadence == "monthly" {
+            day.last_of_month().tomorrow().map_err(|e| ValueError::new("cadence", e.to_string()))?
+        } else {
+            day.tomorrow().map_err(|e| ValueError::new("cadence", e.to_string()))?
+        };
+    }
+}
+
+/// The period a scheduled run at `at` covers: the month or week before.
+fn scheduled_period(cadence: &str, at: Timestamp) -> Result<(Timestamp, Timestamp)> {
+    let date = at.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let midnight = |d: jiff::civil::Date| -> Result<Timestamp> {
+        Ok(d.to_zoned(jiff::tz::TimeZone::UTC).map_err(|e| ValueError::new("cadence", e.to_string()))?.timestamp())
+    };
+    if cadence == "weekly" {
+        let end = midnight(date)?;
+        Ok((end - SignedDuration::from_hours(7 * 24), end))
+    } else {
+        let start = date.first_of_month();
+        let prev = start.yesterday().map_err(|e| ValueError::new("cadence", e.to_string()))?.first_of_month();
+        Ok((midnight(prev)?, midnight(start)?))
+    }
+}
+
+impl Engine {
+    /// Computes, renders (HTML, CSV and, when Chromium is there, PDF) and keeps a report;
+    /// mails it when asked. A PDF or mail that fails is said in the report's delivery line;
+    /// the report is kept either way.
+    pub async fn generate_report(
+        &self,
+        p: &Principal,
+        req: &proto::ReportRequest,
+    ) -> Result<ringfence_store::ReportListItem> {
+        require(p, Permission::ManageReports, "generate reports")?;
+        let recipients = if req.email_to.is_empty() {
+            Vec::new()
+        } else {
+            if self.reports.smtp.is_none() {
+                return Err(ValueError::new(
+                    "email_to",
+                    "no SMTP server is configured: set [reports.smtp] in the server's config",
+                )
+                .into());
+            }
+            crate::delivery::check_recipients(&req.email_to).map_err(|e| ValueError::new("email_to", e))?
+        };
+        let (from, to) = report_period(req, self.now())?;
+        let id = self.make_report(p, &req.organization_id, from, to, None, &recipients).await?;
+        let scope = p.scope();
+        let list = self.store.list_reports(&scope, None, 50).await?;
+        list.into_iter().find(|r| r.id == id).ok_or(EngineError::NotFound("report"))
+    }
+
+    async fn make_report(
+        &self,
+        p: &Principal,
+        organization_id: &str,
+        from: Timestamp,
+        to: Timestamp,
+        schedule: Option<&str>,
+        recipients: &[String],
+    ) -> Result<String> {
+        let report = self.client_report(p, organization_id, from, to).await?;
+        let html = report_html(&report, self.reports.logo.as_deref());
+        let csv = report_csv(&report);
+        let mut notes = Vec::new();
+        let pdf = match crate::delivery::find_chromium(self.reports.chromium.as_deref()) {
+            Some(chromium) => match crate::delivery::html_to_pdf(&chromium, &html).await {
+                Ok(pdf) => Some(pdf),
+                Err(e) => {
+                    tracing::warn!(error = %e, "report PDF not made");
+                    notes.push(format!("no PDF: {e}"));
+                    None
+                }
+            },
+            None => {
+                notes.push("no PDF: Chromium was not found (install chromium or set reports.chromium)".into());
+                None
+            }
+        };
+        let scope = p.scope();
+        let id = uuid::Uuid::now_v7().to_string();
+        let stored = ringfence_store::StoredReport {
+            id: id.clone(),
+            organization_id: report.organization_id.clone(),
+            period_start: from,
+            period_end: to,
+            generated_at: report.generated_at,
+            generated_by: p.actor(),
+            schedule_id: schedule.map(str::to_owned),
+            summary: serde_json::to_string(&report).unwrap_or_default(),
+            html: html.clone(),
+            csv: csv.clone(),
+            pdf: pdf.clone(),
+            delivery: notes.join("; "),
+        };
+        self.store.save_report(&self.audit(p), &scope, &stored).await?;
+        if !recipients.is_empty() {
+            let status = match &self.reports.smtp {
+                None => "not sent: no SMTP server is configured".to_owned(),
+                Some(smtp) => {
+                    let name = format!(
+                        "{}-report-{}",
+                        report.organization.to_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "-"),
+                        day(from)
+                    );
+                    let mut attachments = vec![(format!("{name}.csv"), "text/csv", csv.into_bytes())];
+                    if let Some(pdf) = pdf {
+                        attachments.push((format!("{name}.pdf"), "application/pdf", pdf));
+                    }
+                    let subject = format!(
+                        "{}: patching report {} – {}",
+                        report.organization,
+                        day(from),
+                        day(to - SignedDuration::from_micros(1))
+                    );
+                    let mail = crate::delivery::Mail { to: recipients, subject: &subject, html: &html, attachments };
+                    match crate::delivery::send(smtp, mail).await {
+                        Ok(()) => format!("sent to {}", recipients.join(", ")),
+                        Err(e) => {
+                            tracing::warn!(report = %id, error = %e, "report not mailed");
+                            format!("failed: {e}")
+                        }
+                    }
+                }
+            };
+            let delivery = if stored.delivery.is_empty() { status } else { format!("{status}; {}", stored.delivery) };
+            self.store.set_report_delivery(&scope, &id, &delivery).await?;
+        }
+        Ok(id)
+    }
+
+    pub async fn reports(
+        &self,
+        p: &Principal,
+        organization_id: Option<&str>,
+    ) -> Result<Vec<ringfence_store::ReportListItem>> {
+        require(p, Permission::Read, "read reports")?;
+        let org = organization_id.map(str::trim).filter(|s| !s.is_empty()).map(parse_org).transpose()?;
+        Ok(self.store.list_reports(&p.scope(), org.as_ref(), 200).await?)
+    }
+
+    pub async fn report(&self, p: &Principal, id: &str) -> Result<ringfence_store::StoredReport> {
+        require(p, Permission::Read, "read reports")?;
+        Ok(self.store.get_report(&p.scope(), id.trim()).await?)
+    }
+
+    pub async fn report_schedules(&self, p: &Principal) -> Result<Vec<ringfence_store::ReportSchedule>> {
+        require(p, Permission::Read, "read report schedules")?;
+        Ok(self.store.list_report_schedules(&p.scope()).await?)
+    }
+
+    pub async fn create_report_schedule(
+        &self,
+        p: &Principal,
+        req: &proto::ReportScheduleInput,
+    ) -> Result<ringfence_store::ReportSchedule> {
+        require(p, Permission::ManageReports, "schedule reports")?;
+        let org = parse_org(&req.organization_id)?;
+        let cadence = req.cadence.trim().to_owned();
+        let recipients =
+            crate::delivery::check_recipients(&req.recipients).map_err(|e| ValueError::new("recipients", e))?;
+        let now = self.now();
+        let s = ringfence_store::ReportSchedule {
+            id: uuid::Uuid::now_v7().to_string(),
+            organization_id: org,
+            next_run: next_run(&cadence, now)?,
+            cadence,
+            recipients,
+            last_run: None,
+            last_status: String::new(),
+            created_by: p.actor(),
+            created_at: now,
+        };
+        self.store.create_report_schedule(&self.audit(p), &p.scope(), &s).await?;
+        Ok(s)
+    }
+
+    pub async fn delete_report_schedule(&self, p: &Principal, id: &str) -> Result<()> {
+        require(p, Permission::ManageReports, "remove report schedules")?;
+        Ok(self.store.delete_report_schedule(&self.audit(p), &p.scope(), id.trim()).await?)
+    }
+
+    /// Runs every schedule that is due: makes the report for its period, keeps it, mails
+    /// it, and moves the schedule to its next run. Returns the reports made.
+    pub async fn run_report_schedules(&self) -> Result<u64> {
+        let now = self.now();
+        let mut made = 0;
+        for (partner, s) in self.store.due_report_schedules(now).await? {
+            let next = next_run(&s.cadence, now)?;
+            // Claim the run first, so a second server does not make it too.
+            if !self.store.advance_report_schedule(&s.id, s.next_run, next, now, "running").await? {
+                continue;
+            }
+            let p = crate::system_principal(&partner, "report-scheduler");
+            let (from, to) = scheduled_period(&s.cadence, s.next_run)?;
+            let status = match self.make_report(&p, s.organization_id.as_str(), from, to, Some(&s.id), &s.recipients).await
+            {
+                Ok(id) => {
+                    made += 1;
+                    let r = self.store.get_report(&p.scope(), &id).await?;
+                    if r.delivery.is_empty() { "made".to_owned() } else { r.delivery }
+                }
+                Err(e) => {
+                    tracing::warn!(schedule = %s.id, error = %e, "scheduled report failed");
+                    format!("failed: {e}")
+                }
+            };
+            self.store.advance_report_schedule(&s.id, next, next, now, &status).await?;
+        }
+        Ok(made)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn deadlines() {
+        let s = SlaSetting::default();
+        let d = t("2026-11-01T10:00:00Z");
+        assert_eq!(sla_due(&s, d, "critical", None), Some(t("2026-11-16T10:00:00Z")));
+        assert_eq!(sla_due(&s, d, "high", None), Some(t("2026-12-01T10:00:00Z")));
+        assert_eq!(sla_due(&s, d, "low", None), None);
+        // KEV: CISA's due date when it is earlier, to the end of that day.
+        assert_eq!(sla_due(&s, d, "high", Some("2026-11-05")), Some(t("2026-11-05T23:59:59.999999Z")));
+        assert_eq!(sla_due(&s, d, "critical", Some("2026-12-30")), Some(t("2026-11-16T10:00:00Z")));
+        assert_eq!(sla_due(&s, d, "none", Some("2026-11-05")), Some(t("2026-11-05T23:59:59.999999Z")));
+        let no_kev = SlaSetting { kev_due_date: false, ..s };
+        assert_eq!(sla_due(&no_kev, d, "none", Some("2026-11-05")), None);
+    }
+
+    #[test]
+    fn schedules_and_periods() {
+        assert_eq!(next_run("monthly", t("2026-12-06T09:00:00Z")).unwrap(), t("2027-01-01T06:00:00Z"));
+        assert_eq!(next_run("monthly", t("2026-12-01T05:00:00Z")).unwrap(), t("2026-12-01T06:00:00Z"));
+        // 2026-12-06 is a Sunday.
+        assert_eq!(next_run("weekly", t("2026-12-06T09:00:00Z")).unwrap(), t("2026-12-07T06:00:00Z"));
+        assert_eq!(next_run("weekly", t("2026-12-07T06:00:00Z")).unwrap(), t("2026-12-14T06:00:00Z"));
+        assert!(next_run("daily", t("2026-12-06T09:00:00Z")).unwrap_err().to_string().contains("monthly or weekly"));
+        assert_eq!(
+            scheduled_period("monthly", t("2027-01-01T06:00:00Z")).unwrap(),
+            (t("2026-12-01T00:00:00Z"), t("2027-01-01T00:00:00Z"))
+        );
+        let req = proto::ReportRequest { organization_id: "x".into(), ..Default::default() };
+        assert_eq!(
+            report_period(&req, t("2026-12-06T09:00:00Z")).unwrap(),
+            (t("2026-11-01T00:00:00Z"), t("2026-12-01T00:00:00Z"))
+        );
+        let req = proto::ReportRequest { period: Some("fortnight".into()), ..req };
+        assert!(report_period(&req, t("2026-12-06T09:00:00Z")).unwrap_err().to_string().contains("last_month"));
+        let req = proto::ReportRequest { period: None, from: Some("2026-10-01".into()), to: Some("2026-09-01".into()), ..req };
+        assert!(report_period(&req, t("2026-12-06T09:00:00Z")).unwrap_err().to_string().contains("after from"));
+    }
+}

@@ -35,6 +35,8 @@ pub enum Permission {
     Approve,
     /// Create, change and delete configuration policies.
     ManagePolicy,
+    /// Generate client reports and schedule their delivery.
+    ManageReports,
 }
 
 impl Role {
@@ -43,7 +45,7 @@ impl Role {
         use Permission::*;
         match self {
             Role::PartnerAdmin => true,
-            Role::Technician => matches!(p, Read | WriteTenancy | ReadEvidence | Approve),
+            Role::Technician => matches!(p, Read | WriteTenancy | ReadEvidence | Approve | ManageReports),
             Role::ClientViewer => matches!(p, Read),
             Role::Auditor => matches!(p, Read | ReadEvidence),
         }
@@ -58,7 +60,7 @@ impl Role {
     /// never a role with a permission the holder lacks.
     pub fn may_grant(self, other: Role) -> bool {
         use Permission::*;
-        [Read, WriteTenancy, ManagePartner, ManageUsers, ReadEvidence, Approve, ManagePolicy]
+        [Read, WriteTenancy, ManagePartner, ManageUsers, ReadEvidence, Approve, ManagePolicy, ManageReports]
             .into_iter()
             .all(|p| !other.allows(p) || self.allows(p))
     }
@@ -218,6 +220,8 @@ mod tests {
         assert!(!Role::ClientViewer.allows(ReadEvidence));
         assert!(Role::Auditor.allows(ReadEvidence));
         assert!(!Role::Auditor.allows(WriteTenancy));
+        assert!(!Role::Auditor.allows(ManageReports));
+        assert!(Role::Technician.allows(ManageReports));
     }
 
     #[test]

@@ -652,3 +652,52 @@ pub struct RollbackRequest {
 pub struct RetryRequest {
     pub reason: String,
 }
+
+/// Generates a client report for one organization and period; the period is the last
+/// calendar month (UTC) unless `from`/`to` or `period` say otherwise.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportRequest {
+    pub organization_id: String,
+    /// `YYYY-MM-DD` or an RFC 3339 instant (inclusive).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// `YYYY-MM-DD` or an RFC 3339 instant (exclusive).
+    #[serde(default)]
+    pub to: Option<String>,
+    /// last_month (default), this_month, last_7_days, last_30_days or last_90_days.
+    #[serde(default)]
+    pub period: Option<String>,
+    /// Also mail it to these addresses.
+    #[serde(default)]
+    pub email_to: Vec<String>,
+}
+
+/// Schedules an organization's report: `monthly` (on the 1st, for the month before) or
+/// `weekly` (on Mondays, for the week before), mailed to the recipients.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportScheduleInput {
+    pub organization_id: String,
+    pub cadence: String,
+    pub recipients: Vec<String>,
+}
+
+/// Exports an organization's audit evidence bundle for an audit window.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceExportQuery {
+    pub organization_id: String,
+    /// `YYYY-MM-DD` or an RFC 3339 instant; default: `days` before `to`.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Default: now.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// The window's length when `from` is not given (default 90, at most 400).
+    #[serde(default)]
+    pub days: Option<u32>,
+    /// Leave out the PDF summary (faster; the bundle is complete without it).
+    #[serde(default)]
+    pub no_pdf: Option<bool>,
+}
