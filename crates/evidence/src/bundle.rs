@@ -278,12 +278,11 @@ fn small_file() -> SimpleFileOptions {
 impl<W: Write + Seek> BundleWriter<W> {
     pub fn new(w: W, header: BundleHeader) -> Result<Self, WriteError> {
         let mut zip = ZipWriter::new(w);
+        // Stored, not deflated: with fast deflate, verifying a million events took 3.2 s
+        // instead of 2.3 s (and writing 3.4 s instead of 2.8 s), for a bundle 4 times smaller.
         zip.start_file(
             EVENTS,
-            SimpleFileOptions::default()
-                .compression_method(zip::CompressionMethod::Deflated)
-                .compression_level(Some(1))
-                .large_file(true),
+            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored).large_file(true),
         )?;
         let timeline = Timeline::new(header.organization.id.clone(), header.sla.clone(), header.as_of_micros);
         Ok(BundleWriter {

@@ -52,6 +52,18 @@ pub struct EventContent<'a> {
     pub payload: &'a str,
 }
 
+/// Lowercase hex of a digest. `hex::encode` goes through a char iterator, which showed up as
+/// a sixth of bundle verification time.
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
 /// Feeds `bytes` to `h` preceded by their length, so that no two different field lists
 /// produce the same input.
 fn field(h: &mut Sha256, bytes: &[u8]) {
@@ -71,7 +83,7 @@ pub fn org_digest(org: Option<&str>) -> String {
         }
         None => field(&mut h, b"0"),
     }
-    hex::encode(h.finalize())
+    to_hex(&h.finalize())
 }
 
 /// The digest of an event's body (everything but its chain position and organization).
@@ -83,7 +95,7 @@ pub fn body_digest(c: &EventContent<'_>) -> String {
     field(&mut h, c.object_kind.as_bytes());
     field(&mut h, c.object_id.as_bytes());
     field(&mut h, c.payload.as_bytes());
-    hex::encode(h.finalize())
+    to_hex(&h.finalize())
 }
 
 /// The hash of an event from its position and the two digests of its content; an event and
@@ -102,7 +114,7 @@ pub fn hash_from_digests(
     field(&mut h, &seq.to_be_bytes());
     field(&mut h, org_digest.as_bytes());
     field(&mut h, body_digest.as_bytes());
-    hex::encode(h.finalize())
+    to_hex(&h.finalize())
 }
 
 /// The hash of an event whose predecessor has hash `prev_hash`.

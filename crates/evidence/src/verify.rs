@@ -7,6 +7,7 @@
 //! all of them. `events.jsonl` is streamed line by line: memory follows the tables, not the
 //! number of events.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Seek};
 
@@ -130,25 +131,70 @@ impl VerifyReport {
 }
 
 /// One line of `events.jsonl`, either kind. Unknown fields are refused, so that no edit of a
-/// line goes unnoticed by turning a field into an ignored one.
+/// line goes unnoticed by turning a field into an ignored one. Strings borrow from the line
+/// when they hold no escapes.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Line {
-    #[serde(rename = "type")]
-    kind: String,
+struct Line<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Text<'a>,
     seq: i64,
-    prev_hash: String,
-    hash: String,
-    chain: Option<String>,
+    #[serde(borrow)]
+    prev_hash: Text<'a>,
+    #[serde(borrow)]
+    hash: Text<'a>,
+    #[serde(borrow)]
+    chain: Option<Text<'a>>,
     at_micros: Option<i64>,
-    actor: Option<String>,
-    action: Option<String>,
-    object_kind: Option<String>,
-    object_id: Option<String>,
-    organization_id: Option<String>,
-    payload: Option<String>,
-    org_digest: Option<String>,
-    body_digest: Option<String>,
+    #[serde(borrow)]
+    actor: Option<Text<'a>>,
+    #[serde(borrow)]
+    action: Option<Text<'a>>,
+    #[serde(borrow)]
+    object_kind: Option<Text<'a>>,
+    #[serde(borrow)]
+    object_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    organization_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    payload: Option<Text<'a>>,
+    #[serde(borrow)]
+    org_digest: Option<Text<'a>>,
+    #[serde(borrow)]
+    body_digest: Option<Text<'a>>,
+}
+
+/// A JSON string, borrowed from the input when it can be (serde's own `Cow` support does not
+/// borrow inside an `Option`).
+struct Text<'a>(Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(Visit(std::marker::PhantomData))
+    }
 }
 
 fn read_all<R: Read + Seek>(zip: &mut ZipArchive<R>, name: &str) -> Result<Option<Vec<u8>>, BundleError> {
@@ -391,13 +437,13 @@ fn stream_events(
         if seq == manifest.first_seq {
             // The anchor is the genesis hash or the checkpoint just before the segment.
             check_checkpoint(report, seq - 1, &line.prev_hash);
-            if genesis_anchor.as_ref().is_some_and(|g| *g != line.prev_hash) {
+            if genesis_anchor.as_ref().is_some_and(|g| **g != *line.prev_hash) {
                 report.problem(Problem::AnchorMismatch { line: line_no, seq });
             }
-        } else if prev.as_ref().is_some_and(|p| *p != line.prev_hash) {
+        } else if prev.as_ref().is_some_and(|p| **p != *line.prev_hash) {
             report.problem(Problem::Unlinked { line: line_no, seq });
         }
-        if line.kind == "event" {
+        if &*line.kind == "event" {
             report.full += 1;
             let c = EventContent {
                 chain: line.chain.as_deref().unwrap_or_default(),
@@ -414,7 +460,7 @@ fn stream_events(
                 report.problem(Problem::WrongChain { line: line_no, seq, chain: c.chain.to_owned() });
             }
             let org_d = org_digests.get(c.organization_id);
-            if hash_from_digests(&line.prev_hash, c.chain, seq, org_d, &body_digest(&c)) != line.hash {
+            if hash_from_digests(&line.prev_hash, c.chain, seq, org_d, &body_digest(&c)) != *line.hash {
                 report.problem(Problem::Altered { line: line_no, seq });
             }
             if discloses(org, c.organization_id, c.action) {
@@ -430,7 +476,7 @@ fn stream_events(
             report.stubs += 1;
             let org_d = line.org_digest.as_deref().unwrap_or_default();
             let body_d = line.body_digest.as_deref().unwrap_or_default();
-            if hash_from_digests(&line.prev_hash, &manifest.chain, seq, org_d, body_d) != line.hash {
+            if hash_from_digests(&line.prev_hash, &manifest.chain, seq, org_d, body_d) != *line.hash {
                 report.problem(Problem::StubAltered { line: line_no, seq });
             }
             if org_d == own_digest {
@@ -440,7 +486,7 @@ fn stream_events(
         check_checkpoint(report, seq, &line.hash);
         expected = seq.saturating_add(1);
         last_seen = Some(seq);
-        prev = Some(line.hash);
+        prev = Some(line.hash.0.into_owned());
     }
     if last_seen != Some(manifest.last_seq) {
         report.problem(Problem::SegmentEnd { expected: manifest.last_seq, found: last_seen });
@@ -449,7 +495,7 @@ fn stream_events(
 }
 
 /// Refuses a line that mixes the fields of an event and a stub or lacks some.
-fn check_shape(line: Line) -> Result<Line, String> {
+fn check_shape(line: Line<'_>) -> Result<Line<'_>, String> {
     let event_fields = [
         line.chain.is_some(),
         line.at_micros.is_some(),
@@ -460,7 +506,7 @@ fn check_shape(line: Line) -> Result<Line, String> {
         line.payload.is_some(),
     ];
     let stub_fields = [line.org_digest.is_some(), line.body_digest.is_some()];
-    match line.kind.as_str() {
+    match &*line.kind {
         "event" if event_fields.iter().all(|f| *f) && !stub_fields.iter().any(|f| *f) => Ok(line),
         "stub"
             if stub_fields.iter().all(|f| *f)
@@ -469,7 +515,7 @@ fn check_shape(line: Line) -> Result<Line, String> {
         {
             Ok(line)
         }
-        "event" | "stub" => Err(format!("a {} with missing or foreign fields", line.kind)),
+        "event" | "stub" => Err(format!("a {} with missing or foreign fields", &*line.kind)),
         other => Err(format!("unknown type {other:?}")),
     }
 }
