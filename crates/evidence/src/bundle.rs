@@ -316,8 +316,8 @@ impl<W: Write + Seek> BundleWriter<W> {
         }
         match &self.last {
             Some((seq, hash)) => {
-                if e.seq != seq + 1 {
-                    return Err(WriteError::OutOfOrder { expected: seq + 1, found: e.seq });
+                if e.seq != seq.saturating_add(1) {
+                    return Err(WriteError::OutOfOrder { expected: seq.saturating_add(1), found: e.seq });
                 }
                 if e.prev_hash != *hash {
                     return Err(WriteError::Unlinked { seq: e.seq });
@@ -422,11 +422,11 @@ impl<W: Write + Seek> BundleWriter<W> {
         let mut checkpoints = checkpoints.to_vec();
         checkpoints.sort_by_key(|c| c.seq);
         for c in &checkpoints {
-            if c.seq < first_seq - 1 || c.seq > last_seq || c.chain != self.header.chain {
+            if c.seq < first_seq.saturating_sub(1) || c.seq > last_seq || c.chain != self.header.chain {
                 return Err(WriteError::CheckpointOutside { seq: c.seq, first: first_seq, last: last_seq });
             }
             c.verify(&public).map_err(|error| WriteError::CheckpointKey { seq: c.seq, error })?;
-            let expected = if c.seq == first_seq - 1 {
+            let expected = if c.seq == first_seq.saturating_sub(1) {
                 Some(&first_prev)
             } else if c.seq == last_seq {
                 Some(&last_hash)
@@ -437,8 +437,8 @@ impl<W: Write + Seek> BundleWriter<W> {
                 return Err(WriteError::CheckpointMismatch { seq: c.seq });
             }
         }
-        if first_seq > 1 && !checkpoints.iter().any(|c| c.seq == first_seq - 1) {
-            return Err(WriteError::MissingAnchor { seq: first_seq - 1 });
+        if first_seq > 1 && !checkpoints.iter().any(|c| c.seq == first_seq.saturating_sub(1)) {
+            return Err(WriteError::MissingAnchor { seq: first_seq.saturating_sub(1) });
         }
         if checkpoints.last().is_none_or(|c| c.seq != last_seq) {
             return Err(WriteError::MissingEndCheckpoint { seq: last_seq });

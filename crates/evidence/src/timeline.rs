@@ -735,3 +735,180 @@ fn safeguard(id: &str, title: &str, summary: String, evidence: Vec<EvidenceCount
     };
     Safeguard { id: id.to_owned(), title: title.to_owned(), status, summary, evidence }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = DAY_MICROS;
+    /// 2024-03-01T00:00:00Z.
+    const T0: i64 = 1_709_251_200_000_000;
+
+    #[test]
+    fn due_is_the_earlier_of_the_severity_deadline_and_the_kev_date() {
+        let default = SlaPolicy::default();
+        let no_kev = SlaPolicy { kev_due_date: false, ..SlaPolicy::default() };
+        // 2024-03-05 ends one microsecond before 2024-03-06T00:00:00Z.
+        let kev_end = T0 + 5 * DAY - 1;
+        let cases: [(&SlaPolicy, Severity, Option<&str>, Option<i64>); 9] = [
+            (&default, Severity::Critical, None, Some(T0 + 15 * DAY)),
+            (&default, Severity::High, None, Some(T0 + 30 * DAY)),
+            (&default, Severity::Medium, None, Some(T0 + 90 * DAY)),
+            (&default, Severity::Low, None, None),
+            (&default, Severity::None, None, None),
+            (&default, Severity::High, Some("2024-03-05"), Some(kev_end)),
+            (&default, Severity::Low, Some("2024-03-05"), Some(kev_end)),
+            (&default, Severity::Critical, Some("2024-12-31"), Some(T0 + 15 * DAY)),
+            (&no_kev, Severity::Low, Some("2024-03-05"), None),
+        ];
+        for (policy, severity, kev, expect) in cases {
+            assert_eq!(policy.due(T0, severity, kev), expect, "{severity:?} {kev:?}");
+        }
+        assert_eq!(default.due(T0, Severity::Low, Some("soon")), None, "an unreadable KEV date is ignored");
+    }
+
+    #[test]
+    fn sla_status_follows_due_resolution_and_as_of() {
+        let due = Some(T0);
+        let cases = [
+            (due, Some(T0), T0 + DAY, SlaStatus::Met),
+            (due, Some(T0 + 1), T0 + DAY, SlaStatus::Breached),
+            (due, None, T0, SlaStatus::Open),
+            (due, None, T0 + 1, SlaStatus::Overdue),
+            (None, Some(T0), T0, SlaStatus::NoSla),
+            (None, None, T0, SlaStatus::NoSla),
+        ];
+        for (due, resolved, as_of, expect) in cases {
+            assert_eq!(SlaStatus::of(due, resolved, as_of), expect, "{due:?} {resolved:?} {as_of}");
+        }
+    }
+
+    /// (organization, action, object id, at, payload)
+    type Spec<'a> = (Option<&'a str>, &'a str, &'a str, i64, &'a str);
+
+    fn run(specs: &[Spec<'_>]) -> TimelineOutput {
+        let mut t = Timeline::new("o1", SlaPolicy::default(), T0 + 60 * DAY);
+        for (i, (org, action, id, at, payload)) in specs.iter().enumerate() {
+            let kind = action.split('.').next().unwrap_or_default();
+            t.push_content(&EventContent {
+                chain: "p1",
+                seq: i as i64 + 1,
+                at_micros: *at,
+                actor: "system:test",
+                action,
+                object_kind: if kind == "findings" || kind == "inventory" { "device" } else { kind },
+                object_id: id,
+                organization_id: *org,
+                payload,
+            });
+        }
+        t.finish()
+    }
+
+    const OPEN: &str = r#"{"hostname":"h1","opened":[{"finding":1,"cve":"CVE-1","product":"openssl","severity":"critical","kev_due":null}]}"#;
+    const INSTALL: &str =
+        r#"{"after":{"id":"dep1","updates":[{"product":"openssl","version":"3.0.14","manager":"apt"}]}}"#;
+
+    fn resolve(at: i64) -> String {
+        format!(
+            r#"{{"hostname":"h1","resolved":[{{"cve":"CVE-1","product":"openssl","severity":"critical","detected_at":{at},"resolution":"patched","deployment":"dep1"}}]}}"#
+        )
+    }
+
+    fn approval(org: &str, version: &str) -> String {
+        format!(
+            r#"{{"after":{{"product":"openssl","version":"{version}","organization_id":{org},"decision":"approved","decided_by":"user:bob","rule":null}}}}"#
+        )
+    }
+
+    #[test]
+    fn payloads_of_the_wrong_shape_are_counted_and_skipped() {
+        let out = run(&[
+            (Some("o1"), "findings.change", "d1", T0, "not json"),
+            (
+                Some("o1"),
+                "findings.change",
+                "d1",
+                T0,
+                r#"{"opened":[{"cve":"CVE-1","product":"p","severity":"urgent"}]}"#,
+            ),
+            (None, "approval.approved", "a1", T0, r#"{"before":{}}"#),
+            (Some("o1"), "deployment.installed", "dep1", T0, r#"{"after":5}"#),
+            (Some("o1"), "findings.change", "d1", T0, r#"{"opened":[],"extra":{"ignored":true}}"#),
+        ]);
+        assert_eq!(out.stats.unreadable, 4);
+        assert!(out.rows.is_empty());
+    }
+
+    #[test]
+    fn an_approval_counts_only_for_its_organization_version_and_time() {
+        let resolved = resolve(T0);
+        let approved_by = |approval_org: &str, version: &str, approval_after_install: bool| {
+            let a = approval(approval_org, version);
+            let mut specs: Vec<Spec<'_>> = vec![(Some("o1"), "findings.change", "d1", T0, OPEN)];
+            if !approval_after_install {
+                specs.push((None, "approval.approved", "a1", T0 + 1, &a));
+            }
+            specs.push((Some("o1"), "deployment.installed", "dep1", T0 + 2, INSTALL));
+            if approval_after_install {
+                specs.push((None, "approval.approved", "a1", T0 + 3, &a));
+            }
+            specs.push((Some("o1"), "findings.change", "d1", T0 + 4, &resolved));
+            run(&specs).rows[0].approved_by.clone()
+        };
+        let cases = [
+            (r#"null"#, "3.0.14", false, Some("user:bob")),
+            (r#""o1""#, "3.0.14", false, Some("user:bob")),
+            (r#""o2""#, "3.0.14", false, None),
+            (r#"null"#, "3.0.15", false, None),
+            (r#"null"#, "3.0.14", true, None),
+        ];
+        for (org, version, after, expect) in cases {
+            assert_eq!(approved_by(org, version, after).as_deref(), expect, "{org} {version} after={after}");
+        }
+    }
+
+    #[test]
+    fn a_finding_opened_again_after_its_resolution_starts_over() {
+        let resolved = resolve(T0);
+        let out = run(&[
+            (Some("o1"), "findings.change", "d1", T0, OPEN),
+            (Some("o1"), "findings.change", "d1", T0 + DAY, OPEN),
+            (Some("o1"), "findings.change", "d1", T0 + 2 * DAY, &resolved),
+            (Some("o1"), "findings.change", "d1", T0 + 3 * DAY, OPEN),
+        ]);
+        assert_eq!(out.rows.len(), 1);
+        let row = &out.rows[0];
+        assert_eq!((row.detected_at, row.detected_seq, row.resolved_at), (T0 + 3 * DAY, Some(4), None));
+        assert_eq!(row.sla_status, SlaStatus::Overdue);
+    }
+
+    #[test]
+    fn safeguard_status_follows_the_evidence_kinds() {
+        let status = |specs: &[Spec<'_>], id: &str| {
+            let out = run(specs);
+            let s = out.cis.iter().find(|s| s.id == id).map(|s| s.status);
+            s.map(SafeguardStatus::as_str)
+        };
+        let app = r#"{"after":{"updates":[{"product":"firefox","version":"1","manager":"winget"}]}}"#;
+        let cases: [(&[Spec<'_>], &str, &str); 8] = [
+            (&[], "7.1", "not_evidenced"),
+            (&[(None, "policy.update", "p", T0, "{}")], "7.1", "evidenced"),
+            (&[(None, "approval.approved", "a", T0, "{}")], "7.2", "partial"),
+            (&[(Some("o1"), "deployment.verified", "d", T0, INSTALL)], "7.3", "evidenced"),
+            (&[(Some("o1"), "deployment.verified", "d", T0, INSTALL)], "7.4", "not_evidenced"),
+            (&[(Some("o1"), "deployment.installed", "d", T0, app)], "7.4", "evidenced"),
+            (&[(Some("o1"), "inventory.update", "d1", T0, "{}")], "7.5", "partial"),
+            (&[(Some("o1"), "appliance.scan", "x", T0, "{}")], "7.6", "evidenced"),
+        ];
+        for (specs, id, expect) in cases {
+            assert_eq!(status(specs, id), Some(expect), "{id} with {specs:?}");
+        }
+        // Another organization's events and partner-wide events outside decisions count for
+        // nothing.
+        let foreign: &[Spec<'_>] =
+            &[(Some("o2"), "inventory.update", "d9", T0, "{}"), (None, "appliance.scan", "x", T0, "{}")];
+        assert_eq!(status(foreign, "7.5"), Some("not_evidenced"));
+        assert_eq!(status(foreign, "7.6"), Some("not_evidenced"));
+    }
+}

@@ -312,7 +312,7 @@ pub fn verify_bundle<R: Read + Seek>(
                         report.problem(Problem::CheckpointChain { seq: c.seq, chain: c.chain });
                         continue;
                     }
-                    if c.seq < first - 1 || c.seq > last {
+                    if c.seq < first.saturating_sub(1) || c.seq > last {
                         report.problem(Problem::CheckpointOutside { seq: c.seq });
                         continue;
                     }
@@ -326,8 +326,8 @@ pub fn verify_bundle<R: Read + Seek>(
             Err(e) => report.problem(Problem::CheckpointsUnreadable { reason: e.to_string() }),
         }
     }
-    if first > 1 && !checkpoints.contains_key(&(first - 1)) {
-        report.problem(Problem::MissingAnchor { seq: first - 1 });
+    if first > 1 && !checkpoints.contains_key(&(first.saturating_sub(1))) {
+        report.problem(Problem::MissingAnchor { seq: first.saturating_sub(1) });
     }
     if !checkpoints.contains_key(&last) {
         report.problem(Problem::MissingEndCheckpoint { seq: last });
@@ -424,7 +424,7 @@ fn stream_events(
             Ok(line) => line,
             Err(reason) => {
                 report.problem(Problem::BadLine { line: line_no, reason });
-                expected += 1;
+                expected = expected.saturating_add(1);
                 prev = None;
                 continue;
             }
@@ -436,7 +436,7 @@ fn stream_events(
         }
         if seq == manifest.first_seq {
             // The anchor is the genesis hash or the checkpoint just before the segment.
-            check_checkpoint(report, seq - 1, &line.prev_hash);
+            check_checkpoint(report, seq.saturating_sub(1), &line.prev_hash);
             if genesis_anchor.as_ref().is_some_and(|g| **g != *line.prev_hash) {
                 report.problem(Problem::AnchorMismatch { line: line_no, seq });
             }
