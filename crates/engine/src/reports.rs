@@ -13,7 +13,7 @@ use crate::charts::{bars, esc, line_percent};
 use crate::{Engine, EngineError, Result, require};
 use jiff::{SignedDuration, Timestamp};
 use ringfence_model::*;
-use ringfence_policy::settings::SlaSetting;
+use ringfence_evidence::{Severity, SlaPolicy as SlaSetting};
 use ringfence_proto as proto;
 use ringfence_store::{DeploymentQuery, DeviceQuery, ReportFinding, SlaAlert};
 use serde::Serialize;
@@ -25,25 +25,10 @@ pub const DUE_SOON: SignedDuration = SignedDuration::from_hours(7 * 24);
 const MAX_PERIOD_DAYS: i64 = 400;
 const SEVERITIES: [&str; 5] = ["critical", "high", "medium", "low", "none"];
 
-/// The deadline of a finding first detected at `detected`.
+/// The deadline of a finding first detected at `detected` (the evidence timeline's rule).
 pub fn sla_due(s: &SlaSetting, detected: Timestamp, severity: &str, kev_due: Option<&str>) -> Option<Timestamp> {
-    let days = match severity {
-        "critical" => s.critical_days,
-        "high" => s.high_days,
-        "medium" => s.medium_days,
-        "low" => s.low_days,
-        _ => None,
-    };
-    let by_days = days.map(|d| detected + SignedDuration::from_hours(i64::from(d) * 24));
-    let by_kev = kev_due.filter(|_| s.kev_due_date).and_then(|d| {
-        let day: jiff::civil::Date = d.parse().ok()?;
-        // The end of CISA's due date, in UTC.
-        day.tomorrow().ok()?.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp() - SignedDuration::from_micros(1))
-    });
-    match (by_days, by_kev) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    s.due(detected.as_microsecond(), Severity::parse(severity), kev_due)
+        .and_then(|us| Timestamp::from_microsecond(us).ok())
 }
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -511,7 +496,7 @@ impl Engine {
         let mut by_org: HashMap<OrganizationId, (String, SlaSetting)> = HashMap::new();
         for o in orgs.iter().filter(|o| org.as_ref().is_none_or(|x| *x == o.id)) {
             let s = self.sla_of(&scope, &o.id).await?;
-            policies.push((o.name.to_string(), s));
+            policies.push((o.name.to_string(), s.clone()));
             by_org.insert(o.id.clone(), (o.name.to_string(), s));
         }
         let mut breached = Vec::new();
@@ -1075,7 +1060,7 @@ mod tests {
         assert_eq!(sla_due(&s, d, "high", Some("2026-11-05")), Some(t("2026-11-05T23:59:59.999999Z")));
         assert_eq!(sla_due(&s, d, "critical", Some("2026-12-30")), Some(t("2026-11-16T10:00:00Z")));
         assert_eq!(sla_due(&s, d, "none", Some("2026-11-05")), Some(t("2026-11-05T23:59:59.999999Z")));
-        let no_kev = SlaSetting { kev_due_date: false, ..s };
+        let no_kev = SlaSetting { kev_due_date: false, ..s.clone() };
         assert_eq!(sla_due(&no_kev, d, "none", Some("2026-11-05")), None);
     }
 

@@ -31,6 +31,17 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// Reads a severity as the store keeps it (any case); anything else is `None`.
+    pub fn parse(s: &str) -> Severity {
+        match s.to_ascii_lowercase().as_str() {
+            "critical" => Severity::Critical,
+            "high" => Severity::High,
+            "medium" => Severity::Medium,
+            "low" => Severity::Low,
+            _ => Severity::None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Critical => "critical",
@@ -310,6 +321,8 @@ struct DeploymentPayload {
 #[derive(Deserialize)]
 struct DeploymentAfter {
     #[serde(default)]
+    device_id: Option<String>,
+    #[serde(default)]
     updates: Vec<Update>,
 }
 
@@ -339,6 +352,7 @@ struct ApprovalRecord {
 
 #[derive(Default)]
 struct DeploymentRecord {
+    device_id: Option<String>,
     installed: Option<(i64, i64)>,
     verified_at: Option<i64>,
     /// (product, version) of each update.
@@ -392,6 +406,8 @@ pub struct Timeline {
     /// Approvals by product, in sequence order.
     approvals: HashMap<String, Vec<ApprovalRecord>>,
     deployments: HashMap<String, DeploymentRecord>,
+    /// Per device, the deployments installed on it: (seq of the installed event, id).
+    installed_on: HashMap<String, Vec<(i64, String)>>,
     cis: CisCounters,
     stats: TimelineStats,
 }
@@ -406,6 +422,7 @@ impl Timeline {
             rows: HashMap::new(),
             approvals: HashMap::new(),
             deployments: HashMap::new(),
+            installed_on: HashMap::new(),
             cis: CisCounters::default(),
             stats: TimelineStats::default(),
         }
@@ -485,6 +502,12 @@ impl Timeline {
             self.rows.insert(key, row);
         }
         for r in p.resolved {
+            // An update the next inventory shows is credited to the deployment that installed it.
+            let linked = if r.resolution == "updated" {
+                self.installed_before(c.object_id, &r.product, c.seq)
+            } else {
+                None
+            };
             let key = (r.cve, c.object_id.to_owned());
             let row = self.rows.entry(key).or_insert_with_key(|key| VulnRow {
                 cve: key.0.clone(),
@@ -514,7 +537,7 @@ impl Timeline {
             row.resolved_at = Some(c.at_micros);
             row.resolution = Some(r.resolution);
             row.resolved_seq = Some(c.seq);
-            row.deployment_id = id_text(r.deployment);
+            row.deployment_id = id_text(r.deployment).or(linked);
         }
     }
 
@@ -566,6 +589,24 @@ impl Timeline {
         if d.updates.is_empty() {
             d.updates = updates.into_iter().map(|u| (u.product, u.version)).collect();
         }
+        if d.device_id.is_none() {
+            d.device_id = p.after.device_id;
+        }
+        if c.action == "deployment.installed" {
+            self.installed_on
+                .entry(d.device_id.clone().unwrap_or_default())
+                .or_default()
+                .push((c.seq, c.object_id.to_owned()));
+        }
+    }
+
+    /// The deployment that most recently installed `product` on `device` before `before_seq`:
+    /// what an update seen by the next inventory is credited to.
+    fn installed_before(&self, device: &str, product: &str, before_seq: i64) -> Option<String> {
+        self.installed_on.get(device)?.iter().rev().find_map(|(seq, id)| {
+            let d = self.deployments.get(id)?;
+            (*seq < before_seq && d.updates.iter().any(|(p, _)| p == product)).then(|| id.clone())
+        })
     }
 
     /// The latest approval of `product` (at `version`, when given) before event `before_seq`.

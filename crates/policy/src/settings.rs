@@ -47,11 +47,10 @@ pub const FIELDS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Remediation deadlines: days from a finding's first detection by severity, and whether a
-/// KEV finding is held to CISA's due date (whichever is earlier).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+/// The `sla` setting as written: a field left out keeps its default, `null` means no deadline.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SlaSetting {
+struct SlaSetting {
     #[serde(default = "yes")]
     pub kev_due_date: bool,
     #[serde(default = "critical")]
@@ -78,16 +77,10 @@ fn medium() -> Option<u32> {
     Some(90)
 }
 
-impl Default for SlaSetting {
-    /// What applies when no policy sets `sla`: KEV by CISA's due date, critical in 15 days,
-    /// high in 30, medium in 90, low without a deadline.
-    fn default() -> Self {
-        Self { kev_due_date: true, critical_days: Some(15), high_days: Some(30), medium_days: Some(90), low_days: None }
-    }
-}
-
-/// Reads the `sla` setting.
-pub fn sla(v: &Value) -> Result<SlaSetting, String> {
+/// Reads the `sla` setting: days from a finding's first detection by severity, and whether a
+/// KEV finding is held to CISA's due date (whichever is earlier). Without the setting,
+/// `SlaPolicy::default()` applies.
+pub fn sla(v: &Value) -> Result<ringfence_evidence::SlaPolicy, String> {
     let s: SlaSetting = typed("sla", v)?;
     for (name, days) in [
         ("critical_days", s.critical_days),
@@ -99,7 +92,13 @@ pub fn sla(v: &Value) -> Result<SlaSetting, String> {
             return Err(format!("sla.{name}: must be 1 to 365 days, or null for no deadline"));
         }
     }
-    Ok(s)
+    Ok(ringfence_evidence::SlaPolicy {
+        kev_due_date: s.kev_due_date,
+        critical_days: s.critical_days,
+        high_days: s.high_days,
+        medium_days: s.medium_days,
+        low_days: s.low_days,
+    })
 }
 
 #[derive(Deserialize)]
@@ -372,7 +371,7 @@ mod tests {
         assert!(e.starts_with("sla.critical_days: must be 1 to 365"), "{e}");
         let e = check(json!({"sla": {"critcal_days": 7}})).unwrap_err();
         assert!(e.starts_with("sla") && e.contains("critcal_days"), "{e}");
-        assert_eq!(sla(&json!({"high_days": 10, "medium_days": null})).unwrap(), SlaSetting {
+        assert_eq!(sla(&json!({"high_days": 10, "medium_days": null})).unwrap(), ringfence_evidence::SlaPolicy {
             kev_due_date: true, critical_days: Some(15), high_days: Some(10), medium_days: None, low_days: None
         });
     }
