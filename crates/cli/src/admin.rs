@@ -384,7 +384,7 @@ fn read_password() -> anyhow::Result<String> {
     Ok(pw)
 }
 
-async fn operator(engine: &Engine, partner: &Option<String>) -> anyhow::Result<Principal> {
+pub(crate) async fn operator(engine: &Engine, partner: &Option<String>) -> anyhow::Result<Principal> {
     let Some(partner) = partner else {
         return Err(InvalidArgument(
             "name the partner with --partner NAME (see `ringfence admin partner list`)".into(),

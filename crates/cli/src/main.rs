@@ -6,6 +6,7 @@ mod admin_remediation;
 mod bench;
 mod bench_correlate;
 mod bench_dispatch;
+mod bench_evidence;
 mod bench_policy;
 mod config;
 mod intel;
@@ -224,18 +225,59 @@ enum BenchCommand {
     Simulate(bench_policy::SimBenchArgs),
     /// One dispatch run: every device of a fleet gets a deployment and a signed job.
     Dispatch(bench_dispatch::DispatchBenchArgs),
+    /// An organization's 180-day audit evidence bundle (1,000,000 events) and its offline
+    /// verification.
+    Evidence(bench_evidence::EvidenceBenchArgs),
 }
 
 #[derive(Subcommand)]
 enum EvidenceCommand {
-    /// Recompute every hash chain from the database; name the first broken link of each.
-    /// Exits 1 when any chain is broken.
+    /// Recompute every hash chain from the database and name the first broken link of each;
+    /// or, with --bundle, check an exported evidence bundle offline (no database needed):
+    /// every event's hash, the chain's continuity, the checkpoint signatures, the manifest,
+    /// and that the tables agree with the events. Exits 1 when anything is wrong.
     Verify {
         #[command(flatten)]
         db: DbArgs,
         /// Verify only this chain (a partner id).
         #[arg(long)]
         chain: Option<String>,
+        /// An evidence bundle (.zip) exported by `ringfence evidence export` or the dashboard.
+        #[arg(long, value_name = "FILE")]
+        bundle: Option<PathBuf>,
+        /// The MSP's public key (64 hex characters) to pin, as published out of band; without
+        /// it the bundle's own key is used and its id printed for you to compare.
+        #[arg(long, value_name = "HEX", requires = "bundle")]
+        public_key: Option<String>,
+        #[arg(long, value_enum, default_value_t = output::Format::Table)]
+        format: output::Format,
+    },
+    /// Export an organization's audit evidence bundle (zip: events with their hash-chain
+    /// segment, signed checkpoints, per-vulnerability timeline, CIS Control 7 section, summary).
+    Export {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The partner (name or id).
+        #[arg(long)]
+        partner: Option<String>,
+        /// The organization's id.
+        #[arg(long)]
+        organization: String,
+        /// Start of the audit window (YYYY-MM-DD or RFC 3339); default: --days before --to.
+        #[arg(long)]
+        from: Option<String>,
+        /// End of the audit window (default: now).
+        #[arg(long)]
+        to: Option<String>,
+        /// Length of the window when --from is not given.
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        /// Where to write the bundle.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Leave out the PDF summary (no Chromium needed).
+        #[arg(long)]
+        no_pdf: bool,
         #[arg(long, value_enum, default_value_t = output::Format::Table)]
         format: output::Format,
     },
@@ -405,6 +447,29 @@ fn location(db: &DbArgs, file: &config::FileConfig) -> anyhow::Result<Location> 
     })
 }
 
+/// Opens and verifies a bundle file; the pinned key, when given, must be 64 hex characters.
+fn verify_bundle_file(
+    path: &std::path::Path,
+    public_key: Option<&str>,
+) -> anyhow::Result<ringfence_evidence::VerifyReport> {
+    let pinned = match public_key {
+        None => None,
+        Some(hex_key) => {
+            let bytes: [u8; 32] = hex::decode(hex_key.trim()).ok().and_then(|b| b.try_into().ok()).ok_or_else(|| {
+                InvalidArgument("--public-key: give the MSP's ed25519 public key as 64 hex characters".into())
+            })?;
+            Some(ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|e| {
+                InvalidArgument(format!("--public-key: not an ed25519 public key ({e})"))
+            })?)
+        }
+    };
+    let f = std::fs::File::open(path)
+        .map_err(|e| InvalidArgument(format!("cannot open {}: {e}", path.display())))?;
+    ringfence_evidence::verify_bundle(std::io::BufReader::new(f), pinned.as_ref()).map_err(|e| {
+        InvalidArgument(format!("{} is not a readable evidence bundle: {e}", path.display())).into()
+    })
+}
+
 pub async fn open_store(location: &Location) -> anyhow::Result<DynStore> {
     ringfence_store::open(location)
         .await
@@ -512,7 +577,45 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             admin::run(Engine::new(store), args).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Evidence { command: EvidenceCommand::Verify { db, chain, format } } => {
+        Command::Evidence { command: EvidenceCommand::Verify { bundle: Some(bundle), public_key, format, .. } } => {
+            let report = verify_bundle_file(&bundle, public_key.as_deref())?;
+            output::print_bundle_verification(format, &bundle, &report);
+            Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(exit::EVIDENCE_BROKEN) })
+        }
+        Command::Evidence {
+            command: EvidenceCommand::Export { db, partner, organization, from, to, days, out, no_pdf, format },
+        } => {
+            let file = file_config(&db)?;
+            let location = location(&db, &file)?;
+            let store = open_store(&location).await?;
+            let engine = Engine::new(store);
+            let p = admin::operator(&engine, &partner).await?;
+            let q = ringfence_proto::EvidenceExportQuery {
+                organization_id: organization,
+                from,
+                to,
+                days: Some(days),
+                no_pdf: Some(no_pdf),
+            };
+            // Written beside the target and renamed at the end, so a failed export leaves no
+            // half-written bundle under the name asked for.
+            let partial = out.with_extension("zip.partial");
+            let f = std::fs::File::create(&partial)
+                .map_err(|e| InvalidArgument(format!("cannot write {}: {e}", partial.display())))?;
+            let result = engine.export_evidence(&p, &q, std::io::BufWriter::new(f)).await;
+            match result {
+                Ok(summary) => {
+                    std::fs::rename(&partial, &out)?;
+                    output::print_export(format, &out, &summary);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&partial);
+                    Err(e.into())
+                }
+            }
+        }
+        Command::Evidence { command: EvidenceCommand::Verify { db, chain, format, .. } } => {
             let file = file_config(&db)?;
             let location = location(&db, &file)?;
             let store = open_store(&location).await?;
@@ -524,6 +627,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Dispatch(args)) => {
             init_logs(Some("warn"));
             bench_dispatch::run(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Evidence(args)) => {
+            init_logs(Some("warn"));
+            bench_evidence::run(args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Plan(args)) => {

@@ -126,3 +126,67 @@ pub fn print_verification(format: Format, ok: &[ChainOk], broken: &[ChainBreak])
         }
     }
 }
+
+/// The result of checking an evidence bundle offline.
+pub fn print_bundle_verification(format: Format, path: &std::path::Path, r: &ringfence_evidence::VerifyReport) {
+    match format {
+        Format::Json => {
+            let problems: Vec<String> = r.problems.iter().map(ToString::to_string).collect();
+            json(&serde_json::json!({
+                "bundle": path.display().to_string(),
+                "ok": r.ok(),
+                "organization": r.organization,
+                "window": r.window,
+                "events": r.events,
+                "full": r.full,
+                "stubs": r.stubs,
+                "checkpoints_checked": r.checkpoints_checked,
+                "rows": r.rows,
+                "key_id": r.key_id,
+                "problems": problems,
+                "problems_not_listed": r.problems_not_listed,
+            }));
+        }
+        Format::Table => {
+            println!("bundle        {}", path.display());
+            println!("organization  {} ({})", r.organization.name, r.organization.id);
+            println!("window        {} – {}", r.window.from, r.window.to);
+            println!(
+                "events        {} ({} in full, {} other organizations' as hash-only stubs)",
+                r.events, r.full, r.stubs
+            );
+            println!("checkpoints   {} signature(s) verified", r.checkpoints_checked);
+            println!("rows          {} vulnerability record(s) recomputed from the events", r.rows);
+            println!("signing key   {} (compare it with the MSP's published key)", r.key_id);
+            for p in &r.problems {
+                println!("PROBLEM  {p}");
+            }
+            if r.problems_not_listed > 0 {
+                println!("PROBLEM  … and {} more", r.problems_not_listed);
+            }
+            if r.ok() {
+                println!("bundle intact: every hash, link, signature and table checks out");
+            } else {
+                println!("bundle BROKEN: {} problem(s)", r.problems.len() as u64 + r.problems_not_listed);
+            }
+        }
+    }
+}
+
+/// What an evidence export wrote.
+pub fn print_export(format: Format, path: &std::path::Path, s: &ringfence_engine::evidence::ExportSummary) {
+    match format {
+        Format::Json => json(&serde_json::json!({ "bundle": path.display().to_string(), "summary": s })),
+        Format::Table => {
+            println!("wrote {} for {}", path.display(), s.organization);
+            println!(
+                "events {}–{}: {} ({} in full, {} stubs), {} checkpoint(s), {} vulnerability record(s)",
+                s.first_seq, s.last_seq, s.events, s.full, s.stubs, s.checkpoints, s.rows
+            );
+            println!("signing key {}; manifest sha256 {}", s.key_id, s.manifest_sha256);
+            if let Some(n) = &s.pdf_note {
+                println!("no PDF summary: {n}");
+            }
+        }
+    }
+}

@@ -102,8 +102,24 @@ pub struct ReportFinding {
     pub resolved_by_deployment: Option<String>,
 }
 
+/// An event with its own time and actor, appended by `import_events` (history replayed by
+/// the demo and benchmarks; every other write appends its own event).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimedEvent {
+    pub at: Timestamp,
+    pub actor: String,
+    pub action: String,
+    pub object_kind: &'static str,
+    pub object_id: String,
+    pub organization_id: Option<OrganizationId>,
+    pub payload: serde_json::Value,
+}
+
 #[async_trait]
 pub trait ReportStore {
+    /// Appends events in the order given, chained like any other (their times should not go
+    /// backwards).
+    async fn import_events(&self, chain: &PartnerId, events: &[TimedEvent]) -> Result<()>;
     /// The organization's findings open at some point since `since` (open now, or resolved
     /// after it); every organization of the scope when `organization` is None.
     async fn report_findings(

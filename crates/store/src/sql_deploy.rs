@@ -69,16 +69,22 @@ struct OwnedAppend {
     payload: serde_json::Value,
 }
 
-/// Appends many events to one chain: the head is moved once by their number, the hashes are
-/// computed in order, and the rows go in as one JSON parameter per thousand events. The same
-/// chain as `append` would make one by one.
+/// Appends many events to one chain, all at the audit's time and actor (see `append_timed`).
 async fn append_many(tx: &mut Tx<'_>, audit: &Audit, chain: &PartnerId, events: Vec<OwnedAppend>) -> Result<()> {
+    let at = us(audit.at);
+    let timed: Vec<(i64, &str, OwnedAppend)> = events.into_iter().map(|e| (at, audit.actor.as_str(), e)).collect();
+    append_timed(tx, chain, timed).await
+}
+
+/// Appends many events to one chain, each with its own time and actor: the head is moved
+/// once by their number, the hashes are computed in order, and the rows go in as one JSON
+/// parameter per thousand events. The same chain as `append` would make one by one.
+async fn append_timed(tx: &mut Tx<'_>, chain: &PartnerId, events: Vec<(i64, &str, OwnedAppend)>) -> Result<()> {
     if events.is_empty() {
         return Ok(());
     }
     let n = events.len() as i64;
     let chain = chain.as_str();
-    let at = us(audit.at);
     let head: Option<(i64, String)> =
         sqlx::query_as("UPDATE chain_heads SET seq = seq + $2 WHERE chain = $1 RETURNING seq, head_hash")
             .bind(chain)
@@ -98,14 +104,14 @@ async fn append_many(tx: &mut Tx<'_>, audit: &Audit, chain: &PartnerId, events: 
         }
     };
     let mut rows = Vec::with_capacity(events.len());
-    for e in &events {
+    for (at, actor, e) in &events {
         seq += 1;
         let payload = e.payload.to_string();
         let content = EventContent {
             chain,
             seq,
-            at_micros: at,
-            actor: &audit.actor,
+            at_micros: *at,
+            actor,
             action: &e.action,
             object_kind: e.object_kind,
             object_id: &e.object_id,
@@ -121,22 +127,23 @@ async fn append_many(tx: &mut Tx<'_>, audit: &Audit, chain: &PartnerId, events: 
             e.organization_id,
             payload,
             prev,
-            hash
+            hash,
+            at.to_string(),
+            actor
         ]));
         prev = hash;
     }
     for chunk in rows.chunks(1_000) {
         sqlx::query(concat!(
             "INSERT INTO evidence_events (chain, seq, at, actor, action, object_kind, object_id, \
-             organization_id, payload, prev_hash, hash) SELECT $1, CAST(e.value ->> 0 AS BIGINT), $2, $3, \
+             organization_id, payload, prev_hash, hash) SELECT $1, CAST(e.value ->> 0 AS BIGINT), \
+             CAST(e.value ->> 8 AS BIGINT), e.value ->> 9, \
              e.value ->> 1, e.value ->> 2, e.value ->> 3, e.value ->> 4, e.value ->> 5, e.value ->> 6, \
              e.value ->> 7 FROM ",
-            json_rows!(4),
+            json_rows!(2),
             " AS e WHERE true"
         ))
         .bind(chain)
-        .bind(at)
-        .bind(&audit.actor)
         .bind(serde_json::Value::Array(chunk.to_vec()).to_string())
         .execute(&mut **tx)
         .await?;

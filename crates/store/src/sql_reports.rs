@@ -38,6 +38,27 @@ const EVENT_COLS: &str =
 
 #[async_trait::async_trait]
 impl ReportStore for This {
+    async fn import_events(&self, chain: &PartnerId, events: &[TimedEvent]) -> Result<()> {
+        let _w = self.write_guard().await;
+        let mut tx = self.begin_write().await?;
+        let timed = events
+            .iter()
+            .map(|e| {
+                let owned = OwnedAppend {
+                    action: e.action.clone(),
+                    object_kind: e.object_kind,
+                    object_id: e.object_id.clone(),
+                    organization_id: e.organization_id.as_ref().map(|o| o.to_string()),
+                    payload: e.payload.clone(),
+                };
+                (us(e.at), e.actor.as_str(), owned)
+            })
+            .collect();
+        append_timed(&mut tx, chain, timed).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn report_findings(
         &self,
         scope: &Scope,
