@@ -36,6 +36,7 @@ use axum::Json as J;
         (name = "remediation", description = "The update catalog, the remediation queue, approvals, exceptions and risk decisions"),
         (name = "schedule", description = "The schedule preview, maintenance windows and rollout halts"),
         (name = "deployments", description = "Rollouts ring by ring, deployments with the agent's log, rollbacks and package holds"),
+        (name = "reports", description = "Client reports (HTML, CSV, PDF), report schedules and remediation deadlines"),
     )
 )]
 struct ApiDoc;
@@ -49,6 +50,7 @@ pub fn router() -> (axum::Router<AppState>, axum::Router<AppState>, utoipa::open
         .merge(crate::api_intel::agents_router())
         .merge(crate::api_remediation::router())
         .merge(crate::api_deploy::router())
+        .merge(crate::api_reports::router())
         .routes(routes!(login, logout))
         .routes(routes!(me))
         .routes(routes!(get_partner, update_partner))

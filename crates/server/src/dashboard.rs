@@ -26,6 +26,8 @@ mod deploy;
 mod intel;
 #[path = "dashboard_remediation.rs"]
 mod remediation;
+#[path = "dashboard_reports.rs"]
+mod reports;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -54,6 +56,12 @@ pub fn router() -> Router<AppState> {
         .route("/tokens", get(tokens_page).post(create_token))
         .route("/tokens/{id}/revoke", post(revoke_token))
         .route("/evidence", get(evidence_page))
+        .route("/reports", get(reports::reports).post(reports::generate))
+        .route("/reports/{id}/{format}", get(reports::download))
+        .route("/report-schedules", post(reports::schedule))
+        .route("/report-schedules/{id}/delete", post(reports::unschedule))
+        .route("/compliance", get(reports::compliance))
+        .route("/compliance/export", get(reports::export))
         .route("/vulnerabilities", get(intel::vulnerabilities))
         .route("/vulnerabilities/{cve}", get(intel::vulnerability))
         .route("/software", get(intel::software))

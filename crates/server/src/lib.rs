@@ -7,6 +7,7 @@
 
 mod api;
 mod api_deploy;
+mod api_reports;
 mod api_intel;
 mod api_remediation;
 pub mod auth;

@@ -1,0 +1,248 @@
+//! Dashboard pages of client reports (generate, download, schedules) and compliance
+//! (remediation deadlines, the compliance trend and MTTR charts, the auditor's evidence export).
+
+use super::intel::short;
+use super::{Layout, Viewer, done, form, layout, msg, render, viewer_error};
+use crate::AppState;
+use crate::extract::parse_query;
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
+use ringfence_engine::EngineError;
+use ringfence_engine::reports::{ClientReport, SlaOverview};
+use ringfence_engine::store::{ReportListItem, ReportSchedule};
+use ringfence_model::*;
+use ringfence_proto as proto;
+use serde::Deserialize;
+
+#[derive(Deserialize, Default)]
+struct OrgParams {
+    organization_id: Option<String>,
+    #[allow(dead_code)]
+    error: Option<String>,
+    #[allow(dead_code)]
+    notice: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "reports.html")]
+struct ReportsPage {
+    layout: Layout,
+    orgs: Vec<Organization>,
+    selected: String,
+    reports: Vec<ReportListItem>,
+    schedules: Vec<(ReportSchedule, String)>,
+    can_manage: bool,
+}
+
+pub(super) async fn reports(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
+    let q: OrgParams = parse_query(uri.query().unwrap_or("")).unwrap_or_default();
+    let p = &v.0.principal;
+    let result = async {
+        let orgs = s.engine.organizations(p).await?;
+        let reports = s.engine.reports(p, q.organization_id.as_deref()).await?;
+        let schedules = s.engine.report_schedules(p).await?;
+        Ok::<_, EngineError>((orgs, reports, schedules))
+    }
+    .await;
+    match result {
+        Ok((orgs, reports, schedules)) => {
+            let name = |id: &OrganizationId| {
+                orgs.iter().find(|o| &o.id == id).map(|o| o.name.to_string()).unwrap_or_default()
+            };
+            let schedules = schedules.into_iter().map(|s| { let n = name(&s.organization_id); (s, n) }).collect();
+            render(ReportsPage {
+                layout: layout(&v, "Reports", "reports", &uri),
+                selected: q.organization_id.unwrap_or_default(),
+                orgs,
+                reports,
+                schedules,
+                can_manage: p.allows(Permission::ManageReports),
+            })
+        }
+        Err(e) => viewer_error(&v, &uri, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct GenerateForm {
+    #[allow(dead_code)]
+    csrf: String,
+    organization_id: String,
+    period: String,
+    #[serde(default)]
+    email_to: String,
+}
+
+fn addresses(s: &str) -> Vec<String> {
+    s.split([',', ';', ' ', '\n']).map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned).collect()
+}
+
+pub(super) async fn generate(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
+    let f: GenerateForm = match form(&v, &body) {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    let req = proto::ReportRequest {
+        organization_id: f.organization_id,
+        period: Some(f.period),
+        email_to: addresses(&f.email_to),
+        ..Default::default()
+    };
+    match s.engine.generate_report(&v.0.principal, &req).await {
+        Ok(r) => done(
+            "/reports",
+            Ok(format!(
+                "report for {} made{}",
+                r.organization,
+                if r.delivery.is_empty() { String::new() } else { format!(" ({})", r.delivery) }
+            )),
+        ),
+        Err(e) => done("/reports", Err(msg(e))),
+    }
+}
+
+pub(super) async fn download(
+    State(s): State<AppState>,
+    v: Viewer,
+    uri: Uri,
+    Path((id, format)): Path<(String, String)>,
+) -> Response {
+    match s.engine.report(&v.0.principal, &id).await {
+        Ok(r) => crate::api_reports::report_download(r, &format),
+        Err(e) => viewer_error(&v, &uri, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct ScheduleForm {
+    #[allow(dead_code)]
+    csrf: String,
+    organization_id: String,
+    cadence: String,
+    recipients: String,
+}
+
+pub(super) async fn schedule(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
+    let f: ScheduleForm = match form(&v, &body) {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    let req = proto::ReportScheduleInput {
+        organization_id: f.organization_id,
+        cadence: f.cadence,
+        recipients: addresses(&f.recipients),
+    };
+    match s.engine.create_report_schedule(&v.0.principal, &req).await {
+        Ok(s) => done("/reports", Ok(format!("scheduled {}; first run {}", s.cadence, short(&s.next_run)))),
+        Err(e) => done("/reports", Err(msg(e))),
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    #[allow(dead_code)]
+    csrf: String,
+}
+
+pub(super) async fn unschedule(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
+    let _: CsrfOnly = match form(&v, &body) {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    match s.engine.delete_report_schedule(&v.0.principal, &id).await {
+        Ok(()) => done("/reports", Ok("schedule removed".into())),
+        Err(e) => done("/reports", Err(msg(e))),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "compliance.html")]
+struct CompliancePage {
+    layout: Layout,
+    orgs: Vec<Organization>,
+    selected: String,
+    sla: SlaOverview,
+    report: Option<ClientReport>,
+    trend_svg: String,
+    mttr_svg: String,
+}
+
+/// Deadlines (breached and due soon), the chosen organization's compliance trend and MTTR
+/// over the last 90 days, and the evidence export.
+pub(super) async fn compliance(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
+    let q: OrgParams = parse_query(uri.query().unwrap_or("")).unwrap_or_default();
+    let p = &v.0.principal;
+    let result = async {
+        let orgs = s.engine.organizations(p).await?;
+        let selected = q
+            .organization_id
+            .clone()
+            .filter(|o| !o.is_empty())
+            .or_else(|| orgs.first().map(|o| o.id.to_string()))
+            .unwrap_or_default();
+        let sla = s.engine.sla_overview(p, q.organization_id.as_deref()).await?;
+        let report = if selected.is_empty() {
+            None
+        } else {
+            let now = s.engine.now();
+            let from = now - jiff::SignedDuration::from_hours(90 * 24);
+            Some(s.engine.client_report(p, &selected, from, now).await?)
+        };
+        Ok::<_, EngineError>((orgs, selected, sla, report))
+    }
+    .await;
+    match result {
+        Ok((orgs, selected, sla, report)) => {
+            let (trend_svg, mttr_svg) = match &report {
+                Some(r) => {
+                    let points: Vec<(String, f64)> =
+                        r.trend.iter().map(|t| (t.at.strftime("%m-%d").to_string(), t.patched_percent)).collect();
+                    let mttr: Vec<(String, Option<f64>)> =
+                        r.mttr.iter().map(|m| (m.severity.clone(), m.mean_days)).collect();
+                    (
+                        ringfence_engine::charts::line_percent("Devices fully patched, last 90 days", &points),
+                        ringfence_engine::charts::bars("Mean days to remediate, by severity", "days", &mttr),
+                    )
+                }
+                None => (String::new(), String::new()),
+            };
+            render(CompliancePage {
+                layout: layout(&v, "Compliance", "compliance", &uri),
+                orgs,
+                selected,
+                sla,
+                report,
+                trend_svg,
+                mttr_svg,
+            })
+        }
+        Err(e) => viewer_error(&v, &uri, e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct ExportParams {
+    organization_id: String,
+    #[serde(default)]
+    days: Option<u32>,
+}
+
+/// The evidence bundle as a download (auditors may; the export is recorded as evidence).
+pub(super) async fn export(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
+    let q: ExportParams = match parse_query(uri.query().unwrap_or("")) {
+        Ok(q) => q,
+        Err(e) => return done("/compliance", Err(e.body.message)),
+    };
+    let req = proto::EvidenceExportQuery {
+        organization_id: q.organization_id,
+        days: q.days,
+        ..Default::default()
+    };
+    match crate::api_reports::evidence_download(&s, &v.0.principal, &req).await {
+        Ok(r) => r,
+        Err(e) => viewer_error(&v, &uri, e),
+    }
+}
