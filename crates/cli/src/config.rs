@@ -38,6 +38,31 @@ pub struct FileConfig {
     pub feeds_sync_hours: Option<f64>,
     pub alert_webhook: Option<String>,
     pub offline_after_minutes: Option<f64>,
+    #[serde(default)]
+    pub reports: Option<ReportsConfig>,
+}
+
+/// `[reports]`: how reports are printed and mailed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportsConfig {
+    /// The Chromium binary that prints PDFs (default: found on the PATH).
+    pub chromium: Option<PathBuf>,
+    /// The MSP's logo for report headers (.png, .jpg, .svg or .gif, at most 512 KiB).
+    pub logo: Option<PathBuf>,
+    /// `[reports.smtp]`: host, port, from, username, password, security (starttls, tls, none).
+    pub smtp: Option<ringfence_engine::delivery::SmtpConfig>,
+}
+
+impl ReportsConfig {
+    /// The engine's report settings; a logo that cannot be read is an error at start.
+    pub fn resolve(&self) -> anyhow::Result<ringfence_engine::delivery::ReportConfig> {
+        let logo = match &self.logo {
+            Some(p) => Some(ringfence_engine::delivery::logo_data_uri(p).map_err(|e| anyhow::anyhow!(e))?),
+            None => None,
+        };
+        Ok(ringfence_engine::delivery::ReportConfig { chromium: self.chromium.clone(), logo, smtp: self.smtp.clone() })
+    }
 }
 
 impl FileConfig {
@@ -51,7 +76,7 @@ impl FileConfig {
         toml::from_str(text).map_err(|e| {
             anyhow::anyhow!(
                 "{}; the keys are listen, data_dir, database_url, secure_cookies, log, feeds_sync, nvd_api_key, \
-                 nvd_sync_hours, feeds_sync_hours, alert_webhook and offline_after_minutes",
+                 nvd_sync_hours, feeds_sync_hours, alert_webhook, offline_after_minutes and [reports] (chromium, logo, [reports.smtp])",
                 e.to_string().trim()
             )
         })

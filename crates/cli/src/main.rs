@@ -501,7 +501,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 config::offline_after(&file).map_err(|e| InvalidArgument(format!("{e:#}")))?;
             let store = open_store(&location).await?;
             let listener = bind(&settings).await?;
-            let engine = Engine::new(store).with_alert_webhook(webhook).with_offline_after(offline_after);
+            let reports = file.reports.as_ref().map(config::ReportsConfig::resolve).transpose()?.unwrap_or_default();
+            let engine = Engine::new(store)
+                .with_alert_webhook(webhook)
+                .with_offline_after(offline_after)
+                .with_reports(reports);
             if let Some(schedule) = schedule {
                 tracing::info!(
                     nvd_every_hours = schedule.nvd_every.as_secs_f64() / 3600.0,

@@ -41,11 +41,18 @@ pub struct ServerConfig {
     /// How often the dispatcher runs (missed windows, ring gates, new deployments and their
     /// jobs); `None` runs it only on demand (`POST /api/v1/rollouts/dispatch`).
     pub dispatch_every: Option<std::time::Duration>,
+    /// How often the records worker runs: a signed checkpoint of every chain that moved,
+    /// due report schedules, and remediation-deadline alerts; `None` turns it off.
+    pub records_every: Option<std::time::Duration>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { secure_cookies: true, dispatch_every: Some(std::time::Duration::from_secs(60)) }
+        Self {
+            secure_cookies: true,
+            dispatch_every: Some(std::time::Duration::from_secs(60)),
+            records_every: Some(std::time::Duration::from_secs(5 * 60)),
+        }
     }
 }
 
@@ -201,12 +208,40 @@ pub async fn serve(
             }
         })
     });
+    let records = state.config.records_every.map(|period| {
+        let engine = state.engine.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(period);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                match engine.checkpoint_chains().await {
+                    Ok(n) if n > 0 => tracing::debug!(checkpoints = n, "evidence chains checkpointed"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "checkpointing the evidence chains failed"),
+                }
+                match engine.run_report_schedules().await {
+                    Ok(n) if n > 0 => tracing::info!(reports = n, "scheduled reports made"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "running report schedules failed"),
+                }
+                match engine.raise_sla_alerts().await {
+                    Ok(n) if n > 0 => tracing::info!(alerts = n, "remediation-deadline alerts raised"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "checking remediation deadlines failed"),
+                }
+            }
+        })
+    });
     let result = axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await;
     housekeeping.abort();
     if let Some(d) = dispatcher {
         d.abort();
+    }
+    if let Some(r) = records {
+        r.abort();
     }
     result
 }
