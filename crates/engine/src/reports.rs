@@ -329,6 +329,9 @@ impl Engine {
         to: Timestamp,
     ) -> Result<ClientReport> {
         require(p, Permission::Read, "read reports")?;
+        // The store keeps microseconds.
+        let micros = |t: Timestamp| Timestamp::from_microsecond(t.as_microsecond()).unwrap_or(t);
+        let (from, to) = (micros(from), micros(to));
         if to <= from {
             return Err(ValueError::new("to", "must be after from").into());
         }
