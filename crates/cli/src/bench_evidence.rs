@@ -6,8 +6,8 @@
 //! not measured. The figures are the export (read, hash, write the zip) and `verify_bundle`.
 
 use clap::Args;
-use ringfence_engine::Engine;
 use jiff::SignedDuration;
+use ringfence_engine::Engine;
 use ringfence_model::{Name, OrganizationId, Timestamp};
 use ringfence_proto as proto;
 use ringfence_store::{Audit, Location, TimedEvent};
@@ -37,7 +37,9 @@ const BATCH: usize = 20_000;
 
 pub async fn run(args: EvidenceBenchArgs) -> anyhow::Result<()> {
     if !(1..=100_000).contains(&args.devices) || !(10..=20_000_000).contains(&args.events) {
-        anyhow::bail!(crate::InvalidArgument("--devices must be 1 to 100000 and --events 10 to 20000000".into()));
+        anyhow::bail!(crate::InvalidArgument(
+            "--devices must be 1 to 100000 and --events 10 to 20000000".into()
+        ));
     }
     if !(1..=400).contains(&args.days) {
         anyhow::bail!(crate::InvalidArgument("--days must be 1 to 400".into()));
@@ -88,10 +90,14 @@ pub async fn run(args: EvidenceBenchArgs) -> anyhow::Result<()> {
     let export = t.elapsed();
     let size = std::fs::metadata(&out)?.len();
     let t = Instant::now();
-    let report = ringfence_evidence::verify_bundle(std::io::BufReader::new(std::fs::File::open(&out)?), None)?;
+    let report =
+        ringfence_evidence::verify_bundle(std::io::BufReader::new(std::fs::File::open(&out)?), None)?;
     let verify = t.elapsed();
     if !report.ok() {
-        anyhow::bail!("the bundle did not verify: {}", report.problems.first().map(ToString::to_string).unwrap_or_default());
+        anyhow::bail!(
+            "the bundle did not verify: {}",
+            report.problems.first().map(ToString::to_string).unwrap_or_default()
+        );
     }
     println!(
         "export {:.2} s, verify {:.2} s: {} events ({} in full, {} stubs), {} rows, {} checkpoints, {:.0} MB",
@@ -109,7 +115,13 @@ pub async fn run(args: EvidenceBenchArgs) -> anyhow::Result<()> {
 }
 
 /// The i-th event of the synthetic history: nine in ten belong to the audited organization.
-fn synthetic(i: usize, at: Timestamp, devices: usize, audited: &OrganizationId, other: &OrganizationId) -> TimedEvent {
+fn synthetic(
+    i: usize,
+    at: Timestamp,
+    devices: usize,
+    audited: &OrganizationId,
+    other: &OrganizationId,
+) -> TimedEvent {
     let device = format!("dev-{:05}", (i / 10) % devices);
     let cve = format!("CVE-2026-{:05}", (i / 7) % 900);
     let ev = |action: &str, kind: &'static str, id: String, org: &OrganizationId, payload| TimedEvent {
@@ -129,7 +141,7 @@ fn synthetic(i: usize, at: Timestamp, devices: usize, audited: &OrganizationId, 
             device.clone(),
             audited,
             json!({"hostname": device, "opened": [{"finding": format!("f{i}"), "cve": cve, "product": "openssl",
-                "severity": if i % 3 == 0 { "critical" } else { "high" }, "kev_due": null}], "resolved": []}),
+                "severity": if i.is_multiple_of(3) { "critical" } else { "high" }, "kev_due": null}], "resolved": []}),
         ),
         3 => ev(
             "approval.approved",

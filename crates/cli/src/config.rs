@@ -61,7 +61,11 @@ impl ReportsConfig {
             Some(p) => Some(ringfence_engine::delivery::logo_data_uri(p).map_err(|e| anyhow::anyhow!(e))?),
             None => None,
         };
-        Ok(ringfence_engine::delivery::ReportConfig { chromium: self.chromium.clone(), logo, smtp: self.smtp.clone() })
+        Ok(ringfence_engine::delivery::ReportConfig {
+            chromium: self.chromium.clone(),
+            logo,
+            smtp: self.smtp.clone(),
+        })
     }
 }
 

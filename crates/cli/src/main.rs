@@ -455,12 +455,16 @@ fn verify_bundle_file(
     let pinned = match public_key {
         None => None,
         Some(hex_key) => {
-            let bytes: [u8; 32] = hex::decode(hex_key.trim()).ok().and_then(|b| b.try_into().ok()).ok_or_else(|| {
-                InvalidArgument("--public-key: give the MSP's ed25519 public key as 64 hex characters".into())
-            })?;
-            Some(ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|e| {
-                InvalidArgument(format!("--public-key: not an ed25519 public key ({e})"))
-            })?)
+            let bytes: [u8; 32] =
+                hex::decode(hex_key.trim()).ok().and_then(|b| b.try_into().ok()).ok_or_else(|| {
+                    InvalidArgument(
+                        "--public-key: give the MSP's ed25519 public key as 64 hex characters".into(),
+                    )
+                })?;
+            Some(
+                ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+                    .map_err(|e| InvalidArgument(format!("--public-key: not an ed25519 public key ({e})")))?,
+            )
         }
     };
     let f = std::fs::File::open(path)
@@ -501,7 +505,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 config::offline_after(&file).map_err(|e| InvalidArgument(format!("{e:#}")))?;
             let store = open_store(&location).await?;
             let listener = bind(&settings).await?;
-            let reports = file.reports.as_ref().map(config::ReportsConfig::resolve).transpose()?.unwrap_or_default();
+            let reports =
+                file.reports.as_ref().map(config::ReportsConfig::resolve).transpose()?.unwrap_or_default();
             let engine = Engine::new(store)
                 .with_alert_webhook(webhook)
                 .with_offline_after(offline_after)
@@ -581,13 +586,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             admin::run(Engine::new(store), args).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Evidence { command: EvidenceCommand::Verify { bundle: Some(bundle), public_key, format, .. } } => {
+        Command::Evidence {
+            command: EvidenceCommand::Verify { bundle: Some(bundle), public_key, format, .. },
+        } => {
             let report = verify_bundle_file(&bundle, public_key.as_deref())?;
             output::print_bundle_verification(format, &bundle, &report);
             Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(exit::EVIDENCE_BROKEN) })
         }
         Command::Evidence {
-            command: EvidenceCommand::Export { db, partner, organization, from, to, days, out, no_pdf, format },
+            command:
+                EvidenceCommand::Export { db, partner, organization, from, to, days, out, no_pdf, format },
         } => {
             let file = file_config(&db)?;
             let location = location(&db, &file)?;

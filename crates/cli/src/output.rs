@@ -128,7 +128,11 @@ pub fn print_verification(format: Format, ok: &[ChainOk], broken: &[ChainBreak])
 }
 
 /// The result of checking an evidence bundle offline.
-pub fn print_bundle_verification(format: Format, path: &std::path::Path, r: &ringfence_evidence::VerifyReport) {
+pub fn print_bundle_verification(
+    format: Format,
+    path: &std::path::Path,
+    r: &ringfence_evidence::VerifyReport,
+) {
     match format {
         Format::Json => {
             let problems: Vec<String> = r.problems.iter().map(ToString::to_string).collect();

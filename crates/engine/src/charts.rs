@@ -47,7 +47,8 @@ pub fn line_percent(title: &str, points: &[(String, f64)]) -> String {
         );
     }
     let n = points.len();
-    let x_of = |i: usize| if n <= 1 { LEFT + plot_w / 2.0 } else { LEFT + plot_w * i as f64 / (n - 1) as f64 };
+    let x_of =
+        |i: usize| if n <= 1 { LEFT + plot_w / 2.0 } else { LEFT + plot_w * i as f64 / (n - 1) as f64 };
     let y_of = |v: f64| TOP + plot_h * (1.0 - v.clamp(0.0, 100.0) / 100.0);
     let path: Vec<String> =
         points.iter().enumerate().map(|(i, (_, v))| format!("{:.1},{:.1}", x_of(i), y_of(*v))).collect();

@@ -110,11 +110,16 @@ async fn print_in(dir: &Path, chromium: &Path, html: &str) -> Result<Vec<u8>, St
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
     let child = cmd.spawn().map_err(|e| {
-        format!("cannot run {} to print the PDF: {e} (install chromium or set reports.chromium)", chromium.display())
+        format!(
+            "cannot run {} to print the PDF: {e} (install chromium or set reports.chromium)",
+            chromium.display()
+        )
     })?;
     let output = tokio::time::timeout(PRINT_TIMEOUT, child.wait_with_output())
         .await
-        .map_err(|_| format!("{} did not print the PDF within {} s", chromium.display(), PRINT_TIMEOUT.as_secs()))?
+        .map_err(|_| {
+            format!("{} did not print the PDF within {} s", chromium.display(), PRINT_TIMEOUT.as_secs())
+        })?
         .map_err(|e| format!("{} failed: {e}", chromium.display()))?;
     let pdf = tokio::fs::read(&out).await.unwrap_or_default();
     if !output.status.success() || !pdf.starts_with(b"%PDF") {
@@ -173,7 +178,8 @@ pub async fn send(smtp: &SmtpConfig, mail: Mail<'_>) -> Result<(), String> {
     };
     let mut transport = transport.port(smtp.port).timeout(Some(Duration::from_secs(30)));
     if let (Some(u), Some(p)) = (&smtp.username, &smtp.password) {
-        transport = transport.credentials(lettre::transport::smtp::authentication::Credentials::new(u.clone(), p.clone()));
+        transport = transport
+            .credentials(lettre::transport::smtp::authentication::Credentials::new(u.clone(), p.clone()));
     }
     transport
         .build()

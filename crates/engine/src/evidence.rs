@@ -224,7 +224,8 @@ impl Engine {
             if self.store().checkpoint_before(&chain, seq).await?.is_some_and(|c| c.seq == seq) {
                 continue;
             }
-            let c = ringfence_evidence::Checkpoint::sign(&key, &chain, seq, &hash, self.now().as_microsecond());
+            let c =
+                ringfence_evidence::Checkpoint::sign(&key, &chain, seq, &hash, self.now().as_microsecond());
             self.store().save_checkpoint(&to_record(&c)).await?;
             made += 1;
         }
@@ -266,7 +267,11 @@ impl Engine {
             return Err(ValueError::new("to", "must be after from").into());
         }
         if to.duration_since(from) > jiff::SignedDuration::from_hours(i64::from(MAX_WINDOW_DAYS) * 24) {
-            return Err(ValueError::new("from", format!("an audit window is at most {MAX_WINDOW_DAYS} days")).into());
+            return Err(ValueError::new(
+                "from",
+                format!("an audit window is at most {MAX_WINDOW_DAYS} days"),
+            )
+            .into());
         }
         let chain = p.partner_id.to_string();
         let (lo, hi) = self.store().event_span(&chain, from, to).await?.ok_or_else(|| {
@@ -327,7 +332,10 @@ impl Engine {
                     Ok(pdf) => w.add_file("summary.pdf", pdf).map_err(bundle_err)?,
                     Err(e) => pdf_note = Some(e),
                 },
-                None => pdf_note = Some("Chromium was not found (install chromium or set reports.chromium)".into()),
+                None => {
+                    pdf_note =
+                        Some("Chromium was not found (install chromium or set reports.chromium)".into())
+                }
             }
         } else {
             pdf_note = Some("left out on request".into());

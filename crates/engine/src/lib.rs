@@ -9,8 +9,8 @@
 pub mod agents;
 pub mod auth;
 pub mod charts;
-pub mod demo;
 pub mod delivery;
+pub mod demo;
 pub mod deploy;
 pub mod evidence;
 pub mod findings;

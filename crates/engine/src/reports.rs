@@ -12,8 +12,8 @@
 use crate::charts::{bars, esc, line_percent};
 use crate::{Engine, EngineError, Result, require};
 use jiff::{SignedDuration, Timestamp};
-use ringfence_model::*;
 use ringfence_evidence::{Severity, SlaPolicy as SlaSetting};
+use ringfence_model::*;
 use ringfence_proto as proto;
 use ringfence_store::{DeploymentQuery, DeviceQuery, ReportFinding, SlaAlert};
 use serde::Serialize;
@@ -26,7 +26,12 @@ const MAX_PERIOD_DAYS: i64 = 400;
 const SEVERITIES: [&str; 5] = ["critical", "high", "medium", "low", "none"];
 
 /// The deadline of a finding first detected at `detected` (the evidence timeline's rule).
-pub fn sla_due(s: &SlaSetting, detected: Timestamp, severity: &str, kev_due: Option<&str>) -> Option<Timestamp> {
+pub fn sla_due(
+    s: &SlaSetting,
+    detected: Timestamp,
+    severity: &str,
+    kev_due: Option<&str>,
+) -> Option<Timestamp> {
     s.due(detected.as_microsecond(), Severity::parse(severity), kev_due)
         .and_then(|us| Timestamp::from_microsecond(us).ok())
 }
@@ -201,7 +206,13 @@ pub fn figures(
             }
             let n = existing.len() as u64;
             let patched = existing.iter().filter(|d| !unpatched.contains(**d)).count() as u64;
-            TrendPoint { at, devices: n, fully_patched: patched, patched_percent: pct(patched, n), open_findings: open }
+            TrendPoint {
+                at,
+                devices: n,
+                fully_patched: patched,
+                patched_percent: pct(patched, n),
+                open_findings: open,
+            }
         })
         .collect();
     let in_period = |t: Option<Timestamp>| t.is_some_and(|t| t >= from && t < to);
@@ -286,8 +297,9 @@ pub fn figures(
 }
 
 fn parse_org(id: &str) -> Result<OrganizationId> {
-    OrganizationId::parse(id.trim())
-        .map_err(|_| ValueError::new("organization_id", "is not an identifier: use an organization's id").into())
+    OrganizationId::parse(id.trim()).map_err(|_| {
+        ValueError::new("organization_id", "is not an identifier: use an organization's id").into()
+    })
 }
 
 /// Reads a period bound: `YYYY-MM-DD` (midnight UTC) or an RFC 3339 instant.
@@ -336,16 +348,28 @@ impl Engine {
             return Err(ValueError::new("to", "must be after from").into());
         }
         if to.duration_since(from) > SignedDuration::from_hours(24 * MAX_PERIOD_DAYS) {
-            return Err(ValueError::new("from", format!("a report covers at most {MAX_PERIOD_DAYS} days")).into());
+            return Err(
+                ValueError::new("from", format!("a report covers at most {MAX_PERIOD_DAYS} days")).into()
+            );
         }
         let scope = p.scope();
         let org_id = parse_org(organization_id)?;
         let org = self.store.get_organization(&scope, &org_id).await?;
         let msp = self.store.get_partner(&Scope::partner(p.partner_id.clone())).await?;
         let sla = self.sla_of(&scope, &org_id).await?;
-        let q = DeviceQuery { organization_id: Some(org_id.clone()), limit: i64::from(u32::MAX), ..Default::default() };
-        let devices: Vec<(DeviceId, Timestamp)> =
-            self.store.list_devices(&scope, &q).await?.items.into_iter().map(|d| (d.id, d.created_at)).collect();
+        let q = DeviceQuery {
+            organization_id: Some(org_id.clone()),
+            limit: i64::from(u32::MAX),
+            ..Default::default()
+        };
+        let devices: Vec<(DeviceId, Timestamp)> = self
+            .store
+            .list_devices(&scope, &q)
+            .await?
+            .items
+            .into_iter()
+            .map(|d| (d.id, d.created_at))
+            .collect();
         let findings = self.store.report_findings(&scope, Some(&org_id), from).await?;
         // Only what existed by the end of the period counts.
         let findings: Vec<ReportFinding> = findings.into_iter().filter(|f| f.first_detected < to).collect();
@@ -393,7 +417,10 @@ impl Engine {
         let scope = p.scope();
         let queue = self.queue_of(&scope, Some(org)).await?;
         let preview = self
-            .schedule_preview(p, &proto::ScheduleQuery { organization_id: Some(org.to_string()), ..Default::default() })
+            .schedule_preview(
+                p,
+                &proto::ScheduleQuery { organization_id: Some(org.to_string()), ..Default::default() },
+            )
             .await
             .map(|s| s.entries)
             .unwrap_or_default();
@@ -403,11 +430,14 @@ impl Engine {
             .agent_presence(&scope)
             .await?
             .into_iter()
-            .filter(|(_, seen)| seen.is_none_or(|s| now.duration_since(s).as_secs() as u64 > self.offline_after.as_secs()))
+            .filter(|(_, seen)| {
+                seen.is_none_or(|s| now.duration_since(s).as_secs() as u64 > self.offline_after.as_secs())
+            })
             .map(|(d, _)| d)
             .collect();
-        let mut groups: BTreeMap<(String, String, String), (String, HashSet<DeviceId>, Vec<String>, bool)> =
-            BTreeMap::new();
+        // (product, version, reason) → (detail, devices, CVEs, KEV).
+        type Group = (String, HashSet<DeviceId>, Vec<String>, bool);
+        let mut groups: BTreeMap<(String, String, String), Group> = BTreeMap::new();
         for item in &queue {
             let Some(version) = item.version.clone() else { continue };
             let state = item.organization_states.iter().find(|s| &s.organization_id == org);
@@ -423,9 +453,12 @@ impl Engine {
                     "approved" | "auto_approve" => {
                         let last = deployments
                             .iter()
-                            .filter(|d| &d.device_id == device && d.updates.iter().any(|u| u.product == item.product))
+                            .filter(|d| {
+                                &d.device_id == device && d.updates.iter().any(|u| u.product == item.product)
+                            })
                             .max_by_key(|d| d.created_at);
-                        let entry = preview.iter().find(|e| &e.device_id == device && e.product == item.product);
+                        let entry =
+                            preview.iter().find(|e| &e.device_id == device && e.product == item.product);
                         if last.is_some_and(|d| d.status == "failed") {
                             ("failed", last.map(|d| d.detail.clone()).unwrap_or_default())
                         } else if offline.contains(device) {
@@ -442,10 +475,13 @@ impl Engine {
                                 Some("waiting") => {
                                     ("ring validation", entry.map(|e| e.reason.clone()).unwrap_or_default())
                                 }
-                                Some("halted") => ("halted", entry.map(|e| e.reason.clone()).unwrap_or_default()),
-                                Some("no_window") => {
-                                    ("no maintenance window", entry.map(|e| e.reason.clone()).unwrap_or_default())
+                                Some("halted") => {
+                                    ("halted", entry.map(|e| e.reason.clone()).unwrap_or_default())
                                 }
+                                Some("no_window") => (
+                                    "no maintenance window",
+                                    entry.map(|e| e.reason.clone()).unwrap_or_default(),
+                                ),
                                 _ => ("waiting for window", "deployment under way".to_owned()),
                             }
                         }
@@ -489,7 +525,14 @@ impl Engine {
         let findings = self.store.report_findings(&scope, org.as_ref(), now).await?;
         let device_org: HashMap<DeviceId, OrganizationId> = self
             .store
-            .list_devices(&scope, &DeviceQuery { organization_id: org.clone(), limit: i64::from(u32::MAX), ..Default::default() })
+            .list_devices(
+                &scope,
+                &DeviceQuery {
+                    organization_id: org.clone(),
+                    limit: i64::from(u32::MAX),
+                    ..Default::default()
+                },
+            )
             .await?
             .items
             .into_iter()
@@ -528,7 +571,7 @@ impl Engine {
             }
         }
         breached.sort_by(|a, b| b.kev.cmp(&a.kev).then(a.due.cmp(&b.due)));
-        due_soon.sort_by(|a, b| a.due.cmp(&b.due));
+        due_soon.sort_by_key(|i| i.due);
         Ok(SlaOverview { at: now, breached, due_soon, policies })
     }
 
@@ -584,7 +627,11 @@ impl Engine {
 /// The report as CSV: one section per table, each with a header row.
 pub fn report_csv(r: &ClientReport) -> String {
     fn q(s: &str) -> String {
-        if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
+        if s.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_owned()
+        }
     }
     let mut out = String::new();
     let mut line = |cells: &[String]| {
@@ -616,7 +663,14 @@ pub fn report_csv(r: &ClientReport) -> String {
     line(&m("sla_overdue", r.sla.overdue.to_string()));
     line(&m("sla_due_soon", r.sla.due_soon.to_string()));
     line(&[]);
-    line(&["trend".into(), "at".into(), "devices".into(), "fully_patched".into(), "patched_percent".into(), "open_findings".into()]);
+    line(&[
+        "trend".into(),
+        "at".into(),
+        "devices".into(),
+        "fully_patched".into(),
+        "patched_percent".into(),
+        "open_findings".into(),
+    ]);
     for t in &r.trend {
         line(&[
             "trend".into(),
@@ -639,7 +693,16 @@ pub fn report_csv(r: &ClientReport) -> String {
         ]);
     }
     line(&[]);
-    line(&["outstanding".into(), "product".into(), "version".into(), "reason".into(), "devices".into(), "kev".into(), "cves".into(), "detail".into()]);
+    line(&[
+        "outstanding".into(),
+        "product".into(),
+        "version".into(),
+        "reason".into(),
+        "devices".into(),
+        "kev".into(),
+        "cves".into(),
+        "detail".into(),
+    ]);
     for o in &r.outstanding {
         line(&[
             "outstanding".into(),
@@ -662,7 +725,8 @@ pub fn report_html(r: &ClientReport, logo: Option<&str>) -> String {
     let logo = match logo {
         Some(src) => format!(r#"<img class="logo" src="{}" alt="{}">"#, esc(src), esc(&r.msp)),
         None => {
-            let initials: String = r.msp.split_whitespace().filter_map(|w| w.chars().next()).take(2).collect();
+            let initials: String =
+                r.msp.split_whitespace().filter_map(|w| w.chars().next()).take(2).collect();
             format!(
                 r##"<svg class="logo" xmlns="http://www.w3.org/2000/svg" width="48" height="48" viewBox="0 0 48 48"><rect width="48" height="48" rx="8" fill="#1f3a5f"/><text x="24" y="31" font-size="18" text-anchor="middle" fill="#fff" font-family="sans-serif">{}</text></svg>"##,
                 esc(&initials.to_uppercase())
@@ -719,7 +783,9 @@ footer {{ margin-top: 24px; font-size: 11px; color: #57606a; }}
     let mttr: Vec<(String, Option<f64>)> = r.mttr.iter().map(|m| (m.severity.clone(), m.mean_days)).collect();
     h.push_str("<h2>Mean time to remediate</h2>");
     h.push_str(&bars("Mean days from detection to remediation, by severity", "days", &mttr));
-    h.push_str("<table><tr><th>Severity</th><th>Remediated</th><th>Mean days</th><th>Within deadline</th></tr>");
+    h.push_str(
+        "<table><tr><th>Severity</th><th>Remediated</th><th>Mean days</th><th>Within deadline</th></tr>",
+    );
     for m in &r.mttr {
         h.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -772,7 +838,9 @@ footer {{ margin-top: 24px; font-size: 11px; color: #57606a; }}
 pub fn report_period(req: &proto::ReportRequest, now: Timestamp) -> Result<(Timestamp, Timestamp)> {
     let utc = now.to_zoned(jiff::tz::TimeZone::UTC);
     let midnight = |d: jiff::civil::Date| -> Result<Timestamp> {
-        Ok(d.to_zoned(jiff::tz::TimeZone::UTC).map_err(|e| ValueError::new("period", e.to_string()))?.timestamp())
+        Ok(d.to_zoned(jiff::tz::TimeZone::UTC)
+            .map_err(|e| ValueError::new("period", e.to_string()))?
+            .timestamp())
     };
     let month_start = utc.date().first_of_month();
     let named = match req.period.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -822,8 +890,11 @@ pub fn next_run(cadence: &str, after: Timestamp) -> Result<Timestamp> {
             "monthly" => day.first_of_month(),
             "weekly" => day,
             other => {
-                return Err(ValueError::new("cadence", format!("'{other}' is not a cadence: use monthly or weekly"))
-                    .into());
+                return Err(ValueError::new(
+                    "cadence",
+                    format!("'{other}' is not a cadence: use monthly or weekly"),
+                )
+                .into());
             }
         };
         let fits = cadence == "monthly" || candidate.weekday() == jiff::civil::Weekday::Monday;
@@ -842,7 +913,9 @@ pub fn next_run(cadence: &str, after: Timestamp) -> Result<Timestamp> {
 fn scheduled_period(cadence: &str, at: Timestamp) -> Result<(Timestamp, Timestamp)> {
     let date = at.to_zoned(jiff::tz::TimeZone::UTC).date();
     let midnight = |d: jiff::civil::Date| -> Result<Timestamp> {
-        Ok(d.to_zoned(jiff::tz::TimeZone::UTC).map_err(|e| ValueError::new("cadence", e.to_string()))?.timestamp())
+        Ok(d.to_zoned(jiff::tz::TimeZone::UTC)
+            .map_err(|e| ValueError::new("cadence", e.to_string()))?
+            .timestamp())
     };
     if cadence == "weekly" {
         let end = midnight(date)?;
@@ -906,7 +979,8 @@ impl Engine {
                 }
             },
             None => {
-                notes.push("no PDF: Chromium was not found (install chromium or set reports.chromium)".into());
+                notes
+                    .push("no PDF: Chromium was not found (install chromium or set reports.chromium)".into());
                 None
             }
         };
@@ -946,7 +1020,8 @@ impl Engine {
                         day(from),
                         day(to - SignedDuration::from_micros(1))
                     );
-                    let mail = crate::delivery::Mail { to: recipients, subject: &subject, html: &html, attachments };
+                    let mail =
+                        crate::delivery::Mail { to: recipients, subject: &subject, html: &html, attachments };
                     match crate::delivery::send(smtp, mail).await {
                         Ok(()) => format!("sent to {}", recipients.join(", ")),
                         Err(e) => {
@@ -956,7 +1031,8 @@ impl Engine {
                     }
                 }
             };
-            let delivery = if stored.delivery.is_empty() { status } else { format!("{status}; {}", stored.delivery) };
+            let delivery =
+                if stored.delivery.is_empty() { status } else { format!("{status}; {}", stored.delivery) };
             self.store.set_report_delivery(&scope, &id, &delivery).await?;
         }
         Ok(id)
@@ -990,8 +1066,8 @@ impl Engine {
         require(p, Permission::ManageReports, "schedule reports")?;
         let org = parse_org(&req.organization_id)?;
         let cadence = req.cadence.trim().to_owned();
-        let recipients =
-            crate::delivery::check_recipients(&req.recipients).map_err(|e| ValueError::new("recipients", e))?;
+        let recipients = crate::delivery::check_recipients(&req.recipients)
+            .map_err(|e| ValueError::new("recipients", e))?;
         let now = self.now();
         let s = ringfence_store::ReportSchedule {
             id: uuid::Uuid::now_v7().to_string(),
@@ -1026,7 +1102,9 @@ impl Engine {
             }
             let p = crate::system_principal(&partner, "report-scheduler");
             let (from, to) = scheduled_period(&s.cadence, s.next_run)?;
-            let status = match self.make_report(&p, s.organization_id.as_str(), from, to, Some(&s.id), &s.recipients).await
+            let status = match self
+                .make_report(&p, s.organization_id.as_str(), from, to, Some(&s.id), &s.recipients)
+                .await
             {
                 Ok(id) => {
                     made += 1;
@@ -1074,7 +1152,12 @@ mod tests {
         // 2026-12-06 is a Sunday.
         assert_eq!(next_run("weekly", t("2026-12-06T09:00:00Z")).unwrap(), t("2026-12-07T06:00:00Z"));
         assert_eq!(next_run("weekly", t("2026-12-07T06:00:00Z")).unwrap(), t("2026-12-14T06:00:00Z"));
-        assert!(next_run("daily", t("2026-12-06T09:00:00Z")).unwrap_err().to_string().contains("monthly or weekly"));
+        assert!(
+            next_run("daily", t("2026-12-06T09:00:00Z"))
+                .unwrap_err()
+                .to_string()
+                .contains("monthly or weekly")
+        );
         assert_eq!(
             scheduled_period("monthly", t("2027-01-01T06:00:00Z")).unwrap(),
             (t("2026-12-01T00:00:00Z"), t("2027-01-01T00:00:00Z"))
@@ -1085,8 +1168,17 @@ mod tests {
             (t("2026-11-01T00:00:00Z"), t("2026-12-01T00:00:00Z"))
         );
         let req = proto::ReportRequest { period: Some("fortnight".into()), ..req };
-        assert!(report_period(&req, t("2026-12-06T09:00:00Z")).unwrap_err().to_string().contains("last_month"));
-        let req = proto::ReportRequest { period: None, from: Some("2026-10-01".into()), to: Some("2026-09-01".into()), ..req };
-        assert!(report_period(&req, t("2026-12-06T09:00:00Z")).unwrap_err().to_string().contains("after from"));
+        assert!(
+            report_period(&req, t("2026-12-06T09:00:00Z")).unwrap_err().to_string().contains("last_month")
+        );
+        let req = proto::ReportRequest {
+            period: None,
+            from: Some("2026-10-01".into()),
+            to: Some("2026-09-01".into()),
+            ..req
+        };
+        assert!(
+            report_period(&req, t("2026-12-06T09:00:00Z")).unwrap_err().to_string().contains("after from")
+        );
     }
 }

@@ -371,8 +371,15 @@ mod tests {
         assert!(e.starts_with("sla.critical_days: must be 1 to 365"), "{e}");
         let e = check(json!({"sla": {"critcal_days": 7}})).unwrap_err();
         assert!(e.starts_with("sla") && e.contains("critcal_days"), "{e}");
-        assert_eq!(sla(&json!({"high_days": 10, "medium_days": null})).unwrap(), ringfence_evidence::SlaPolicy {
-            kev_due_date: true, critical_days: Some(15), high_days: Some(10), medium_days: None, low_days: None
-        });
+        assert_eq!(
+            sla(&json!({"high_days": 10, "medium_days": null})).unwrap(),
+            ringfence_evidence::SlaPolicy {
+                kev_due_date: true,
+                critical_days: Some(15),
+                high_days: Some(10),
+                medium_days: None,
+                low_days: None
+            }
+        );
     }
 }

@@ -107,7 +107,8 @@ pub(crate) fn report_download(r: ringfence_engine::store::StoredReport, format: 
     };
     let disposition =
         if ext == "html" { "inline".to_owned() } else { format!("attachment; filename=\"{name}.{ext}\"") };
-    ([(header::CONTENT_TYPE, mime.to_owned()), (header::CONTENT_DISPOSITION, disposition)], body).into_response()
+    ([(header::CONTENT_TYPE, mime.to_owned()), (header::CONTENT_DISPOSITION, disposition)], body)
+        .into_response()
 }
 
 #[utoipa::path(get, path = "/api/v1/report-schedules", tag = "reports",
@@ -129,7 +130,11 @@ async fn create_schedule(
 
 #[utoipa::path(delete, path = "/api/v1/report-schedules/{id}", tag = "reports", params(("id" = String, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn delete_schedule(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_schedule(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     s.engine.delete_report_schedule(&c.principal, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

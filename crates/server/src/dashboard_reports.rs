@@ -52,7 +52,13 @@ pub(super) async fn reports(State(s): State<AppState>, v: Viewer, uri: Uri) -> R
             let name = |id: &OrganizationId| {
                 orgs.iter().find(|o| &o.id == id).map(|o| o.name.to_string()).unwrap_or_default()
             };
-            let schedules = schedules.into_iter().map(|s| { let n = name(&s.organization_id); (s, n) }).collect();
+            let schedules = schedules
+                .into_iter()
+                .map(|s| {
+                    let n = name(&s.organization_id);
+                    (s, n)
+                })
+                .collect();
             render(ReportsPage {
                 layout: layout(&v, "Reports", "reports", &uri),
                 selected: q.organization_id.unwrap_or_default(),
@@ -147,7 +153,12 @@ struct CsrfOnly {
     csrf: String,
 }
 
-pub(super) async fn unschedule(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
+pub(super) async fn unschedule(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     let _: CsrfOnly = match form(&v, &body) {
         Ok(f) => f,
         Err(r) => return r.into_response(),
@@ -198,12 +209,18 @@ pub(super) async fn compliance(State(s): State<AppState>, v: Viewer, uri: Uri) -
         Ok((orgs, selected, sla, report)) => {
             let (trend_svg, mttr_svg) = match &report {
                 Some(r) => {
-                    let points: Vec<(String, f64)> =
-                        r.trend.iter().map(|t| (t.at.strftime("%m-%d").to_string(), t.patched_percent)).collect();
+                    let points: Vec<(String, f64)> = r
+                        .trend
+                        .iter()
+                        .map(|t| (t.at.strftime("%m-%d").to_string(), t.patched_percent))
+                        .collect();
                     let mttr: Vec<(String, Option<f64>)> =
                         r.mttr.iter().map(|m| (m.severity.clone(), m.mean_days)).collect();
                     (
-                        ringfence_engine::charts::line_percent("Devices fully patched, last 90 days", &points),
+                        ringfence_engine::charts::line_percent(
+                            "Devices fully patched, last 90 days",
+                            &points,
+                        ),
                         ringfence_engine::charts::bars("Mean days to remediate, by severity", "days", &mttr),
                     )
                 }
@@ -236,11 +253,8 @@ pub(super) async fn export(State(s): State<AppState>, v: Viewer, uri: Uri) -> Re
         Ok(q) => q,
         Err(e) => return done("/compliance", Err(e.body.message)),
     };
-    let req = proto::EvidenceExportQuery {
-        organization_id: q.organization_id,
-        days: q.days,
-        ..Default::default()
-    };
+    let req =
+        proto::EvidenceExportQuery { organization_id: q.organization_id, days: q.days, ..Default::default() };
     match crate::api_reports::evidence_download(&s, &v.0.principal, &req).await {
         Ok(r) => r,
         Err(e) => viewer_error(&v, &uri, e),

@@ -7,9 +7,9 @@
 
 mod api;
 mod api_deploy;
-mod api_reports;
 mod api_intel;
 mod api_remediation;
+mod api_reports;
 pub mod auth;
 mod dashboard;
 pub mod error;

@@ -77,7 +77,12 @@ async fn report_figures_deadlines_and_evidence_bundle_match_the_hand_count(app: 
     let store = app.store.clone();
     store
         .upsert_cves(
-            &[cve("CVE-2026-0001", "critical"), cve("CVE-2026-0002", "high"), cve("CVE-2026-0003", "high"), cve("CVE-2026-0004", "medium")],
+            &[
+                cve("CVE-2026-0001", "critical"),
+                cve("CVE-2026-0002", "high"),
+                cve("CVE-2026-0003", "high"),
+                cve("CVE-2026-0004", "medium"),
+            ],
             now,
         )
         .await
@@ -127,17 +132,31 @@ async fn report_figures_deadlines_and_evidence_bundle_match_the_hand_count(app: 
     assert_eq!((fig["devices"].as_u64(), fig["fully_patched"].as_u64()), (Some(4), Some(3)), "{fig}");
     assert_eq!(fig["patched_percent"], 75.0);
     assert_eq!(
-        (fig["findings_opened"].as_u64(), fig["findings_closed"].as_u64(), fig["findings_open_at_end"].as_u64()),
+        (
+            fig["findings_opened"].as_u64(),
+            fig["findings_closed"].as_u64(),
+            fig["findings_open_at_end"].as_u64()
+        ),
         (Some(4), Some(2), Some(2))
     );
     assert_eq!(fig["sla"], json!({"met": 1, "breached": 1, "open": 1, "overdue": 1, "due_soon": 1}));
     assert_eq!(fig["kev"], json!({"open_findings": 1, "devices": 1, "overdue": 0}));
-    let mttr = |sev: &str| fig["mttr"].as_array().unwrap().iter().find(|m| m["severity"] == sev).unwrap().clone();
-    assert_eq!(mttr("critical"), json!({"severity": "critical", "remediated": 1, "mean_days": 10.0, "within_sla": 1}));
-    assert_eq!(mttr("high"), json!({"severity": "high", "remediated": 1, "mean_days": 35.0, "within_sla": 0}));
+    let mttr =
+        |sev: &str| fig["mttr"].as_array().unwrap().iter().find(|m| m["severity"] == sev).unwrap().clone();
+    assert_eq!(
+        mttr("critical"),
+        json!({"severity": "critical", "remediated": 1, "mean_days": 10.0, "within_sla": 1})
+    );
+    assert_eq!(
+        mttr("high"),
+        json!({"severity": "high", "remediated": 1, "mean_days": 35.0, "within_sla": 0})
+    );
     let csv = tech.get(&format!("/api/v1/reports/{id}/csv")).await;
     let csv = csv.body.as_str().unwrap().to_owned();
-    assert!(csv.contains("summary,sla_breached,1\r\n") && csv.contains("summary,patched_percent,75.0\r\n"), "{csv}");
+    assert!(
+        csv.contains("summary,sla_breached,1\r\n") && csv.contains("summary,patched_percent,75.0\r\n"),
+        "{csv}"
+    );
     let html = tech.get(&format!("/api/v1/reports/{id}/html")).await;
     assert!(html.body.as_str().unwrap().contains("75.0%"));
     // The PDF is Chromium's print of the same page.
@@ -170,7 +189,14 @@ async fn report_figures_deadlines_and_evidence_bundle_match_the_hand_count(app: 
 
     // Deadlines: the overdue high and the KEV due in three days.
     let sla = tech.get(&format!("/api/v1/sla?organization_id={}", app.a1.org.id)).await.body;
-    let cves = |k: &str| sla[k].as_array().unwrap().iter().map(|i| i["cve_id"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    let cves = |k: &str| {
+        sla[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["cve_id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(cves("breached"), ["CVE-2026-0003"]);
     assert_eq!(cves("due_soon"), ["CVE-2026-0004"]);
     assert_eq!(app.engine.raise_sla_alerts().await.unwrap(), 2);
@@ -180,7 +206,10 @@ async fn report_figures_deadlines_and_evidence_bundle_match_the_hand_count(app: 
     let auditor = app.token("auditor@a").await;
     let from = (t0 - SignedDuration::from_hours(1)).to_string();
     let bundle = reqwest::Client::new()
-        .get(app.url(&format!("/api/v1/evidence/export?organization_id={}&from={from}&no_pdf=true", app.a1.org.id)))
+        .get(app.url(&format!(
+            "/api/v1/evidence/export?organization_id={}&from={from}&no_pdf=true",
+            app.a1.org.id
+        )))
         .bearer_auth(&auditor.token)
         .send()
         .await
@@ -202,7 +231,17 @@ async fn report_figures_deadlines_and_evidence_bundle_match_the_hand_count(app: 
     // Mail through a real SMTP server (Python's smtpd) with the report attached.
     if let Some(port) = smtp_port() {
         let mut child = std::process::Command::new("python3")
-            .args(["-W", "ignore", "-u", "-m", "smtpd", "-n", "-c", "DebuggingServer", &format!("127.0.0.1:{port}")])
+            .args([
+                "-W",
+                "ignore",
+                "-u",
+                "-m",
+                "smtpd",
+                "-n",
+                "-c",
+                "DebuggingServer",
+                &format!("127.0.0.1:{port}"),
+            ])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -252,16 +291,35 @@ async fn report_figures_deadlines_and_evidence_bundle_match_the_hand_count(app: 
     let viewer = app.token("viewer@a1").await;
     let r = viewer.get(&format!("/api/v1/evidence/export?organization_id={}", app.a1.org.id)).await;
     assert_eq!(r.status, 403);
-    assert_eq!(viewer.get(&format!("/api/v1/reports/{id}")).await.status, 200, "a client reads its own reports");
+    assert_eq!(
+        viewer.get(&format!("/api/v1/reports/{id}")).await.status,
+        200,
+        "a client reads its own reports"
+    );
     let other = app.token("admin@b").await;
     assert_eq!(other.get(&format!("/api/v1/reports/{id}")).await.status, 404);
-    assert_eq!(other.get(&format!("/api/v1/evidence/export?organization_id={}", app.a1.org.id)).await.status, 404);
+    assert_eq!(
+        other.get(&format!("/api/v1/evidence/export?organization_id={}", app.a1.org.id)).await.status,
+        404
+    );
     assert!(other.get("/api/v1/reports").await.body.as_array().unwrap().is_empty());
     // Bad input is named.
-    let r = tech.send("POST", "/api/v1/reports", Some(json!({"organization_id": app.a1.org.id, "period": "fortnight"}))).await;
+    let r = tech
+        .send(
+            "POST",
+            "/api/v1/reports",
+            Some(json!({"organization_id": app.a1.org.id, "period": "fortnight"})),
+        )
+        .await;
     assert_eq!((r.status, r.body["field"].as_str()), (422, Some("period")));
     let r = tech
-        .send("POST", "/api/v1/report-schedules", Some(json!({"organization_id": app.a1.org.id, "cadence": "daily", "recipients": ["x@y.example"]})))
+        .send(
+            "POST",
+            "/api/v1/report-schedules",
+            Some(
+                json!({"organization_id": app.a1.org.id, "cadence": "daily", "recipients": ["x@y.example"]}),
+            ),
+        )
         .await;
     assert_eq!((r.status, r.body["field"].as_str()), (422, Some("cadence")));
     let r = tech

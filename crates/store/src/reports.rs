@@ -160,8 +160,12 @@ pub trait ReportStore {
 
     async fn save_report(&self, audit: &Audit, scope: &Scope, r: &StoredReport) -> Result<()>;
     async fn set_report_delivery(&self, scope: &Scope, id: &str, delivery: &str) -> Result<()>;
-    async fn list_reports(&self, scope: &Scope, organization: Option<&OrganizationId>, limit: i64)
-    -> Result<Vec<ReportListItem>>;
+    async fn list_reports(
+        &self,
+        scope: &Scope,
+        organization: Option<&OrganizationId>,
+        limit: i64,
+    ) -> Result<Vec<ReportListItem>>;
     async fn get_report(&self, scope: &Scope, id: &str) -> Result<StoredReport>;
 
     /// Raises the alerts not raised before; returns how many were new.

@@ -148,7 +148,11 @@ impl TestApp {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = ringfence_server::AppState::new(
             engine.clone(),
-            ringfence_server::ServerConfig { secure_cookies: false, dispatch_every: None, records_every: None },
+            ringfence_server::ServerConfig {
+                secure_cookies: false,
+                dispatch_every: None,
+                records_every: None,
+            },
         );
         tokio::spawn(ringfence_server::serve(listener, state, std::future::pending()));
         Some(TestApp { base, engine, store, offset, a1, a2, b1, _dir: dir })
@@ -167,7 +171,11 @@ impl TestApp {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = ringfence_server::AppState::new(
             engine.clone(),
-            ringfence_server::ServerConfig { secure_cookies: false, dispatch_every: None, records_every: None },
+            ringfence_server::ServerConfig {
+                secure_cookies: false,
+                dispatch_every: None,
+                records_every: None,
+            },
         );
         tokio::spawn(ringfence_server::serve(listener, state, std::future::pending()));
         Restarted { base, engine }
