@@ -616,11 +616,12 @@ impl Timeline {
         version: Option<&str>,
         before_seq: Option<i64>,
     ) -> Option<&ApprovalRecord> {
-        self.approvals
-            .get(product)?
-            .iter()
-            .rev()
-            .find(|a| before_seq.is_none_or(|b| a.seq < b) && version.is_none_or(|v| a.version == v))
+        let list = self.approvals.get(product)?;
+        // Approvals are kept in sequence order: start at the last one before `before_seq`
+        // instead of walking back from the newest (a product approved thousands of times
+        // would make that quadratic).
+        let end = before_seq.map_or(list.len(), |b| list.partition_point(|a| a.seq < b));
+        list[..end].iter().rev().find(|a| version.is_none_or(|v| a.version == v))
     }
 
     pub fn finish(mut self) -> TimelineOutput {
