@@ -122,6 +122,31 @@ enum AdminCommand {
         #[arg(long)]
         clear: Option<String>,
     },
+    /// Client reports: list them, or generate one (`--organization ID [--period P | --from
+    /// D --to D] [--email-to ADDR …] [--out FILE.pdf|.html|.csv]`).
+    Report {
+        /// Generate a report for this organization (without it: list the reports kept).
+        #[arg(long = "organization")]
+        organization_id: Option<String>,
+        /// last_month (default), this_month, last_7_days, last_30_days or last_90_days.
+        #[arg(long)]
+        period: Option<String>,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        /// Also mail it (needs [reports.smtp] in the config).
+        #[arg(long = "email-to")]
+        email_to: Vec<String>,
+        /// Write the report to this file; its extension picks the format (pdf, html or csv).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Findings past their remediation deadline and those due within 7 days.
+    Sla {
+        #[arg(long = "organization")]
+        organization_id: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -814,6 +839,20 @@ pub async fn run(engine: Engine, args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminCommand::Holds { clear } => {
             ar::holds(&engine, &operator(&engine, &args.partner).await?, f, clear).await?
+        }
+        AdminCommand::Report { organization_id, period, from, to, email_to, out } => {
+            let op = operator(&engine, &args.partner).await?;
+            let req = organization_id.map(|organization_id| ringfence_proto::ReportRequest {
+                organization_id,
+                period,
+                from,
+                to,
+                email_to,
+            });
+            ar::report(&engine, &op, f, req, out.as_deref()).await?
+        }
+        AdminCommand::Sla { organization_id } => {
+            ar::sla(&engine, &operator(&engine, &args.partner).await?, f, organization_id.as_deref()).await?
         }
     }
     Ok(())

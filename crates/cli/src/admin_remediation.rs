@@ -559,3 +559,108 @@ pub async fn retry(engine: &Engine, op: &Principal, f: Format, id: &str, reason:
     );
     Ok(())
 }
+
+/// Lists the reports kept, or generates one (and writes it to `out` when given).
+pub async fn report(
+    engine: &Engine,
+    op: &Principal,
+    f: Format,
+    req: Option<ringfence_proto::ReportRequest>,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let Some(req) = req else {
+        let list = engine.reports(op, None).await?;
+        let rows = list
+            .iter()
+            .map(|r| {
+                vec![
+                    r.id.clone(),
+                    r.organization.clone(),
+                    format!(
+                        "{} – {}",
+                        r.period_start.strftime("%Y-%m-%d"),
+                        r.period_end.strftime("%Y-%m-%d")
+                    ),
+                    r.generated_by.clone(),
+                    if r.has_pdf { "html, csv, pdf".into() } else { "html, csv".into() },
+                    r.delivery.clone(),
+                ]
+            })
+            .collect();
+        emit(
+            f,
+            &["id", "organization", "period", "by", "files", "delivery"],
+            rows,
+            serde_json::to_value(&list)?,
+        );
+        return Ok(());
+    };
+    let format = match out.and_then(|p| p.extension()).and_then(|e| e.to_str()) {
+        None if out.is_none() => None,
+        Some(e @ ("pdf" | "html" | "csv")) => Some(e.to_owned()),
+        _ => {
+            return Err(crate::InvalidArgument("--out: name a .pdf, .html or .csv file".into()).into());
+        }
+    };
+    let r = engine.generate_report(op, &req).await?;
+    if let (Some(path), Some(format)) = (out, format) {
+        let stored = engine.report(op, &r.id).await?;
+        let bytes = match format.as_str() {
+            "html" => stored.html.into_bytes(),
+            "csv" => stored.csv.into_bytes(),
+            _ => stored.pdf.ok_or_else(|| {
+                crate::InvalidArgument(format!(
+                    "the report has no PDF ({}); ask for .html or .csv",
+                    stored.delivery
+                ))
+            })?,
+        };
+        std::fs::write(path, bytes)
+            .map_err(|e| crate::InvalidArgument(format!("cannot write {}: {e}", path.display())))?;
+    }
+    emit(
+        f,
+        &["report", "organization", "period", "delivery"],
+        vec![vec![
+            r.id.clone(),
+            r.organization.clone(),
+            format!("{} – {}", r.period_start.strftime("%Y-%m-%d"), r.period_end.strftime("%Y-%m-%d")),
+            r.delivery.clone(),
+        ]],
+        serde_json::to_value(&r)?,
+    );
+    Ok(())
+}
+
+/// What is overdue and what is due within 7 days.
+pub async fn sla(
+    engine: &Engine,
+    op: &Principal,
+    f: Format,
+    organization_id: Option<&str>,
+) -> anyhow::Result<()> {
+    let o = engine.sla_overview(op, organization_id).await?;
+    let rows = o
+        .breached
+        .iter()
+        .map(|i| ("overdue", i))
+        .chain(o.due_soon.iter().map(|i| ("due soon", i)))
+        .map(|(state, i)| {
+            vec![
+                state.to_owned(),
+                i.organization.clone(),
+                i.hostname.clone(),
+                format!("{}{}", i.cve_id, if i.kev { " (KEV)" } else { "" }),
+                i.severity.clone(),
+                i.due.strftime("%Y-%m-%d %H:%M").to_string(),
+            ]
+        })
+        .collect();
+    emit(
+        f,
+        &["state", "organization", "device", "cve", "severity", "due (UTC)"],
+        rows,
+        serde_json::to_value(&o)?,
+    );
+    Ok(())
+}

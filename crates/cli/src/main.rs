@@ -542,9 +542,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let location = Location::Sqlite(db);
             let store = open_store(&location).await?;
-            let engine = Engine::new(store.clone());
+            // The clients were signed up months ago: the tenancy is created then, and the
+            // months since are replayed (findings, approvals, deployments, checkpoints,
+            // reports) before today's state is seeded.
+            let clock = ringfence_engine::demo::DemoClock::default();
+            let engine = Engine::with_clock(store.clone(), clock.clock());
+            clock.set(
+                ringfence_model::Timestamp::now()
+                    - jiff::SignedDuration::from_hours(24 * ringfence_engine::demo::HISTORY_DAYS),
+            );
             let seed =
                 ringfence_engine::demo::seed_tenancy(&engine).await.context("seeding the demo failed")?;
+            ringfence_engine::demo::seed_history(&engine, &seed, &clock)
+                .await
+                .context("replaying the demo's history failed")?;
             ringfence_engine::demo::seed_intel(&engine, &seed)
                 .await
                 .context("seeding the demo's inventories and vulnerability data failed")?;

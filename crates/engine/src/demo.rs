@@ -850,7 +850,7 @@ pub struct DemoRollouts {
 /// canary gate halted it for every client. Every move goes through the store's transitions,
 /// so the evidence log holds each one.
 pub async fn seed_rollouts(engine: &Engine, seed: &DemoSeed) -> Result<DemoRollouts> {
-    use ringfence_store::{DeployedPackage, DeploymentChange, NewDeployment, NewJob};
+    use ringfence_store::DeployedPackage;
     let op = &seed.operator;
     let store = engine.store();
     let scope = op.scope();
@@ -924,70 +924,571 @@ pub async fn seed_rollouts(engine: &Engine, seed: &DemoSeed) -> Result<DemoRollo
         // Installs under way sit in a long weekend window, so a demo left running shows them
         // under way for the day (the dispatcher fails a start that never reports back).
         let end = start + if path.last() == Some(&"running") { hours(14) } else { hours(3) };
-        let id = uuid::Uuid::now_v7().to_string();
-        let job = proto::jobs::Job {
-            id: uuid::Uuid::now_v7().to_string(),
-            idempotency_key: format!("{id}-install"),
-            device_id: d.id.to_string(),
-            deployment_id: Some(id.clone()),
-            work: proto::jobs::JobKind::Install {
-                packages: packages.iter().map(crate::deploy::job_package).collect(),
-                reboot_allowed: true,
-                health_checks: Vec::new(),
-            },
-            window_start: start,
-            window_end: end,
-            issued_at: start,
-        };
-        let signed = proto::jobs::sign(&job, &secret).map_err(|e| ValueError::new("job", e))?;
-        let new = NewDeployment {
-            id: id.clone(),
-            organization_id: d.organization_id.clone(),
-            device_id: d.id.clone(),
-            kind: "install".into(),
+        let moves: Vec<(&str, Timestamp)> = path.iter().map(|m| (*m, now)).collect();
+        if replay_deployment(
+            store.as_ref(),
+            &secret,
+            &scope,
+            d,
             ring,
-            updates: packages,
-            window_start: start,
-            window_end: end,
-            reboot_required: ring < 3 && d.os.starts_with("Windows"),
-            previous_id: None,
-            detail: format!("ring {ring}; window {} UTC", start.strftime("%Y-%m-%d %H:%M")),
-            action: "deployment.scheduled".into(),
-            job: NewJob {
-                id: job.id.clone(),
-                idempotency_key: job.idempotency_key.clone(),
-                kind: "install".into(),
-                payload: signed.payload,
-                signature: signed.signature,
-            },
-        };
-        let audit = ringfence_store::Audit::new(DISPATCH_ACTOR, now);
-        if store.create_deployments(&audit, &seed.partner.id, &[new]).await?.is_empty() {
-            continue;
-        }
-        made += 1;
-        let agent = ringfence_store::Audit::new(format!("agent:{}", d.id), now);
-        let mut from = "scheduled";
-        for (k, to) in path.iter().enumerate() {
-            let last = k + 1 == path.len();
-            let change = DeploymentChange {
-                status: to.to_string(),
-                detail: match *to {
-                    "failed" => Some("install: dpkg: error processing package xz-utils (--configure)".into()),
-                    "verified" => {
-                        Some("the device's inventory shows every version the deployment installed".into())
-                    }
-                    _ => None,
-                },
-                log: last.then(|| log.clone()),
-                boot_id: None,
-                evidence: serde_json::Value::Null,
-            };
-            store.transition_deployment(&agent, &scope, &id, &[from], &change).await?;
-            from = to;
+            packages,
+            (start, end),
+            now,
+            &moves,
+            &log,
+        )
+        .await?
+        .is_some()
+        {
+            made += 1;
         }
     }
     // The dispatcher judges the rings: the canary gate fails for xz-utils.
     let run = engine.dispatch_partner(&seed.partner.id).await?;
     Ok(DemoRollouts { deployments: made, halted: run.halted })
+}
+
+/// Records one deployment as the dispatcher and an agent would have: created (with its signed
+/// job) at `created`, then each move at its time, the last one carrying the agent's `log`.
+/// Returns its id, or `None` when the device already had a deployment at work.
+#[allow(clippy::too_many_arguments)]
+async fn replay_deployment(
+    store: &dyn ringfence_store::Store,
+    secret: &str,
+    scope: &Scope,
+    d: &Device,
+    ring: u8,
+    packages: Vec<ringfence_store::DeployedPackage>,
+    (start, end): (Timestamp, Timestamp),
+    created: Timestamp,
+    moves: &[(&str, Timestamp)],
+    log: &str,
+) -> Result<Option<String>> {
+    use ringfence_store::{DeploymentChange, NewDeployment, NewJob};
+    let id = uuid::Uuid::now_v7().to_string();
+    let job = proto::jobs::Job {
+        id: uuid::Uuid::now_v7().to_string(),
+        idempotency_key: format!("{id}-install"),
+        device_id: d.id.to_string(),
+        deployment_id: Some(id.clone()),
+        work: proto::jobs::JobKind::Install {
+            packages: packages.iter().map(crate::deploy::job_package).collect(),
+            reboot_allowed: true,
+            health_checks: Vec::new(),
+        },
+        window_start: start,
+        window_end: end,
+        issued_at: start,
+    };
+    let signed = proto::jobs::sign(&job, secret).map_err(|e| ValueError::new("job", e))?;
+    let new = NewDeployment {
+        id: id.clone(),
+        organization_id: d.organization_id.clone(),
+        device_id: d.id.clone(),
+        kind: "install".into(),
+        ring,
+        updates: packages,
+        window_start: start,
+        window_end: end,
+        reboot_required: ring < 3 && d.os.starts_with("Windows"),
+        previous_id: None,
+        detail: format!("ring {ring}; window {} UTC", start.strftime("%Y-%m-%d %H:%M")),
+        action: "deployment.scheduled".into(),
+        job: NewJob {
+            id: job.id.clone(),
+            idempotency_key: job.idempotency_key.clone(),
+            kind: "install".into(),
+            payload: signed.payload,
+            signature: signed.signature,
+        },
+    };
+    let audit = ringfence_store::Audit::new(DISPATCH_ACTOR, created);
+    if store.create_deployments(&audit, &scope.partner_id, &[new]).await?.is_empty() {
+        return Ok(None);
+    }
+    let mut from = "scheduled";
+    for (k, (to, at)) in moves.iter().enumerate() {
+        let last = k + 1 == moves.len();
+        let change = DeploymentChange {
+            status: to.to_string(),
+            detail: match *to {
+                "failed" => Some(format!(
+                    "install: {}",
+                    log.lines()
+                        .find(|l| l.starts_with("dpkg: error"))
+                        .or_else(|| log.lines().find(|l| l.contains("error")))
+                        .unwrap_or("the install failed")
+                )),
+                "verified" => {
+                    Some("the device's inventory shows every version the deployment installed".into())
+                }
+                _ => None,
+            },
+            log: last.then(|| log.to_owned()),
+            boot_id: None,
+            evidence: serde_json::Value::Null,
+        };
+        let agent = ringfence_store::Audit::new(format!("agent:{}", d.id), *at);
+        store.transition_deployment(&agent, scope, &id, &[from], &change).await?;
+        from = to;
+    }
+    Ok(Some(id))
+}
+
+/// How far back the demo's history goes.
+pub const HISTORY_DAYS: i64 = 120;
+
+/// The clock the demo seed moves: the tenancy is created `HISTORY_DAYS` ago and the history
+/// replayed week by week, so every record and evidence event carries its own time and the
+/// chain stays in time order. After the seed it reads the real time again.
+#[derive(Clone, Default)]
+pub struct DemoClock(std::sync::Arc<std::sync::atomic::AtomicI64>);
+
+impl DemoClock {
+    pub fn clock(&self) -> crate::Clock {
+        let offset = self.0.clone();
+        crate::Clock::from_fn(move || {
+            let us = offset.load(std::sync::atomic::Ordering::SeqCst);
+            Timestamp::now()
+                .checked_add(jiff::SignedDuration::from_micros(us))
+                .unwrap_or_else(|_| Timestamp::now())
+        })
+    }
+
+    /// Makes the clock read `at` (it keeps running from there).
+    pub fn set(&self, at: Timestamp) {
+        let us = at.as_microsecond() - Timestamp::now().as_microsecond();
+        self.0.store(us, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn reset(&self) {
+        self.0.store(0, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A CVE the history patches, one per week and none twice (a finding is one per device,
+/// CVE and product): (id, product, fixed version, severity, CVSS, in KEV, for Windows
+/// devices, title).
+type HistoricCve = (&'static str, &'static str, &'static str, &'static str, f64, bool, bool, &'static str);
+
+const HISTORY_CVES: &[HistoricCve] = &[
+    (
+        "CVE-2024-30078",
+        "Windows",
+        "KB5039212",
+        "high",
+        8.8,
+        false,
+        true,
+        "Windows Wi-Fi Driver remote code execution",
+    ),
+    (
+        "CVE-2023-38545",
+        "curl",
+        "7.88.1-10+deb12u4",
+        "critical",
+        9.8,
+        false,
+        false,
+        "curl SOCKS5 heap buffer overflow",
+    ),
+    (
+        "CVE-2023-36884",
+        "Microsoft Office",
+        "16.0.16731.20316",
+        "high",
+        8.8,
+        true,
+        true,
+        "Office and Windows HTML remote code execution",
+    ),
+    (
+        "CVE-2023-4863",
+        "libwebp",
+        "1.2.4-0.2+deb12u1",
+        "high",
+        8.8,
+        true,
+        false,
+        "libwebp heap buffer overflow",
+    ),
+    (
+        "CVE-2024-43491",
+        "Windows Servicing Stack",
+        "KB5043083",
+        "critical",
+        9.8,
+        true,
+        true,
+        "Windows Update servicing stack rollback of fixes",
+    ),
+    (
+        "CVE-2024-2961",
+        "glibc",
+        "2.36-9+deb12u7",
+        "high",
+        7.3,
+        false,
+        false,
+        "glibc iconv ISO-2022-CN-EXT out-of-bounds write",
+    ),
+    (
+        "CVE-2024-38178",
+        "Windows Scripting Engine",
+        "KB5041585",
+        "high",
+        7.5,
+        true,
+        true,
+        "Scripting Engine memory corruption",
+    ),
+    (
+        "CVE-2023-48795",
+        "openssh",
+        "1:9.2p1-2+deb12u2",
+        "medium",
+        5.9,
+        false,
+        false,
+        "SSH prefix truncation (Terrapin)",
+    ),
+    (
+        "CVE-2024-21338",
+        "Windows Kernel",
+        "KB5034763",
+        "high",
+        7.8,
+        true,
+        true,
+        "Windows kernel elevation of privilege",
+    ),
+    ("CVE-2024-4577", "php", "8.2.20-1~deb12u1", "critical", 9.8, true, false, "PHP-CGI argument injection"),
+    (
+        "CVE-2024-38112",
+        "Windows MSHTML",
+        "KB5040442",
+        "high",
+        7.5,
+        true,
+        true,
+        "Windows MSHTML platform spoofing",
+    ),
+    ("CVE-2024-1086", "linux", "6.1.76-1", "high", 7.8, true, false, "Linux kernel nf_tables use-after-free"),
+    (
+        "CVE-2023-21716",
+        "Microsoft Word",
+        "16.0.16130.20218",
+        "critical",
+        9.8,
+        false,
+        true,
+        "Word RTF remote code execution",
+    ),
+    (
+        "CVE-2024-0727",
+        "openssl",
+        "3.0.13-1~deb12u1",
+        "medium",
+        5.5,
+        false,
+        false,
+        "OpenSSL PKCS12 NULL dereference",
+    ),
+    (
+        "CVE-2024-26169",
+        "Windows Error Reporting",
+        "KB5035845",
+        "high",
+        7.8,
+        true,
+        true,
+        "Windows Error Reporting elevation of privilege",
+    ),
+    (
+        "CVE-2024-45492",
+        "expat",
+        "2.5.0-1+deb12u1",
+        "critical",
+        9.8,
+        false,
+        false,
+        "libexpat nextScaffoldPart integer overflow",
+    ),
+];
+
+/// One step of the history, at its time.
+enum Step<'a> {
+    Find(&'a Device, &'static HistoricCve),
+    Approve(&'static HistoricCve),
+    Deploy(&'a Device, u8, &'static HistoricCve, bool),
+    Checkpoint,
+}
+
+/// What `seed_history` replayed.
+#[derive(Debug, Default)]
+pub struct DemoHistory {
+    pub weeks: usize,
+    pub findings: usize,
+    pub deployments: usize,
+    pub checkpoints: u64,
+    pub reports: usize,
+}
+
+/// Replays `HISTORY_DAYS` of patching on the demo fleet, a week at a time on the demo clock:
+/// each week one CVE is found on the devices it touches, approved (by rule for KEV and
+/// critical CVEs, by a technician otherwise), deployed ring by ring inside the devices'
+/// windows, verified, and resolved by the next inventory; the server's checkpoints are made
+/// as it goes. One week goes wrong: the canary fails and the fix reaches the fleet only
+/// three weeks later, past its deadline. Ends with last month's report for every client.
+pub async fn seed_history(engine: &Engine, seed: &DemoSeed, clock: &DemoClock) -> Result<DemoHistory> {
+    use ringfence_store::{CveRow, KevRow, NewFinding, TimedEvent};
+    let store = engine.store().clone();
+    let scope = seed.operator.scope();
+    let (secret, _) = store.signing_key(&crate::agents::generate_key).await?;
+    let now = Timestamp::now();
+    let start = now - jiff::SignedDuration::from_hours(24 * HISTORY_DAYS);
+    let day = |d: f64| jiff::SignedDuration::from_secs((d * 86_400.0) as i64);
+    clock.set(start);
+    store
+        .upsert_cves(
+            &HISTORY_CVES
+                .iter()
+                .map(|c| CveRow {
+                    id: c.0.into(),
+                    status: "Analyzed".into(),
+                    published: start.strftime("%Y-%m-%dT%H:%M:%S").to_string(),
+                    last_modified: start.strftime("%Y-%m-%dT%H:%M:%S").to_string(),
+                    description: c.7.into(),
+                    cvss_score: Some(c.4),
+                    cvss_version: Some("3.1".into()),
+                    cvss_vector: None,
+                    severity: Some(c.3.to_uppercase()),
+                    cwes: "[]".into(),
+                    configurations: "[]".into(),
+                    match_keys: Vec::new(),
+                })
+                .collect::<Vec<_>>(),
+            start,
+        )
+        .await?;
+    let weeks = (HISTORY_DAYS / 7 - 1) as usize;
+    let mut out = DemoHistory { weeks, ..Default::default() };
+    // Every step of every week, put in time order before any is written, so the evidence
+    // chain runs forward in time like a live server's.
+    let mut steps: Vec<(Timestamp, Step)> = Vec::new();
+    for w in 0..weeks {
+        let c: &'static HistoricCve = &HISTORY_CVES[w % HISTORY_CVES.len()];
+        let found = start + day(7.0 * w as f64 + 2.0);
+        let devices: Vec<&Device> = seed
+            .devices
+            .iter()
+            .enumerate()
+            .filter(|(i, d)| d.os.starts_with("Windows") == c.6 && (i + w) % 4 != 0)
+            .map(|(_, d)| d)
+            .collect();
+        if devices.is_empty() {
+            continue;
+        }
+        for (k, d) in devices.iter().enumerate() {
+            steps.push((found + jiff::SignedDuration::from_mins(k as i64), Step::Find(d, c)));
+        }
+        steps.push((found + day(0.8), Step::Approve(c)));
+        // Ring by ring: the first device on day 1, the next two on day 2, the rest from day
+        // 4, an hour and a half apart; in the bad week the canary fails and the rest waits three weeks
+        // for a fixed package.
+        let bad = w == 4;
+        for (k, d) in devices.iter().enumerate() {
+            let (ring, at) = match k {
+                0 => (0u8, found + day(1.0)),
+                1 | 2 => (1, found + day(2.0) + jiff::SignedDuration::from_mins(90 * k as i64)),
+                _ => (2, found + day(4.0) + jiff::SignedDuration::from_mins(90 * k as i64)),
+            };
+            if bad && ring > 0 {
+                if ring == 1 {
+                    steps.push((at, Step::Deploy(d, ring, c, false)));
+                }
+                steps.push((
+                    at + day(19.0) + jiff::SignedDuration::from_mins(45),
+                    Step::Deploy(d, ring, c, true),
+                ));
+            } else {
+                steps.push((at, Step::Deploy(d, ring, c, true)));
+            }
+        }
+        steps.push((found + day(6.9), Step::Checkpoint));
+    }
+    // A deployment's records start half an hour before its install.
+    steps.sort_by_key(|(at, step)| match step {
+        Step::Deploy(..) => *at - jiff::SignedDuration::from_mins(30),
+        _ => *at,
+    });
+    let mut kev = Vec::new();
+    // Findings each device has open from the history, kept whole for every sync.
+    let mut open: std::collections::HashMap<DeviceId, Vec<&'static HistoricCve>> = Default::default();
+    for (at, step) in steps {
+        clock.set(at);
+        match step {
+            Step::Find(d, c) => {
+                if c.5 && !kev.iter().any(|k: &KevRow| k.cve_id == c.0) {
+                    kev.push(KevRow {
+                        cve_id: c.0.into(),
+                        vendor: c.1.into(),
+                        product: c.1.into(),
+                        name: c.7.into(),
+                        date_added: at.strftime("%Y-%m-%d").to_string(),
+                        due_date: (at + day(21.0)).strftime("%Y-%m-%d").to_string(),
+                        ransomware: false,
+                        required_action:
+                            "Apply mitigations per vendor instructions or discontinue use of the product."
+                                .into(),
+                        notes: String::new(),
+                    });
+                    store.upsert_kev(&kev).await?;
+                }
+                let list = open.entry(d.id.clone()).or_default();
+                list.push(c);
+                let new: Vec<NewFinding> = list.iter().map(|c| historic_finding(c)).collect();
+                store.sync_findings(&scope, &d.id, &new, &[], at).await?;
+                out.findings += 1;
+            }
+            Step::Approve(c) => {
+                // By rule when KEV or critical, by a technician otherwise.
+                let (actor, rule) = if c.5 || c.3 == "critical" {
+                    ("system:approval-rules".to_owned(), Some("kev-or-critical"))
+                } else {
+                    let tech = seed.logins.iter().find(|l| l.role == Role::Technician);
+                    (format!("user:{}", tech.map_or("tech", |l| l.username.as_str())), None)
+                };
+                let id = uuid::Uuid::now_v7().to_string();
+                let event = TimedEvent {
+                    at,
+                    actor: actor.clone(),
+                    action: "approval.approved".into(),
+                    object_kind: "approval",
+                    object_id: id.clone(),
+                    organization_id: None,
+                    payload: serde_json::json!({ "after": {
+                        "id": id, "organization_id": null, "product": c.1, "version": c.2,
+                        "decision": "approved", "decided_by": actor, "rule": rule,
+                        "reason": format!("{}: {}", c.0, c.7), "created_at": at,
+                    }}),
+                };
+                store.import_events(&seed.partner.id, &[event]).await?;
+            }
+            Step::Deploy(d, ring, c, succeeds) => {
+                deploy_historic(engine, seed, &secret, &mut open, clock, d, ring, c, at, succeeds).await?;
+                out.deployments += 1;
+            }
+            Step::Checkpoint => out.checkpoints += engine.checkpoint_chains().await?,
+        }
+    }
+    // Last month's report for every client, made on the 1st as a schedule would.
+    let first = now.to_zoned(jiff::tz::TimeZone::UTC).date().first_of_month();
+    if let Ok(z) = first.at(6, 0, 0, 0).to_zoned(jiff::tz::TimeZone::UTC)
+        && z.timestamp() < now
+    {
+        clock.set(z.timestamp());
+        for org in &seed.organizations {
+            let req = proto::ReportRequest {
+                organization_id: org.id.to_string(),
+                period: Some("last_month".into()),
+                ..Default::default()
+            };
+            engine.generate_report(&seed.operator, &req).await?;
+            out.reports += 1;
+        }
+    }
+    clock.reset();
+    out.checkpoints += engine.checkpoint_chains().await?;
+    Ok(out)
+}
+
+/// A history finding: recorded against the operating system, so the next inventory that no
+/// longer shows it resolves it as updated.
+fn historic_finding(c: &HistoricCve) -> ringfence_store::NewFinding {
+    ringfence_store::NewFinding {
+        cve_id: c.0.into(),
+        product: c.1.into(),
+        kind: "os".into(),
+        items: vec![c.1.into()],
+        installed_version: "before the fix".into(),
+        fixed_version: Some(c.2.into()),
+        source: if c.6 { "windows".into() } else { "debian".into() },
+        rule: "demo history".into(),
+    }
+}
+
+/// One history deployment of `c` on `d` at `at`: verified and followed by the inventory
+/// that resolves the finding, or failed.
+#[allow(clippy::too_many_arguments)]
+async fn deploy_historic(
+    engine: &Engine,
+    seed: &DemoSeed,
+    secret: &str,
+    open: &mut std::collections::HashMap<DeviceId, Vec<&'static HistoricCve>>,
+    clock: &DemoClock,
+    d: &Device,
+    ring: u8,
+    c: &'static HistoricCve,
+    at: Timestamp,
+    succeeds: bool,
+) -> Result<()> {
+    let store = engine.store();
+    let scope = seed.operator.scope();
+    let min = jiff::SignedDuration::from_mins;
+    let package = ringfence_store::DeployedPackage {
+        product: c.1.into(),
+        version: c.2.into(),
+        manager: if c.6 { "windows_update".into() } else { "apt".into() },
+        name: c.1.to_lowercase().replace(' ', "-"),
+        from_version: String::new(),
+        to_version: c.2.into(),
+    };
+    let (moves, log) = if succeeds {
+        (
+            vec![
+                ("dispatched", at - min(20)),
+                ("running", at),
+                ("installed", at + min(20)),
+                ("verified", at + min(40)),
+            ],
+            format!("Installing {} {}\nSucceeded\nhealth checks passed\n", c.1, c.2),
+        )
+    } else {
+        (
+            vec![("dispatched", at - min(20)), ("running", at), ("failed", at + min(15))],
+            format!(
+                "Installing {} {}\ndpkg: error processing package {} (--configure)\n",
+                c.1, c.2, package.name
+            ),
+        )
+    };
+    clock.set(at - min(30));
+    let Some(id) = replay_deployment(
+        store.as_ref(),
+        secret,
+        &scope,
+        d,
+        ring,
+        vec![package],
+        (at - min(25), at + min(165)),
+        at - min(30),
+        &moves,
+        &log,
+    )
+    .await?
+    else {
+        return Ok(());
+    };
+    if succeeds {
+        // The next inventory no longer shows it.
+        let seen = at + min(45);
+        clock.set(seen);
+        let list = open.entry(d.id.clone()).or_default();
+        list.retain(|x| x.0 != c.0);
+        let new: Vec<_> = list.iter().map(|c| historic_finding(c)).collect();
+        store.sync_findings(&scope, &d.id, &new, &[], seen).await?;
+        store.attribute_findings(&scope, &d.id, &id, &[c.1.to_string()], at - min(30)).await?;
+    }
+    Ok(())
 }
