@@ -582,3 +582,73 @@ fn admin_reads_rollouts_and_rolls_back_the_demo_s_halted_update() {
     let verify = run(&["evidence", "verify", "--database", &db]);
     assert!(verify.status.success(), "{}", text(&verify));
 }
+
+#[test]
+fn the_demo_s_evidence_bundle_verifies_offline_and_a_tampered_copy_does_not() {
+    let demo = Demo::seed();
+    let orgs = json(&demo.admin(&["organization", "list"]));
+    let org = orgs[0]["id"].as_str().unwrap().to_string();
+    let dir = temp();
+    let bundle = dir.0.join("evidence.zip");
+    let b = bundle.to_str().unwrap();
+    let out = run(&[
+        "evidence",
+        "export",
+        "--database",
+        &demo.db,
+        "--partner",
+        &demo.partner,
+        "--organization",
+        &org,
+        "--days",
+        "180",
+        "--no-pdf",
+        "--out",
+        b,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let ok = run(&["evidence", "verify", "--bundle", b, "--format", "json"]);
+    let report = json(&ok);
+    assert_eq!(report["ok"], true, "{report}");
+    // The demo's months of history are in it: resolved findings with their deployments.
+    assert!(report["rows"].as_u64().unwrap() > 50, "{report}");
+    assert!(report["stubs"].as_u64().unwrap() > 0, "other clients' events are stubs: {report}");
+
+    // One digit of one CVE id changed in the stored events.
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    let at = bytes.windows(9).position(|w| w == b"CVE-2024-").unwrap() + 9;
+    bytes[at] = if bytes[at] == b'9' { b'8' } else { b'9' };
+    let tampered = dir.0.join("tampered.zip");
+    std::fs::write(&tampered, &bytes).unwrap();
+    let bad = run(&["evidence", "verify", "--bundle", tampered.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    assert!(text(&bad).contains("PROBLEM"), "{}", text(&bad));
+    // A pinned key that is not the MSP's, and a key that is not hex.
+    let not_the_msp = hex::encode(ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key().to_bytes());
+    let other = run(&["evidence", "verify", "--bundle", b, "--public-key", &not_the_msp]);
+    assert_eq!(other.status.code(), Some(1), "{}", text(&other));
+    let garbled = run(&["evidence", "verify", "--bundle", b, "--public-key", "xyz"]);
+    assert_eq!(garbled.status.code(), Some(2), "{}", text(&garbled));
+    assert!(text(&garbled).contains("--public-key"), "{}", text(&garbled));
+    let missing = run(&["evidence", "verify", "--bundle", dir.0.join("none.zip").to_str().unwrap()]);
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
+
+    // A report written to a file; the demo already holds last month's.
+    let csv = dir.0.join("report.csv");
+    let made = demo.admin(&[
+        "report",
+        "--organization",
+        &org,
+        "--period",
+        "last_90_days",
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(made.status.success(), "{}", text(&made));
+    let body = std::fs::read_to_string(&csv).unwrap();
+    assert!(body.starts_with("section,metric,value\r\n") && body.contains("summary,sla_met,"), "{body}");
+    let list = json(&demo.admin(&["report"]));
+    assert!(list.as_array().unwrap().len() >= 2, "{list}");
+    let bad = demo.admin(&["report", "--organization", &org, "--out", "report.docx"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+}
