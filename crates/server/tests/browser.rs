@@ -85,8 +85,13 @@ impl Driver {
     }
 
     async fn browser(&self) -> Browser<'_> {
+        self.browser_downloading_to(None).await
+    }
+
+    /// A browser that saves downloads into `downloads` without asking.
+    async fn browser_downloading_to(&self, downloads: Option<&std::path::Path>) -> Browser<'_> {
         let profile = std::env::temp_dir().join(format!("rf-chromium-{}", std::process::id()));
-        let caps = json!({ "capabilities": { "alwaysMatch": {
+        let mut caps = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
@@ -96,6 +101,13 @@ impl Driver {
                          format!("--user-data-dir={}", profile.display())]
             }
         }}});
+        if let Some(dir) = downloads {
+            caps["capabilities"]["alwaysMatch"]["goog:chromeOptions"]["prefs"] = json!({
+                "download.default_directory": dir.display().to_string(),
+                "download.prompt_for_download": false,
+                "download.directory_upgrade": true,
+            });
+        }
         let v = self.call(reqwest::Method::POST, "/session", Some(caps)).await;
         let session =
             v["sessionId"].as_str().unwrap_or_else(|| panic!("no WebDriver session: {v}")).to_owned();
@@ -526,4 +538,64 @@ async fn roll_back_an_update_fleet_wide_after_confirming_in_chromium() {
     assert!(row.contains("halted") && row.contains("fleet-wide rollback: crashes containers"), "{row}");
     b.screenshot("rollouts-rolled-back").await;
     b.quit().await;
+}
+
+/// Waits for a finished download whose name ends with `ext` in `dir`.
+async fn downloaded(dir: &std::path::Path, ext: &str) -> Vec<u8> {
+    for _ in 0..200 {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.ends_with(ext) {
+                    return std::fs::read(e.path()).unwrap();
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no {ext} file was downloaded into {}", dir.display());
+}
+
+#[tokio::test]
+async fn generate_and_download_a_report_and_an_auditor_exports_evidence_in_chromium() {
+    let Some(driver) = start_driver().await else { return };
+    let app = common::TestApp::spawn(common::Backend::Sqlite).await.unwrap();
+    let downloads = std::env::temp_dir().join(format!("rf-downloads-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&downloads).unwrap();
+    let b = driver.browser_downloading_to(Some(&downloads)).await;
+    b.go(&app.url("/login")).await;
+    b.type_into("#username", "tech@a").await;
+    b.type_into("#password", common::PASSWORD).await;
+    b.click("#sign-in").await;
+
+    b.go(&app.url(&format!("/reports?organization_id={}", app.a1.org.id))).await;
+    b.click("#generate").await;
+    assert!(b.text(".flash.notice").await.contains("report for A1 made"), "{}", b.text(".flash").await);
+    b.screenshot("reports").await;
+    // The CSV link downloads the file.
+    b.toggle("#reports a.csv").await;
+    let csv = String::from_utf8(downloaded(&downloads, ".csv").await).unwrap();
+    assert!(csv.starts_with("section,metric,value\r\n") && csv.contains("summary,organization,A1"), "{csv}");
+
+    // The Compliance page draws its charts on the server.
+    b.go(&app.url(&format!("/compliance?organization_id={}", app.a1.org.id))).await;
+    assert!(b.find("#trend-chart svg").await.len() > 1);
+    assert!(b.find("#mttr-chart svg").await.len() > 1);
+    b.click("#logout").await;
+
+    // The auditor: no generate or schedule form, but the evidence export.
+    b.type_into("#username", "auditor@a").await;
+    b.type_into("#password", common::PASSWORD).await;
+    b.click("#sign-in").await;
+    b.go(&app.url("/reports")).await;
+    let page = b.text("main").await;
+    assert!(page.contains("A1") && !page.contains("Generate report"), "{page}");
+    b.go(&app.url(&format!("/compliance?organization_id={}", app.a1.org.id))).await;
+    b.toggle("#export").await;
+    let zip = downloaded(&downloads, ".zip").await;
+    let report = ringfence_evidence::verify_bundle(std::io::Cursor::new(zip), None).unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+    assert_eq!(report.organization.name, "A1");
+    b.quit().await;
+    let _ = std::fs::remove_dir_all(&downloads);
 }
