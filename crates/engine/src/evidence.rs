@@ -314,11 +314,20 @@ impl Engine {
             as_of_micros: to.as_microsecond(),
         };
         let mut w = ringfence_evidence::BundleWriter::new(out, header.clone()).map_err(bundle_err)?;
-        let mut next = start;
-        while next <= hi {
-            let batch = self.store().events_between(&chain, next, hi, EXPORT_BATCH).await?;
+        // The next batch is read while this one is hashed and written: the store's decoding
+        // and the bundle's hashing each take one core.
+        let read = |from: i64| {
+            let store = self.store().clone();
+            let chain = chain.clone();
+            tokio::spawn(async move { store.events_between(&chain, from, hi, EXPORT_BATCH).await })
+        };
+        let mut pending = Some(read(start));
+        while let Some(reading) = pending.take() {
+            let batch = reading.await.map_err(|e| EngineError::Conflict(format!("reading the evidence failed: {e}")))??;
             let Some(last) = batch.last() else { break };
-            next = last.seq + 1;
+            if last.seq < hi {
+                pending = Some(read(last.seq + 1));
+            }
             for e in &batch {
                 w.push(e).map_err(bundle_err)?;
             }
