@@ -145,7 +145,7 @@ impl Engine {
 }
 
 /// How many events are read from the store at a time while exporting.
-const EXPORT_BATCH: i64 = 20_000;
+const EXPORT_BATCH: i64 = 5_000;
 /// The longest audit window one bundle covers.
 const MAX_WINDOW_DAYS: u32 = 400;
 
@@ -323,7 +323,9 @@ impl Engine {
         };
         let mut pending = Some(read(start));
         while let Some(reading) = pending.take() {
-            let batch = reading.await.map_err(|e| EngineError::Conflict(format!("reading the evidence failed: {e}")))??;
+            let batch = reading
+                .await
+                .map_err(|e| EngineError::Conflict(format!("reading the evidence failed: {e}")))??;
             let Some(last) = batch.last() else { break };
             if last.seq < hi {
                 pending = Some(read(last.seq + 1));
