@@ -83,7 +83,7 @@ pub async fn run(args: EvidenceBenchArgs) -> anyhow::Result<()> {
     let t = Instant::now();
     let (mut next, mut read) = (1, 0usize);
     loop {
-        let batch = store.events_between(partner.id.as_str(), next, i64::MAX, 20_000).await?;
+        let batch = store.events_between(partner.id.as_str(), next, i64::MAX, 5_000).await?;
         let Some(last) = batch.last() else { break };
         next = last.seq + 1;
         read += batch.len();
