@@ -27,6 +27,8 @@ fuzz_target!(|data: &[u8]| {
     check::<RollbackRequest>(data);
     check::<RetryRequest>(data);
     check::<HaltRequest>(data);
+    check::<ReportRequest>(data);
+    check::<ReportScheduleInput>(data);
     check::<CheckIn>(data);
     check::<ringfence_proto::jobs::JobReport>(data);
     // A report that parses reads back the same.
