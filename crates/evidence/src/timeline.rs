@@ -953,4 +953,31 @@ mod tests {
         assert_eq!(status(foreign, "7.5"), Some("not_evidenced"));
         assert_eq!(status(foreign, "7.6"), Some("not_evidenced"));
     }
+
+    #[test]
+    fn an_update_seen_by_the_next_inventory_is_credited_to_the_deployment_that_installed_it() {
+        let on = |device: &str| {
+            format!(
+                r#"{{"after":{{"id":"dep1","device_id":"{device}","updates":[{{"product":"openssl","version":"3.0.14","manager":"apt"}}]}}}}"#
+            )
+        };
+        let resolved = |how: &str| {
+            format!(
+                r#"{{"hostname":"h1","resolved":[{{"cve":"CVE-1","product":"openssl","severity":"critical","detected_at":{T0},"resolution":"{how}","deployment":null}}]}}"#
+            )
+        };
+        let credited = |device: &str, how: &str| {
+            let (install, resolution) = (on(device), resolved(how));
+            let out = run(&[
+                (Some("o1"), "findings.change", "d1", T0, OPEN),
+                (Some("o1"), "deployment.installed", "dep1", T0 + DAY, &install),
+                (Some("o1"), "findings.change", "d1", T0 + 2 * DAY, &resolution),
+            ]);
+            (out.rows[0].deployment_id.clone(), out.rows[0].deployed_at)
+        };
+        assert_eq!(credited("d1", "updated"), (Some("dep1".into()), Some(T0 + DAY)));
+        // Another device's install, or a package removed rather than updated, is not credited.
+        assert_eq!(credited("d2", "updated"), (None, None));
+        assert_eq!(credited("d1", "removed"), (None, None));
+    }
 }
