@@ -318,18 +318,33 @@ impl Engine {
     /// The deadlines in force for an organization: its effective `sla` setting (organization
     /// and partner policies), or the defaults.
     pub(crate) async fn sla_of(&self, scope: &Scope, org: &OrganizationId) -> Result<SlaSetting> {
+        let mut all = self.slas_of(scope, std::slice::from_ref(org)).await?;
+        Ok(all.remove(org).unwrap_or_default())
+    }
+
+    /// The deadlines of several organizations, the partner's policies read once.
+    async fn slas_of(
+        &self,
+        scope: &Scope,
+        orgs: &[OrganizationId],
+    ) -> Result<HashMap<OrganizationId, SlaSetting>> {
         let partner_scope = Scope::partner(scope.partner_id.clone());
         let partner = self.store.get_partner(&partner_scope).await?;
         let records = self.store.list_policies(&partner_scope).await?;
         let tree = self.tree(&partner_scope).await?;
         let set = crate::policies::policy_set(&records, &tree, partner.name.as_ref())?;
-        let placement =
-            ringfence_policy::Placement { organization: org.as_str(), site: "", groups: &[], device: "" };
-        let effective = set.effective(placement).map_err(|t| EngineError::Conflict(t.to_string()))?;
-        Ok(effective
-            .get("sla")
-            .and_then(|f| ringfence_policy::settings::sla(&f.value).ok())
-            .unwrap_or_default())
+        let mut out = HashMap::new();
+        for org in orgs {
+            let placement =
+                ringfence_policy::Placement { organization: org.as_str(), site: "", groups: &[], device: "" };
+            let effective = set.effective(placement).map_err(|t| EngineError::Conflict(t.to_string()))?;
+            let sla = effective
+                .get("sla")
+                .and_then(|f| ringfence_policy::settings::sla(&f.value).ok())
+                .unwrap_or_default();
+            out.insert(org.clone(), sla);
+        }
+        Ok(out)
     }
 
     /// Computes a client report (nothing is stored).
@@ -540,8 +555,12 @@ impl Engine {
             .collect();
         let mut policies = Vec::new();
         let mut by_org: HashMap<OrganizationId, (String, SlaSetting)> = HashMap::new();
-        for o in orgs.iter().filter(|o| org.as_ref().is_none_or(|x| *x == o.id)) {
-            let s = self.sla_of(&scope, &o.id).await?;
+        let wanted: Vec<&Organization> =
+            orgs.iter().filter(|o| org.as_ref().is_none_or(|x| *x == o.id)).collect();
+        let ids: Vec<OrganizationId> = wanted.iter().map(|o| o.id.clone()).collect();
+        let mut slas = self.slas_of(&scope, &ids).await?;
+        for o in wanted {
+            let s = slas.remove(&o.id).unwrap_or_default();
             policies.push((o.name.to_string(), s.clone()));
             by_org.insert(o.id.clone(), (o.name.to_string(), s));
         }
