@@ -12,7 +12,10 @@ use ringfence_model::*;
 use ringfence_store::{CveRow, KevRow, NewFinding};
 use serde_json::json;
 
-both_backends!(report_figures_deadlines_and_evidence_bundle_match_the_hand_count);
+both_backends!(
+    report_figures_deadlines_and_evidence_bundle_match_the_hand_count,
+    a_schedule_makes_its_report_once_when_it_is_due,
+);
 
 const DAY: i64 = 24;
 
@@ -330,4 +333,45 @@ async fn report_figures_deadlines_and_evidence_bundle_match_the_hand_count(app: 
 
 fn smtp_port() -> Option<u16> {
     std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok().map(|a| a.port())
+}
+
+async fn a_schedule_makes_its_report_once_when_it_is_due(app: TestApp) {
+    let tech = app.token("tech@a").await;
+    let r = tech
+        .send(
+            "POST",
+            "/api/v1/report-schedules",
+            Some(json!({"organization_id": app.a1.org.id, "cadence": "weekly", "recipients": ["it@a1.example"]})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let next: Timestamp = r.body["next_run"].as_str().unwrap().parse().unwrap();
+    assert_eq!(next.to_zoned(jiff::tz::TimeZone::UTC).weekday(), jiff::civil::Weekday::Monday);
+    // Not due yet: nothing is made.
+    assert_eq!(app.engine.run_report_schedules().await.unwrap(), 0);
+    // Once due, one report for the week before; a second server running the schedules at
+    // the same moment makes none.
+    let wait = next.duration_since(app.engine.now()).as_secs() + 60;
+    app.advance(std::time::Duration::from_secs(wait as u64));
+    let other = common::TestApp::restart(&app).await;
+    let (a, b) = tokio::join!(app.engine.run_report_schedules(), other.engine.run_report_schedules());
+    assert_eq!(a.unwrap() + b.unwrap(), 1);
+    let reports = tech.get(&format!("/api/v1/reports?organization_id={}", app.a1.org.id)).await.body;
+    let list = reports.as_array().unwrap();
+    assert_eq!(list.len(), 1, "{reports}");
+    let start: Timestamp = list[0]["period_start"].as_str().unwrap().parse().unwrap();
+    let end: Timestamp = list[0]["period_end"].as_str().unwrap().parse().unwrap();
+    assert_eq!(end.duration_since(start).as_hours(), 7 * 24);
+    assert!(list[0]["delivery"].as_str().unwrap().contains("no SMTP server"), "{reports}");
+    let schedules = tech.get("/api/v1/report-schedules").await.body;
+    let s = schedules.as_array().unwrap().iter().find(|s| s["id"] == id.as_str()).unwrap();
+    let moved: Timestamp = s["next_run"].as_str().unwrap().parse().unwrap();
+    assert_eq!(moved.duration_since(next).as_hours(), 7 * 24, "{s}");
+    assert!(s["last_status"].as_str().unwrap().contains("no SMTP server"), "{s}");
+    // Removing it is recorded and only for those who may.
+    let auditor = app.token("auditor@a").await;
+    assert_eq!(auditor.send("DELETE", &format!("/api/v1/report-schedules/{id}"), None).await.status, 403);
+    assert_eq!(tech.send("DELETE", &format!("/api/v1/report-schedules/{id}"), None).await.status, 204);
+    assert!(tech.get("/api/v1/report-schedules").await.body.as_array().unwrap().is_empty());
 }
