@@ -250,8 +250,9 @@ enum EvidenceCommand {
         /// An evidence bundle (.zip) exported by `ringfence evidence export` or the dashboard.
         #[arg(long, value_name = "FILE")]
         bundle: Option<PathBuf>,
-        /// The MSP's public key (64 hex characters) to pin, as published out of band; without
-        /// it the bundle's own key is used and its id printed for you to compare.
+        /// The signing key (64 hex characters) of the ringfence server that made the bundle, as
+        /// the MSP publishes it out of band; without it the bundle's own key is used and its
+        /// id printed for you to compare.
         #[arg(long, value_name = "HEX", requires = "bundle")]
         public_key: Option<String>,
         #[arg(long, value_enum, default_value_t = output::Format::Table)]
@@ -599,7 +600,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let file = file_config(&args.db)?;
             let location = location(&args.db, &file)?;
             let store = open_store(&location).await?;
-            admin::run(Engine::new(store), args).await?;
+            let reports =
+                file.reports.as_ref().map(config::ReportsConfig::resolve).transpose()?.unwrap_or_default();
+            admin::run(Engine::new(store).with_reports(reports), args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Evidence {
@@ -616,7 +619,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let file = file_config(&db)?;
             let location = location(&db, &file)?;
             let store = open_store(&location).await?;
-            let engine = Engine::new(store);
+            let reports =
+                file.reports.as_ref().map(config::ReportsConfig::resolve).transpose()?.unwrap_or_default();
+            let engine = Engine::new(store).with_reports(reports);
             let p = admin::operator(&engine, &partner).await?;
             let q = ringfence_proto::EvidenceExportQuery {
                 organization_id: organization,
@@ -630,14 +635,26 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let partial = out.with_extension("zip.partial");
             let f = std::fs::File::create(&partial)
                 .map_err(|e| InvalidArgument(format!("cannot write {}: {e}", partial.display())))?;
-            let result = engine.export_evidence(&p, &q, std::io::BufWriter::new(f)).await;
-            match result {
+            let mut writer = std::io::BufWriter::new(f);
+            let result = engine.export_evidence(&p, &q, &mut writer).await;
+            // Every byte on disk before the bundle takes its name: a full disk fails here.
+            let written = result.and_then(|summary| {
+                use std::io::Write;
+                writer.flush().and_then(|()| writer.get_ref().sync_all()).map(|()| summary).map_err(|e| {
+                    ringfence_engine::EngineError::Conflict(format!(
+                        "cannot write {}: {e}",
+                        partial.display()
+                    ))
+                })
+            });
+            match written {
                 Ok(summary) => {
                     std::fs::rename(&partial, &out)?;
                     output::print_export(format, &out, &summary);
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {
+                    drop(writer);
                     let _ = std::fs::remove_file(&partial);
                     Err(e.into())
                 }

@@ -161,7 +161,10 @@ pub fn print_bundle_verification(
             );
             println!("checkpoints   {} signature(s) verified", r.checkpoints_checked);
             println!("rows          {} vulnerability record(s) recomputed from the events", r.rows);
-            println!("signing key   {} (compare it with the MSP's published key)", r.key_id);
+            println!(
+                "signing key   {} (compare it with the key id the MSP publishes for its server)",
+                r.key_id
+            );
             for p in &r.problems {
                 println!("PROBLEM  {p}");
             }

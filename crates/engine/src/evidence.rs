@@ -261,7 +261,9 @@ impl Engine {
         }
         let from = match q.from.as_deref().filter(|s| !s.trim().is_empty()) {
             Some(f) => crate::reports::parse_bound("from", f)?,
-            None => to - jiff::SignedDuration::from_hours(i64::from(days) * 24),
+            None => to.checked_sub(jiff::SignedDuration::from_hours(i64::from(days) * 24)).map_err(|_| {
+                ValueError::new("to", "is too far in the past for the window: give a date after year 1")
+            })?,
         };
         if to <= from {
             return Err(ValueError::new("to", "must be after from").into());

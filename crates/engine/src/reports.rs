@@ -227,9 +227,9 @@ pub fn figures(
         if d.status == "failed" && in_period(d.finished_at) {
             activity.failed += 1;
         }
-        if (d.kind == "rollback" && in_period(d.installed_at.or(d.finished_at)))
-            || (d.kind == "install" && d.status == "rolled_back" && in_period(Some(d.updated_at)))
-        {
+        // A rollback is its own deployment (the install it undoes is then marked rolled_back):
+        // counted once, by the rollback.
+        if d.kind == "rollback" && in_period(d.installed_at.or(d.finished_at)) {
             activity.rolled_back += 1;
         }
     }
@@ -302,16 +302,28 @@ fn parse_org(id: &str) -> Result<OrganizationId> {
     })
 }
 
-/// Reads a period bound: `YYYY-MM-DD` (midnight UTC) or an RFC 3339 instant.
+/// Reads a period bound: `YYYY-MM-DD` (midnight UTC) or an RFC 3339 instant, in the years
+/// 1970 to 9000 (so that no period arithmetic can overflow).
 pub fn parse_bound(field: &str, s: &str) -> Result<Timestamp> {
     let s = s.trim();
-    if let Ok(t) = s.parse::<Timestamp>() {
-        return Ok(t);
+    let t = match s.parse::<Timestamp>() {
+        Ok(t) => t,
+        Err(_) => {
+            let d: jiff::civil::Date = s.parse().map_err(|_| {
+                ValueError::new(field, format!("'{s}' is not a date: use YYYY-MM-DD or an RFC 3339 instant"))
+            })?;
+            d.to_zoned(jiff::tz::TimeZone::UTC)
+                .map_err(|e| ValueError::new(field, e.to_string()))?
+                .timestamp()
+        }
+    };
+    let year = t.to_zoned(jiff::tz::TimeZone::UTC).year();
+    if !(1970..=9000).contains(&year) {
+        return Err(
+            ValueError::new(field, format!("'{s}' is out of range: use a date from 1970 to 9000")).into()
+        );
     }
-    let d: jiff::civil::Date = s.parse().map_err(|_| {
-        ValueError::new(field, format!("'{s}' is not a date: use YYYY-MM-DD or an RFC 3339 instant"))
-    })?;
-    Ok(d.to_zoned(jiff::tz::TimeZone::UTC).map_err(|e| ValueError::new(field, e.to_string()))?.timestamp())
+    Ok(t)
 }
 
 impl Engine {
@@ -388,9 +400,11 @@ impl Engine {
         let findings = self.store.report_findings(&scope, Some(&org_id), from).await?;
         // Only what existed by the end of the period counts.
         let findings: Vec<ReportFinding> = findings.into_iter().filter(|f| f.first_detected < to).collect();
+        // Deployments are filtered by creation: one made before the period may install,
+        // fail or be verified inside it (windows are planned up to weeks ahead).
         let dq = DeploymentQuery {
             organization_id: Some(org_id.clone()),
-            since: Some(from),
+            since: Some(from - SignedDuration::from_hours(60 * 24)),
             limit: 0,
             ..Default::default()
         };
@@ -564,10 +578,23 @@ impl Engine {
             policies.push((o.name.to_string(), s.clone()));
             by_org.insert(o.id.clone(), (o.name.to_string(), s));
         }
+        // A finding under an active risk decision (mitigated, or risk accepted until a date)
+        // is decided, not late: it is neither breached nor due.
+        let decided: HashSet<(OrganizationId, String, String)> = self
+            .store
+            .list_risk_decisions(&scope)
+            .await?
+            .into_iter()
+            .filter(|d| d.revoked_at.is_none() && d.expires_at > now)
+            .map(|d| (d.organization_id, d.cve_id, d.product))
+            .collect();
         let mut breached = Vec::new();
         let mut due_soon = Vec::new();
         for f in findings.iter().filter(|f| f.resolved_at.is_none()) {
             let Some(o) = device_org.get(&f.device_id) else { continue };
+            if decided.contains(&(o.clone(), f.cve_id.clone(), f.product.clone())) {
+                continue;
+            }
             let Some((name, s)) = by_org.get(o) else { continue };
             let Some(due) = sla_due(s, f.first_detected, &f.severity, f.kev_due.as_deref()) else { continue };
             let item = SlaItem {
@@ -600,7 +627,14 @@ impl Engine {
         let mut raised = 0;
         for partner in self.store.list_partners().await? {
             let p = crate::system_principal(&partner.id, "sla-alerts");
-            let o = self.sla_overview(&p, None).await?;
+            let o = match self.sla_overview(&p, None).await {
+                Ok(o) => o,
+                Err(e) => {
+                    // One partner's trouble (a policy tie) does not stop the others' alerts.
+                    tracing::warn!(partner = %partner.id, error = %e, "remediation deadlines not checked");
+                    continue;
+                }
+            };
             let mut alerts: BTreeMap<(String, OrganizationId, String), (i64, String)> = BTreeMap::new();
             for (kind, items) in [("sla_breached", &o.breached), ("sla_due_soon", &o.due_soon)] {
                 for i in items {
@@ -637,7 +671,10 @@ impl Engine {
                     message,
                 })
                 .collect();
-            raised += self.store.raise_sla_alerts(&partner.id, self.now(), &list).await?;
+            match self.store.raise_sla_alerts(&partner.id, self.now(), &list).await {
+                Ok(n) => raised += n,
+                Err(e) => tracing::warn!(partner = %partner.id, error = %e, "deadline alerts not raised"),
+            }
         }
         Ok(raised)
     }
@@ -646,11 +683,13 @@ impl Engine {
 /// The report as CSV: one section per table, each with a header row.
 pub fn report_csv(r: &ClientReport) -> String {
     fn q(s: &str) -> String {
-        if s.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
+        // A cell a spreadsheet would run as a formula is prefixed with an apostrophe.
+        let s = if s.starts_with(['=', '+', '@', '\t']) || (s.starts_with('-') && s.parse::<f64>().is_err()) {
+            format!("'{s}")
         } else {
             s.to_owned()
-        }
+        };
+        if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
     }
     let mut out = String::new();
     let mut line = |cells: &[String]| {
@@ -1114,28 +1153,43 @@ impl Engine {
         let now = self.now();
         let mut made = 0;
         for (partner, s) in self.store.due_report_schedules(now).await? {
-            let next = next_run(&s.cadence, now)?;
-            // Claim the run first, so a second server does not make it too.
-            if !self.store.advance_report_schedule(&s.id, s.next_run, next, now, "running").await? {
+            let Ok(next) = next_run(&s.cadence, now) else {
+                tracing::warn!(schedule = %s.id, cadence = %s.cadence, "report schedule has an unknown cadence");
                 continue;
+            };
+            // Claim the run first, so a second server does not make it too.
+            match self.store.advance_report_schedule(&s.id, s.next_run, next, now, "running").await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(schedule = %s.id, error = %e, "report schedule not claimed");
+                    continue;
+                }
             }
             let p = crate::system_principal(&partner, "report-scheduler");
-            let (from, to) = scheduled_period(&s.cadence, s.next_run)?;
-            let status = match self
-                .make_report(&p, s.organization_id.as_str(), from, to, Some(&s.id), &s.recipients)
-                .await
-            {
+            let made_report = match scheduled_period(&s.cadence, s.next_run) {
+                Ok((from, to)) => {
+                    self.make_report(&p, s.organization_id.as_str(), from, to, Some(&s.id), &s.recipients)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            let status = match made_report {
                 Ok(id) => {
                     made += 1;
-                    let r = self.store.get_report(&p.scope(), &id).await?;
-                    if r.delivery.is_empty() { "made".to_owned() } else { r.delivery }
+                    match self.store.get_report(&p.scope(), &id).await {
+                        Ok(r) if !r.delivery.is_empty() => r.delivery,
+                        _ => "made".to_owned(),
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(schedule = %s.id, error = %e, "scheduled report failed");
                     format!("failed: {e}")
                 }
             };
-            self.store.advance_report_schedule(&s.id, next, next, now, &status).await?;
+            if let Err(e) = self.store.advance_report_schedule(&s.id, next, next, now, &status).await {
+                tracing::warn!(schedule = %s.id, error = %e, "report schedule status not recorded");
+            }
         }
         Ok(made)
     }

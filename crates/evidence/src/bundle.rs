@@ -2,7 +2,7 @@
 //! (its own events in full, everyone else's as [`crate::Stub`]s), the signed checkpoints that anchor
 //! and close the segment, the vulnerability timeline and CIS Control 7 tables derived from
 //! the events, a README, and a manifest listing every file's SHA-256, signed with the
-//! partner's key.
+//! server's signing key.
 //!
 //! [`BundleWriter`] streams: events arrive one at a time from a database cursor and are
 //! written straight into the archive; only the timeline's rows are kept in memory. Reading a

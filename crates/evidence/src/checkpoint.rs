@@ -1,4 +1,4 @@
-//! Signed checkpoints: a statement, signed with the partner's Ed25519 key, that a chain had a
+//! Signed checkpoints: a statement, signed with the server's Ed25519 key, that a chain had a
 //! given hash at a given sequence number. A bundle's segment is anchored to the checkpoint
 //! just before it and closed by one at its end, so a reader who trusts the key knows that no
 //! event of the segment was removed, added or rewritten since it was checkpointed.

@@ -7,6 +7,17 @@ use std::fmt::Write as _;
 use crate::timeline::{Safeguard, VulnRow};
 
 fn push_field(out: &mut String, value: &str) {
+    // Text from agents (host names, products) that a spreadsheet would run as a formula is
+    // prefixed with an apostrophe.
+    let guarded;
+    let value = if value.starts_with(['=', '+', '@', '\t'])
+        || (value.starts_with('-') && value.parse::<f64>().is_err())
+    {
+        guarded = format!("'{value}");
+        guarded.as_str()
+    } else {
+        value
+    };
     if value.contains([',', '"', '\n', '\r']) {
         out.push('"');
         out.push_str(&value.replace('"', "\"\""));
@@ -139,6 +150,10 @@ mod tests {
             ("two\nlines", "\"two\nlines\""),
             ("cr\r", "\"cr\r\""),
             ("", ""),
+            ("=HYPERLINK(\"x\")", "\"'=HYPERLINK(\"\"x\"\")\""),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("-5", "-5"),
+            ("-cmd", "'-cmd"),
         ];
         for (input, expect) in cases {
             let mut out = String::new();

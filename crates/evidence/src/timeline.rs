@@ -402,7 +402,8 @@ pub struct Timeline {
     org: String,
     sla: SlaPolicy,
     as_of_micros: i64,
-    rows: HashMap<(String, String), VulnRow>,
+    /// By (CVE, device, product): one CVE can be open in two products of one device.
+    rows: HashMap<(String, String, String), VulnRow>,
     /// Approvals by product, in sequence order.
     approvals: HashMap<String, Vec<ApprovalRecord>>,
     deployments: HashMap<String, DeploymentRecord>,
@@ -471,7 +472,7 @@ impl Timeline {
         self.cis.findings.add(c.seq);
         self.cis.devices_scanned.insert(c.object_id.to_owned());
         for o in p.opened {
-            let key = (o.cve, c.object_id.to_owned());
+            let key = (o.cve, c.object_id.to_owned(), o.product);
             // A finding already open stays with its first detection; one opened again after
             // its resolution starts over, so the row shows the latest episode.
             if self.rows.get(&key).is_some_and(|r| r.resolved_at.is_none()) {
@@ -481,7 +482,7 @@ impl Timeline {
                 cve: key.0.clone(),
                 device_id: key.1.clone(),
                 hostname: p.hostname.clone(),
-                product: o.product,
+                product: key.2.clone(),
                 severity: o.severity,
                 kev: o.kev_due.is_some(),
                 kev_due: o.kev_due,
@@ -508,12 +509,12 @@ impl Timeline {
             } else {
                 None
             };
-            let key = (r.cve, c.object_id.to_owned());
+            let key = (r.cve, c.object_id.to_owned(), r.product);
             let row = self.rows.entry(key).or_insert_with_key(|key| VulnRow {
                 cve: key.0.clone(),
                 device_id: key.1.clone(),
                 hostname: p.hostname.clone(),
-                product: r.product,
+                product: key.2.clone(),
                 severity: r.severity,
                 kev: r.kev_due.is_some(),
                 kev_due: r.kev_due,

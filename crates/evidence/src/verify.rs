@@ -208,8 +208,8 @@ fn read_all<R: Read + Seek>(zip: &mut ZipArchive<R>, name: &str) -> Result<Optio
     Ok(Some(bytes))
 }
 
-/// Verifies a bundle. `pinned_key` is the partner's key as the reader knows it from
-/// elsewhere; without it, the bundle is checked against the key it carries.
+/// Verifies a bundle. `pinned_key` is the signing key of the server that made the bundle, as
+/// the reader knows it from elsewhere; without it, the bundle is checked against the key it carries.
 pub fn verify_bundle<R: Read + Seek>(
     r: R,
     pinned_key: Option<&VerifyingKey>,
@@ -569,12 +569,13 @@ fn compare_tables(tables: &TimelineOutput, contents: &HashMap<&str, Vec<u8>>, re
         if let Some(bytes) = contents.get(file)
             && bytes.as_slice() != rendered.as_bytes()
         {
-            let found = String::from_utf8_lossy(bytes);
-            let mut found_lines = found.split("\r\n");
-            let mut want_lines = rendered.split("\r\n");
-            let line = (1..)
-                .find(|_| found_lines.next() != want_lines.next())
-                .unwrap_or_else(|| unreachable!("the texts differ, so some line differs"));
+            // Compared as bytes, line by line: the first line that differs, or the line after
+            // the shorter file's end.
+            let found: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+            let want: Vec<&[u8]> = rendered.as_bytes().split(|b| *b == b'\n').collect();
+            let line = (0..found.len().max(want.len()))
+                .find(|i| found.get(*i) != want.get(*i))
+                .map_or(found.len().max(want.len()), |i| i + 1);
             report.problem(Problem::CsvDiffers { file, line });
         }
     }

@@ -158,12 +158,19 @@ async fn export_evidence(
     Ok(evidence_download(&s, &c.principal, &q).await?)
 }
 
+/// Exports building at once: each holds its bundle in memory until it is sent.
+static EXPORTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
 /// Exports a bundle into memory and answers it as a download (shared with the dashboard).
 pub(crate) async fn evidence_download(
     s: &AppState,
     p: &ringfence_model::Principal,
     q: &EvidenceExportQuery,
 ) -> Result<Response, ringfence_engine::EngineError> {
+    let _turn = EXPORTS
+        .acquire()
+        .await
+        .map_err(|_| ringfence_engine::EngineError::Conflict("the server is shutting down".into()))?;
     let mut buf = std::io::Cursor::new(Vec::new());
     let summary = s.engine.export_evidence(p, q, &mut buf).await?;
     let name = format!(
