@@ -218,4 +218,29 @@ mod tests {
             resolve(&FileConfig::default(), None, None, Some("mysql://x"), None).unwrap_err().to_string();
         assert!(err.contains("postgres://"), "{err}");
     }
+
+    #[test]
+    fn the_reports_section_is_checked_at_start() {
+        let err =
+            FileConfig::parse("[reports.smtp]\nhost = \"mail\"\nfrom = \"a@b.example\"\nsecurty = \"tls\"")
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("securty"), "{err}");
+        let err = FileConfig::parse("[reports.smtp]\nhost = \"mail\"").unwrap_err().to_string();
+        assert!(err.contains("from"), "{err}");
+        let dir = ringfence_store::testing::TempDir::new("ringfence-config");
+        let logo = dir.0.join("logo.bmp");
+        std::fs::write(&logo, b"BM").unwrap();
+        let file = FileConfig::parse(&format!("[reports]\nlogo = {:?}", logo.display().to_string())).unwrap();
+        let err = file.reports.as_ref().unwrap().resolve().unwrap_err().to_string();
+        assert!(err.contains(".png") && err.contains("logo.bmp"), "{err}");
+        let missing = FileConfig::parse("[reports]\nlogo = \"/nonexistent/logo.png\"").unwrap();
+        let err = missing.reports.as_ref().unwrap().resolve().unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/logo.png"), "{err}");
+        let svg = dir.0.join("logo.svg");
+        std::fs::write(&svg, b"<svg/>").unwrap();
+        let file = FileConfig::parse(&format!("[reports]\nlogo = {:?}", svg.display().to_string())).unwrap();
+        let resolved = file.reports.as_ref().unwrap().resolve().unwrap();
+        assert_eq!(resolved.logo.as_deref(), Some("data:image/svg+xml;base64,PHN2Zy8+"));
+    }
 }

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use ringfence_evidence::{ChainBreak, ChainVerifier};
 use ringfence_model::*;
 use ringfence_proto as proto;
-use ringfence_store::{CheckpointRecord, EventRecord, Store};
+use ringfence_store::{EventRecord, Store};
 
 /// Events are read in batches of this many while verifying.
 const BATCH: i64 = 2000;
@@ -174,28 +174,6 @@ fn server_key(secret_hex: &str) -> Result<ed25519_dalek::SigningKey> {
     Ok(ed25519_dalek::SigningKey::from_bytes(&bytes))
 }
 
-fn to_record(c: &ringfence_evidence::Checkpoint) -> CheckpointRecord {
-    CheckpointRecord {
-        chain: c.chain.clone(),
-        seq: c.seq,
-        hash: c.hash.clone(),
-        at_micros: c.at_micros,
-        key_id: c.key_id.clone(),
-        signature: c.signature.clone(),
-    }
-}
-
-fn from_record(c: CheckpointRecord) -> ringfence_evidence::Checkpoint {
-    ringfence_evidence::Checkpoint {
-        chain: c.chain,
-        seq: c.seq,
-        hash: c.hash,
-        at_micros: c.at_micros,
-        key_id: c.key_id,
-        signature: c.signature,
-    }
-}
-
 impl Engine {
     async fn evidence_key(&self) -> Result<ed25519_dalek::SigningKey> {
         let (secret, _) = self.store().signing_key(&crate::agents::generate_key).await?;
@@ -211,7 +189,7 @@ impl Engine {
     ) -> Result<ringfence_evidence::Checkpoint> {
         let e = self.store().event_at(chain, seq).await?.ok_or(EngineError::NotFound("evidence event"))?;
         let c = ringfence_evidence::Checkpoint::sign(key, chain, seq, &e.hash, self.now().as_microsecond());
-        self.store().save_checkpoint(&to_record(&c)).await?;
+        self.store().save_checkpoint(&c).await?;
         Ok(c)
     }
 
@@ -226,7 +204,7 @@ impl Engine {
             }
             let c =
                 ringfence_evidence::Checkpoint::sign(&key, &chain, seq, &hash, self.now().as_microsecond());
-            self.store().save_checkpoint(&to_record(&c)).await?;
+            self.store().save_checkpoint(&c).await?;
             made += 1;
         }
         Ok(made)
@@ -291,16 +269,10 @@ impl Engine {
             _ => 1,
         };
         let end_checkpoint = match self.store().checkpoint_before(&chain, hi).await? {
-            Some(c) if c.seq == hi => from_record(c),
+            Some(c) if c.seq == hi => c,
             _ => self.checkpoint_at(&key, &chain, hi).await?,
         };
-        let mut checkpoints: Vec<_> = self
-            .store()
-            .list_checkpoints(&chain, start - 1, hi)
-            .await?
-            .into_iter()
-            .map(from_record)
-            .collect();
+        let mut checkpoints: Vec<_> = self.store().list_checkpoints(&chain, start - 1, hi).await?;
         if !checkpoints.iter().any(|c| c.seq == hi) {
             checkpoints.push(end_checkpoint);
         }

@@ -682,19 +682,10 @@ impl Engine {
 
 /// The report as CSV: one section per table, each with a header row.
 pub fn report_csv(r: &ClientReport) -> String {
-    fn q(s: &str) -> String {
-        // A cell a spreadsheet would run as a formula is prefixed with an apostrophe.
-        let s = if s.starts_with(['=', '+', '@', '\t']) || (s.starts_with('-') && s.parse::<f64>().is_err()) {
-            format!("'{s}")
-        } else {
-            s.to_owned()
-        };
-        if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
-    }
     let mut out = String::new();
     let mut line = |cells: &[String]| {
-        out.push_str(&cells.iter().map(|c| q(c)).collect::<Vec<_>>().join(","));
-        out.push_str("\r\n");
+        let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+        ringfence_evidence::csv::push_line(&mut out, &cells);
     };
     line(&["section".into(), "metric".into(), "value".into()]);
     let m = |k: &str, v: String| vec!["summary".to_owned(), k.to_owned(), v];
@@ -1216,6 +1207,23 @@ mod tests {
         assert_eq!(sla_due(&s, d, "none", Some("2026-11-05")), Some(t("2026-11-05T23:59:59.999999Z")));
         let no_kev = SlaSetting { kev_due_date: false, ..s.clone() };
         assert_eq!(sla_due(&no_kev, d, "none", Some("2026-11-05")), None);
+    }
+
+    #[test]
+    fn period_bounds_refuse_what_they_cannot_read() {
+        assert_eq!(parse_bound("from", " 2026-11-01 ").unwrap(), t("2026-11-01T00:00:00Z"));
+        assert_eq!(parse_bound("to", "2026-11-01T10:00:00Z").unwrap(), t("2026-11-01T10:00:00Z"));
+        for (input, says) in [
+            ("2026-13-01", "is not a date"),
+            ("yesterday", "is not a date"),
+            ("", "is not a date"),
+            ("-009999-01-05", "out of range"),
+            ("1969-12-31", "out of range"),
+            ("9999-01-01", "out of range"),
+        ] {
+            let e = parse_bound("from", input).unwrap_err().to_string();
+            assert!(e.contains("from") && e.contains(says), "{input:?}: {e}");
+        }
     }
 
     #[test]

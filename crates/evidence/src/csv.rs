@@ -1,5 +1,7 @@
-//! The CSV renderings of the timeline's tables (RFC 4180: fields holding a comma, a quote or
-//! a line break are quoted, quotes doubled, lines end with CRLF). Times are RFC 3339 UTC.
+//! CSV: the renderings of the timeline's tables, and `push_line` for any other table (RFC
+//! 4180: fields holding a comma, a quote or a line break are quoted, quotes doubled, lines end
+//! with CRLF; cells a spreadsheet would run as formulas get a leading apostrophe). Times are
+//! RFC 3339 UTC.
 //! The rendering is deterministic, so a verifier compares the files byte for byte.
 
 use std::fmt::Write as _;
@@ -27,7 +29,9 @@ fn push_field(out: &mut String, value: &str) {
     }
 }
 
-fn push_line(out: &mut String, fields: &[&str]) {
+/// Appends one CSV line (RFC 4180, CRLF), each field quoted when it must be and guarded
+/// against spreadsheet formulas; client reports use it too.
+pub fn push_line(out: &mut String, fields: &[&str]) {
     for (i, f) in fields.iter().enumerate() {
         if i > 0 {
             out.push(',');

@@ -9,7 +9,7 @@
 pub mod bundle;
 pub mod chain;
 pub mod checkpoint;
-mod csv;
+pub mod csv;
 pub mod timeline;
 pub mod verify;
 

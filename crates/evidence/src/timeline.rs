@@ -413,6 +413,42 @@ pub struct Timeline {
     stats: TimelineStats,
 }
 
+impl VulnRow {
+    /// A row as its detection shows it, keyed by (CVE, device, product); approval, deployment
+    /// and resolution are filled in as their events arrive.
+    fn detected(
+        key: &(String, String, String),
+        hostname: String,
+        severity: Severity,
+        kev_due: Option<String>,
+        detected_at: i64,
+        detected_seq: Option<i64>,
+    ) -> VulnRow {
+        VulnRow {
+            cve: key.0.clone(),
+            device_id: key.1.clone(),
+            hostname,
+            product: key.2.clone(),
+            severity,
+            kev: kev_due.is_some(),
+            kev_due,
+            detected_at,
+            detected_seq,
+            approved_at: None,
+            approved_by: None,
+            approval_seq: None,
+            deployment_id: None,
+            deployed_at: None,
+            verified_at: None,
+            resolved_at: None,
+            resolution: None,
+            resolved_seq: None,
+            sla_due: None,
+            sla_status: SlaStatus::NoSla,
+        }
+    }
+}
+
 impl Timeline {
     /// `as_of_micros` decides whether an unresolved finding is overdue.
     pub fn new(org_id: impl Into<String>, sla: SlaPolicy, as_of_micros: i64) -> Timeline {
@@ -478,28 +514,8 @@ impl Timeline {
             if self.rows.get(&key).is_some_and(|r| r.resolved_at.is_none()) {
                 continue;
             }
-            let row = VulnRow {
-                cve: key.0.clone(),
-                device_id: key.1.clone(),
-                hostname: p.hostname.clone(),
-                product: key.2.clone(),
-                severity: o.severity,
-                kev: o.kev_due.is_some(),
-                kev_due: o.kev_due,
-                detected_at: c.at_micros,
-                detected_seq: Some(c.seq),
-                approved_at: None,
-                approved_by: None,
-                approval_seq: None,
-                deployment_id: None,
-                deployed_at: None,
-                verified_at: None,
-                resolved_at: None,
-                resolution: None,
-                resolved_seq: None,
-                sla_due: None,
-                sla_status: SlaStatus::NoSla,
-            };
+            let row =
+                VulnRow::detected(&key, p.hostname.clone(), o.severity, o.kev_due, c.at_micros, Some(c.seq));
             self.rows.insert(key, row);
         }
         for r in p.resolved {
@@ -510,27 +526,9 @@ impl Timeline {
                 None
             };
             let key = (r.cve, c.object_id.to_owned(), r.product);
-            let row = self.rows.entry(key).or_insert_with_key(|key| VulnRow {
-                cve: key.0.clone(),
-                device_id: key.1.clone(),
-                hostname: p.hostname.clone(),
-                product: key.2.clone(),
-                severity: r.severity,
-                kev: r.kev_due.is_some(),
-                kev_due: r.kev_due,
-                detected_at: r.detected_at,
-                detected_seq: None,
-                approved_at: None,
-                approved_by: None,
-                approval_seq: None,
-                deployment_id: None,
-                deployed_at: None,
-                verified_at: None,
-                resolved_at: None,
-                resolution: None,
-                resolved_seq: None,
-                sla_due: None,
-                sla_status: SlaStatus::NoSla,
+            // Detected before the segment: the resolution says when.
+            let row = self.rows.entry(key).or_insert_with_key(|key| {
+                VulnRow::detected(key, p.hostname.clone(), r.severity, r.kev_due, r.detected_at, None)
             });
             if row.resolved_at.is_some() {
                 continue;

@@ -161,6 +161,23 @@ async fn track(req: Request, next: Next) -> Response {
     response
 }
 
+/// Runs `work` every `period` on its own task; a run that overruns delays the next tick
+/// instead of piling runs up.
+fn every<F, Fut>(period: std::time::Duration, engine: Engine, work: F) -> tokio::task::JoinHandle<()>
+where
+    F: Fn(Engine) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            work(engine.clone()).await;
+        }
+    })
+}
+
 /// Serves the application on `listener` until `shutdown` completes, with periodic
 /// housekeeping (expired sessions, the policies' approval rules) in the background.
 pub async fn serve(
@@ -188,48 +205,36 @@ pub async fn serve(
     // Several servers may share one database: a deployment is created once whichever runs
     // first (one active deployment per device), and a job is leased to one agent at a time.
     let dispatcher = state.config.dispatch_every.map(|period| {
-        let engine = state.engine.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(period);
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                every.tick().await;
-                match engine.dispatch_all().await {
-                    Ok(s) if s.scheduled + s.missed + s.timed_out + s.halted.len() > 0 => tracing::info!(
-                        scheduled = s.scheduled,
-                        missed = s.missed,
-                        timed_out = s.timed_out,
-                        halted = s.halted.len(),
-                        "dispatch"
-                    ),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "dispatch failed"),
-                }
+        every(period, state.engine.clone(), |engine| async move {
+            match engine.dispatch_all().await {
+                Ok(s) if s.scheduled + s.missed + s.timed_out + s.halted.len() > 0 => tracing::info!(
+                    scheduled = s.scheduled,
+                    missed = s.missed,
+                    timed_out = s.timed_out,
+                    halted = s.halted.len(),
+                    "dispatch"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "dispatch failed"),
             }
         })
     });
     let records = state.config.records_every.map(|period| {
-        let engine = state.engine.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(period);
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                every.tick().await;
-                match engine.checkpoint_chains().await {
-                    Ok(n) if n > 0 => tracing::debug!(checkpoints = n, "evidence chains checkpointed"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "checkpointing the evidence chains failed"),
-                }
-                match engine.run_report_schedules().await {
-                    Ok(n) if n > 0 => tracing::info!(reports = n, "scheduled reports made"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "running report schedules failed"),
-                }
-                match engine.raise_sla_alerts().await {
-                    Ok(n) if n > 0 => tracing::info!(alerts = n, "remediation-deadline alerts raised"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "checking remediation deadlines failed"),
-                }
+        every(period, state.engine.clone(), |engine| async move {
+            match engine.checkpoint_chains().await {
+                Ok(n) if n > 0 => tracing::debug!(checkpoints = n, "evidence chains checkpointed"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "checkpointing the evidence chains failed"),
+            }
+            match engine.run_report_schedules().await {
+                Ok(n) if n > 0 => tracing::info!(reports = n, "scheduled reports made"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "running report schedules failed"),
+            }
+            match engine.raise_sla_alerts().await {
+                Ok(n) if n > 0 => tracing::info!(alerts = n, "remediation-deadline alerts raised"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "checking remediation deadlines failed"),
             }
         })
     });

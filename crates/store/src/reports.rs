@@ -3,20 +3,9 @@
 use crate::{Audit, Result, Scope};
 use async_trait::async_trait;
 use jiff::Timestamp;
-use ringfence_evidence::Event;
+use ringfence_evidence::{Checkpoint, Event};
 use ringfence_model::*;
 use serde::Serialize;
-
-/// A signed checkpoint of a chain's head, as stored.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct CheckpointRecord {
-    pub chain: String,
-    pub seq: i64,
-    pub hash: String,
-    pub at_micros: i64,
-    pub key_id: String,
-    pub signature: String,
-}
 
 /// A report schedule: one organization's report, made and mailed on a cadence.
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
@@ -129,11 +118,11 @@ pub trait ReportStore {
         since: Timestamp,
     ) -> Result<Vec<ReportFinding>>;
     /// Records a checkpoint; a second one at the same place is ignored.
-    async fn save_checkpoint(&self, c: &CheckpointRecord) -> Result<()>;
+    async fn save_checkpoint(&self, c: &Checkpoint) -> Result<()>;
     /// The chain's checkpoints with `from <= seq <= to`, in order.
-    async fn list_checkpoints(&self, chain: &str, from: i64, to: i64) -> Result<Vec<CheckpointRecord>>;
+    async fn list_checkpoints(&self, chain: &str, from: i64, to: i64) -> Result<Vec<Checkpoint>>;
     /// The newest checkpoint at or before `seq`.
-    async fn checkpoint_before(&self, chain: &str, seq: i64) -> Result<Option<CheckpointRecord>>;
+    async fn checkpoint_before(&self, chain: &str, seq: i64) -> Result<Option<Checkpoint>>;
     /// The first and last seq of the chain's events with `from <= at < to`.
     async fn event_span(&self, chain: &str, from: Timestamp, to: Timestamp) -> Result<Option<(i64, i64)>>;
     /// Events with `from <= seq <= to` in order, at most `limit` (every organization's: the

@@ -3,8 +3,8 @@
 
 use crate::reports::*;
 
-fn checkpoint_row(r: &DbRow) -> Result<CheckpointRecord> {
-    Ok(CheckpointRecord {
+fn checkpoint_row(r: &DbRow) -> Result<ringfence_evidence::Checkpoint> {
+    Ok(ringfence_evidence::Checkpoint {
         chain: r.try_get("chain")?,
         seq: r.try_get("seq")?,
         hash: r.try_get("hash")?,
@@ -103,7 +103,7 @@ impl ReportStore for This {
             .collect()
     }
 
-    async fn save_checkpoint(&self, c: &CheckpointRecord) -> Result<()> {
+    async fn save_checkpoint(&self, c: &ringfence_evidence::Checkpoint) -> Result<()> {
         let _w = self.write_guard().await;
         sqlx::query(
             "INSERT INTO evidence_checkpoints (chain, seq, hash, at, key_id, signature) \
@@ -120,7 +120,7 @@ impl ReportStore for This {
         Ok(())
     }
 
-    async fn list_checkpoints(&self, chain: &str, from: i64, to: i64) -> Result<Vec<CheckpointRecord>> {
+    async fn list_checkpoints(&self, chain: &str, from: i64, to: i64) -> Result<Vec<ringfence_evidence::Checkpoint>> {
         let rows = sqlx::query(
             "SELECT chain, seq, hash, at, key_id, signature FROM evidence_checkpoints \
              WHERE chain = $1 AND seq >= $2 AND seq <= $3 ORDER BY seq",
@@ -133,7 +133,7 @@ impl ReportStore for This {
         rows.iter().map(checkpoint_row).collect()
     }
 
-    async fn checkpoint_before(&self, chain: &str, seq: i64) -> Result<Option<CheckpointRecord>> {
+    async fn checkpoint_before(&self, chain: &str, seq: i64) -> Result<Option<ringfence_evidence::Checkpoint>> {
         let row = sqlx::query(
             "SELECT chain, seq, hash, at, key_id, signature FROM evidence_checkpoints \
              WHERE chain = $1 AND seq <= $2 ORDER BY seq DESC LIMIT 1",
