@@ -994,13 +994,13 @@ async fn replay_deployment(
         previous_id: None,
         detail: format!("ring {ring}; window {} UTC", start.strftime("%Y-%m-%d %H:%M")),
         action: "deployment.scheduled".into(),
-        job: NewJob {
+        job: Some(NewJob {
             id: job.id.clone(),
             idempotency_key: job.idempotency_key.clone(),
             kind: "install".into(),
             payload: signed.payload,
             signature: signed.signature,
-        },
+        }),
     };
     let audit = ringfence_store::Audit::new(DISPATCH_ACTOR, created);
     if store.create_deployments(&audit, &scope.partner_id, &[new]).await?.is_empty() {

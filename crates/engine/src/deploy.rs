@@ -520,13 +520,13 @@ impl Engine {
                     dep.window.start.strftime("%Y-%m-%d %H:%M"),
                     dep.window.end.strftime("%Y-%m-%d %H:%M")
                 ),
-                job: NewJob {
+                job: Some(NewJob {
                     id: job.id.clone(),
                     idempotency_key: job.idempotency_key.clone(),
                     kind: "install".into(),
                     payload: signed.payload,
                     signature: signed.signature,
-                },
+                }),
             });
         }
         let created = self.store.create_deployments(&audit, partner, &new).await?;
@@ -899,13 +899,13 @@ impl Engine {
                 previous_id: Some(t.id.clone()),
                 detail: reason.chars().take(500).collect(),
                 action: "deployment.rollback_scheduled".into(),
-                job: NewJob {
+                job: Some(NewJob {
                     id: job.id.clone(),
                     idempotency_key: job.idempotency_key.clone(),
                     kind: "rollback".into(),
                     payload: signed.payload,
                     signature: signed.signature,
-                },
+                }),
             });
         }
         let created = self.store.create_deployments(audit, &scope.partner_id, &new).await?;

@@ -424,13 +424,13 @@ async fn refused_jobs(app: &TestApp, bin: &Path, d: &Device, tech: &common::Api)
             previous_id: None,
             detail: "written straight into the database".into(),
             action: "deployment.scheduled".into(),
-            job: NewJob {
+            job: Some(NewJob {
                 id: format!("0190c0de-0000-7000-9000-00000000000{n}"),
                 idempotency_key: format!("forged-{n}"),
                 kind: "install".into(),
                 payload: signed.payload,
                 signature: signed.signature,
-            },
+            }),
         };
         let audit = ringfence_store::Audit::new("test:tamper", now);
         assert_eq!(app.store.create_deployments(&audit, &app.a1.partner.id, &[new]).await.unwrap().len(), 1);

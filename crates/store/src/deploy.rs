@@ -58,7 +58,9 @@ pub struct NewDeployment {
     /// The evidence action: `deployment.scheduled`, `deployment.rescheduled` or
     /// `deployment.rollback_scheduled`.
     pub action: String,
-    pub job: NewJob,
+    /// The signed agent job; none for an appliance, whose deployment is a technician's
+    /// maintenance task (an `appliance_tasks` row is made with it).
+    pub job: Option<NewJob>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
@@ -130,6 +132,18 @@ pub struct DeploymentChange {
     pub boot_id: Option<String>,
     /// What the evidence event records besides the move (a job report's summary, a reason).
     pub evidence: serde_json::Value,
+    /// For an appliance's maintenance task: the technician's word, recorded with the move.
+    pub task: Option<TaskNote>,
+}
+
+/// What a move means for an appliance's maintenance task.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TaskNote {
+    /// A technician says the firmware is installed (`appliance.task_done`).
+    Done { note: String },
+    /// The next poll still showed the old firmware: the task is open again
+    /// (`appliance.task_reopened`).
+    Reopened { seen: String },
 }
 
 /// A job handed to an agent.

@@ -9,12 +9,14 @@
 //! This crate knows nothing of HTTP, roles or sessions' cookies; `engine` decides who may
 //! call what.
 
+mod appliances;
 mod deploy;
 mod intel;
 mod remediation;
 mod reports;
 mod types;
 
+pub use appliances::*;
 pub use deploy::*;
 pub use intel::*;
 pub use remediation::*;
@@ -78,7 +80,7 @@ impl Audit {
 /// All of ringfence's persistent state.
 #[async_trait]
 pub trait Store:
-    IntelStore + AgentStore + RemediationStore + DeploymentStore + ReportStore + Send + Sync + 'static
+    IntelStore + AgentStore + RemediationStore + DeploymentStore + ReportStore + ApplianceStore + Send + Sync + 'static
 {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;

@@ -221,11 +221,12 @@ impl DeploymentStore for This {
             let chosen: Vec<&NewDeployment> = chunk.iter().filter(|d| made.contains(d.id.as_str())).collect();
             let jobs: Vec<serde_json::Value> = chosen
                 .iter()
-                .map(|d| {
+                .filter_map(|d| d.job.as_ref().map(|j| (d, j)))
+                .map(|(d, job)| {
                     json!({
-                        "id": d.job.id, "org": d.organization_id.as_str(), "device": d.device_id.as_str(),
-                        "deployment": d.id, "key": d.job.idempotency_key, "kind": d.job.kind,
-                        "payload": d.job.payload, "signature": d.job.signature,
+                        "id": job.id, "org": d.organization_id.as_str(), "device": d.device_id.as_str(),
+                        "deployment": d.id, "key": job.idempotency_key, "kind": job.kind,
+                        "payload": job.payload, "signature": job.signature,
                         "ws": us(d.window_start), "we": us(d.window_end),
                     })
                 })
@@ -247,6 +248,18 @@ impl DeploymentStore for This {
                 .execute(&mut *tx)
                 .await?;
             }
+            for d in chosen.iter().filter(|d| d.job.is_none()) {
+                sqlx::query(
+                    "INSERT INTO appliance_tasks (deployment_id, partner_id, organization_id, device_id) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&d.id)
+                .bind(partner.as_str())
+                .bind(d.organization_id.as_str())
+                .bind(d.device_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
             let events = chosen
                 .iter()
                 .map(|d| OwnedAppend {
@@ -258,7 +271,8 @@ impl DeploymentStore for This {
                         "id": d.id, "device_id": d.device_id.as_str(), "kind": d.kind, "status": "scheduled",
                         "ring": d.ring, "updates": d.updates, "window_start": d.window_start,
                         "window_end": d.window_end, "reboot_required": d.reboot_required,
-                        "previous_id": d.previous_id, "detail": d.detail, "job_id": d.job.id,
+                        "previous_id": d.previous_id, "detail": d.detail,
+                        "job_id": d.job.as_ref().map(|j| &j.id),
                     }}),
                 })
                 .collect();
@@ -400,6 +414,41 @@ impl DeploymentStore for This {
             payload: deployment_evidence(&rec, &change.evidence),
         };
         append(&mut tx, audit, a).await?;
+        if let Some(task) = &change.task {
+            let (action, payload) = match task {
+                TaskNote::Done { note } => {
+                    sqlx::query(
+                        "UPDATE appliance_tasks SET done_at = $2, done_by = $3, note = $4 WHERE deployment_id = $1",
+                    )
+                    .bind(id)
+                    .bind(at)
+                    .bind(&audit.actor)
+                    .bind(note)
+                    .execute(&mut *tx)
+                    .await?;
+                    ("appliance.task_done", json!({ "deployment_id": id, "device_id": rec.device_id.as_str(), "note": note, "updates": rec.updates }))
+                }
+                TaskNote::Reopened { seen } => {
+                    sqlx::query(
+                        "UPDATE appliance_tasks SET done_at = NULL, done_by = NULL, reopened = reopened + 1 \
+                         WHERE deployment_id = $1",
+                    )
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                    ("appliance.task_reopened", json!({ "deployment_id": id, "device_id": rec.device_id.as_str(), "firmware_seen": seen, "updates": rec.updates }))
+                }
+            };
+            let a = Append {
+                chain: &scope.partner_id,
+                action,
+                object_kind: "appliance",
+                object_id: rec.device_id.as_str(),
+                organization_id: Some(rec.organization_id.as_str()),
+                payload,
+            };
+            append(&mut tx, audit, a).await?;
+        }
         tx.commit().await?;
         Ok(Some(rec))
     }

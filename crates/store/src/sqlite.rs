@@ -101,3 +101,4 @@ include!("sql_agents.rs");
 include!("sql_remediation.rs");
 include!("sql_deploy.rs");
 include!("sql_reports.rs");
+include!("sql_appliances.rs");

@@ -659,13 +659,13 @@ fn new_deployment(t: &Tree, device: &DeviceId, n: usize) -> NewDeployment {
         previous_id: None,
         detail: "ring 1".into(),
         action: "deployment.scheduled".into(),
-        job: NewJob {
+        job: Some(NewJob {
             id: format!("0190c0de-0000-7000-9000-{n:012}"),
             idempotency_key: format!("k-{n}"),
             kind: "install".into(),
             payload: format!("{{\"n\": {n}}}"),
             signature: "00".repeat(64),
-        },
+        }),
     }
 }
 
