@@ -41,6 +41,8 @@ pub const DISPATCH_AHEAD: SignedDuration = SignedDuration::from_hours(1);
 pub const LEASE: SignedDuration = SignedDuration::from_mins(15);
 /// How long after its window a started deployment may still report (a slow reboot).
 pub const REPORT_GRACE: SignedDuration = SignedDuration::from_mins(60);
+/// How long after its window a done appliance task may wait for the poll that verifies it.
+pub const APPLIANCE_VERIFY_GRACE: SignedDuration = SignedDuration::from_hours(24);
 /// A technician's rollback may start at once and during the next day.
 pub const ROLLBACK_WINDOW: SignedDuration = SignedDuration::from_hours(24);
 /// How far back the dispatcher and the rollouts view read deployments: a rollout's rings
@@ -342,10 +344,28 @@ impl Engine {
         let mut summary = DispatchSummary::default();
         let recent = DeploymentQuery { since: Some(now - HISTORY), ..Default::default() };
         let mut all = self.store.list_deployments(&scope, &recent).await?;
+        // Appliances have no agent: their deployments are technicians' maintenance tasks.
+        let appliances: HashSet<DeviceId> = self
+            .store
+            .list_appliances(&scope, &Default::default())
+            .await?
+            .into_iter()
+            .map(|a| a.device_id)
+            .collect();
 
         // Windows that ended before a start, and starts that never came back.
         for d in all.iter_mut().filter(|d| d.is_active()) {
+            let task = appliances.contains(&d.device_id);
             let (to, detail) = match d.status.as_str() {
+                "scheduled" | "dispatched" if task && d.window_end <= now => {
+                    ("missed", "the maintenance task was not marked done inside its window")
+                }
+                "installed" if task => {
+                    if d.window_end + APPLIANCE_VERIFY_GRACE > now {
+                        continue;
+                    }
+                    ("failed", "no poll or confirmation showed the new firmware within a day of the window")
+                }
                 // A leased job may be running with its start report lost: it gets the grace too.
                 "scheduled" | "dispatched"
                     if d.window_end <= now
@@ -390,8 +410,8 @@ impl Engine {
 
         let mut input = self.planning(&scope, None, now).await?;
         // Only devices with an agent can be sent a job (nor fill a ring's gate).
-        for (device, has_agent) in input.devices.iter_mut().zip(&input.has_agent) {
-            if !has_agent {
+        for ((device, has_agent), record) in input.devices.iter_mut().zip(&input.has_agent).zip(&input.records) {
+            if !has_agent && !appliances.contains(&record.id) {
                 device.updates.clear();
             }
         }
@@ -477,6 +497,36 @@ impl Engine {
                 continue;
             }
             let id = uuid::Uuid::now_v7().to_string();
+            let previous = missed_at.get(&di).map(|(_, id)| id.clone());
+            if appliances.contains(&record.id) {
+                let what = packages
+                    .iter()
+                    .map(|p| format!("{} {} → {}", p.name, p.from_version, p.to_version))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                new.push(NewDeployment {
+                    id,
+                    organization_id: record.organization_id.clone(),
+                    device_id: record.id.clone(),
+                    kind: "install".into(),
+                    ring: input.devices[di].ring,
+                    reboot_required: true,
+                    updates: packages,
+                    window_start: dep.start,
+                    window_end: dep.window.end,
+                    action: if previous.is_some() { "deployment.rescheduled" } else { "deployment.scheduled" }.into(),
+                    previous_id: previous,
+                    detail: format!(
+                        "maintenance task: upgrade {what}; ring {} ({}); window {} to {} UTC",
+                        input.devices[di].ring,
+                        ring_name(input.devices[di].ring),
+                        dep.window.start.strftime("%Y-%m-%d %H:%M"),
+                        dep.window.end.strftime("%Y-%m-%d %H:%M")
+                    ),
+                    job: None,
+                });
+                continue;
+            }
             let job = Job {
                 id: uuid::Uuid::now_v7().to_string(),
                 idempotency_key: format!("{id}-install"),
@@ -499,7 +549,6 @@ impl Engine {
                     continue;
                 }
             };
-            let previous = missed_at.get(&di).map(|(_, id)| id.clone());
             new.push(NewDeployment {
                 id,
                 organization_id: record.organization_id.clone(),

@@ -7,6 +7,7 @@
 //! of HTTP.
 
 pub mod agents;
+pub mod appliances;
 pub mod auth;
 pub mod charts;
 pub mod delivery;
@@ -119,6 +120,8 @@ pub struct Engine {
     ingest: Arc<ingest::Ingest>,
     /// Chromium, the logo and SMTP for client reports.
     reports: Arc<delivery::ReportConfig>,
+    /// The key that seals secrets at rest (SNMP credentials); none: they cannot be added.
+    secrets: Option<Arc<appliances::SecretKey>>,
 }
 
 impl Engine {
@@ -132,7 +135,14 @@ impl Engine {
             offline_after: std::time::Duration::from_secs(10 * 60),
             ingest: Default::default(),
             reports: Default::default(),
+            secrets: None,
         }
+    }
+
+    /// Sets the key that seals SNMP credentials at rest.
+    pub fn with_secret_key(mut self, key: appliances::SecretKey) -> Self {
+        self.secrets = Some(Arc::new(key));
+        self
     }
 
     /// Sets where reports are printed and mailed.

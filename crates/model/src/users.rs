@@ -37,6 +37,9 @@ pub enum Permission {
     ManagePolicy,
     /// Generate client reports and schedule their delivery.
     ManageReports,
+    /// Add, import and sweep for network appliances, keep their SNMP credentials, map unknown
+    /// devices, and work appliance maintenance tasks.
+    ManageAppliances,
 }
 
 impl Role {
@@ -45,7 +48,9 @@ impl Role {
         use Permission::*;
         match self {
             Role::PartnerAdmin => true,
-            Role::Technician => matches!(p, Read | WriteTenancy | ReadEvidence | Approve | ManageReports),
+            Role::Technician => {
+                matches!(p, Read | WriteTenancy | ReadEvidence | Approve | ManageReports | ManageAppliances)
+            }
             Role::ClientViewer => matches!(p, Read),
             Role::Auditor => matches!(p, Read | ReadEvidence),
         }

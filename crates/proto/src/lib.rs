@@ -7,6 +7,7 @@
 //!
 //! This crate depends on no server code: the CLI and outside clients can use it as well.
 
+pub mod appliances;
 pub mod collector;
 pub mod jobs;
 

@@ -271,6 +271,8 @@ pub trait ApplianceStore {
         detail: &str,
     ) -> Result<bool>;
 
+    /// Makes an appliance due for its next poll now (after a task is marked done).
+    async fn poll_now(&self, device: &DeviceId, now: Timestamp) -> Result<()>;
     async fn list_tasks(&self, scope: &Scope, open_only: bool) -> Result<Vec<TaskRecord>>;
     async fn assign_task(&self, audit: &Audit, scope: &Scope, deployment: &str, assignee: Option<&str>) -> Result<()>;
 }

@@ -851,6 +851,16 @@ impl ApplianceStore for This {
         Ok(true)
     }
 
+    async fn poll_now(&self, device: &DeviceId, now: Timestamp) -> Result<()> {
+        let _w = self.write_guard().await;
+        sqlx::query("UPDATE appliances SET next_poll_at = $2 WHERE device_id = $1 AND source = 'snmp'")
+            .bind(device.as_str())
+            .bind(us(now))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn list_tasks(&self, scope: &Scope, open_only: bool) -> Result<Vec<TaskRecord>> {
         let sql = format!(
             "SELECT {DEPLOYMENT_COLS}, t.assignee, t.done_at, t.done_by, t.note, t.reopened, a.vendor, a.product, \
