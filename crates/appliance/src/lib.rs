@@ -2,9 +2,25 @@
 //! on. A site's collector polls them over SNMP and reports an [`Observation`]; this crate
 //! turns an observation into an [`Identification`] (vendor, product, model, firmware, and the
 //! CPE names NVD uses) with a curated table kept in the repository, or says it is
-//! unidentified. Pure: no network, no files, no clock.
+//! unidentified. Partner mappings ([`Mapping`]) are tried before the table. Technicians may
+//! also report appliances by hand ([`identify_manual`]) or in bulk ([`parse_csv`]).
+//! Pure: no network, no files, no clock. Storing mappings and appliances is the server's.
+
+mod cpe;
+mod csv;
+mod mapping;
+mod normalize;
+mod table;
+#[cfg(test)]
+mod tests;
 
 use serde::{Deserialize, Serialize};
+
+pub use csv::{CsvError, CsvErrors, MAX_CSV_BYTES, MAX_CSV_ROWS, ManualAppliance, parse_csv};
+pub use mapping::{MAX_MAPPING_FIELD, Mapping, MappingError, VersionSource};
+pub use table::oid_has_prefix;
+
+use table::{ENTRIES, Entry, vendor_key};
 
 /// Longest text kept from one SNMP value (sysDescr is at most 255 octets by the MIB; a
 /// misbehaving agent may send more).
@@ -111,4 +127,69 @@ pub struct Identification {
     pub hardware_cpe: Option<String>,
     /// Which table entry or mapping matched ("table: fortinet-fortigate", "mapping: <id>").
     pub rule: String,
+}
+
+fn identification(
+    entry: &Entry,
+    firmware: Option<normalize::Firmware>,
+    model: Option<table::Model>,
+    rule: String,
+) -> Identification {
+    let os_cpe = firmware.as_ref().and_then(|f| cpe::os_cpe(&entry.os_cpe, f));
+    let hardware_cpe = match (&entry.hardware_cpe, model.as_ref().and_then(|m| m.hardware.as_deref())) {
+        (Some(template), Some(product)) => cpe::hardware_cpe(template, product),
+        _ => None,
+    };
+    Identification {
+        vendor: entry.vendor.clone(),
+        product: entry.product.clone(),
+        model: model.map(|m| m.name),
+        firmware: firmware.map(|f| f.display),
+        serial: None,
+        os_cpe,
+        hardware_cpe,
+        rule,
+    }
+}
+
+/// What `obs` is: the first of `mappings` that covers it (in the order given), else the first
+/// table entry that matches; `None` when neither knows it. Mappings that fail
+/// [`Mapping::check`] are skipped. The firmware (and so the firmware CPE) is `None` when the
+/// version cannot be read, the model (and so the hardware CPE) when it is unknown.
+pub fn identify(obs: &Observation, mappings: &[Mapping]) -> Option<Identification> {
+    if let Some(found) = mappings.iter().find_map(|m| m.apply(obs)) {
+        return Some(found);
+    }
+    let entry = ENTRIES.iter().find(|e| e.matches(obs))?;
+    let mut found =
+        identification(entry, entry.firmware(obs), entry.model(obs), format!("table: {}", entry.id));
+    found.serial = table::entity_value(&obs.entities, |e| &e.serial).map(str::to_owned);
+    Some(found)
+}
+
+/// What a technician reported by hand: the table entry whose aliases match `vendor` (without
+/// case, spaces or punctuation; "Palo Alto Networks, Inc." matches "Palo Alto Networks").
+/// When several entries share the vendor (Cisco IOS XE, ASA and IOS), the first whose model or
+/// firmware hint fits wins, else the first without hints; `None` when nothing fits.
+pub fn identify_manual(vendor: &str, model: &str, firmware: &str) -> Option<Identification> {
+    let key = vendor_key(vendor);
+    if key.is_empty() {
+        return None;
+    }
+    let candidates: Vec<&Entry> =
+        ENTRIES.iter().filter(|e| e.aliases.iter().any(|a| key.starts_with(a.as_str()))).collect();
+    let hinted = |e: &&&Entry| {
+        e.manual_model.as_ref().is_some_and(|r| r.is_match(model.trim()))
+            || e.manual_firmware.as_ref().is_some_and(|r| r.is_match(firmware.trim()))
+    };
+    let entry = candidates
+        .iter()
+        .find(hinted)
+        .or_else(|| candidates.iter().find(|e| e.manual_model.is_none() && e.manual_firmware.is_none()))?;
+    Some(identification(
+        entry,
+        entry.normalize.apply(firmware),
+        entry.manual_model(model),
+        format!("table: {} (manual)", entry.id),
+    ))
 }
