@@ -513,10 +513,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let listener = bind(&settings).await?;
             let reports =
                 file.reports.as_ref().map(config::ReportsConfig::resolve).transpose()?.unwrap_or_default();
+            let secrets = config::secret_key(&settings.data_dir)?;
             let engine = Engine::new(store)
                 .with_alert_webhook(webhook)
                 .with_offline_after(offline_after)
-                .with_reports(reports);
+                .with_reports(reports)
+                .with_secret_key(secrets);
             if let Some(schedule) = schedule {
                 tracing::info!(
                     nvd_every_hours = schedule.nvd_every.as_secs_f64() / 3600.0,
@@ -552,7 +554,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // months since are replayed (findings, approvals, deployments, checkpoints,
             // reports) before today's state is seeded.
             let clock = ringfence_engine::demo::DemoClock::default();
-            let engine = Engine::with_clock(store.clone(), clock.clock());
+            let engine = Engine::with_clock(store.clone(), clock.clock())
+                .with_secret_key(config::secret_key(&settings.data_dir)?);
             clock.set(
                 ringfence_model::Timestamp::now()
                     - jiff::SignedDuration::from_hours(24 * ringfence_engine::demo::HISTORY_DAYS),
@@ -602,7 +605,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = open_store(&location).await?;
             let reports =
                 file.reports.as_ref().map(config::ReportsConfig::resolve).transpose()?.unwrap_or_default();
-            admin::run(Engine::new(store).with_reports(reports), args).await?;
+            let data_dir = config::resolve(&file, None, args.db.data_dir.as_deref(), None, None)
+                .map_err(|e| InvalidArgument(format!("{e:#}")))?
+                .data_dir;
+            let engine = Engine::new(store).with_reports(reports).with_secret_key(config::secret_key(&data_dir)?);
+            admin::run(engine, args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Evidence {

@@ -10,7 +10,7 @@ use crate::tenancy::{body_id, path_id};
 use crate::{Engine, EngineError, Result, require};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
-use jiff::{SignedDuration, Timestamp};
+use jiff::SignedDuration;
 use ringfence_appliance::{Identification, Mapping, Observation};
 use ringfence_inventory::{Inventory, Item, ItemKind, OsInfo};
 use ringfence_model::*;
@@ -82,7 +82,7 @@ impl SecretKey {
         let mut nonce = [0u8; 12];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
         let sealed = cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad: id.as_bytes() })
+            .encrypt(&Nonce::from(nonce), Payload { msg: plain, aad: id.as_bytes() })
             .expect("ChaCha20-Poly1305 encryption of a bounded message cannot fail");
         format!("v1:{}{}", hex::encode(nonce), hex::encode(sealed))
     }
@@ -94,8 +94,9 @@ impl SecretKey {
             return Err("the sealed value is truncated".into());
         }
         let (nonce, ct) = bytes.split_at(12);
+        let nonce: [u8; 12] = nonce.try_into().map_err(|_| "the sealed value is truncated")?;
         ChaCha20Poly1305::new((&self.0).into())
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: id.as_bytes() })
+            .decrypt(&Nonce::from(nonce), Payload { msg: ct, aad: id.as_bytes() })
             .map_err(|_| "the sealed value does not open with this server's secret key (another key, or altered)".into())
     }
 }

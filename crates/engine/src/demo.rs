@@ -1027,6 +1027,7 @@ async fn replay_deployment(
             log: last.then(|| log.to_owned()),
             boot_id: None,
             evidence: serde_json::Value::Null,
+            task: None,
         };
         let agent = ringfence_store::Audit::new(format!("agent:{}", d.id), *at);
         store.transition_deployment(&agent, scope, &id, &[from], &change).await?;

@@ -688,6 +688,7 @@ impl Engine {
                             log,
                             boot_id: r.boot_id.clone(),
                             evidence: summary,
+                            task: None,
                         },
                     )
                 } else {

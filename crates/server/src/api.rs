@@ -37,6 +37,7 @@ use axum::Json as J;
         (name = "schedule", description = "The schedule preview, maintenance windows and rollout halts"),
         (name = "deployments", description = "Rollouts ring by ring, deployments with the agent's log, rollbacks and package holds"),
         (name = "reports", description = "Client reports (HTML, CSV, PDF), report schedules and remediation deadlines"),
+        (name = "appliances", description = "Agentless network appliances: SNMP polling through site collectors, discovery sweeps, identification, manual and CSV appliances, the fleet's firmware and appliance maintenance tasks"),
     )
 )]
 struct ApiDoc;
@@ -44,13 +45,15 @@ struct ApiDoc;
 /// The API routes (with the standard body limit), the inventory routes (with their own,
 /// larger one) and the OpenAPI document of both.
 pub fn router() -> (axum::Router<AppState>, axum::Router<AppState>, utoipa::openapi::OpenApi) {
-    let (inventory, inventory_doc) = crate::api_intel::inventory_router().split_for_parts();
+    let (inventory, inventory_doc) =
+        crate::api_intel::inventory_router().merge(crate::api_appliances::collector_router()).split_for_parts();
     let (routes, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::api_intel::router())
         .merge(crate::api_intel::agents_router())
         .merge(crate::api_remediation::router())
         .merge(crate::api_deploy::router())
         .merge(crate::api_reports::router())
+        .merge(crate::api_appliances::router())
         .routes(routes!(login, logout))
         .routes(routes!(me))
         .routes(routes!(get_partner, update_partner))

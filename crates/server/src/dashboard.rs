@@ -20,6 +20,8 @@ use ringfence_proto as proto;
 use ringfence_store::Page;
 use serde::Deserialize;
 
+#[path = "dashboard_appliances.rs"]
+mod appliances;
 #[path = "dashboard_deploy.rs"]
 mod deploy;
 #[path = "dashboard_intel.rs"]
@@ -61,6 +63,16 @@ pub fn router() -> Router<AppState> {
         .route("/report-schedules", post(reports::schedule))
         .route("/report-schedules/{id}/delete", post(reports::unschedule))
         .route("/compliance", get(reports::compliance))
+        .route("/appliances", get(appliances::appliances).post(appliances::add))
+        .route("/appliances/firmware", get(appliances::firmware))
+        .route("/appliances/import", post(appliances::import))
+        .route("/appliances/{id}", get(appliances::appliance))
+        .route("/appliances/{id}/confirm", post(appliances::confirm))
+        .route("/snmp-credentials", post(appliances::add_credential))
+        .route("/collectors", post(appliances::add_collector))
+        .route("/network-scans", post(appliances::scan))
+        .route("/appliance-mappings", post(appliances::map))
+        .route("/appliance-tasks/{id}/done", post(appliances::task_done))
         .route("/compliance/export", get(reports::export))
         .route("/vulnerabilities", get(intel::vulnerabilities))
         .route("/vulnerabilities/{cve}", get(intel::vulnerability))

@@ -6,6 +6,7 @@
 //! do what is decided by `engine`; this crate only extracts the caller and the request.
 
 mod api;
+mod api_appliances;
 mod api_deploy;
 mod api_intel;
 mod api_remediation;
