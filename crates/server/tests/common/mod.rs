@@ -28,6 +28,8 @@ pub struct TestApp {
     pub store: DynStore,
     /// Seconds the application's clock runs ahead of the real one (see `advance`).
     pub offset: Arc<std::sync::atomic::AtomicI64>,
+    /// The key that seals SNMP credentials (shared by restarted servers).
+    pub secret: ringfence_engine::appliances::SecretKey,
     pub a1: Tenant,
     pub a2: Tenant,
     pub b1: Tenant,
@@ -134,7 +136,8 @@ impl TestApp {
             let s = ahead.load(std::sync::atomic::Ordering::SeqCst);
             Timestamp::now().checked_add(jiff::SignedDuration::from_secs(s)).unwrap()
         });
-        let engine = Engine::with_clock(store.clone(), clock);
+        let secret = ringfence_engine::appliances::SecretKey::generate();
+        let engine = Engine::with_clock(store.clone(), clock).with_secret_key(secret.clone());
         let a1 = tenant(&engine, "Partner A", "A1").await;
         let a2 = tenant(&engine, "Partner A", "A2").await;
         let b1 = tenant(&engine, "Partner B", "B1").await;
@@ -155,7 +158,7 @@ impl TestApp {
             },
         );
         tokio::spawn(ringfence_server::serve(listener, state, std::future::pending()));
-        Some(TestApp { base, engine, store, offset, a1, a2, b1, _dir: dir })
+        Some(TestApp { base, engine, store, offset, secret, a1, a2, b1, _dir: dir })
     }
 
     /// Another server over the same database and clock, on its own port: what a restart (or a
@@ -166,7 +169,7 @@ impl TestApp {
             let s = ahead.load(std::sync::atomic::Ordering::SeqCst);
             Timestamp::now().checked_add(jiff::SignedDuration::from_secs(s)).unwrap()
         });
-        let engine = Engine::with_clock(app.store.clone(), clock);
+        let engine = Engine::with_clock(app.store.clone(), clock).with_secret_key(app.secret.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = ringfence_server::AppState::new(
