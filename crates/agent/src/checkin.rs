@@ -313,7 +313,9 @@ pub fn run(dir: &Path, opts: &ExecOptions, once: bool, every: Intervals) -> Resu
                                 crate::collector::JobRun::Reported { job_id, results, recorded } => {
                                     println!("collector job {job_id}: {results} results, {recorded} recorded")
                                 }
-                                crate::collector::JobRun::Refused(why) => println!("collector job refused: {why}"),
+                                crate::collector::JobRun::Refused(why) => {
+                                    println!("collector job refused: {why}")
+                                }
                             }
                         }
                     }

@@ -42,9 +42,11 @@ pub fn run_job(job: &CollectorJob) -> Result<CollectorReport, String> {
 /// [`run_job`] for a caller with a runtime.
 pub async fn run_job_async(job: &CollectorJob) -> CollectorReport {
     match &job.work {
-        CollectorWork::Poll { .. } => {
-            CollectorReport { job_id: job.id.clone(), results: crate::snmp::poll_many(job).await, sweep: None }
-        }
+        CollectorWork::Poll { .. } => CollectorReport {
+            job_id: job.id.clone(),
+            results: crate::snmp::poll_many(job).await,
+            sweep: None,
+        },
         CollectorWork::Discover { .. } => {
             let (results, summary) = crate::snmp::sweep(job).await;
             CollectorReport { job_id: job.id.clone(), results, sweep: Some(summary) }
@@ -53,7 +55,11 @@ pub async fn run_job_async(job: &CollectorJob) -> CollectorReport {
 }
 
 /// Verifies one leased job for this collector at `now`.
-pub fn take(config: &AgentConfig, signed: &SignedCollectorJob, now: jiff::Timestamp) -> Result<CollectorJob, CollectorRefusal> {
+pub fn take(
+    config: &AgentConfig,
+    signed: &SignedCollectorJob,
+    now: jiff::Timestamp,
+) -> Result<CollectorJob, CollectorRefusal> {
     verify(signed, &config.server_public_key, &config.device_id, now)
 }
 
@@ -62,8 +68,8 @@ pub fn take(config: &AgentConfig, signed: &SignedCollectorJob, now: jiff::Timest
 pub fn round(config: &AgentConfig) -> Result<CollectorRound, String> {
     let client = crate::checkin::Client::new(config)?;
     let lease = client.post("/api/agent/v1/collector/jobs", &serde_json::json!({}))?;
-    let lease: CollectorLease =
-        serde_json::from_value(lease).map_err(|e| format!("the server's collector lease is not readable: {e}"))?;
+    let lease: CollectorLease = serde_json::from_value(lease)
+        .map_err(|e| format!("the server's collector lease is not readable: {e}"))?;
     let mut round = CollectorRound::default();
     for signed in &lease.jobs {
         let job = match take(config, signed, jiff::Timestamp::now()) {
@@ -79,7 +85,11 @@ pub fn round(config: &AgentConfig) -> Result<CollectorRound, String> {
         let ack = client.post("/api/agent/v1/collector/report", &body)?;
         let ack: CollectorReportAck = serde_json::from_value(ack)
             .map_err(|e| format!("the server's answer to the collector report is not readable: {e}"))?;
-        round.jobs.push(JobRun::Reported { job_id: job.id, results: report.results.len(), recorded: ack.recorded });
+        round.jobs.push(JobRun::Reported {
+            job_id: job.id,
+            results: report.results.len(),
+            recorded: ack.recorded,
+        });
     }
     Ok(round)
 }

@@ -13,7 +13,9 @@
 //! or put in an outcome's detail. Not here: what the observation means (the `appliance`
 //! crate) and talking to the server (`collector`).
 
-use async_snmp::{Auth, Client, Error, ErrorKind, MasterKeys, Oid, Retry, UdpHandle, UsmConfig, Value, VarBind};
+use async_snmp::{
+    Auth, Client, Error, ErrorKind, MasterKeys, Oid, Retry, UdpHandle, UsmConfig, Value, VarBind,
+};
 use ringfence_appliance::{EntityRow, MAX_ENTITIES, Observation};
 use ringfence_proto::collector::{
     AuthProtocol, CollectorJob, CollectorWork, CredentialRef, Ipv4Range, PollResult, PrivProtocol,
@@ -52,10 +54,7 @@ pub struct Pacer {
 impl Pacer {
     /// A schedule of `rate_per_sec` sends a second (at least one).
     pub fn new(rate_per_sec: u32) -> Pacer {
-        Pacer {
-            interval: Duration::from_secs(1) / rate_per_sec.max(1),
-            next: Mutex::new(Instant::now()),
-        }
+        Pacer { interval: Duration::from_secs(1) / rate_per_sec.max(1), next: Mutex::new(Instant::now()) }
     }
 
     /// Waits for `n` consecutive slots and returns when the last one is due. A send made
@@ -113,7 +112,9 @@ fn auth_for(cred: &SnmpCredential) -> Result<Auth, TargetOutcome> {
             // The library's errors name the protocol or the length, never the password.
             let keys = MasterKeys::new(auth_protocol, auth_password.as_bytes())
                 .and_then(|k| k.with_privacy(priv_protocol, priv_password.as_bytes()))
-                .map_err(|e| TargetOutcome::Error { detail: format!("the SNMPv3 credential is not usable: {e}") })?;
+                .map_err(|e| TargetOutcome::Error {
+                    detail: format!("the SNMPv3 credential is not usable: {e}"),
+                })?;
             let usm = UsmConfig::new(user.clone().into_bytes()).with_master_keys(keys).map_err(|e| {
                 TargetOutcome::Error { detail: format!("the SNMPv3 credential is not usable: {e}") }
             })?;
@@ -162,9 +163,16 @@ impl Session<'_> {
 
 async fn observe(addr: SocketAddr, auth: Auth, sending: Sending<'_>) -> Result<Observation, TargetOutcome> {
     let v3 = matches!(auth, Auth::Usm(_));
+    // SNMPv3 agents refuse a wrong password or an unknown user with an unauthenticated
+    // Report (they cannot authenticate to a user they do not share keys with). Accepting it
+    // is what tells an operator which of the credential's parts is wrong; what a forged one
+    // could do is make a poll fail, which dropping the answer could do as well. The answers
+    // that carry data are still authenticated, and only from the target address.
     let client = Client::builder(addr, auth)
         .request_timeout(sending.timeout)
         .retry(Retry::none())
+        .allow_unauthenticated_v3_time_correction(v3)
+        .strict_source(true)
         .connect()
         .await
         .map_err(|e| outcome_of(&e))?;
@@ -283,7 +291,9 @@ fn outcome_of(e: &Error) -> TargetOutcome {
         Error::Timeout { .. } => TargetOutcome::Timeout,
         Error::Network { source, .. } => {
             let detail = match source.kind() {
-                std::io::ErrorKind::ConnectionRefused => "the port is closed (ICMP port unreachable)".to_string(),
+                std::io::ErrorKind::ConnectionRefused => {
+                    "the port is closed (ICMP port unreachable)".to_string()
+                }
                 std::io::ErrorKind::HostUnreachable => "the host is unreachable".to_string(),
                 std::io::ErrorKind::NetworkUnreachable => "the network is unreachable".to_string(),
                 std::io::ErrorKind::AddrNotAvailable => "the address cannot be reached from here".to_string(),
@@ -295,12 +305,12 @@ fn outcome_of(e: &Error) -> TargetOutcome {
             ReportStatus::UnknownUserName { .. } => {
                 auth_failed("the device does not know the SNMPv3 user (usmStatsUnknownUserNames)")
             }
-            ReportStatus::WrongDigest { .. } => auth_failed(
-                "the SNMPv3 authentication password or protocol is wrong (usmStatsWrongDigests)",
-            ),
-            ReportStatus::DecryptionError { .. } => auth_failed(
-                "the SNMPv3 privacy password or protocol is wrong (usmStatsDecryptionErrors)",
-            ),
+            ReportStatus::WrongDigest { .. } => {
+                auth_failed("the SNMPv3 authentication password or protocol is wrong (usmStatsWrongDigests)")
+            }
+            ReportStatus::DecryptionError { .. } => {
+                auth_failed("the SNMPv3 privacy password or protocol is wrong (usmStatsDecryptionErrors)")
+            }
             ReportStatus::UnknownEngineId { .. } => {
                 auth_failed("the device does not accept its own engine id (usmStatsUnknownEngineIDs)")
             }
@@ -312,12 +322,18 @@ fn outcome_of(e: &Error) -> TargetOutcome {
             }
             other => TargetOutcome::Error { detail: format!("the device reported: {other}") },
         },
-        Error::Auth { .. } => auth_failed("the answer failed SNMPv3 authentication (wrong authentication password?)"),
+        Error::Auth { .. } => {
+            auth_failed("the answer failed SNMPv3 authentication (wrong authentication password?)")
+        }
         Error::Decode(d) => TargetOutcome::Malformed { detail: format!("undecodable answer: {d}") },
         Error::MalformedResponse { .. } => malformed("the answer does not match the request"),
         Error::ResponseShape { .. } => malformed("the answer has other bindings than asked for"),
-        Error::WalkAborted { reason, .. } => TargetOutcome::Malformed { detail: format!("walk aborted: {reason}") },
-        Error::Snmp { status, .. } => TargetOutcome::Error { detail: format!("the device answered {status}") },
+        Error::WalkAborted { reason, .. } => {
+            TargetOutcome::Malformed { detail: format!("walk aborted: {reason}") }
+        }
+        Error::Snmp { status, .. } => {
+            TargetOutcome::Error { detail: format!("the device answered {status}") }
+        }
         other => TargetOutcome::Error { detail: other.to_string() },
     }
 }
@@ -345,7 +361,9 @@ pub async fn poll_many(job: &CollectorJob) -> Vec<PollResult> {
                 (Ok(ip), Some(Ok(auth))) => {
                     let sending = Sending { timeout, retries, pacer: None };
                     match observe(SocketAddr::new(ip, t.port), auth.clone(), sending).await {
-                        Ok(observation) => TargetOutcome::Ok { credential_id: t.credential_id.clone(), observation },
+                        Ok(observation) => {
+                            TargetOutcome::Ok { credential_id: t.credential_id.clone(), observation }
+                        }
                         Err(o) => o,
                     }
                 }
@@ -387,17 +405,26 @@ async fn collect_in_order(mut tasks: tokio::task::JoinSet<(usize, PollResult)>, 
 /// Results only for addresses that answered: with the credential that worked, or, when none
 /// did, with what the device said to the last credential that drew an answer (an SNMPv3
 /// refusal, an undecodable answer), so a technician learns a device is there. An address
-/// that refused the port (ICMP) is not tried with the other credentials. A job with another
-/// kind of work, or an unparsable range, yields nothing.
+/// the network cannot reach (no route) is not tried with the other credentials; a closed
+/// port is a timeout like any silent address (the library does not report ICMP port
+/// unreachable). A job with another kind of work, or an unparsable range, yields nothing.
 pub async fn sweep(job: &CollectorJob) -> (Vec<PollResult>, SweepSummary) {
     let started_at = jiff::Timestamp::now();
     let (range, port, rate) = match &job.work {
         CollectorWork::Discover { range, port, rate_per_sec, .. } => match Ipv4Range::parse(range) {
             Ok(r) => (r, *port, *rate_per_sec),
-            Err(_) => return (Vec::new(), SweepSummary { probed: 0, answered: 0, started_at, finished_at: started_at }),
+            Err(_) => {
+                return (
+                    Vec::new(),
+                    SweepSummary { probed: 0, answered: 0, started_at, finished_at: started_at },
+                );
+            }
         },
         CollectorWork::Poll { .. } => {
-            return (Vec::new(), SweepSummary { probed: 0, answered: 0, started_at, finished_at: started_at });
+            return (
+                Vec::new(),
+                SweepSummary { probed: 0, answered: 0, started_at, finished_at: started_at },
+            );
         }
     };
     let pacer = Arc::new(Pacer::new(rate));
@@ -409,7 +436,8 @@ pub async fn sweep(job: &CollectorJob) -> (Vec<PollResult>, SweepSummary) {
     let addresses: Vec<_> = range.addresses().collect();
     let probed = u32::try_from(addresses.len()).unwrap_or(u32::MAX);
     for (i, ip) in addresses.into_iter().enumerate() {
-        let (pacer, credentials, permits, retries) = (pacer.clone(), credentials.clone(), permits.clone(), job.retries);
+        let (pacer, credentials, permits, retries) =
+            (pacer.clone(), credentials.clone(), permits.clone(), job.retries);
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await;
             let addr = SocketAddr::new(IpAddr::V4(ip), port);
@@ -422,7 +450,9 @@ pub async fn sweep(job: &CollectorJob) -> (Vec<PollResult>, SweepSummary) {
                         answered = Some(TargetOutcome::Ok { credential_id: c.id.clone(), observation });
                         break;
                     }
-                    Err(o @ (TargetOutcome::AuthFailed { .. } | TargetOutcome::Malformed { .. })) => answered = Some(o),
+                    Err(o @ (TargetOutcome::AuthFailed { .. } | TargetOutcome::Malformed { .. })) => {
+                        answered = Some(o)
+                    }
                     Err(TargetOutcome::Unreachable { .. }) => break,
                     Err(_) => {}
                 }

@@ -346,16 +346,15 @@ pub mod snmp {
         arcs.iter().map(|a| format!(".{a}")).collect()
     }
 
-    /// A pass script's data line: `.OID|type|value`, strings as hex octets so any character
-    /// (the Catalyst's CR LF) survives the line-based pass protocol.
+    /// The pass_persist script's data lines: `.OID|type|value`, strings as hex octets so any character
+    /// (the Catalyst's CR LF) survives the line-based protocol.
     fn pass_data(profile: &Profile) -> String {
         let mut out = String::new();
         for (oid, value) in profile.values() {
             let (ty, text) = match value {
-                Served::Text(s) => (
-                    "octet",
-                    s.bytes().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(" "),
-                ),
+                Served::Text(s) => {
+                    ("octet", s.bytes().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(" "))
+                }
                 Served::Integer(i) => ("integer", i.to_string()),
                 Served::Oid(o) => ("objectid", dotted(&o)),
             };
@@ -364,9 +363,13 @@ pub mod snmp {
         out
     }
 
-    /// Answers snmpd's `pass` protocol (`-g OID` get, `-n OID` get-next) from the data file
-    /// beside it; OIDs are compared arc by arc.
+    /// Answers snmpd's `pass_persist` protocol (`PING`, `get`, `getnext`) from the data file
+    /// beside it, read again for every request; OIDs are compared arc by arc. Its argument is
+    /// the subtree it is registered for (a get-next never leaves it). Only shell builtins run
+    /// per request, so an answer takes well under a millisecond.
     const PASS_SCRIPT: &str = r#"#!/bin/sh
+root=$1
+data="$(dirname "$0")/profile.data"
 gt() {
   a=${1#.}; b=${2#.}
   while :; do
@@ -379,14 +382,24 @@ gt() {
     case $b in *.*) b=${b#*.};; *) b="";; esac
   done
 }
-under() { case "$1" in "$2"|"$2".*) return 0;; esac; return 1; }
-while IFS='|' read -r oid type value; do
-  case $1 in
-    -g) [ "$oid" = "$2" ] && { printf '%s\n%s\n%s\n' "$oid" "$type" "$value"; exit 0; } ;;
-    -n) gt "$oid" "$2" && under "$oid" "$3" && { printf '%s\n%s\n%s\n' "$oid" "$type" "$value"; exit 0; } ;;
+under() { case "$1" in "$root"|"$root".*) return 0;; esac; return 1; }
+lookup() {
+  while IFS='|' read -r oid type value; do
+    case $1 in
+      get) [ "$oid" = "$2" ] && { printf '%s\n%s\n%s\n' "$oid" "$type" "$value"; return; } ;;
+      getnext) gt "$oid" "$2" && under "$oid" && { printf '%s\n%s\n%s\n' "$oid" "$type" "$value"; return; } ;;
+    esac
+  done < "$data"
+  echo NONE
+}
+while read -r cmd; do
+  case $cmd in
+    PING) echo PONG ;;
+    get|getnext) read -r oid; lookup "$cmd" "$oid" ;;
+    set) read -r oid; read -r value; echo not-writable ;;
+    *) exit 0 ;;
   esac
-done < "$(dirname "$0")/profile.data"
-exit 0
+done
 "#;
 
     /// A real net-snmp `snmpd` serving one [`Profile`] on a free UDP port of some loopback
@@ -406,21 +419,7 @@ exit 0
         /// Starts snmpd on `bind` (127.0.0.1 when empty) and waits until it answers. `Ok(None)`
         /// when snmpd is not installed (a skip message is printed; in CI that is a failure).
         pub fn start(profile: &Profile, bind: &[Ipv4Addr]) -> Result<Option<Snmpd>, String> {
-            if !Path::new(SNMPD).exists() {
-                if std::env::var_os("CI").is_some() {
-                    return Err(format!("{SNMPD} missing: CI must run the SNMP tests (apt-get install snmpd)"));
-                }
-                eprintln!("SKIPPED: {SNMPD} missing (the SNMP tests need Debian's snmpd: apt-get install snmpd)");
-                return Ok(None);
-            }
-            let addresses = if bind.is_empty() { vec![Ipv4Addr::LOCALHOST] } else { bind.to_vec() };
-            let dir = std::env::temp_dir().join(format!(
-                "ringfence-snmpd-{}-{}",
-                std::process::id(),
-                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(dir.join("persist")).map_err(|e| e.to_string())?;
+            let Some((dir, addresses)) = prepare(bind)? else { return Ok(None) };
             let mut last_error = String::new();
             // The port is found free and then handed to snmpd; another process may take it in
             // between, so a failed start is tried again on another port.
@@ -434,11 +433,22 @@ exit 0
             Err(last_error)
         }
 
+        /// Like [`Snmpd::start`] on a port the caller chose (see [`free_udp_port`]).
+        pub fn start_on_port(
+            profile: &Profile,
+            bind: &[Ipv4Addr],
+            port: u16,
+        ) -> Result<Option<Snmpd>, String> {
+            let Some((dir, addresses)) = prepare(bind)? else { return Ok(None) };
+            Snmpd::spawn(&dir, profile, &addresses, port).map(Some)
+        }
+
         fn spawn(dir: &Path, profile: &Profile, addresses: &[Ipv4Addr], port: u16) -> Result<Snmpd, String> {
             use std::os::unix::fs::PermissionsExt;
             let script = dir.join("pass.sh");
             std::fs::write(&script, PASS_SCRIPT).map_err(|e| e.to_string())?;
-            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| e.to_string())?;
             write_atomically(&dir.join("profile.data"), &pass_data(profile))?;
             let listen: Vec<String> = addresses.iter().map(|a| format!("udp:{a}:{port}")).collect();
             let first_line = profile.sys_descr.lines().next().unwrap_or("");
@@ -453,9 +463,9 @@ exit 0
                  sysdescr {first_line}\n\
                  sysobjectid .{oid}\n\
                  sysname {name}\n\
-                 pass -p 1 .1.3.6.1.2.1.1.1 {script}\n\
-                 pass -p 1 .1.3.6.1.2.1.1.2 {script}\n\
-                 pass -p 1 .1.3.6.1.2.1.1.5 {script}\n\
+                 pass_persist -p 1 .1.3.6.1.2.1.1.1 {script} .1.3.6.1.2.1.1.1\n\
+                 pass_persist -p 1 .1.3.6.1.2.1.1.2 {script} .1.3.6.1.2.1.1.2\n\
+                 pass_persist -p 1 .1.3.6.1.2.1.1.5 {script} .1.3.6.1.2.1.1.5\n\
                  {entity}",
                 listen = listen.join(","),
                 oid = profile.sys_object_id,
@@ -464,7 +474,10 @@ exit 0
                 entity = if profile.entities.is_empty() {
                     String::new()
                 } else {
-                    format!("pass .1.3.6.1.2.1.47.1.1.1.1 {}\n", script.display())
+                    format!(
+                        "pass_persist .1.3.6.1.2.1.47.1.1.1.1 {} .1.3.6.1.2.1.47.1.1.1.1\n",
+                        script.display()
+                    )
                 },
             );
             let conf_path = dir.join("snmpd.conf");
@@ -496,7 +509,10 @@ exit 0
 
         fn wait_ready(&mut self) -> Result<(), String> {
             let deadline = Instant::now() + Duration::from_secs(15);
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
             while Instant::now() < deadline {
                 if let Ok(Some(status)) = self.child.try_wait() {
                     return Err(format!("snmpd exited ({status}): {}", self.log()));
@@ -544,6 +560,26 @@ exit 0
         }
     }
 
+    /// A fresh private folder and the addresses to bind, or `None` without snmpd.
+    fn prepare(bind: &[Ipv4Addr]) -> Result<Option<(PathBuf, Vec<Ipv4Addr>)>, String> {
+        if !Path::new(SNMPD).exists() {
+            if std::env::var_os("CI").is_some() {
+                return Err(format!("{SNMPD} missing: CI must run the SNMP tests (apt-get install snmpd)"));
+            }
+            eprintln!("SKIPPED: {SNMPD} missing (the SNMP tests need Debian's snmpd: apt-get install snmpd)");
+            return Ok(None);
+        }
+        let addresses = if bind.is_empty() { vec![Ipv4Addr::LOCALHOST] } else { bind.to_vec() };
+        let dir = std::env::temp_dir().join(format!(
+            "ringfence-snmpd-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("persist")).map_err(|e| e.to_string())?;
+        Ok(Some((dir, addresses)))
+    }
+
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
     fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
@@ -555,7 +591,8 @@ exit 0
     /// A UDP port free on every address.
     pub fn free_udp_port(addresses: &[Ipv4Addr]) -> Result<u16, String> {
         for _ in 0..100 {
-            let first = UdpSocket::bind((addresses[0], 0)).map_err(|e| format!("cannot bind {}: {e}", addresses[0]))?;
+            let first = UdpSocket::bind((addresses[0], 0))
+                .map_err(|e| format!("cannot bind {}: {e}", addresses[0]))?;
             let port = first.local_addr().map_err(|e| e.to_string())?.port();
             if addresses[1..].iter().all(|a| UdpSocket::bind((*a, port)).is_ok()) {
                 return Ok(port);
@@ -566,7 +603,12 @@ exit 0
 
     /// A poll job for `targets`, all with one credential (id `cred-1`), as the server would
     /// lease it, valid for an hour.
-    pub fn poll_job(targets: &[SocketAddr], credential: SnmpCredential, concurrency: u32, timeout_ms: u32) -> CollectorJob {
+    pub fn poll_job(
+        targets: &[SocketAddr],
+        credential: SnmpCredential,
+        concurrency: u32,
+        timeout_ms: u32,
+    ) -> CollectorJob {
         let now = jiff::Timestamp::now();
         CollectorJob {
             id: "bench-poll".into(),
@@ -608,7 +650,10 @@ exit 0
                 }
             }
         }
-        lim.rlim_cur as u64
+        // rlim_t is u64 on Linux but not on every unix.
+        #[allow(clippy::unnecessary_cast)]
+        let limit = lim.rlim_cur as u64;
+        limit
     }
 
     /// `n` simulated appliances answering SNMPv2c with [`COMMUNITY`] (the system group and
@@ -645,7 +690,9 @@ exit 0
         ) -> async_snmp::BoxFuture<'a, async_snmp::HandlerResult<async_snmp::GetNextResult>> {
             Box::pin(async move {
                 Ok(match self.table.get_next(oid) {
-                    Some((o, v)) => async_snmp::GetNextResult::Value(async_snmp::VarBind::new(o.clone(), v.clone())),
+                    Some((o, v)) => {
+                        async_snmp::GetNextResult::Value(async_snmp::VarBind::new(o.clone(), v.clone()))
+                    }
                     None => async_snmp::GetNextResult::EndOfMibView,
                 })
             })
@@ -694,7 +741,8 @@ exit 0
                         let agent = match agent {
                             Ok(a) => a,
                             Err(e) => {
-                                let _ = ready_tx.send(Err(format!("cannot start a simulated appliance: {e}")));
+                                let _ =
+                                    ready_tx.send(Err(format!("cannot start a simulated appliance: {e}")));
                                 return;
                             }
                         };
@@ -707,7 +755,8 @@ exit 0
                     let _ = stop_rx.await;
                 });
             });
-            let addresses = ready_rx.recv().map_err(|_| "the simulated fleet's thread ended".to_string())??;
+            let addresses =
+                ready_rx.recv().map_err(|_| "the simulated fleet's thread ended".to_string())??;
             Ok(SimulatedFleet { addresses, stop: Some(stop_tx), thread: Some(thread) })
         }
 
