@@ -122,6 +122,8 @@ impl Client {
 pub struct Round {
     pub sent: Option<i64>,
     pub applied: bool,
+    /// The server asked this device to run a collector round (it is its site's collector).
+    pub collector: bool,
 }
 
 /// One round: heartbeat (with the kernel's boot id, so the server sees reboots), then the
@@ -160,7 +162,7 @@ pub fn round(
             state.acked_seq = server_seq;
             state.pending = None;
         }
-        let mut round = Round::default();
+        let mut round = Round { collector: reply["collector"].as_bool() == Some(true), ..Round::default() };
         for _ in 0..2 {
             if state.pending.is_none() {
                 let seq = state.acked_seq + 1;
@@ -235,8 +237,10 @@ impl Default for Intervals {
 /// Runs forever: a heartbeat every `checkin` interval, carrying an inventory report when a
 /// collection found a change, then a jobs round (`jobs::round`). Collections run every
 /// `inventory` interval, at once when a package database changes (its modification time),
-/// and right after a job changed packages, whose inventory is sent in the same round. With
-/// `once`, one round of each, then exit: heartbeat, inventory, jobs, inventory after.
+/// and right after a job changed packages, whose inventory is sent in the same round. When
+/// the check-in says this device is its site's collector, a collector round follows the jobs
+/// (`collector::round`). With `once`, one round of each, then exit: heartbeat, inventory,
+/// jobs, collector jobs, inventory after.
 pub fn run(dir: &Path, opts: &ExecOptions, once: bool, every: Intervals) -> Result<(), String> {
     let root = &opts.root;
     let config: AgentConfig =
@@ -300,6 +304,21 @@ pub fn run(dir: &Path, opts: &ExecOptions, once: bool, every: Intervals) -> Resu
                 }
                 if j.unsent > 0 {
                     eprintln!("warning: {} job reports are kept and sent next round", j.unsent);
+                }
+                if r.collector {
+                    let c = crate::collector::round(&config)?;
+                    if once {
+                        for run in &c.jobs {
+                            match run {
+                                crate::collector::JobRun::Reported { job_id, results, recorded } => {
+                                    println!("collector job {job_id}: {results} results, {recorded} recorded")
+                                }
+                                crate::collector::JobRun::Refused(why) => {
+                                    println!("collector job refused: {why}")
+                                }
+                            }
+                        }
+                    }
                 }
                 if j.handled.changed && !j.handled.rebooting {
                     // The server should see what the jobs changed now, not in 15 minutes.

@@ -9,14 +9,18 @@
 //! `checkin` talks to the server (heartbeats, inventory reports) and runs the loop; `jobs`
 //! takes signed jobs (verify, idempotency ledger, outbox, reboot-loop breaker) and runs them
 //! through `exec`, the executors (apt/dpkg, dnf, and in `platforms` Windows Update, winget
-//! and softwareupdate), their pre-checks and the health checks.
+//! and softwareupdate), their pre-checks and the health checks. An agent its server made a
+//! site's network collector also runs `collector` rounds: signed collector jobs that poll the
+//! site's agentless appliances over SNMP (`snmp`).
 
 pub mod checkin;
+pub mod collector;
 pub mod collectors;
 pub mod enroll;
 pub mod exec;
 pub mod jobs;
 pub mod platforms;
+pub mod snmp;
 pub mod testing;
 
 use ringfence_inventory::{Inventory, Item};

@@ -68,6 +68,32 @@ enum Command {
         #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(0..=3600))]
         lock_wait: u64,
     },
+    /// Poll one appliance over SNMP as a collector would and print what it observed as JSON
+    /// (for technicians testing a credential). Exit 1 when the poll did not succeed.
+    SnmpPoll {
+        /// The appliance's address and port, e.g. 192.0.2.1:161.
+        #[arg(long)]
+        address: std::net::SocketAddr,
+        /// An SNMPv2c community.
+        #[arg(long, env = "RINGFENCE_SNMP_COMMUNITY", hide_env_values = true, conflicts_with = "user")]
+        community: Option<String>,
+        /// An SNMPv3 user (authPriv, with --auth-password and --priv-password).
+        #[arg(long, requires_all = ["auth_password", "priv_password"])]
+        user: Option<String>,
+        #[arg(long, value_parser = ["sha1", "sha256", "sha512"], default_value = "sha256")]
+        auth_protocol: String,
+        #[arg(long, env = "RINGFENCE_SNMP_AUTH_PASSWORD", hide_env_values = true)]
+        auth_password: Option<String>,
+        #[arg(long, value_parser = ["aes128", "aes256"], default_value = "aes128")]
+        priv_protocol: String,
+        #[arg(long, env = "RINGFENCE_SNMP_PRIV_PASSWORD", hide_env_values = true)]
+        priv_password: Option<String>,
+        /// Milliseconds to wait for each answer.
+        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(100..=60000))]
+        timeout_ms: u64,
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=5))]
+        retries: u8,
+    },
     /// Collect and print what the agent would send, without a server (for troubleshooting).
     Inventory {
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -182,6 +208,27 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::SnmpPoll {
+            address,
+            community,
+            user,
+            auth_protocol,
+            auth_password,
+            priv_protocol,
+            priv_password,
+            timeout_ms,
+            retries,
+        } => snmp_poll(
+            address,
+            community,
+            user,
+            &auth_protocol,
+            auth_password,
+            &priv_protocol,
+            priv_password,
+            std::time::Duration::from_millis(timeout_ms),
+            retries,
+        ),
         Command::Inventory { format, root } => {
             if !root.is_dir() {
                 eprintln!("error: --root {} is not a folder", root.display());
@@ -199,6 +246,79 @@ fn main() -> ExitCode {
                 Format::Table => print_table(&report),
             }
             ExitCode::SUCCESS
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn snmp_poll(
+    address: std::net::SocketAddr,
+    community: Option<String>,
+    user: Option<String>,
+    auth_protocol: &str,
+    auth_password: Option<String>,
+    priv_protocol: &str,
+    priv_password: Option<String>,
+    timeout: std::time::Duration,
+    retries: u8,
+) -> ExitCode {
+    use ringfence_proto::collector::{AuthProtocol, PrivProtocol, SnmpCredential, TargetOutcome};
+    let credential = match (community, user) {
+        (Some(community), None) => SnmpCredential::V2c { community },
+        (None, Some(user)) => SnmpCredential::V3 {
+            user,
+            auth_protocol: match auth_protocol {
+                "sha1" => AuthProtocol::Sha1,
+                "sha512" => AuthProtocol::Sha512,
+                _ => AuthProtocol::Sha256,
+            },
+            auth_password: auth_password.unwrap_or_default(),
+            priv_protocol: if priv_protocol == "aes256" {
+                PrivProtocol::Aes256
+            } else {
+                PrivProtocol::Aes128
+            },
+            priv_password: priv_password.unwrap_or_default(),
+        },
+        _ => {
+            eprintln!(
+                "error: give --community (SNMPv2c) or --user with --auth-password and --priv-password (SNMPv3)"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = credential.check() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(ringfence_agent::snmp::poll(address, &credential, timeout, retries)) {
+        TargetOutcome::Ok { observation, .. } => match serde_json::to_string_pretty(&observation) {
+            Ok(s) => {
+                out!("{s}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        other => {
+            let detail = match &other {
+                TargetOutcome::Unreachable { detail }
+                | TargetOutcome::AuthFailed { detail }
+                | TargetOutcome::Malformed { detail }
+                | TargetOutcome::Error { detail } => format!(": {detail}"),
+                _ => " (a wrong SNMPv2c community also looks like this)".to_string(),
+            };
+            eprintln!("error: {address}: {}{detail}", other.name());
+            ExitCode::FAILURE
         }
     }
 }

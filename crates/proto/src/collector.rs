@@ -204,9 +204,9 @@ impl TargetOutcome {
     }
 }
 
-/// One target's result.
+/// One target's result. Unknown fields are refused by the flattened [`TargetOutcome`], which
+/// receives every field this struct does not name (serde cannot deny them here as well).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct PollResult {
     /// The appliance polled; none for an address found by a sweep.
     #[serde(default)]
@@ -441,4 +441,227 @@ pub fn verify(
         return Err(CollectorRefusal::Expired(job.expires_at));
     }
     Ok(job)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_range(input: &str, expect: Result<(&str, &str, u64), &str>) {
+        let got = Ipv4Range::parse(input).map(|r| (r.first.to_string(), r.last.to_string(), r.len()));
+        match (got, expect) {
+            (Ok((f, l, n)), Ok((ef, el, en))) => {
+                assert_eq!((f.as_str(), l.as_str(), n), (ef, el, en), "{input}")
+            }
+            (Err(e), Err(part)) => assert!(e.contains(part), "{input}: {e}"),
+            (got, expect) => panic!("{input}: got {got:?}, expected {expect:?}"),
+        }
+    }
+
+    #[test]
+    fn ranges_parse_as_cidrs_spans_and_single_addresses() {
+        check_range("192.0.2.0/24", Ok(("192.0.2.1", "192.0.2.254", 254)));
+        check_range(" 10.1.0.0/20 ", Ok(("10.1.0.1", "10.1.15.254", 4094)));
+        check_range("192.0.2.8/30", Ok(("192.0.2.9", "192.0.2.10", 2)));
+        check_range("192.0.2.8/31", Ok(("192.0.2.8", "192.0.2.9", 2)));
+        check_range("192.0.2.7/32", Ok(("192.0.2.7", "192.0.2.7", 1)));
+        check_range("192.0.2.10-192.0.2.20", Ok(("192.0.2.10", "192.0.2.20", 11)));
+        check_range("192.0.2.10 - 192.0.2.10", Ok(("192.0.2.10", "192.0.2.10", 1)));
+        check_range("198.51.100.4", Ok(("198.51.100.4", "198.51.100.4", 1)));
+        check_range("0.0.0.0/0", Ok(("0.0.0.1", "255.255.255.254", (1u64 << 32) - 2)));
+        check_range("192.0.2.1/24", Err("host bits set: did you mean 192.0.2.0/24?"));
+        check_range("192.0.2.0/33", Err("is not an IPv4 CIDR"));
+        check_range("192.0.2.0/-1", Err("is not an IPv4 CIDR"));
+        check_range("192.0.2.20-192.0.2.10", Err("ends before it starts"));
+        check_range("2001:db8::/64", Err("is not an IPv4 CIDR"));
+        check_range("fw.example.com", Err("is not an IPv4 CIDR"));
+        check_range("", Err("is not an IPv4 CIDR"));
+        let r = Ipv4Range::parse("192.0.2.8/30").unwrap();
+        assert_eq!(r.addresses().map(|a| a.to_string()).collect::<Vec<_>>(), ["192.0.2.9", "192.0.2.10"]);
+    }
+
+    fn t(s: &str) -> jiff::Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn poll_job() -> CollectorJob {
+        CollectorJob {
+            id: "job-1".into(),
+            collector_device_id: "dev-1".into(),
+            credentials: vec![CredentialRef {
+                id: "cred-1".into(),
+                credential: SnmpCredential::V3 {
+                    user: "monitor".into(),
+                    auth_protocol: AuthProtocol::Sha256,
+                    auth_password: "auth-secret-1".into(),
+                    priv_protocol: PrivProtocol::Aes128,
+                    priv_password: "priv-secret-1".into(),
+                },
+            }],
+            work: CollectorWork::Poll {
+                targets: vec![PollTarget {
+                    appliance_id: "fw-1".into(),
+                    address: "192.0.2.1".into(),
+                    port: 161,
+                    credential_id: "cred-1".into(),
+                }],
+            },
+            timeout_ms: 2_000,
+            retries: 1,
+            concurrency: 32,
+            issued_at: t("2026-12-06T08:00:00Z"),
+            expires_at: t("2026-12-06T08:10:00Z"),
+        }
+    }
+
+    fn discover(range: &str, rate: u32) -> CollectorJob {
+        CollectorJob {
+            work: CollectorWork::Discover {
+                scan_id: "scan-1".into(),
+                range: range.into(),
+                port: 161,
+                rate_per_sec: rate,
+            },
+            ..poll_job()
+        }
+    }
+
+    /// `change` applied to a good job makes `check` fail with a message containing `says`.
+    fn refused(change: impl FnOnce(&mut CollectorJob), says: &str) {
+        let mut job = poll_job();
+        change(&mut job);
+        let e = job.check().unwrap_err();
+        assert!(e.contains(says), "{e}");
+    }
+
+    fn target(job: &mut CollectorJob) -> &mut PollTarget {
+        match &mut job.work {
+            CollectorWork::Poll { targets } => &mut targets[0],
+            CollectorWork::Discover { .. } => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn jobs_with_bad_inputs_are_refused_with_what_is_wrong() {
+        poll_job().check().unwrap();
+        discover("10.0.0.0/20", MAX_RATE).check().unwrap();
+        refused(|j| j.id = "job 1".into(), "id must be");
+        refused(|j| j.collector_device_id = String::new(), "collector_device_id must be");
+        refused(|j| j.credentials.clear(), "1 to 8 credentials");
+        refused(
+            |j| j.credentials = vec![j.credentials[0].clone(); MAX_CREDENTIALS + 1],
+            "1 to 8 credentials",
+        );
+        refused(
+            |j| j.credentials[0].credential = SnmpCredential::V2c { community: String::new() },
+            "community must be",
+        );
+        refused(
+            |j| j.credentials[0].credential = SnmpCredential::V2c { community: "pub\nlic".into() },
+            "community must be",
+        );
+        refused(
+            |j| {
+                if let SnmpCredential::V3 { auth_password, .. } = &mut j.credentials[0].credential {
+                    *auth_password = "short".into();
+                }
+            },
+            "auth_password must be 8 to 64",
+        );
+        refused(|j| j.timeout_ms = 99, "timeout_ms must be");
+        refused(|j| j.retries = 6, "retries at most 5");
+        refused(|j| j.concurrency = 0, "concurrency 1 to 1024");
+        refused(|j| j.expires_at = j.issued_at, "expires_at must be after");
+        refused(|j| j.work = CollectorWork::Poll { targets: Vec::new() }, "names 1 to 5000");
+        refused(|j| target(j).address = "fw.example.com".into(), "is not an IP address");
+        refused(|j| target(j).port = 0, "port must be");
+        refused(|j| target(j).credential_id = "cred-2".into(), "names a credential the job does not carry");
+        refused(|j| target(j).appliance_id = "../x".into(), "appliance_id must be");
+        for (range, rate, says) in [
+            ("10.0.0.0/19", 10, "at most 4096"),
+            ("10.0.0.1/24", 10, "host bits set"),
+            ("10.0.0.0/24", 0, "rate_per_sec must be"),
+            ("10.0.0.0/24", MAX_RATE + 1, "rate_per_sec must be"),
+        ] {
+            let e = discover(range, rate).check().unwrap_err();
+            assert!(e.contains(says), "{range} {rate}: {e}");
+        }
+        assert!(discover("10.0.0.0-10.0.16.0", 10).check().unwrap_err().contains("at most 4096"));
+    }
+
+    #[test]
+    fn a_signed_job_verifies_only_unchanged_for_its_device_with_the_pinned_key_and_in_time() {
+        let secret = "07".repeat(32);
+        let public = crate::jobs::public_key(&secret).unwrap();
+        let job = poll_job();
+        let signed = sign(&job, &secret).unwrap();
+        let now = t("2026-12-06T08:05:00Z");
+        assert_eq!(verify(&signed, &public, "dev-1", now), Ok(job.clone()));
+        assert_eq!(
+            verify(&signed, &public, "dev-2", now),
+            Err(CollectorRefusal::OtherDevice("dev-1".into()))
+        );
+        assert_eq!(
+            verify(&signed, &public, "dev-1", t("2026-12-06T08:10:00Z")),
+            Err(CollectorRefusal::Expired(job.expires_at))
+        );
+        let other = crate::jobs::public_key(&"09".repeat(32)).unwrap();
+        assert_eq!(verify(&signed, &other, "dev-1", now), Err(CollectorRefusal::BadSignature));
+        assert_eq!(verify(&signed, "zz", "dev-1", now), Err(CollectorRefusal::BadPinnedKey));
+        let tampered = SignedCollectorJob {
+            payload: signed.payload.replace("192.0.2.1", "192.0.2.2"),
+            ..signed.clone()
+        };
+        assert_eq!(verify(&tampered, &public, "dev-1", now), Err(CollectorRefusal::BadSignature));
+        let cut = SignedCollectorJob { signature: signed.signature[..64].into(), ..signed.clone() };
+        assert_eq!(verify(&cut, &public, "dev-1", now), Err(CollectorRefusal::BadSignature));
+        // An agent job's signature does not make a collector job (domain separation).
+        let as_agent_job =
+            crate::jobs::SignedJob { payload: signed.payload.clone(), signature: signed.signature.clone() };
+        let agent_view = crate::jobs::verify(&as_agent_job, &public, "dev-1", now);
+        assert!(agent_view.is_err());
+        // An invalid job is not signed.
+        let mut bad = job.clone();
+        bad.retries = 9;
+        assert!(sign(&bad, &secret).is_err());
+    }
+
+    #[test]
+    fn reports_round_trip_with_every_outcome_and_refuse_unknown_fields() {
+        let at = t("2026-12-06T08:05:00Z");
+        let outcomes = [
+            TargetOutcome::Ok { credential_id: "cred-1".into(), observation: Observation::default() },
+            TargetOutcome::Timeout,
+            TargetOutcome::Unreachable { detail: "no route".into() },
+            TargetOutcome::AuthFailed { detail: "usmStatsWrongDigests".into() },
+            TargetOutcome::Malformed { detail: "cut".into() },
+            TargetOutcome::Error { detail: "other".into() },
+        ];
+        let report = CollectorReport {
+            job_id: "job-1".into(),
+            results: outcomes
+                .into_iter()
+                .map(|outcome| PollResult {
+                    appliance_id: Some("fw-1".into()),
+                    address: "192.0.2.1".into(),
+                    port: 161,
+                    outcome,
+                    at,
+                })
+                .collect(),
+            sweep: None,
+        };
+        let text = serde_json::to_string(&report).unwrap();
+        assert_eq!(serde_json::from_str::<CollectorReport>(&text).unwrap(), report);
+        let with_extra = text.replacen("\"port\":161", "\"port\":161,\"extra\":1", 1);
+        assert!(serde_json::from_str::<CollectorReport>(&with_extra).is_err());
+    }
+
+    #[test]
+    fn credentials_never_show_their_secrets_in_debug() {
+        let shown = format!("{:?}", poll_job());
+        assert!(!shown.contains("secret"), "{shown}");
+        let v2c = format!("{:?}", SnmpCredential::V2c { community: "s3cret-community".into() });
+        assert!(!v2c.contains("s3cret"), "{v2c}");
+    }
 }

@@ -398,6 +398,10 @@ pub struct CheckInReply {
     /// The sequence number of the last inventory report applied; 0 asks for a full one.
     pub inventory_seq: i64,
     pub checkin_interval_secs: u64,
+    /// This device is its site's network collector: it should ask for collector jobs
+    /// (`POST /api/agent/v1/collector/jobs`) after the check-in.
+    #[serde(default)]
+    pub collector: bool,
 }
 
 /// An inventory report: the whole inventory, or what changed since report `seq - 1`.
