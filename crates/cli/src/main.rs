@@ -608,7 +608,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let data_dir = config::resolve(&file, None, args.db.data_dir.as_deref(), None, None)
                 .map_err(|e| InvalidArgument(format!("{e:#}")))?
                 .data_dir;
-            let engine = Engine::new(store).with_reports(reports).with_secret_key(config::secret_key(&data_dir)?);
+            let engine =
+                Engine::new(store).with_reports(reports).with_secret_key(config::secret_key(&data_dir)?);
             admin::run(engine, args).await?;
             Ok(ExitCode::SUCCESS)
         }

@@ -155,7 +155,7 @@ impl Engine {
         Ok(proto::CheckInReply {
             inventory_seq: a.inventory_seq,
             checkin_interval_secs: CHECKIN_INTERVAL_SECS,
-            collector: false,
+            collector: self.is_collector(a).await?,
         })
     }
 

@@ -16,13 +16,13 @@ use ringfence_inventory::{Inventory, Item, ItemKind, OsInfo};
 use ringfence_model::*;
 use ringfence_proto as proto;
 use ringfence_proto::collector::{
-    CollectorJob, CollectorLease, CollectorReport, CollectorReportAck, CollectorWork, CredentialRef, Ipv4Range,
-    PollTarget, SnmpCredential, TargetOutcome,
+    CollectorJob, CollectorLease, CollectorReport, CollectorReportAck, CollectorWork, CredentialRef,
+    Ipv4Range, PollTarget, SnmpCredential, TargetOutcome,
 };
 use ringfence_store::{
-    AgentIdentity, ApplianceIdentity, ApplianceQuery, ApplianceRecord, Audit, CollectorRecord, CredentialRecord,
-    DeploymentChange, DeploymentQuery, DeviceUpdate, InventoryOutcome, MappingRecord, NewAppliance, PollRecord,
-    QueueRow, ScanRecord, TaskNote, TaskRecord,
+    AgentIdentity, ApplianceIdentity, ApplianceQuery, ApplianceRecord, Audit, CollectorRecord,
+    CredentialRecord, DeploymentChange, DeploymentQuery, DeviceUpdate, InventoryOutcome, MappingRecord,
+    NewAppliance, PollRecord, QueueRow, ScanRecord, TaskNote, TaskRecord,
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -97,7 +97,10 @@ impl SecretKey {
         let nonce: [u8; 12] = nonce.try_into().map_err(|_| "the sealed value is truncated")?;
         ChaCha20Poly1305::new((&self.0).into())
             .decrypt(&Nonce::from(nonce), Payload { msg: ct, aad: id.as_bytes() })
-            .map_err(|_| "the sealed value does not open with this server's secret key (another key, or altered)".into())
+            .map_err(|_| {
+                "the sealed value does not open with this server's secret key (another key, or altered)"
+                    .into()
+            })
     }
 }
 
@@ -188,7 +191,11 @@ pub fn appliance_inventory(i: &ApplianceIdentity) -> Inventory {
             id: i.vendor.as_deref().unwrap_or("unidentified").to_ascii_lowercase().replace(' ', "_"),
             version: i.firmware.clone().unwrap_or_default(),
             codename: None,
-            name: [i.product.as_deref(), i.firmware.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" "),
+            name: [i.product.as_deref(), i.firmware.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" "),
         },
         items,
         ..Default::default()
@@ -198,7 +205,11 @@ pub fn appliance_inventory(i: &ApplianceIdentity) -> Inventory {
 fn text_field(field: &str, s: &str, max: usize) -> Result<String> {
     let t = s.trim();
     if t.is_empty() || t.chars().count() > max || t.chars().any(char::is_control) {
-        return Err(ValueError::new(field, format!("must be 1 to {max} characters, without control characters")).into());
+        return Err(ValueError::new(
+            field,
+            format!("must be 1 to {max} characters, without control characters"),
+        )
+        .into());
     }
     Ok(t.to_string())
 }
@@ -247,7 +258,8 @@ impl Engine {
             return Err(EngineError::NotFound("organization"));
         }
         let id = uuid::Uuid::now_v7().to_string();
-        let plain = serde_json::to_vec(&req.credential).map_err(|e| ValueError::new("credential", e.to_string()))?;
+        let plain =
+            serde_json::to_vec(&req.credential).map_err(|e| ValueError::new("credential", e.to_string()))?;
         let sealed = key.seal(&id, &plain);
         let rec = CredentialRecord {
             id,
@@ -273,7 +285,11 @@ impl Engine {
 
     // ----- collectors -----
 
-    pub async fn add_collector(&self, p: &Principal, req: &proto::appliances::AddCollector) -> Result<CollectorRecord> {
+    pub async fn add_collector(
+        &self,
+        p: &Principal,
+        req: &proto::appliances::AddCollector,
+    ) -> Result<CollectorRecord> {
         require(p, Permission::ManageAppliances, "choose collectors")?;
         let device = body_id(DeviceId::parse, &req.device_id, "device_id")?;
         Ok(self.store.add_collector(&self.audit(p), &p.scope(), &device).await?)
@@ -316,8 +332,7 @@ impl Engine {
         req: &proto::appliances::CreateAppliance,
     ) -> Result<(SiteId, String, Criticality, bool, Option<String>)> {
         let site_id = body_id(SiteId::parse, &req.site_id, "site_id")?;
-        let name = ringfence_model::parse_hostname("name", &req.name)
-            .map_err(EngineError::Invalid)?;
+        let name = ringfence_model::parse_hostname("name", &req.name).map_err(EngineError::Invalid)?;
         let criticality = match &req.criticality {
             Some(c) => Criticality::parse(c).map_err(EngineError::Invalid)?,
             None => Criticality::High,
@@ -337,25 +352,20 @@ impl Engine {
         let now = self.now();
         let new = match req.source.trim() {
             "snmp" => {
-                let address = req
-                    .address
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|a| !a.is_empty())
-                    .ok_or_else(|| ValueError::new("address", "an SNMP appliance needs its IP address"))?;
-                address
-                    .parse::<std::net::IpAddr>()
-                    .map_err(|_| ValueError::new("address", "must be an IPv4 or IPv6 address (no host names)"))?;
-                let collector = req
-                    .collector_id
-                    .as_deref()
-                    .ok_or_else(|| ValueError::new("collector_id", "an SNMP appliance needs the collector that polls it"))?;
-                let credential = req
-                    .credential_id
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|c| !c.is_empty())
-                    .ok_or_else(|| ValueError::new("credential_id", "an SNMP appliance needs a credential"))?;
+                let address =
+                    req.address.as_deref().map(str::trim).filter(|a| !a.is_empty()).ok_or_else(|| {
+                        ValueError::new("address", "an SNMP appliance needs its IP address")
+                    })?;
+                address.parse::<std::net::IpAddr>().map_err(|_| {
+                    ValueError::new("address", "must be an IPv4 or IPv6 address (no host names)")
+                })?;
+                let collector = req.collector_id.as_deref().ok_or_else(|| {
+                    ValueError::new("collector_id", "an SNMP appliance needs the collector that polls it")
+                })?;
+                let credential =
+                    req.credential_id.as_deref().map(str::trim).filter(|c| !c.is_empty()).ok_or_else(
+                        || ValueError::new("credential_id", "an SNMP appliance needs a credential"),
+                    )?;
                 let poll_minutes = req.poll_minutes.unwrap_or(DEFAULT_POLL_MINUTES);
                 if !(15..=10_080).contains(&poll_minutes) {
                     return Err(ValueError::new("poll_minutes", "must be 15 to 10080 (a week)").into());
@@ -423,13 +433,15 @@ impl Engine {
         require(p, Permission::ManageAppliances, "import appliances")?;
         let org = body_id(OrganizationId::parse, &req.organization_id, "organization_id")?;
         let scope = p.scope();
-        let rows = ringfence_appliance::parse_csv(&req.csv).map_err(|e| ValueError::new("csv", e.to_string()))?;
+        let rows =
+            ringfence_appliance::parse_csv(&req.csv).map_err(|e| ValueError::new("csv", e.to_string()))?;
         self.store.get_organization(&scope, &org).await?;
         let sites = self.store.list_sites(&scope, Some(&org)).await?;
         let mut problems = Vec::new();
         let mut new = Vec::new();
         for r in &rows {
-            let Some(site) = sites.iter().find(|s| s.name.as_str().eq_ignore_ascii_case(r.site.trim())) else {
+            let Some(site) = sites.iter().find(|s| s.name.as_str().eq_ignore_ascii_case(r.site.trim()))
+            else {
                 problems.push(format!(
                     "line {}: site '{}' is not a site of this organization (sites: {})",
                     r.line,
@@ -463,7 +475,9 @@ impl Engine {
             });
         }
         if !problems.is_empty() {
-            return Err(ValueError::new("csv", format!("nothing was imported: {}", problems.join("; "))).into());
+            return Err(
+                ValueError::new("csv", format!("nothing was imported: {}", problems.join("; "))).into()
+            );
         }
         let made = self.store.create_appliances(&self.audit(p), &scope, &new).await?;
         for rec in &made {
@@ -524,7 +538,10 @@ impl Engine {
                     .collect();
                 fs.sort_by(|x, y| {
                     y.kev.cmp(&x.kev).then(
-                        y.cvss_score.unwrap_or(0.0).total_cmp(&x.cvss_score.unwrap_or(0.0)).then(x.cve_id.cmp(&y.cve_id)),
+                        y.cvss_score
+                            .unwrap_or(0.0)
+                            .total_cmp(&x.cvss_score.unwrap_or(0.0))
+                            .then(x.cve_id.cmp(&y.cve_id)),
                     )
                 });
                 fs.dedup_by(|a, b| a.cve_id == b.cve_id);
@@ -549,8 +566,10 @@ impl Engine {
     /// Every firmware in the partner's fleet, with how many clients run it; the riskiest first.
     pub async fn firmware_fleet(&self, p: &Principal) -> Result<Vec<FirmwareGroup>> {
         let all = self.appliances(p, &ApplianceQuery::default()).await?;
-        let mut groups: BTreeMap<(String, String, String), (BTreeSet<String>, usize, BTreeMap<String, bool>)> =
-            BTreeMap::new();
+        let mut groups: BTreeMap<
+            (String, String, String),
+            (BTreeSet<String>, usize, BTreeMap<String, bool>),
+        > = BTreeMap::new();
         for v in &all {
             let i = &v.appliance.identity;
             let (Some(vendor), Some(product), Some(firmware)) = (&i.vendor, &i.product, &i.firmware) else {
@@ -588,20 +607,32 @@ impl Engine {
 
     // ----- discovery and mappings -----
 
-    pub async fn create_scan(&self, p: &Principal, req: &proto::appliances::CreateScan) -> Result<ScanRecord> {
+    pub async fn create_scan(
+        &self,
+        p: &Principal,
+        req: &proto::appliances::CreateScan,
+    ) -> Result<ScanRecord> {
         require(p, Permission::ManageAppliances, "sweep networks")?;
         let collector = body_id(DeviceId::parse, &req.collector_id, "collector_id")?;
         let range = Ipv4Range::parse(&req.range).map_err(|e| ValueError::new("range", e))?;
         if range.len() > u64::from(proto::collector::MAX_RANGE) {
             return Err(ValueError::new(
                 "range",
-                format!("covers {} addresses; a sweep covers at most {} (a /20)", range.len(), proto::collector::MAX_RANGE),
+                format!(
+                    "covers {} addresses; a sweep covers at most {} (a /20)",
+                    range.len(),
+                    proto::collector::MAX_RANGE
+                ),
             )
             .into());
         }
         let rate = req.rate_per_sec.unwrap_or(DEFAULT_RATE);
         if !(1..=proto::collector::MAX_RATE).contains(&rate) {
-            return Err(ValueError::new("rate_per_sec", format!("must be 1 to {}", proto::collector::MAX_RATE)).into());
+            return Err(ValueError::new(
+                "rate_per_sec",
+                format!("must be 1 to {}", proto::collector::MAX_RATE),
+            )
+            .into());
         }
         let port = req.port.unwrap_or(161);
         if port == 0 {
@@ -616,15 +647,14 @@ impl Engine {
         }
         let scope = p.scope();
         let collectors = self.store.list_collectors(&scope).await?;
-        let c = collectors
-            .iter()
-            .find(|c| c.device_id == collector)
-            .ok_or_else(|| ValueError::new("collector_id", "is not a collector (choose one on the Appliances page)"))?;
+        let c = collectors.iter().find(|c| c.device_id == collector).ok_or_else(|| {
+            ValueError::new("collector_id", "is not a collector (choose one on the Appliances page)")
+        })?;
         let creds = self.store.list_credentials(&scope).await?;
         for id in &req.credential_ids {
-            let ok = creds.iter().any(|k| {
-                &k.id == id && k.organization_id.as_ref().is_none_or(|o| o == &c.organization_id)
-            });
+            let ok = creds
+                .iter()
+                .any(|k| &k.id == id && k.organization_id.as_ref().is_none_or(|o| o == &c.organization_id));
             if !ok {
                 return Err(ValueError::new("credential_ids", format!("credential {id} not found")).into());
             }
@@ -741,8 +771,8 @@ impl Engine {
         let mut jobs = Vec::new();
         let mut failed = Vec::new();
         // Polls grouped so that one job carries at most MAX_CREDENTIALS credentials.
-        let mut groups: BTreeMap<Vec<String>, Vec<PollTarget>> = BTreeMap::new();
-        let mut current: Vec<String> = Vec::new();
+        let mut buckets: Vec<(Vec<String>, Vec<PollTarget>)> = Vec::new();
+        let mut bucket_of: HashMap<String, usize> = HashMap::new();
         for rec in &polls {
             let (Some(cred), Some(address)) = (&rec.credential_id, &rec.address) else { continue };
             if let Err(e) = open(cred).await {
@@ -756,20 +786,26 @@ impl Engine {
                 });
                 continue;
             }
-            if !current.contains(cred) {
-                if current.len() == proto::collector::MAX_CREDENTIALS {
-                    current = Vec::new();
+            let b = match bucket_of.get(cred) {
+                Some(&b) => b,
+                None => {
+                    if buckets.last().is_none_or(|(c, _)| c.len() == proto::collector::MAX_CREDENTIALS) {
+                        buckets.push((Vec::new(), Vec::new()));
+                    }
+                    let b = buckets.len() - 1;
+                    buckets[b].0.push(cred.clone());
+                    bucket_of.insert(cred.clone(), b);
+                    b
                 }
-                current.push(cred.clone());
-            }
-            groups.entry(current.clone()).or_default().push(PollTarget {
+            };
+            buckets[b].1.push(PollTarget {
                 appliance_id: rec.device_id.to_string(),
                 address: address.clone(),
                 port: rec.port.unwrap_or(161),
                 credential_id: cred.clone(),
             });
         }
-        for (creds, targets) in groups {
+        for (creds, targets) in buckets {
             let mut refs = Vec::new();
             for c in &creds {
                 if let Ok(credential) = open(c).await {
@@ -790,7 +826,16 @@ impl Engine {
             if refs.is_empty() {
                 let audit = Audit::new(format!("agent:{}", a.device_id), now);
                 self.store
-                    .finish_scan(&audit, &a.partner_id, &a.device_id, &s.id, 0, 0, 0, "no credential of the sweep could be opened")
+                    .finish_scan(
+                        &audit,
+                        &a.partner_id,
+                        &a.device_id,
+                        &s.id,
+                        0,
+                        0,
+                        0,
+                        "no credential of the sweep could be opened",
+                    )
                     .await?;
                 continue;
             }
@@ -804,7 +849,8 @@ impl Engine {
                 },
             );
             // A sweep takes as long as its rate makes it; the job lives that long and more.
-            let secs = Ipv4Range::parse(&s.range).map(|r| r.len()).unwrap_or(1) / u64::from(s.rate_per_sec.max(1));
+            let secs =
+                Ipv4Range::parse(&s.range).map(|r| r.len()).unwrap_or(1) / u64::from(s.rate_per_sec.max(1));
             j.expires_at = now + JOB_LIFETIME + SignedDuration::from_secs(i64::try_from(secs).unwrap_or(0));
             j.id = s.id.clone();
             jobs.push(j);
@@ -820,7 +866,11 @@ impl Engine {
         Ok(CollectorLease { jobs: signed })
     }
 
-    async fn open_credential(&self, partner: &PartnerId, id: &str) -> std::result::Result<SnmpCredential, String> {
+    async fn open_credential(
+        &self,
+        partner: &PartnerId,
+        id: &str,
+    ) -> std::result::Result<SnmpCredential, String> {
         let key = self.secret_key().map_err(|e| e.to_string())?;
         let (_, sealed) = self
             .store
@@ -834,13 +884,19 @@ impl Engine {
 
     /// A collector reports a job: polls are recorded and correlated; a sweep's answering
     /// addresses become appliances of the sweep's organization and site.
-    pub async fn collector_report(&self, a: &AgentIdentity, r: CollectorReport) -> Result<CollectorReportAck> {
+    pub async fn collector_report(
+        &self,
+        a: &AgentIdentity,
+        r: CollectorReport,
+    ) -> Result<CollectorReportAck> {
         let now = self.now();
         if self.store.collector_seen(&a.device_id, now).await?.is_none() {
             return Err(EngineError::Forbidden("this device is not a collector".into()));
         }
         if r.results.len() > proto::collector::MAX_TARGETS {
-            return Err(ValueError::new("results", format!("at most {}", proto::collector::MAX_TARGETS)).into());
+            return Err(
+                ValueError::new("results", format!("at most {}", proto::collector::MAX_TARGETS)).into()
+            );
         }
         let audit = Audit::new(format!("agent:{}", a.device_id), now);
         let scope = Scope::partner(a.partner_id.clone());
@@ -852,7 +908,9 @@ impl Engine {
         let mut ok_ids = Vec::new();
         let mut minutes: HashMap<String, i64> = HashMap::new();
         for res in &r.results {
-            let Some(id) = res.appliance_id.as_deref().and_then(|i| DeviceId::parse(i).ok()) else { continue };
+            let Some(id) = res.appliance_id.as_deref().and_then(|i| DeviceId::parse(i).ok()) else {
+                continue;
+            };
             let at = if res.at > now { now } else { res.at };
             let (identity, error) = match &res.outcome {
                 TargetOutcome::Ok { observation, .. } => {
@@ -861,7 +919,10 @@ impl Engine {
                     ok_ids.push(id.clone());
                     (Some(identity_of(&obs, ident.as_ref())), None)
                 }
-                TargetOutcome::Timeout => (None, Some("no answer within the timeout (for SNMPv2c, also a wrong community)".to_string())),
+                TargetOutcome::Timeout => (
+                    None,
+                    Some("no answer within the timeout (for SNMPv2c, also a wrong community)".to_string()),
+                ),
                 TargetOutcome::Unreachable { detail }
                 | TargetOutcome::AuthFailed { detail }
                 | TargetOutcome::Malformed { detail }
@@ -870,7 +931,12 @@ impl Engine {
             let poll_minutes = match minutes.get(id.as_str()) {
                 Some(m) => *m,
                 None => {
-                    let m = self.store.get_appliance(&scope, &id).await.map(|x| x.poll_minutes).unwrap_or(DEFAULT_POLL_MINUTES);
+                    let m = self
+                        .store
+                        .get_appliance(&scope, &id)
+                        .await
+                        .map(|x| x.poll_minutes)
+                        .unwrap_or(DEFAULT_POLL_MINUTES);
                     minutes.insert(id.to_string(), m);
                     m
                 }
@@ -899,7 +965,8 @@ impl Engine {
         sweep: &proto::collector::SweepSummary,
     ) -> Result<CollectorReportAck> {
         let scans = self.store.list_scans(scope).await?;
-        let Some(scan) = scans.iter().find(|s| s.id == r.job_id && s.collector_id == a.device_id && s.status == "leased")
+        let Some(scan) =
+            scans.iter().find(|s| s.id == r.job_id && s.collector_id == a.device_id && s.status == "leased")
         else {
             return Ok(CollectorReportAck { recorded: 0 });
         };
@@ -907,7 +974,10 @@ impl Engine {
         let org_scope = Scope::organization(scope.partner_id.clone(), scan.organization_id.clone());
         let existing = self
             .store
-            .list_appliances(&org_scope, &ApplianceQuery { organization_id: Some(scan.organization_id.clone()), ..Default::default() })
+            .list_appliances(
+                &org_scope,
+                &ApplianceQuery { organization_id: Some(scan.organization_id.clone()), ..Default::default() },
+            )
             .await?;
         let mut new = Vec::new();
         let mut names: BTreeSet<String> = existing.iter().map(|e| e.hostname.to_ascii_lowercase()).collect();
@@ -916,10 +986,17 @@ impl Engine {
             // Only what the sweep was given: an address outside its range, or a credential it
             // did not carry, is not taken.
             let Ok(addr) = res.address.parse::<std::net::Ipv4Addr>() else { continue };
-            if addr < range.first || addr > range.last || !scan.credential_ids.contains(credential_id) || res.port != scan.port {
+            if addr < range.first
+                || addr > range.last
+                || !scan.credential_ids.contains(credential_id)
+                || res.port != scan.port
+            {
                 continue;
             }
-            if existing.iter().any(|e| e.address.as_deref() == Some(res.address.as_str()) && e.port == Some(res.port)) {
+            if existing
+                .iter()
+                .any(|e| e.address.as_deref() == Some(res.address.as_str()) && e.port == Some(res.port))
+            {
                 continue;
             }
             let obs = observation.clone().bounded();
@@ -960,7 +1037,12 @@ impl Engine {
                 probed,
                 i64::try_from(answered).unwrap_or(0),
                 i64::try_from(made.len()).unwrap_or(0),
-                &format!("{} of {} addresses answered; {} new appliance(s)", answered, range.len(), made.len()),
+                &format!(
+                    "{} of {} addresses answered; {} new appliance(s)",
+                    answered,
+                    range.len(),
+                    made.len()
+                ),
             )
             .await?;
         let ids: Vec<DeviceId> = made.iter().map(|m| m.device_id.clone()).collect();
@@ -1010,7 +1092,10 @@ impl Engine {
                 .filter_map(|f| f.fixed_version.as_ref().map(|v| (v.clone(), f.cve_id.clone())))
                 .filter(|(v, _)| version_cmp(v, firmware) == Some(std::cmp::Ordering::Greater))
                 .collect();
-            let target = fixes.iter().map(|(v, _)| v).max_by(|a, b| version_cmp(a, b).unwrap_or(std::cmp::Ordering::Equal));
+            let target = fixes
+                .iter()
+                .map(|(v, _)| v)
+                .max_by(|a, b| version_cmp(a, b).unwrap_or(std::cmp::Ordering::Equal));
             if let Some(target) = target {
                 update = Some(DeviceUpdate {
                     manager: APPLIANCE_MANAGER.into(),
@@ -1030,9 +1115,7 @@ impl Engine {
             InventoryOutcome::Applied { .. } => {}
             _ => return Ok(()),
         }
-        self.store
-            .replace_device_updates(&scope.partner_id, &rec.device_id, update.as_slice(), now)
-            .await?;
+        self.store.replace_device_updates(&scope.partner_id, &rec.device_id, update.as_slice(), now).await?;
         self.verify_appliance_tasks(&dscope, rec).await
     }
 
@@ -1073,7 +1156,9 @@ impl Engine {
                     evidence: serde_json::json!({ "firmware": firmware, "seen_at": seen_at, "source": rec.source }),
                     ..Default::default()
                 };
-                if let Some(v) = self.store.transition_deployment(&audit, scope, &d.id, &["installed"], &change).await? {
+                if let Some(v) =
+                    self.store.transition_deployment(&audit, scope, &d.id, &["installed"], &change).await?
+                {
                     let products: Vec<String> = v.updates.iter().map(|u| u.name.clone()).collect();
                     let since = v.started_at.unwrap_or(v.created_at);
                     self.store.attribute_findings(scope, &rec.device_id, &v.id, &products, since).await?;
@@ -1101,7 +1186,12 @@ impl Engine {
         Ok(self.store.list_tasks(&p.scope(), open_only).await?)
     }
 
-    pub async fn assign_task(&self, p: &Principal, id: &str, req: &proto::appliances::AssignTask) -> Result<()> {
+    pub async fn assign_task(
+        &self,
+        p: &Principal,
+        id: &str,
+        req: &proto::appliances::AssignTask,
+    ) -> Result<()> {
         require(p, Permission::ManageAppliances, "assign appliance tasks")?;
         let assignee = opt_text("assignee", req.assignee.as_deref(), 200)?;
         Ok(self.store.assign_task(&self.audit(p), &p.scope(), id.trim(), assignee.as_deref()).await?)
@@ -1109,15 +1199,25 @@ impl Engine {
 
     /// A technician marks a task done: the deployment is `installed` and waits for the next
     /// poll (made due now) to verify it.
-    pub async fn task_done(&self, p: &Principal, id: &str, req: &proto::appliances::TaskDone) -> Result<TaskRecord> {
+    pub async fn task_done(
+        &self,
+        p: &Principal,
+        id: &str,
+        req: &proto::appliances::TaskDone,
+    ) -> Result<TaskRecord> {
         require(p, Permission::ManageAppliances, "mark appliance tasks done")?;
         let note = req.note.trim();
         if note.chars().count() > 1_000 || note.chars().any(|c| c.is_control() && c != '\n') {
-            return Err(ValueError::new("note", "must be at most 1000 characters, without control characters").into());
+            return Err(ValueError::new(
+                "note",
+                "must be at most 1000 characters, without control characters",
+            )
+            .into());
         }
         let scope = p.scope();
         let tasks = self.store.list_tasks(&scope, false).await?;
-        let task = tasks.iter().find(|t| t.deployment.id == id.trim()).ok_or(EngineError::NotFound("task"))?;
+        let task =
+            tasks.iter().find(|t| t.deployment.id == id.trim()).ok_or(EngineError::NotFound("task"))?;
         let change = DeploymentChange {
             status: "installed".into(),
             detail: Some(format!("marked done by {}", p.actor())),
@@ -1127,7 +1227,13 @@ impl Engine {
         };
         let moved = self
             .store
-            .transition_deployment(&self.audit(p), &scope, &task.deployment.id, &["scheduled", "dispatched"], &change)
+            .transition_deployment(
+                &self.audit(p),
+                &scope,
+                &task.deployment.id,
+                &["scheduled", "dispatched"],
+                &change,
+            )
             .await?;
         if moved.is_none() {
             return Err(EngineError::Conflict(format!(

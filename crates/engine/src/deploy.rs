@@ -410,7 +410,9 @@ impl Engine {
 
         let mut input = self.planning(&scope, None, now).await?;
         // Only devices with an agent can be sent a job (nor fill a ring's gate).
-        for ((device, has_agent), record) in input.devices.iter_mut().zip(&input.has_agent).zip(&input.records) {
+        for ((device, has_agent), record) in
+            input.devices.iter_mut().zip(&input.has_agent).zip(&input.records)
+        {
             if !has_agent && !appliances.contains(&record.id) {
                 device.updates.clear();
             }
@@ -514,7 +516,12 @@ impl Engine {
                     updates: packages,
                     window_start: dep.start,
                     window_end: dep.window.end,
-                    action: if previous.is_some() { "deployment.rescheduled" } else { "deployment.scheduled" }.into(),
+                    action: if previous.is_some() {
+                        "deployment.rescheduled"
+                    } else {
+                        "deployment.scheduled"
+                    }
+                    .into(),
                     previous_id: previous,
                     detail: format!(
                         "maintenance task: upgrade {what}; ring {} ({}); window {} to {} UTC",

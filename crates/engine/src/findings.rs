@@ -78,8 +78,10 @@ pub fn validate_inventory(inv: &Inventory) -> Result<()> {
         )
         .into());
     }
-    if !matches!(inv.os.family.as_str(), "linux" | "windows" | "macos" | "") {
-        return Err(ValueError::new("os.family", "must be linux, windows or macos").into());
+    if !matches!(inv.os.family.as_str(), "linux" | "windows" | "macos" | "network" | "") {
+        return Err(
+            ValueError::new("os.family", "must be linux, windows, macos or network (an appliance)").into()
+        );
     }
     for (f, v) in [("os.id", &inv.os.id), ("os.version", &inv.os.version), ("os.name", &inv.os.name)] {
         check_field(f, v, false)?;

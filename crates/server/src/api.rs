@@ -45,8 +45,9 @@ struct ApiDoc;
 /// The API routes (with the standard body limit), the inventory routes (with their own,
 /// larger one) and the OpenAPI document of both.
 pub fn router() -> (axum::Router<AppState>, axum::Router<AppState>, utoipa::openapi::OpenApi) {
-    let (inventory, inventory_doc) =
-        crate::api_intel::inventory_router().merge(crate::api_appliances::collector_router()).split_for_parts();
+    let (inventory, inventory_doc) = crate::api_intel::inventory_router()
+        .merge(crate::api_appliances::collector_router())
+        .split_for_parts();
     let (routes, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::api_intel::router())
         .merge(crate::api_intel::agents_router())

@@ -64,7 +64,10 @@ pub struct ApplianceFilter {
 impl ApplianceFilter {
     pub fn query(&self) -> Result<ApplianceQuery, ringfence_engine::EngineError> {
         let organization_id = match self.organization_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            Some(o) => Some(OrganizationId::parse(o).map_err(|_| ringfence_engine::EngineError::NotFound("organization"))?),
+            Some(o) => Some(
+                OrganizationId::parse(o)
+                    .map_err(|_| ringfence_engine::EngineError::NotFound("organization"))?,
+            ),
             None => None,
         };
         Ok(ApplianceQuery {
@@ -101,7 +104,11 @@ async fn create_appliance(
 
 #[utoipa::path(get, path = "/api/v1/appliances/{id}", tag = "appliances", params(("id" = String, Path)),
     responses((status = 200, body = ApplianceView), (status = 404, body = ErrorBody)))]
-async fn get_appliance(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult<J<ApplianceView>> {
+async fn get_appliance(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<J<ApplianceView>> {
     Ok(J(s.engine.appliance(&c.principal, &id).await?))
 }
 
@@ -156,7 +163,11 @@ async fn create_credential(
 
 #[utoipa::path(delete, path = "/api/v1/snmp-credentials/{id}", tag = "appliances", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
-async fn delete_credential(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_credential(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     s.engine.delete_snmp_credential(&c.principal, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -180,7 +191,11 @@ async fn add_collector(
 
 #[utoipa::path(delete, path = "/api/v1/collectors/{id}", tag = "appliances", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
-async fn remove_collector(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn remove_collector(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     s.engine.remove_collector(&c.principal, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -239,7 +254,11 @@ pub struct TaskFilter {
 /// Appliance maintenance tasks (the deployments of appliances), by window.
 #[utoipa::path(get, path = "/api/v1/appliance-tasks", tag = "appliances", params(TaskFilter),
     responses((status = 200, body = Vec<TaskRecord>)))]
-async fn list_tasks(State(s): State<AppState>, c: Caller, Query(q): Query<TaskFilter>) -> ApiResult<J<Vec<TaskRecord>>> {
+async fn list_tasks(
+    State(s): State<AppState>,
+    c: Caller,
+    Query(q): Query<TaskFilter>,
+) -> ApiResult<J<Vec<TaskRecord>>> {
     Ok(J(s.engine.appliance_tasks(&c.principal, q.open).await?))
 }
 

@@ -72,7 +72,8 @@ pub(super) async fn appliances(State(s): State<AppState>, v: Viewer, uri: Uri) -
             Some(o) => Some(OrganizationId::parse(o).map_err(|_| EngineError::NotFound("organization"))?),
             None => None,
         };
-        let mut list = s.engine.appliances(p, &ApplianceQuery { organization_id, ..Default::default() }).await?;
+        let mut list =
+            s.engine.appliances(p, &ApplianceQuery { organization_id, ..Default::default() }).await?;
         // KEV first, then the most findings.
         list.sort_by(|a, b| {
             b.kev_findings
@@ -122,7 +123,12 @@ struct AppliancePage {
     can_manage: bool,
 }
 
-pub(super) async fn appliance(State(s): State<AppState>, v: Viewer, uri: Uri, Path(id): Path<String>) -> Response {
+pub(super) async fn appliance(
+    State(s): State<AppState>,
+    v: Viewer,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
     let p = &v.0.principal;
     let result = async {
         let a = s.engine.appliance(p, &id).await?;
@@ -158,7 +164,9 @@ struct FirmwarePage {
 
 pub(super) async fn firmware(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
     match s.engine.firmware_fleet(&v.0.principal).await {
-        Ok(groups) => render(FirmwarePage { layout: layout(&v, "Appliance firmware", "appliances", &uri), groups }),
+        Ok(groups) => {
+            render(FirmwarePage { layout: layout(&v, "Appliance firmware", "appliances", &uri), groups })
+        }
         Err(e) => viewer_error(&v, &uri, e),
     }
 }
@@ -244,7 +252,12 @@ struct ConfirmForm {
     model: String,
 }
 
-pub(super) async fn confirm(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
+pub(super) async fn confirm(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     let f: ConfirmForm = match form(&v, &body) {
         Ok(f) => f,
         Err(r) => return r.into_response(),
@@ -294,13 +307,19 @@ pub(super) async fn add_credential(State(s): State<AppState>, v: Viewer, body: B
                 _ => AuthProtocol::Sha256,
             },
             auth_password: f.auth_password,
-            priv_protocol: if f.priv_protocol == "aes256" { PrivProtocol::Aes256 } else { PrivProtocol::Aes128 },
+            priv_protocol: if f.priv_protocol == "aes256" {
+                PrivProtocol::Aes256
+            } else {
+                PrivProtocol::Aes128
+            },
             priv_password: f.priv_password,
         },
     };
     let req = CreateSnmpCredential { name: f.name, organization_id: opt(f.organization_id), credential };
     match s.engine.create_snmp_credential(&v.0.principal, &req).await {
-        Ok(c) => done("/appliances", Ok(format!("credential {} saved (its secret is not shown again)", c.name))),
+        Ok(c) => {
+            done("/appliances", Ok(format!("credential {} saved (its secret is not shown again)", c.name)))
+        }
         Err(e) => done("/appliances", Err(msg(e))),
     }
 }
@@ -343,7 +362,12 @@ pub(super) async fn scan(State(s): State<AppState>, v: Viewer, body: Bytes) -> R
         "" => None,
         r => match r.parse() {
             Ok(n) => Some(n),
-            Err(_) => return done("/appliances", Err("rate_per_sec: must be a whole number of probes a second".into())),
+            Err(_) => {
+                return done(
+                    "/appliances",
+                    Err("rate_per_sec: must be a whole number of probes a second".into()),
+                );
+            }
         },
     };
     let req = CreateScan {
@@ -392,7 +416,9 @@ pub(super) async fn map(State(s): State<AppState>, v: Viewer, body: Bytes) -> Re
         "hardware_cpe_product": null, "version": version,
     });
     match s.engine.create_mapping(&v.0.principal, &CreateMapping { mapping }).await {
-        Ok((_, n)) => done(&back, Ok(format!("mapping saved for the whole partner; {n} appliance(s) identified"))),
+        Ok((_, n)) => {
+            done(&back, Ok(format!("mapping saved for the whole partner; {n} appliance(s) identified")))
+        }
         Err(e) => done(&back, Err(msg(e))),
     }
 }
@@ -407,7 +433,12 @@ struct DoneForm {
     back: String,
 }
 
-pub(super) async fn task_done(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
+pub(super) async fn task_done(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     let f: DoneForm = match form(&v, &body) {
         Ok(f) => f,
         Err(r) => return r.into_response(),
@@ -416,7 +447,10 @@ pub(super) async fn task_done(State(s): State<AppState>, v: Viewer, Path(id): Pa
     match s.engine.task_done(&v.0.principal, &id, &TaskDone { note: f.note }).await {
         Ok(t) => done(
             &back,
-            Ok(format!("task on {} marked done; the next poll or confirmation verifies it", t.deployment.hostname)),
+            Ok(format!(
+                "task on {} marked done; the next poll or confirmation verifies it",
+                t.deployment.hostname
+            )),
         ),
         Err(e) => done(&back, Err(msg(e))),
     }

@@ -202,21 +202,36 @@ pub struct TaskRecord {
 pub trait ApplianceStore {
     /// Stores a credential's sealed form with its evidence event (which names it, never its
     /// secret).
-    async fn create_credential(&self, audit: &Audit, scope: &Scope, c: &CredentialRecord, sealed: &str)
-    -> Result<()>;
+    async fn create_credential(
+        &self,
+        audit: &Audit,
+        scope: &Scope,
+        c: &CredentialRecord,
+        sealed: &str,
+    ) -> Result<()>;
     async fn list_credentials(&self, scope: &Scope) -> Result<Vec<CredentialRecord>>;
     /// A credential and its sealed form, for building a collector job.
-    async fn sealed_credential(&self, partner: &PartnerId, id: &str) -> Result<Option<(CredentialRecord, String)>>;
+    async fn sealed_credential(
+        &self,
+        partner: &PartnerId,
+        id: &str,
+    ) -> Result<Option<(CredentialRecord, String)>>;
     async fn delete_credential(&self, audit: &Audit, scope: &Scope, id: &str) -> Result<()>;
 
     /// Makes an enrolled device its site's collector.
-    async fn add_collector(&self, audit: &Audit, scope: &Scope, device: &DeviceId) -> Result<CollectorRecord>;
+    async fn add_collector(&self, audit: &Audit, scope: &Scope, device: &DeviceId)
+    -> Result<CollectorRecord>;
     async fn remove_collector(&self, audit: &Audit, scope: &Scope, device: &DeviceId) -> Result<()>;
     async fn list_collectors(&self, scope: &Scope) -> Result<Vec<CollectorRecord>>;
     /// The collector record of a device, if it is one (marks it seen at `now`).
     async fn collector_seen(&self, device: &DeviceId, now: Timestamp) -> Result<Option<CollectorRecord>>;
 
-    async fn create_appliance(&self, audit: &Audit, scope: &Scope, new: &NewAppliance) -> Result<ApplianceRecord>;
+    async fn create_appliance(
+        &self,
+        audit: &Audit,
+        scope: &Scope,
+        new: &NewAppliance,
+    ) -> Result<ApplianceRecord>;
     /// Creates several appliances in one transaction: all of them, or none.
     async fn create_appliances(
         &self,
@@ -236,8 +251,13 @@ pub trait ApplianceStore {
     ) -> Result<Vec<ApplianceRecord>>;
     /// Records polls; an evidence event (`appliance.polled`) for each appliance whose
     /// identity or reachability changed. Appliances not of the collector are skipped.
-    async fn record_polls(&self, audit: &Audit, partner: &PartnerId, collector: &DeviceId, polls: &[PollRecord])
-    -> Result<usize>;
+    async fn record_polls(
+        &self,
+        audit: &Audit,
+        partner: &PartnerId,
+        collector: &DeviceId,
+        polls: &[PollRecord],
+    ) -> Result<usize>;
     /// A technician confirms (or corrects) a manual appliance's identity and firmware.
     async fn confirm_appliance(
         &self,
@@ -247,8 +267,13 @@ pub trait ApplianceStore {
         identity: &ApplianceIdentity,
     ) -> Result<ApplianceRecord>;
     /// Sets an appliance's identity after a mapping (`appliance.identified`).
-    async fn set_identity(&self, audit: &Audit, scope: &Scope, device: &DeviceId, identity: &ApplianceIdentity)
-    -> Result<()>;
+    async fn set_identity(
+        &self,
+        audit: &Audit,
+        scope: &Scope,
+        device: &DeviceId,
+        identity: &ApplianceIdentity,
+    ) -> Result<()>;
 
     async fn create_mapping(&self, audit: &Audit, scope: &Scope, m: &MappingRecord) -> Result<()>;
     async fn list_mappings(&self, partner: &PartnerId) -> Result<Vec<MappingRecord>>;
@@ -256,7 +281,12 @@ pub trait ApplianceStore {
     async fn create_scan(&self, audit: &Audit, scope: &Scope, s: &ScanRecord) -> Result<()>;
     async fn list_scans(&self, scope: &Scope) -> Result<Vec<ScanRecord>>;
     /// The collector's queued sweeps (and leases that ran out), leased until `until`.
-    async fn lease_scans(&self, collector: &DeviceId, now: Timestamp, until: Timestamp) -> Result<Vec<ScanRecord>>;
+    async fn lease_scans(
+        &self,
+        collector: &DeviceId,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<ScanRecord>>;
     /// Finishes a leased sweep of this collector (`appliance.scan` event); false when it is
     /// not this collector's or not leased.
     async fn finish_scan(
@@ -274,5 +304,11 @@ pub trait ApplianceStore {
     /// Makes an appliance due for its next poll now (after a task is marked done).
     async fn poll_now(&self, device: &DeviceId, now: Timestamp) -> Result<()>;
     async fn list_tasks(&self, scope: &Scope, open_only: bool) -> Result<Vec<TaskRecord>>;
-    async fn assign_task(&self, audit: &Audit, scope: &Scope, deployment: &str, assignee: Option<&str>) -> Result<()>;
+    async fn assign_task(
+        &self,
+        audit: &Audit,
+        scope: &Scope,
+        deployment: &str,
+        assignee: Option<&str>,
+    ) -> Result<()>;
 }

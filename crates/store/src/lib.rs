@@ -80,7 +80,15 @@ impl Audit {
 /// All of ringfence's persistent state.
 #[async_trait]
 pub trait Store:
-    IntelStore + AgentStore + RemediationStore + DeploymentStore + ReportStore + ApplianceStore + Send + Sync + 'static
+    IntelStore
+    + AgentStore
+    + RemediationStore
+    + DeploymentStore
+    + ReportStore
+    + ApplianceStore
+    + Send
+    + Sync
+    + 'static
 {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
