@@ -176,6 +176,39 @@ fn redact(url: &str) -> String {
     ringfence_store::Location::parse(url).redacted()
 }
 
+/// The server's key for secrets at rest (SNMP credentials): `RINGFENCE_SECRET_KEY_FILE`, or
+/// `secret.key` in the data directory, made (mode 0600) on first use. It is kept outside the
+/// database, so a copy of the database alone opens no credential.
+pub fn secret_key(data_dir: &Path) -> anyhow::Result<ringfence_engine::appliances::SecretKey> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = std::env::var_os("RINGFENCE_SECRET_KEY_FILE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| data_dir.join("secret.key"));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => ringfence_engine::appliances::SecretKey::from_hex(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}; restore the original key file (credentials sealed with it cannot be opened without it)", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+            }
+            let key = ringfence_engine::appliances::SecretKey::generate();
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| anyhow::anyhow!("cannot create the secret key file {}: {e}", path.display()))?;
+            f.write_all(key.to_hex().as_bytes())
+                .and_then(|()| f.sync_all())
+                .map_err(|e| anyhow::anyhow!("cannot write the secret key file {}: {e}", path.display()))?;
+            Ok(key)
+        }
+        Err(e) => Err(anyhow::anyhow!("cannot read the secret key file {}: {e}", path.display())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,38 +275,5 @@ mod tests {
         let file = FileConfig::parse(&format!("[reports]\nlogo = {:?}", svg.display().to_string())).unwrap();
         let resolved = file.reports.as_ref().unwrap().resolve().unwrap();
         assert_eq!(resolved.logo.as_deref(), Some("data:image/svg+xml;base64,PHN2Zy8+"));
-    }
-}
-
-/// The server's key for secrets at rest (SNMP credentials): `RINGFENCE_SECRET_KEY_FILE`, or
-/// `secret.key` in the data directory, made (mode 0600) on first use. It is kept outside the
-/// database, so a copy of the database alone opens no credential.
-pub fn secret_key(data_dir: &Path) -> anyhow::Result<ringfence_engine::appliances::SecretKey> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = std::env::var_os("RINGFENCE_SECRET_KEY_FILE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| data_dir.join("secret.key"));
-    match std::fs::read_to_string(&path) {
-        Ok(text) => ringfence_engine::appliances::SecretKey::from_hex(&text)
-            .map_err(|e| anyhow::anyhow!("{}: {e}; restore the original key file (credentials sealed with it cannot be opened without it)", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
-            }
-            let key = ringfence_engine::appliances::SecretKey::generate();
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .map_err(|e| anyhow::anyhow!("cannot create the secret key file {}: {e}", path.display()))?;
-            f.write_all(key.to_hex().as_bytes())
-                .and_then(|()| f.sync_all())
-                .map_err(|e| anyhow::anyhow!("cannot write the secret key file {}: {e}", path.display()))?;
-            Ok(key)
-        }
-        Err(e) => Err(anyhow::anyhow!("cannot read the secret key file {}: {e}", path.display())),
     }
 }

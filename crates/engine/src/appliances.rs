@@ -22,7 +22,7 @@ use ringfence_proto::collector::{
 use ringfence_store::{
     AgentIdentity, ApplianceIdentity, ApplianceQuery, ApplianceRecord, Audit, CollectorRecord,
     CredentialRecord, DeploymentChange, DeploymentQuery, DeviceUpdate, InventoryOutcome, MappingRecord,
-    NewAppliance, PollRecord, QueueRow, ScanRecord, TaskNote, TaskRecord,
+    NewAppliance, PollRecord, QueueRow, ScanRecord, ScanResult, TaskNote, TaskRecord,
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -198,7 +198,6 @@ pub fn appliance_inventory(i: &ApplianceIdentity) -> Inventory {
                 .join(" "),
         },
         items,
-        ..Default::default()
     }
 }
 
@@ -566,10 +565,9 @@ impl Engine {
     /// Every firmware in the partner's fleet, with how many clients run it; the riskiest first.
     pub async fn firmware_fleet(&self, p: &Principal) -> Result<Vec<FirmwareGroup>> {
         let all = self.appliances(p, &ApplianceQuery::default()).await?;
-        let mut groups: BTreeMap<
-            (String, String, String),
-            (BTreeSet<String>, usize, BTreeMap<String, bool>),
-        > = BTreeMap::new();
+        // (vendor, product, firmware) → (organizations, appliances, CVE → in KEV)
+        type Seen = (BTreeSet<String>, usize, BTreeMap<String, bool>);
+        let mut groups: BTreeMap<(String, String, String), Seen> = BTreeMap::new();
         for v in &all {
             let i = &v.appliance.identity;
             let (Some(vendor), Some(product), Some(firmware)) = (&i.vendor, &i.product, &i.firmware) else {
@@ -831,10 +829,14 @@ impl Engine {
                         &a.partner_id,
                         &a.device_id,
                         &s.id,
-                        0,
-                        0,
-                        0,
-                        "no credential of the sweep could be opened",
+                        &ScanResult {
+                            probed: 0,
+                            answered: 0,
+                            added: 0,
+                            detail:
+                                "no credential of the sweep could be opened with this server's secret key"
+                                    .into(),
+                        },
                     )
                     .await?;
                 continue;
@@ -1034,15 +1036,17 @@ impl Engine {
                 &scope.partner_id,
                 &a.device_id,
                 &scan.id,
-                probed,
-                i64::try_from(answered).unwrap_or(0),
-                i64::try_from(made.len()).unwrap_or(0),
-                &format!(
-                    "{} of {} addresses answered; {} new appliance(s)",
-                    answered,
-                    range.len(),
-                    made.len()
-                ),
+                &ScanResult {
+                    probed,
+                    answered: i64::try_from(answered).unwrap_or(0),
+                    added: i64::try_from(made.len()).unwrap_or(0),
+                    detail: format!(
+                        "{} of {} addresses answered; {} new appliance(s)",
+                        answered,
+                        range.len(),
+                        made.len()
+                    ),
+                },
             )
             .await?;
         let ids: Vec<DeviceId> = made.iter().map(|m| m.device_id.clone()).collect();

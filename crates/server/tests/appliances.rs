@@ -290,7 +290,7 @@ async fn snmp_appliances_are_polled_identified_correlated_and_isolated(app: Test
     // Nothing is due until the poll interval passes.
     assert!(collect(&collector).await.jobs.is_empty());
     // The FortiGate is upgraded; the next poll sees 7.0.14 and CVE-2024-21762 is resolved.
-    let fortigate = tokio::task::spawn_blocking(move || {
+    let _fortigate = tokio::task::spawn_blocking(move || {
         fortigate.set_profile(&Profile::fortigate_100f_upgraded()).unwrap();
         fortigate
     })

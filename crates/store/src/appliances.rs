@@ -170,6 +170,15 @@ pub struct ScanRecord {
     pub finished_at: Option<Timestamp>,
 }
 
+/// What a finished sweep did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScanResult {
+    pub probed: i64,
+    pub answered: i64,
+    pub added: i64,
+    pub detail: String,
+}
+
 /// A partner-wide identification mapping, as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MappingRecord {
@@ -295,10 +304,7 @@ pub trait ApplianceStore {
         partner: &PartnerId,
         collector: &DeviceId,
         id: &str,
-        probed: i64,
-        answered: i64,
-        added: i64,
-        detail: &str,
+        result: &ScanResult,
     ) -> Result<bool>;
 
     /// Makes an appliance due for its next poll now (after a task is marked done).

@@ -815,11 +815,9 @@ impl ApplianceStore for This {
         partner: &PartnerId,
         collector: &DeviceId,
         id: &str,
-        probed: i64,
-        answered: i64,
-        added: i64,
-        detail: &str,
+        result: &ScanResult,
     ) -> Result<bool> {
+        let ScanResult { probed, answered, added, detail } = result;
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;
         let org: Option<String> = sqlx::query_scalar(
@@ -830,9 +828,9 @@ impl ApplianceStore for This {
         .bind(id)
         .bind(partner.as_str())
         .bind(collector.as_str())
-        .bind(probed)
-        .bind(answered)
-        .bind(added)
+        .bind(*probed)
+        .bind(*answered)
+        .bind(*added)
         .bind(detail)
         .bind(us(audit.at))
         .fetch_optional(&mut *tx)
