@@ -9,6 +9,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod admin;
 mod admin_remediation;
 mod bench;
+mod bench_appliances;
 mod bench_correlate;
 mod bench_dispatch;
 mod bench_evidence;
@@ -233,6 +234,9 @@ enum BenchCommand {
     /// An organization's 180-day audit evidence bundle (1,000,000 events) and its offline
     /// verification.
     Evidence(bench_evidence::EvidenceBenchArgs),
+    /// One collector polls 2,000 SNMP appliances (simulated in-process), and sweeps a /22 at
+    /// a configured rate.
+    Appliances(bench_appliances::ApplianceBenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -680,6 +684,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Dispatch(args)) => {
             init_logs(Some("warn"));
             bench_dispatch::run(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Appliances(args)) => {
+            init_logs(Some("warn"));
+            bench_appliances::run(args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Evidence(args)) => {

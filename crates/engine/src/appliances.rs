@@ -224,7 +224,30 @@ fn version_cmp(a: &str, b: &str) -> Option<std::cmp::Ordering> {
     ringfence_versions::compare(ringfence_versions::Scheme::Generic, a, b).ok()
 }
 
+/// Most appliances in one poll job, so a report stays well inside the request limit.
+const TARGETS_PER_JOB: usize = 250;
+
 impl Engine {
+    /// A credential the caller may use: a client-level user only its organization's, never
+    /// the partner-wide ones (which also open every other client's appliances).
+    async fn usable_credential(&self, p: &Principal, id: &str, field: &str) -> Result<CredentialRecord> {
+        let creds = self.store.list_credentials(&p.scope()).await?;
+        let c = creds
+            .into_iter()
+            .find(|c| c.id == id.trim())
+            .ok_or_else(|| ValueError::new(field, format!("credential {} not found", id.trim())))?;
+        if let Some(own) = &p.organization_id
+            && c.organization_id.as_ref() != Some(own)
+        {
+            return Err(ValueError::new(
+                field,
+                "a partner-wide credential can only be used by partner-level users; add one for this organization",
+            )
+            .into());
+        }
+        Ok(c)
+    }
+
     fn secret_key(&self) -> Result<&SecretKey> {
         self.secrets.as_deref().ok_or_else(|| {
             EngineError::Conflict(
@@ -365,6 +388,11 @@ impl Engine {
                     req.credential_id.as_deref().map(str::trim).filter(|c| !c.is_empty()).ok_or_else(
                         || ValueError::new("credential_id", "an SNMP appliance needs a credential"),
                     )?;
+                self.usable_credential(p, credential, "credential_id").await?;
+                let ip: std::net::IpAddr = address.parse().map_err(|_| {
+                    ValueError::new("address", "must be an IPv4 or IPv6 address (no host names)")
+                })?;
+                proto::collector::check_target(ip).map_err(|e| ValueError::new("address", e))?;
                 let poll_minutes = req.poll_minutes.unwrap_or(DEFAULT_POLL_MINUTES);
                 if !(15..=10_080).contains(&poll_minutes) {
                     return Err(ValueError::new("poll_minutes", "must be 15 to 10080 (a week)").into());
@@ -648,12 +676,9 @@ impl Engine {
         let c = collectors.iter().find(|c| c.device_id == collector).ok_or_else(|| {
             ValueError::new("collector_id", "is not a collector (choose one on the Appliances page)")
         })?;
-        let creds = self.store.list_credentials(&scope).await?;
         for id in &req.credential_ids {
-            let ok = creds
-                .iter()
-                .any(|k| &k.id == id && k.organization_id.as_ref().is_none_or(|o| o == &c.organization_id));
-            if !ok {
+            let k = self.usable_credential(p, id, "credential_ids").await?;
+            if k.organization_id.as_ref().is_some_and(|o| o != &c.organization_id) {
                 return Err(ValueError::new("credential_ids", format!("credential {id} not found")).into());
             }
         }
@@ -810,7 +835,7 @@ impl Engine {
                     refs.push(CredentialRef { id: c.clone(), credential });
                 }
             }
-            for chunk in targets.chunks(proto::collector::MAX_TARGETS) {
+            for chunk in targets.chunks(TARGETS_PER_JOB) {
                 jobs.push(job(refs.clone(), CollectorWork::Poll { targets: chunk.to_vec() }));
             }
         }
@@ -953,8 +978,9 @@ impl Engine {
             });
         }
         let recorded = self.store.record_polls(&audit, &a.partner_id, &a.device_id, &polls).await?;
+        let ok_ids: Vec<DeviceId> = ok_ids.into_iter().filter(|id| recorded.contains(id)).collect();
         self.sync_many(&scope, &ok_ids).await?;
-        Ok(CollectorReportAck { recorded })
+        Ok(CollectorReportAck { recorded: recorded.len() })
     }
 
     async fn sweep_report(
@@ -982,7 +1008,16 @@ impl Engine {
             )
             .await?;
         let mut new = Vec::new();
-        let mut names: BTreeSet<String> = existing.iter().map(|e| e.hostname.to_ascii_lowercase()).collect();
+        let devices = self
+            .store
+            .list_devices(
+                &org_scope,
+                &ringfence_store::DeviceQuery { limit: i64::from(u32::MAX), ..Default::default() },
+            )
+            .await?
+            .items;
+        let mut names: BTreeSet<String> = devices.iter().map(|d| d.hostname.to_ascii_lowercase()).collect();
+        let mut seen: BTreeSet<(String, u16)> = BTreeSet::new();
         for res in &r.results {
             let TargetOutcome::Ok { credential_id, observation } = &res.outcome else { continue };
             // Only what the sweep was given: an address outside its range, or a credential it
@@ -998,6 +1033,7 @@ impl Engine {
             if existing
                 .iter()
                 .any(|e| e.address.as_deref() == Some(res.address.as_str()) && e.port == Some(res.port))
+                || !seen.insert((res.address.clone(), res.port))
             {
                 continue;
             }
@@ -1006,8 +1042,10 @@ impl Engine {
             let base = ringfence_model::parse_hostname("name", &obs.sys_name)
                 .unwrap_or_else(|_| format!("appliance-{}", res.address.replace('.', "-")));
             let mut hostname = base.clone();
-            if names.contains(&hostname.to_ascii_lowercase()) {
-                hostname = format!("{base}-{}", res.address.replace('.', "-"));
+            let mut n = 1;
+            while names.contains(&hostname.to_ascii_lowercase()) {
+                n += 1;
+                hostname = format!("{base}-{}-{n}", res.address.replace('.', "-"));
             }
             names.insert(hostname.to_ascii_lowercase());
             new.push(NewAppliance {
@@ -1067,7 +1105,12 @@ impl Engine {
             let scope = scope.clone();
             let id = id.clone();
             set.spawn(async move {
-                let rec = engine.store.get_appliance(&scope, &id).await?;
+                let rec = match engine.store.get_appliance(&scope, &id).await {
+                    Ok(r) => r,
+                    // Removed meanwhile: nothing to correlate.
+                    Err(ringfence_store::StoreError::NotFound(_)) => return Ok(()),
+                    Err(e) => return Err(e.into()),
+                };
                 engine.sync_appliance(&scope, &rec).await
             });
         }
@@ -1149,11 +1192,20 @@ impl Engine {
             if d.installed_at.is_none_or(|t| seen_at < t) {
                 continue;
             }
-            let reached = d
+            // Versions that do not compare (a vendor's odd format): only the exact target counts,
+            // and anything else leaves the task waiting rather than opening it again.
+            let verdicts: Vec<Option<bool>> = d
                 .updates
                 .iter()
-                .all(|u| version_cmp(firmware, &u.to_version).is_some_and(|o| o != std::cmp::Ordering::Less));
-            if reached {
+                .map(|u| match version_cmp(firmware, &u.to_version) {
+                    Some(o) => Some(o != std::cmp::Ordering::Less),
+                    None => (firmware == u.to_version).then_some(true),
+                })
+                .collect();
+            if verdicts.iter().any(Option::is_none) {
+                continue;
+            }
+            if verdicts.iter().all(|v| *v == Some(true)) {
                 let change = DeploymentChange {
                     status: "verified".into(),
                     detail: Some(format!("the appliance reports firmware {firmware}")),

@@ -908,8 +908,13 @@ impl Engine {
         let end = start + ROLLBACK_WINDOW;
         let mut new = Vec::new();
         for t in targets {
-            let packages: Vec<DeployedPackage> =
-                t.updates.iter().filter(|u| !u.from_version.is_empty()).cloned().collect();
+            // Appliance firmware is rolled back by a technician on the device, not by a job.
+            let packages: Vec<DeployedPackage> = t
+                .updates
+                .iter()
+                .filter(|u| !u.from_version.is_empty() && u.manager != crate::appliances::APPLIANCE_MANAGER)
+                .cloned()
+                .collect();
             if packages.is_empty() {
                 continue;
             }

@@ -294,6 +294,15 @@ impl Ipv4Range {
             let one: Ipv4Addr = s.parse().map_err(|_| bad())?;
             Ipv4Range { first: one, last: one }
         };
+        for end in [r.first, r.last] {
+            check_target(end.into()).map_err(|e| format!("range '{s}': {e}"))?;
+        }
+        // A range from unicast to unicast may still cross the multicast block.
+        if u32::from(r.first) < u32::from(Ipv4Addr::new(224, 0, 0, 0))
+            && u32::from(r.last) >= u32::from(Ipv4Addr::new(224, 0, 0, 0))
+        {
+            return Err(format!("range '{s}' crosses into multicast addresses"));
+        }
         Ok(r)
     }
 
@@ -309,6 +318,30 @@ impl Ipv4Range {
     pub fn addresses(&self) -> impl Iterator<Item = Ipv4Addr> {
         (u32::from(self.first)..=u32::from(self.last)).map(Ipv4Addr::from)
     }
+}
+
+/// Addresses a collector never sends to: multicast, broadcast, unspecified and link-local
+/// (169.254/16 holds cloud metadata services). Loopback stays allowed, for a collector that
+/// polls an SNMP agent on its own host.
+pub fn check_target(ip: std::net::IpAddr) -> Result<(), String> {
+    let bad = match ip {
+        std::net::IpAddr::V4(v4) => {
+            v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_unspecified()
+                || v4.is_link_local()
+                || v4.octets()[0] == 0
+        }
+        std::net::IpAddr::V6(v6) => {
+            v6.is_multicast() || v6.is_unspecified() || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    };
+    if bad {
+        return Err(format!(
+            "{ip} is a multicast, broadcast, unspecified or link-local address: not an appliance"
+        ));
+    }
+    Ok(())
 }
 
 fn id_text(field: &str, s: &str) -> Result<(), String> {

@@ -287,6 +287,58 @@ async fn snmp_appliances_are_polled_identified_correlated_and_isolated(app: Test
     assert_eq!((m["identified"].as_bool(), m["firmware"].as_str()), (Some(true), Some("2.4.1")), "{m}");
     assert_eq!(m["os_cpe"], "cpe:2.3:o:acme:netbox_os:2.4.1:*:*:*:*:*:*:*");
 
+    // A sweep finds what answers in its range (a second PA-3220, whose sysName is taken) and
+    // adds it to the collector's organization and site; a client-level technician may not
+    // use the partner-wide credential, and a range of multicast addresses is refused.
+    let tech_a1 = app.token("tech@a1").await;
+    let r = tech_a1
+        .send(
+            "POST",
+            "/api/v1/network-scans",
+            Some(
+                json!({"collector_id": collector.device_id, "range": "127.0.0.1/32", "credential_ids": [v2]}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.to_string().contains("partner-wide"), "{}", r.body);
+    let r = tech
+        .send(
+            "POST",
+            "/api/v1/network-scans",
+            Some(
+                json!({"collector_id": collector.device_id, "range": "224.0.0.0/30", "credential_ids": [v2]}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let second_pa = snmpd(Profile::pa_3220()).await.unwrap();
+    let r = tech
+        .send(
+            "POST",
+            "/api/v1/network-scans",
+            Some(json!({"collector_id": collector.device_id, "range": "127.0.0.1-127.0.0.1", "port": second_pa.port,
+                        "rate_per_sec": 5, "credential_ids": [wrong_community, v2]})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    collect(&collector).await;
+    let scans = tech.get("/api/v1/network-scans").await.body;
+    assert_eq!(scans[0]["status"], "done", "{scans}");
+    assert_eq!((scans[0]["answered"].as_i64(), scans[0]["added"].as_i64()), (Some(1), Some(1)), "{scans}");
+    let list = tech.get("/api/v1/appliances").await.body.as_array().unwrap().clone();
+    let found = list
+        .iter()
+        .find(|a| a["port"] == second_pa.port && a["hostname"] != "pa-edge")
+        .unwrap_or_else(|| panic!("the swept appliance is missing: {list:?}"));
+    assert!(found["hostname"].as_str().unwrap().starts_with("pa-edge-"), "{found}");
+    assert_eq!(
+        (found["organization_id"].as_str(), found["credential_id"].as_str()),
+        (Some(app.a1.org.id.as_str()), Some(v2.as_str()))
+    );
+    assert!(cves(found).contains(&"CVE-2024-3400".to_string()), "{found}");
+    assert!(actions(&app, "appliance.scan").await.iter().any(|a| a == "appliance.scan"));
+
     // Nothing is due until the poll interval passes.
     assert!(collect(&collector).await.jobs.is_empty());
     // The FortiGate is upgraded; the next poll sees 7.0.14 and CVE-2024-21762 is resolved.
@@ -324,7 +376,7 @@ async fn snmp_appliances_are_polled_identified_correlated_and_isolated(app: Test
 
     // Evidence: every appliance's creation, its polls that changed something, and the mapping.
     let evidence = actions(&app, "appliance.").await;
-    assert_eq!(evidence.iter().filter(|a| *a == "appliance.create").count(), 6);
+    assert_eq!(evidence.iter().filter(|a| *a == "appliance.create").count(), 7, "six added and one swept");
     assert!(evidence.iter().any(|a| a == "appliance.polled"));
     assert!(evidence.iter().any(|a| a == "appliance.identified"));
     let chain = tech.get("/api/v1/evidence/verify").await;

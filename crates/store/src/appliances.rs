@@ -259,14 +259,15 @@ pub trait ApplianceStore {
         limit: i64,
     ) -> Result<Vec<ApplianceRecord>>;
     /// Records polls; an evidence event (`appliance.polled`) for each appliance whose
-    /// identity or reachability changed. Appliances not of the collector are skipped.
+    /// identity or reachability changed. Appliances not of the collector are skipped; the
+    /// ones recorded are returned.
     async fn record_polls(
         &self,
         audit: &Audit,
         partner: &PartnerId,
         collector: &DeviceId,
         polls: &[PollRecord],
-    ) -> Result<usize>;
+    ) -> Result<Vec<DeviceId>>;
     /// A technician confirms (or corrects) a manual appliance's identity and firmware.
     async fn confirm_appliance(
         &self,
@@ -289,6 +290,13 @@ pub trait ApplianceStore {
 
     async fn create_scan(&self, audit: &Audit, scope: &Scope, s: &ScanRecord) -> Result<()>;
     async fn list_scans(&self, scope: &Scope) -> Result<Vec<ScanRecord>>;
+    /// The sweep `id`, when it is leased to this collector of this partner.
+    async fn leased_scan(
+        &self,
+        partner: &PartnerId,
+        collector: &DeviceId,
+        id: &str,
+    ) -> Result<Option<ScanRecord>>;
     /// The collector's queued sweeps (and leases that ran out), leased until `until`.
     async fn lease_scans(
         &self,

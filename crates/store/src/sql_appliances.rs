@@ -544,14 +544,14 @@ impl ApplianceStore for This {
         partner: &PartnerId,
         collector: &DeviceId,
         polls: &[PollRecord],
-    ) -> Result<usize> {
+    ) -> Result<Vec<DeviceId>> {
         if polls.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;
         let scope = Scope::partner(partner.clone());
-        let mut recorded = 0;
+        let mut recorded = Vec::new();
         let mut events = Vec::new();
         for p in polls {
             let before = match tx_get_appliance(&mut *tx, &scope, p.device_id.as_str()).await {
@@ -607,7 +607,7 @@ impl ApplianceStore for This {
                     }),
                 });
             }
-            recorded += 1;
+            recorded.push(p.device_id.clone());
         }
         append_many(&mut tx, audit, partner, events).await?;
         tx.commit().await?;
@@ -783,6 +783,19 @@ impl ApplianceStore for This {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(scan_row).collect()
+    }
+
+    async fn leased_scan(&self, partner: &PartnerId, collector: &DeviceId, id: &str) -> Result<Option<ScanRecord>> {
+        let row = sqlx::query(safe(format!(
+            "SELECT {SCAN_COLS} FROM network_scans WHERE partner_id = $1 AND collector_id = $2 AND id = $3 \
+             AND status = 'leased'"
+        )))
+        .bind(partner.as_str())
+        .bind(collector.as_str())
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(scan_row).transpose()
     }
 
     async fn lease_scans(&self, collector: &DeviceId, now: Timestamp, until: Timestamp) -> Result<Vec<ScanRecord>> {
