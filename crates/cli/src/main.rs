@@ -578,6 +578,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ringfence_engine::demo::seed_rollouts(&engine, &seed)
                 .await
                 .context("seeding the demo's rollouts failed")?;
+            ringfence_engine::demo::seed_appliances(&engine, &seed)
+                .await
+                .context("seeding the demo's network appliances failed")?;
             if args.seed_only {
                 println!("{}", output::demo_banner(&seed, &settings.data_dir, settings.listen));
                 return Ok(ExitCode::SUCCESS);
@@ -687,7 +690,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Appliances(args)) => {
-            init_logs(Some("warn"));
+            // Every silent address of a sweep is a timeout the SNMP library logs as an error.
+            init_logs(Some("warn,async_snmp=off"));
             bench_appliances::run(args).await?;
             Ok(ExitCode::SUCCESS)
         }

@@ -1338,3 +1338,54 @@ fn manual_identity(vendor: &str, model: &str, firmware: &str, serial: Option<Str
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_secret_opens_only_with_its_key_and_for_its_record() {
+        let key = SecretKey::generate();
+        let sealed = key.seal("cred-1", b"{\"community\":\"s3cret-community\"}");
+        assert!(sealed.starts_with("v1:"));
+        assert!(!sealed.contains("s3cret"));
+        assert_eq!(key.open("cred-1", &sealed).unwrap(), b"{\"community\":\"s3cret-community\"}");
+        // Moved to another record, opened with another key, or altered by one byte: refused.
+        assert!(key.open("cred-2", &sealed).unwrap_err().contains("does not open"));
+        assert!(SecretKey::generate().open("cred-1", &sealed).is_err());
+        let mut bytes = sealed.into_bytes();
+        let last = bytes.len() - 1;
+        bytes[last] = if bytes[last] == b'0' { b'1' } else { b'0' };
+        assert!(key.open("cred-1", std::str::from_utf8(&bytes).unwrap()).is_err());
+        for bad in ["", "v1:", "v1:zz", "v2:00", "v1:0011"] {
+            assert!(key.open("cred-1", bad).is_err(), "{bad}");
+        }
+        // Two seals of the same secret differ (a fresh nonce each time).
+        assert_ne!(key.seal("a", b"x"), key.seal("a", b"x"));
+        assert_eq!(SecretKey::from_hex(&key.to_hex()).unwrap().open("a", &key.seal("a", b"x")).unwrap(), b"x");
+        assert!(SecretKey::from_hex("abc").is_err());
+        assert_eq!(format!("{key:?}"), "SecretKey(<redacted>)");
+    }
+
+    #[test]
+    fn an_identity_becomes_firmware_and_hardware_items_with_their_cpes() {
+        let i = ApplianceIdentity {
+            identified: true,
+            vendor: Some("Fortinet".into()),
+            product: Some("FortiOS".into()),
+            model: Some("FortiGate 100F".into()),
+            firmware: Some("7.0.11".into()),
+            os_cpe: Some("cpe:2.3:o:fortinet:fortios:7.0.11:*:*:*:*:*:*:*".into()),
+            hardware_cpe: Some("cpe:2.3:h:fortinet:fortigate-100f:-:*:*:*:*:*:*:*".into()),
+            ..Default::default()
+        };
+        let inv = appliance_inventory(&i);
+        assert_eq!(inv.os.family, "network");
+        assert_eq!(inv.items.len(), 2);
+        assert_eq!((inv.items[0].kind, inv.items[0].version.as_str()), (ItemKind::Firmware, "7.0.11"));
+        assert_eq!(inv.items[0].cpe, i.os_cpe);
+        assert_eq!((inv.items[1].kind, inv.items[1].cpe.as_deref()), (ItemKind::Hardware, i.hardware_cpe.as_deref()));
+        // Unidentified: nothing to correlate.
+        assert!(appliance_inventory(&ApplianceIdentity::default()).items.is_empty());
+    }
+}

@@ -1493,3 +1493,48 @@ async fn deploy_historic(
     }
     Ok(())
 }
+
+/// What the demo's network appliances are.
+pub struct DemoAppliances {
+    pub appliances: usize,
+    pub unidentified: usize,
+}
+
+/// The clients' firewalls, switches and NAS, reported by hand (the demo has no SNMP agents
+/// to poll): the same FortiOS 7.0.11 at every client, a PAN-OS and an IOS XE in the KEV
+/// catalog, a current Synology, and a device the table does not know.
+pub async fn seed_appliances(engine: &Engine, seed: &DemoSeed) -> Result<DemoAppliances> {
+    const SET: &[(usize, &str, &str, &str, &str)] = &[
+        (0, "fw-hartley", "Fortinet", "FortiGate 100F", "7.0.11"),
+        (0, "core-sw-hartley", "Cisco", "Catalyst 9300-48P", "17.9.4"),
+        (1, "fw-clinic", "Fortinet", "FortiGate 60F", "7.0.11"),
+        (1, "pa-clinic", "Palo Alto Networks", "PA-3220", "10.2.9"),
+        (1, "nas-clinic", "Synology", "DS920+", "7.2.1-69057"),
+        (2, "fw-northwind", "Fortinet", "FortiGate 100F", "7.0.11"),
+        (2, "intercom-gw", "ACME", "NetBox 3000", "2.4.1"),
+    ];
+    let mut out = DemoAppliances { appliances: 0, unidentified: 0 };
+    for (org, name, vendor, model, firmware) in SET {
+        let Some(o) = seed.organizations.get(*org) else { continue };
+        let Some(site) = seed.sites.iter().find(|s| s.organization_id == o.id) else { continue };
+        let a = engine
+            .add_appliance(
+                &seed.operator,
+                &ringfence_proto::appliances::CreateAppliance {
+                    site_id: site.id.to_string(),
+                    name: name.to_string(),
+                    source: "manual".into(),
+                    vendor: Some(vendor.to_string()),
+                    model: Some(model.to_string()),
+                    firmware: Some(firmware.to_string()),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        out.appliances += 1;
+        if !a.identity.identified {
+            out.unidentified += 1;
+        }
+    }
+    Ok(out)
+}
