@@ -1362,7 +1362,10 @@ mod tests {
         }
         // Two seals of the same secret differ (a fresh nonce each time).
         assert_ne!(key.seal("a", b"x"), key.seal("a", b"x"));
-        assert_eq!(SecretKey::from_hex(&key.to_hex()).unwrap().open("a", &key.seal("a", b"x")).unwrap(), b"x");
+        assert_eq!(
+            SecretKey::from_hex(&key.to_hex()).unwrap().open("a", &key.seal("a", b"x")).unwrap(),
+            b"x"
+        );
         assert!(SecretKey::from_hex("abc").is_err());
         assert_eq!(format!("{key:?}"), "SecretKey(<redacted>)");
     }
@@ -1384,7 +1387,10 @@ mod tests {
         assert_eq!(inv.items.len(), 2);
         assert_eq!((inv.items[0].kind, inv.items[0].version.as_str()), (ItemKind::Firmware, "7.0.11"));
         assert_eq!(inv.items[0].cpe, i.os_cpe);
-        assert_eq!((inv.items[1].kind, inv.items[1].cpe.as_deref()), (ItemKind::Hardware, i.hardware_cpe.as_deref()));
+        assert_eq!(
+            (inv.items[1].kind, inv.items[1].cpe.as_deref()),
+            (ItemKind::Hardware, i.hardware_cpe.as_deref())
+        );
         // Unidentified: nothing to correlate.
         assert!(appliance_inventory(&ApplianceIdentity::default()).items.is_empty());
     }

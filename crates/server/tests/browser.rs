@@ -599,3 +599,57 @@ async fn generate_and_download_a_report_and_an_auditor_exports_evidence_in_chrom
     b.quit().await;
     let _ = std::fs::remove_dir_all(&downloads);
 }
+
+#[tokio::test]
+async fn report_an_appliance_by_hand_see_its_kev_finding_and_confirm_its_upgrade_in_chromium() {
+    let Some(driver) = start_driver().await else { return };
+    let app = common::TestApp::spawn(common::Backend::Sqlite).await.unwrap();
+    let summary = ringfence_engine::intel::import_demo(app.store.as_ref(), ringfence_model::Timestamp::now())
+        .await
+        .unwrap();
+    app.engine.correlate_after_import(&[summary]).await.unwrap();
+
+    let b = driver.browser().await;
+    b.go(&app.url("/login")).await;
+    b.type_into("#username", "tech@a").await;
+    b.type_into("#password", common::PASSWORD).await;
+    b.click("#sign-in").await;
+    b.go(&app.url("/appliances")).await;
+    assert!(b.text("#appliances").await.contains("No appliances yet"));
+    b.type_into("#add-manual input[name='name']", "fw-branch").await;
+    b.type_into("#add-manual input[name='vendor']", "Fortinet").await;
+    b.type_into("#add-manual input[name='model']", "FortiGate 100F").await;
+    b.type_into("#add-manual input[name='firmware']", "7.0.11").await;
+    b.click("#add-manual button[type='submit']").await;
+
+    // The appliance's page: identified, manually reported, and exposed to a KEV CVE.
+    assert!(b.text(".flash.notice").await.contains("fw-branch added"));
+    assert_eq!(b.text("#firmware").await, "7.0.11");
+    assert!(b.text("#provenance").await.contains("manually reported, last confirmed on"));
+    let findings = b.text("#findings").await;
+    assert!(findings.contains("CVE-2024-21762") && findings.contains("KEV"), "{findings}");
+    b.screenshot("appliance").await;
+
+    // The fleet view counts the clients on this firmware.
+    b.go(&app.url("/appliances/firmware")).await;
+    let fleet = b.text("#firmware").await;
+    assert!(fleet.contains("FortiOS 7.0.11") && fleet.contains("this firmware at 1 client"), "{fleet}");
+
+    // The technician upgrades it and confirms the new firmware: the KEV finding is resolved.
+    b.go(&app.url("/appliances")).await;
+    b.click("#appliances a[href^='/appliances/']").await;
+    let field = b.find("#confirm input[name='firmware']").await;
+    b.cmd(reqwest::Method::POST, &format!("/element/{field}/clear"), Some(json!({}))).await;
+    b.type_into("#confirm input[name='firmware']", "7.0.17").await;
+    b.click("#confirm button[type='submit']").await;
+    assert_eq!(b.text("#firmware").await, "7.0.17");
+    let findings = b.text("#findings").await;
+    assert!(!findings.contains("CVE-2024-21762"), "{findings}");
+    b.quit().await;
+
+    // A client viewer reads the page but gets no forms.
+    let viewer = app.session("viewer@a1").await;
+    let page = viewer.send("GET", "/appliances", None).await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.to_string().contains("add-manual"), "a viewer sees no form to add appliances");
+}
