@@ -142,6 +142,10 @@ enum AdminCommand {
         #[arg(long)]
         out: Option<std::path::PathBuf>,
     },
+    /// Network appliances: list, add or import by hand, confirm firmware, the fleet's
+    /// firmware, and maintenance tasks.
+    #[command(subcommand)]
+    Appliance(crate::admin_appliances::ApplianceCmd),
     /// Findings past their remediation deadline and those due within 7 days.
     Sla {
         #[arg(long = "organization")]
@@ -850,6 +854,9 @@ pub async fn run(engine: Engine, args: AdminArgs) -> anyhow::Result<()> {
                 email_to,
             });
             ar::report(&engine, &op, f, req, out.as_deref()).await?
+        }
+        AdminCommand::Appliance(cmd) => {
+            crate::admin_appliances::run(&engine, &operator(&engine, &args.partner).await?, f, cmd).await?
         }
         AdminCommand::Sla { organization_id } => {
             ar::sla(&engine, &operator(&engine, &args.partner).await?, f, organization_id.as_deref()).await?

@@ -7,6 +7,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod admin;
+mod admin_appliances;
 mod admin_remediation;
 mod bench;
 mod bench_appliances;

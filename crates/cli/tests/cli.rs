@@ -652,3 +652,42 @@ fn the_demo_s_evidence_bundle_verifies_offline_and_a_tampered_copy_does_not() {
     let bad = demo.admin(&["report", "--organization", &org, "--out", "report.docx"]);
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
 }
+
+#[test]
+fn admin_imports_appliances_from_csv_and_makes_a_secret_key_of_its_own() {
+    let dir = temp();
+    let d = dir.0.to_str().unwrap();
+    let admin = |args: &[&str]| {
+        let mut all = vec!["admin", "--data-dir", d, "--partner", "Acme MSP", "--format", "json"];
+        all.extend_from_slice(args);
+        run(&all)
+    };
+    assert!(run(&["admin", "--data-dir", d, "partner", "create", "Acme MSP"]).status.success());
+    let org: serde_json::Value = serde_json::from_slice(&admin(&["org", "create", "Bakery"]).stdout).unwrap();
+    let org_id = org["id"].as_str().unwrap();
+    let site = admin(&["site", "create", "--org", org_id, "--name", "Shop", "--tz", "Europe/Paris"]);
+    assert!(site.status.success(), "{}", text(&site));
+
+    let csv = dir.0.join("appliances.csv");
+    std::fs::write(&csv, "name,vendor,model,firmware,site\nfw-shop,Fortinet,FortiGate 60F,7.0.11,Shop\nnas,Synology,DS920+,,Shop\n")
+        .unwrap();
+    let bad = admin(&["appliance", "import", "--organization", org_id, "--csv", csv.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(text(&bad).contains("line 3"), "{}", text(&bad));
+    std::fs::write(&csv, "name,vendor,model,firmware,site\nfw-shop,Fortinet,FortiGate 60F,7.0.11,Shop\n")
+        .unwrap();
+    let ok = admin(&["appliance", "import", "--organization", org_id, "--csv", csv.to_str().unwrap()]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    let list: serde_json::Value = serde_json::from_slice(&admin(&["appliance", "list"]).stdout).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1, "the bad file imported nothing");
+    assert_eq!(
+        (list[0]["product"].as_str(), list[0]["firmware"].as_str()),
+        (Some("FortiOS"), Some("7.0.11"))
+    );
+    assert_eq!(list[0]["source"], "manual");
+    // The key that seals SNMP credentials was made beside the database, readable by its owner only.
+    use std::os::unix::fs::PermissionsExt;
+    let key = std::fs::metadata(dir.0.join("secret.key")).unwrap();
+    assert_eq!(key.permissions().mode() & 0o777, 0o600);
+}

@@ -501,7 +501,13 @@ mod tests {
         check_range("192.0.2.10-192.0.2.20", Ok(("192.0.2.10", "192.0.2.20", 11)));
         check_range("192.0.2.10 - 192.0.2.10", Ok(("192.0.2.10", "192.0.2.10", 1)));
         check_range("198.51.100.4", Ok(("198.51.100.4", "198.51.100.4", 1)));
-        check_range("0.0.0.0/0", Ok(("0.0.0.1", "255.255.255.254", (1u64 << 32) - 2)));
+        // Never multicast, broadcast, "this network" or link-local (cloud metadata).
+        check_range("0.0.0.0/0", Err("not an appliance"));
+        check_range("224.0.0.0/30", Err("not an appliance"));
+        check_range("169.254.169.254", Err("not an appliance"));
+        check_range("255.255.255.255", Err("not an appliance"));
+        check_range("223.255.255.250-224.0.0.5", Err("not an appliance"));
+        check_range("223.255.255.0/24", Ok(("223.255.255.1", "223.255.255.254", 254)));
         check_range("192.0.2.1/24", Err("host bits set: did you mean 192.0.2.0/24?"));
         check_range("192.0.2.0/33", Err("is not an IPv4 CIDR"));
         check_range("192.0.2.0/-1", Err("is not an IPv4 CIDR"));
