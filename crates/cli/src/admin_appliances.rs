@@ -2,7 +2,8 @@
 //! engine use cases as the API.
 
 use crate::InvalidArgument;
-use crate::output::{self, Format};
+use crate::admin_remediation::emit;
+use crate::output::Format;
 use clap::Subcommand;
 use ringfence_engine::Engine;
 use ringfence_model::{OrganizationId, Principal};
@@ -63,13 +64,6 @@ pub enum ApplianceCmd {
         #[arg(long, default_value = "")]
         note: String,
     },
-}
-
-fn emit(f: Format, headers: &[&str], rows: Vec<Vec<String>>, value: serde_json::Value) {
-    match f {
-        Format::Json => output::json(&value),
-        Format::Table => output::table(headers, rows),
-    }
 }
 
 pub async fn run(engine: &Engine, op: &Principal, f: Format, cmd: ApplianceCmd) -> anyhow::Result<()> {

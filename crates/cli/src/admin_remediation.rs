@@ -169,7 +169,7 @@ pub enum ExceptionCmd {
     },
 }
 
-fn emit(f: Format, headers: &[&str], rows: Vec<Vec<String>>, value: serde_json::Value) {
+pub(crate) fn emit(f: Format, headers: &[&str], rows: Vec<Vec<String>>, value: serde_json::Value) {
     match f {
         Format::Json => output::json(&value),
         Format::Table => output::table(headers, rows),

@@ -378,7 +378,7 @@ impl Engine {
                     req.address.as_deref().map(str::trim).filter(|a| !a.is_empty()).ok_or_else(|| {
                         ValueError::new("address", "an SNMP appliance needs its IP address")
                     })?;
-                address.parse::<std::net::IpAddr>().map_err(|_| {
+                let ip: std::net::IpAddr = address.parse().map_err(|_| {
                     ValueError::new("address", "must be an IPv4 or IPv6 address (no host names)")
                 })?;
                 let collector = req.collector_id.as_deref().ok_or_else(|| {
@@ -389,9 +389,6 @@ impl Engine {
                         || ValueError::new("credential_id", "an SNMP appliance needs a credential"),
                     )?;
                 self.usable_credential(p, credential, "credential_id").await?;
-                let ip: std::net::IpAddr = address.parse().map_err(|_| {
-                    ValueError::new("address", "must be an IPv4 or IPv6 address (no host names)")
-                })?;
                 proto::collector::check_target(ip).map_err(|e| ValueError::new("address", e))?;
                 let poll_minutes = req.poll_minutes.unwrap_or(DEFAULT_POLL_MINUTES);
                 if !(15..=10_080).contains(&poll_minutes) {

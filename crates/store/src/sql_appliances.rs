@@ -165,18 +165,17 @@ async fn tx_create_appliance(tx: &mut Tx<'_>, audit: &Audit, scope: &Scope, new:
         }
         other => other?,
     };
-    for (field, id) in [("collector_id", new.collector_id.as_ref().map(DeviceId::as_str))] {
-        if let Some(id) = id {
-            let ok: Option<String> =
-                sqlx::query_scalar("SELECT device_id FROM collectors WHERE device_id = $1 AND partner_id = $2 AND organization_id = $3")
-                    .bind(id)
-                    .bind(site.partner_id.as_str())
-                    .bind(site.organization_id.as_str())
-                    .fetch_optional(&mut **tx)
-                    .await?;
-            if ok.is_none() {
-                return Err(StoreError::invalid(field, format!("{id} is not a collector of this organization")));
-            }
+    if let Some(id) = &new.collector_id {
+        let ok: Option<String> = sqlx::query_scalar(
+            "SELECT device_id FROM collectors WHERE device_id = $1 AND partner_id = $2 AND organization_id = $3",
+        )
+        .bind(id.as_str())
+        .bind(site.partner_id.as_str())
+        .bind(site.organization_id.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+        if ok.is_none() {
+            return Err(StoreError::invalid("collector_id", format!("{id} is not a collector of this organization")));
         }
     }
     if let Some(c) = &new.credential_id {
