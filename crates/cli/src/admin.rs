@@ -827,6 +827,7 @@ pub async fn run(engine: Engine, args: AdminArgs) -> anyhow::Result<()> {
                 kind: None,
                 product,
                 version,
+                changed_within_hours: None,
                 limit: Some(limit),
             };
             ar::deployments(&engine, &operator(&engine, &args.partner).await?, f, &q).await?

@@ -1140,6 +1140,15 @@ impl Engine {
             kind: q.kind.clone().filter(|k| !k.is_empty()),
             product,
             since: None,
+            changed_since: match q.changed_within_hours {
+                Some(h) if (1..=24 * 400).contains(&h) => {
+                    Some(self.now() - jiff::SignedDuration::from_hours(i64::from(h)))
+                }
+                Some(_) => {
+                    return Err(ValueError::new("changed_within_hours", "must be 1 to 9600 hours").into());
+                }
+                None => None,
+            },
             with_log: false,
             limit,
         };

@@ -371,6 +371,12 @@ impl Engine {
         Ok(self.store.software_titles(&p.scope(), search, limit.clamp(1, 1000)).await?)
     }
 
+    /// How many alerts the caller has not read yet (the badge beside "Alerts").
+    pub async fn unread_alerts(&self, p: &Principal) -> Result<i64> {
+        require(p, Permission::Read, "read alerts")?;
+        Ok(self.store.count_unread_alerts(&p.scope()).await?)
+    }
+
     pub async fn alerts(&self, p: &Principal) -> Result<Vec<Alert>> {
         require(p, Permission::Read, "read alerts")?;
         Ok(self.store.list_alerts(&p.scope(), 100).await?)

@@ -17,6 +17,7 @@ pub mod evidence;
 pub mod findings;
 mod ingest;
 pub mod intel;
+pub mod overview;
 pub mod policies;
 pub mod remediation;
 pub mod reports;

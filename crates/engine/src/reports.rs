@@ -335,7 +335,7 @@ impl Engine {
     }
 
     /// The deadlines of several organizations, the partner's policies read once.
-    async fn slas_of(
+    pub(crate) async fn slas_of(
         &self,
         scope: &Scope,
         orgs: &[OrganizationId],
@@ -877,7 +877,11 @@ footer {{ margin-top: 24px; font-size: 11px; color: #57606a; }}
         days(s.high_days),
         days(s.medium_days),
         days(s.low_days),
-        if s.kev_due_date { "; KEV findings by CISA's due date" } else { "" },
+        if s.kev_due_date {
+            format!("; KEV findings by CISA's due date, at least {} days from detection", s.kev_days)
+        } else {
+            String::new()
+        },
         esc(&r.generated_at.strftime("%Y-%m-%d %H:%M UTC").to_string())
     ));
     h

@@ -60,6 +60,10 @@ pub struct SlaPolicy {
     /// Whether a finding on CISA's Known Exploited Vulnerabilities list is due by the end of
     /// its KEV due date (UTC) when that comes before the severity deadline.
     pub kev_due_date: bool,
+    /// Days a KEV finding gets at least, from its first detection: CISA's due date is often
+    /// years before a device first shows the flaw, and a deadline before detection cannot be
+    /// kept by anyone.
+    pub kev_days: u32,
     pub critical_days: Option<u32>,
     pub high_days: Option<u32>,
     pub medium_days: Option<u32>,
@@ -70,6 +74,7 @@ impl Default for SlaPolicy {
     fn default() -> Self {
         SlaPolicy {
             kev_due_date: true,
+            kev_days: 14,
             critical_days: Some(15),
             high_days: Some(30),
             medium_days: Some(90),
@@ -90,12 +95,20 @@ impl SlaPolicy {
     }
 
     /// When a finding detected at `detected_micros` must be remediated, or `None` when no
-    /// deadline applies. An unparsable KEV due date is ignored.
+    /// deadline applies: the severity deadline, or for a KEV finding the KEV deadline when
+    /// that is earlier. The KEV deadline is the later of CISA's due date and detection plus
+    /// `kev_days`, so no deadline falls before the finding was detected. An unparsable KEV
+    /// due date is ignored.
     pub fn due(&self, detected_micros: i64, severity: Severity, kev_due: Option<&str>) -> Option<i64> {
         let by_days = self
             .days(severity)
             .map(|d| detected_micros.saturating_add(i64::from(d).saturating_mul(DAY_MICROS)));
-        let by_kev = if self.kev_due_date { kev_due.and_then(end_of_day_micros) } else { None };
+        let kev_floor = detected_micros.saturating_add(i64::from(self.kev_days).saturating_mul(DAY_MICROS));
+        let by_kev = if self.kev_due_date {
+            kev_due.and_then(end_of_day_micros).map(|d| d.max(kev_floor))
+        } else {
+            None
+        };
         match (by_days, by_kev) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -107,12 +120,13 @@ impl SlaPolicy {
     pub fn describe(&self) -> String {
         let days = |d: Option<u32>| d.map_or_else(|| "none".to_owned(), |d| format!("{d} days"));
         format!(
-            "critical {}, high {}, medium {}, low {}; KEV due dates {}",
+            "critical {}, high {}, medium {}, low {}; KEV due dates {} (at least {} days from detection)",
             days(self.critical_days),
             days(self.high_days),
             days(self.medium_days),
             days(self.low_days),
-            if self.kev_due_date { "apply" } else { "do not apply" }
+            if self.kev_due_date { "apply" } else { "do not apply" },
+            self.kev_days
         )
     }
 }
@@ -789,16 +803,22 @@ mod tests {
     fn due_is_the_earlier_of_the_severity_deadline_and_the_kev_date() {
         let default = SlaPolicy::default();
         let no_kev = SlaPolicy { kev_due_date: false, ..SlaPolicy::default() };
+        let short_window = SlaPolicy { kev_days: 1, ..SlaPolicy::default() };
         // 2024-03-05 ends one microsecond before 2024-03-06T00:00:00Z.
         let kev_end = T0 + 5 * DAY - 1;
-        let cases: [(&SlaPolicy, Severity, Option<&str>, Option<i64>); 9] = [
+        let cases: [(&SlaPolicy, Severity, Option<&str>, Option<i64>); 12] = [
             (&default, Severity::Critical, None, Some(T0 + 15 * DAY)),
             (&default, Severity::High, None, Some(T0 + 30 * DAY)),
             (&default, Severity::Medium, None, Some(T0 + 90 * DAY)),
             (&default, Severity::Low, None, None),
             (&default, Severity::None, None, None),
-            (&default, Severity::High, Some("2024-03-05"), Some(kev_end)),
-            (&default, Severity::Low, Some("2024-03-05"), Some(kev_end)),
+            // CISA's date is 5 days after detection: the KEV window's 14 days apply.
+            (&default, Severity::High, Some("2024-03-05"), Some(T0 + 14 * DAY)),
+            (&default, Severity::Low, Some("2024-03-05"), Some(T0 + 14 * DAY)),
+            (&short_window, Severity::High, Some("2024-03-05"), Some(kev_end)),
+            // A due date years before detection never gives a deadline before detection.
+            (&default, Severity::Critical, Some("2021-11-17"), Some(T0 + 14 * DAY)),
+            (&default, Severity::High, Some("2024-03-25"), Some(T0 + 25 * DAY - 1)),
             (&default, Severity::Critical, Some("2024-12-31"), Some(T0 + 15 * DAY)),
             (&no_kev, Severity::Low, Some("2024-03-05"), None),
         ];

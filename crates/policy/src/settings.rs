@@ -43,7 +43,7 @@ pub const FIELDS: &[(&str, &str)] = &[
     ),
     (
         "sla",
-        "remediation deadlines from first detection: {kev_due_date: true, critical_days: 15, high_days: 30, medium_days: 90, low_days: null} (1 to 365 days; null for no deadline; kev_due_date holds KEV findings to CISA's due date)",
+        "remediation deadlines from first detection: {kev_due_date: true, kev_days: 14, critical_days: 15, high_days: 30, medium_days: 90, low_days: null} (1 to 365 days; null for no deadline; kev_due_date holds KEV findings to CISA's due date, but never to less than kev_days from detection)",
     ),
 ];
 
@@ -53,6 +53,8 @@ pub const FIELDS: &[(&str, &str)] = &[
 struct SlaSetting {
     #[serde(default = "yes")]
     pub kev_due_date: bool,
+    #[serde(default = "kev_days")]
+    pub kev_days: u32,
     #[serde(default = "critical")]
     pub critical_days: Option<u32>,
     #[serde(default = "high")]
@@ -66,6 +68,9 @@ struct SlaSetting {
 // A field left out keeps its default; `null` means no deadline.
 fn yes() -> bool {
     true
+}
+fn kev_days() -> u32 {
+    14
 }
 fn critical() -> Option<u32> {
     Some(15)
@@ -92,8 +97,15 @@ pub fn sla(v: &Value) -> Result<ringfence_evidence::SlaPolicy, String> {
             return Err(format!("sla.{name}: must be 1 to 365 days, or null for no deadline"));
         }
     }
+    if !(1..=365).contains(&s.kev_days) {
+        return Err(
+            "sla.kev_days: must be 1 to 365 days (the least time a KEV finding gets from its detection)"
+                .into(),
+        );
+    }
     Ok(ringfence_evidence::SlaPolicy {
         kev_due_date: s.kev_due_date,
+        kev_days: s.kev_days,
         critical_days: s.critical_days,
         high_days: s.high_days,
         medium_days: s.medium_days,
@@ -369,12 +381,15 @@ mod tests {
         check(json!({"sla": {"critical_days": 7, "high_days": 14, "low_days": null}})).unwrap();
         let e = check(json!({"sla": {"critical_days": 0}})).unwrap_err();
         assert!(e.starts_with("sla.critical_days: must be 1 to 365"), "{e}");
+        let e = check(json!({"sla": {"kev_days": 0}})).unwrap_err();
+        assert!(e.starts_with("sla.kev_days: must be 1 to 365"), "{e}");
         let e = check(json!({"sla": {"critcal_days": 7}})).unwrap_err();
         assert!(e.starts_with("sla") && e.contains("critcal_days"), "{e}");
         assert_eq!(
             sla(&json!({"high_days": 10, "medium_days": null})).unwrap(),
             ringfence_evidence::SlaPolicy {
                 kev_due_date: true,
+                kev_days: 14,
                 critical_days: Some(15),
                 high_days: Some(10),
                 medium_days: None,

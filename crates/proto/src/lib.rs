@@ -634,6 +634,9 @@ pub struct DeploymentListQuery {
     /// Deployments carrying this update (with `version`).
     pub product: Option<String>,
     pub version: Option<String>,
+    /// Only deployments that changed (were created, started, finished…) within this many
+    /// hours, e.g. 24 for last night's work.
+    pub changed_within_hours: Option<u32>,
     /// At most this many, newest first (default 500, at most 10000).
     pub limit: Option<i64>,
 }

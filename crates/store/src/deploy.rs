@@ -117,6 +117,8 @@ pub struct DeploymentQuery {
     pub product: Option<(String, String)>,
     /// Only deployments created at or after this instant.
     pub since: Option<Timestamp>,
+    /// Only deployments last changed at or after this instant.
+    pub changed_since: Option<Timestamp>,
     /// Read each deployment's agent log too (lists leave it empty unless asked).
     pub with_log: bool,
     /// Newest first, at most this many (0: no limit).

@@ -394,6 +394,8 @@ pub trait IntelStore: Send + Sync {
     async fn create_alert(&self, partner: &PartnerId, alert: &Alert) -> Result<()>;
     async fn list_alerts(&self, scope: &Scope, limit: i64) -> Result<Vec<Alert>>;
     async fn mark_alerts_read(&self, scope: &Scope, at: Timestamp) -> Result<u64>;
+    /// Alerts not yet read (none for a client-scoped caller, as `list_alerts`).
+    async fn count_unread_alerts(&self, scope: &Scope) -> Result<i64>;
 }
 
 /// A new enrollment token (its secret already hashed).

@@ -62,6 +62,39 @@ pub struct ReportListItem {
     pub delivery: String,
 }
 
+/// One organization's figures for the partner's overview: devices, open findings and what
+/// went wrong lately.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OrgFigures {
+    pub organization_id: Option<OrganizationId>,
+    pub devices: i64,
+    /// Devices with at least one open finding.
+    pub devices_exposed: i64,
+    pub open_findings: i64,
+    pub open_critical: i64,
+    pub open_kev: i64,
+    /// Deployments that failed since the time asked for.
+    pub failed_recently: i64,
+    /// Devices with an agent that has not checked in since the time asked for.
+    pub offline: i64,
+}
+
+/// Open findings of one organization that share a CVE, product, severity, KEV due date and
+/// hour of first detection: enough to compute deadlines without reading every finding.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpenFindingGroup {
+    pub organization_id: OrganizationId,
+    pub cve_id: String,
+    pub product: String,
+    /// Lower case; `none` when the CVE has no score.
+    pub severity: String,
+    pub kev_due: Option<String>,
+    /// The start of the hour of the earliest first detection in the group.
+    pub detected: Timestamp,
+    pub findings: i64,
+    pub devices: i64,
+}
+
 /// A remediation-deadline alert to raise, once per (kind, organization, CVE).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SlaAlert {
@@ -119,6 +152,16 @@ pub trait ReportStore {
     ) -> Result<Vec<ReportFinding>>;
     /// Records a checkpoint; a second one at the same place is ignored.
     async fn save_checkpoint(&self, c: &Checkpoint) -> Result<()>;
+    /// Per organization of the scope: devices, open findings by kind, deployments failed
+    /// since `failed_since`, and devices whose agent was last seen before `seen_since`.
+    async fn organization_figures(
+        &self,
+        scope: &Scope,
+        failed_since: Timestamp,
+        seen_since: Timestamp,
+    ) -> Result<Vec<OrgFigures>>;
+    /// The scope's open findings grouped for deadlines (see `OpenFindingGroup`).
+    async fn open_finding_groups(&self, scope: &Scope) -> Result<Vec<OpenFindingGroup>>;
     /// The chain's checkpoints with `from <= seq <= to`, in order.
     async fn list_checkpoints(&self, chain: &str, from: i64, to: i64) -> Result<Vec<Checkpoint>>;
     /// The newest checkpoint at or before `seq`.

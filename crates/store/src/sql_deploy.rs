@@ -291,7 +291,7 @@ impl DeploymentStore for This {
              AND ($3 IS NULL OR x.organization_id = $3) AND ($4 IS NULL OR x.device_id = $4) \
              AND ($5 = '[]' OR x.status IN (SELECT value FROM {})) AND ($6 IS NULL OR x.kind = $6) \
              AND ($7 IS NULL OR x.updates LIKE $7) AND ($8 IS NULL OR x.created_at >= $8) \
-             ORDER BY x.created_at DESC, x.id DESC{}",
+             AND ($9 IS NULL OR x.updated_at >= $9) ORDER BY x.created_at DESC, x.id DESC{}",
             if q.with_log { DEPLOYMENT_COLS } else { DEPLOYMENT_LIST_COLS },
             json_texts!(5),
             // With a product, the limit is applied after the exact check below.
@@ -309,6 +309,7 @@ impl DeploymentStore for This {
             .bind(q.kind.as_deref())
             .bind(like)
             .bind(q.since.map(us))
+            .bind(q.changed_since.map(us))
             .fetch_all(&self.pool)
             .await?;
         let mut out = Vec::with_capacity(rows.len());

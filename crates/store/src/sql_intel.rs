@@ -1121,6 +1121,17 @@ impl IntelStore for This {
         rows.iter().map(alert_row).collect()
     }
 
+    async fn count_unread_alerts(&self, scope: &Scope) -> Result<i64> {
+        if scope.organization_id.is_some() {
+            return Ok(0);
+        }
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM alerts WHERE partner_id = $1 AND read_at IS NULL")
+            .bind(scope.partner_id.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n)
+    }
+
     async fn mark_alerts_read(&self, scope: &Scope, at: Timestamp) -> Result<u64> {
         if scope.organization_id.is_some() {
             return Ok(0);

@@ -103,6 +103,108 @@ impl ReportStore for This {
             .collect()
     }
 
+    async fn organization_figures(
+        &self,
+        scope: &Scope,
+        failed_since: Timestamp,
+        seen_since: Timestamp,
+    ) -> Result<Vec<OrgFigures>> {
+        let partner = scope.partner_id.as_str();
+        let org = org_scope(scope);
+        let mut by_org: std::collections::BTreeMap<String, OrgFigures> = Default::default();
+        let devices: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT organization_id, COUNT(*) FROM devices WHERE partner_id = $1 \
+             AND ($2 IS NULL OR organization_id = $2) GROUP BY organization_id",
+        )
+        .bind(partner)
+        .bind(org)
+        .fetch_all(&self.pool)
+        .await?;
+        for (o, n) in devices {
+            by_org.entry(o).or_default().devices = n;
+        }
+        let open: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT f.organization_id, COUNT(*), COUNT(DISTINCT f.device_id), \
+             SUM(CASE WHEN LOWER(c.severity) = 'critical' THEN 1 ELSE 0 END), COUNT(k.cve_id) \
+             FROM findings f LEFT JOIN cves c ON c.id = f.cve_id LEFT JOIN kev k ON k.cve_id = f.cve_id \
+             WHERE f.partner_id = $1 AND ($2 IS NULL OR f.organization_id = $2) AND f.resolved_at IS NULL \
+             GROUP BY f.organization_id",
+        )
+        .bind(partner)
+        .bind(org)
+        .fetch_all(&self.pool)
+        .await?;
+        for (o, findings, devices, critical, kev) in open {
+            let e = by_org.entry(o).or_default();
+            e.open_findings = findings;
+            e.devices_exposed = devices;
+            e.open_critical = critical;
+            e.open_kev = kev;
+        }
+        let failed: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT organization_id, COUNT(*) FROM deployments WHERE partner_id = $1 \
+             AND ($2 IS NULL OR organization_id = $2) AND status = 'failed' AND updated_at >= $3 \
+             GROUP BY organization_id",
+        )
+        .bind(partner)
+        .bind(org)
+        .bind(us(failed_since))
+        .fetch_all(&self.pool)
+        .await?;
+        for (o, n) in failed {
+            by_org.entry(o).or_default().failed_recently = n;
+        }
+        let offline: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT d.organization_id, COUNT(*) FROM agent_credentials a JOIN devices d ON d.id = a.device_id \
+             WHERE a.partner_id = $1 AND d.partner_id = $1 AND ($2 IS NULL OR d.organization_id = $2) \
+             AND (a.last_seen IS NULL OR a.last_seen < $3) GROUP BY d.organization_id",
+        )
+        .bind(partner)
+        .bind(org)
+        .bind(us(seen_since))
+        .fetch_all(&self.pool)
+        .await?;
+        for (o, n) in offline {
+            by_org.entry(o).or_default().offline = n;
+        }
+        by_org
+            .into_iter()
+            .map(|(o, mut f)| {
+                f.organization_id = Some(parse_stored(OrganizationId::parse(&o))?);
+                Ok(f)
+            })
+            .collect()
+    }
+
+    async fn open_finding_groups(&self, scope: &Scope) -> Result<Vec<OpenFindingGroup>> {
+        const HOUR: i64 = 3_600_000_000;
+        let rows: Vec<(String, String, String, Option<String>, Option<String>, i64, i64, i64)> = sqlx::query_as(
+            "SELECT f.organization_id, f.cve_id, f.product, LOWER(c.severity), k.due_date, \
+             MIN(f.first_detected) / 3600000000, COUNT(*), COUNT(DISTINCT f.device_id) \
+             FROM findings f LEFT JOIN cves c ON c.id = f.cve_id LEFT JOIN kev k ON k.cve_id = f.cve_id \
+             WHERE f.partner_id = $1 AND ($2 IS NULL OR f.organization_id = $2) AND f.resolved_at IS NULL \
+             GROUP BY f.organization_id, f.cve_id, f.product, LOWER(c.severity), k.due_date, f.first_detected / 3600000000",
+        )
+        .bind(scope.partner_id.as_str())
+        .bind(org_scope(scope))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(o, cve_id, product, severity, kev_due, hour, findings, devices)| {
+                Ok(OpenFindingGroup {
+                    organization_id: parse_stored(OrganizationId::parse(&o))?,
+                    cve_id,
+                    product,
+                    severity: severity.unwrap_or_else(|| "none".to_owned()),
+                    kev_due,
+                    detected: ts(hour.saturating_mul(HOUR)),
+                    findings,
+                    devices,
+                })
+            })
+            .collect()
+    }
+
     async fn save_checkpoint(&self, c: &ringfence_evidence::Checkpoint) -> Result<()> {
         let _w = self.write_guard().await;
         sqlx::query(

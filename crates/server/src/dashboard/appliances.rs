@@ -3,14 +3,13 @@
 //! ("this firmware at N clients"), maintenance tasks, credentials, collectors, sweeps and
 //! partner-wide mappings.
 
-use super::{Layout, Viewer, done, form, layout, msg, render, viewer_error};
+use super::{CsrfForm, Layout, StaffViewer, Viewer, done, layout, msg, render, viewer_error};
 use crate::AppState;
 use crate::extract::parse_query;
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::Uri;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use ringfence_engine::EngineError;
 use ringfence_engine::appliances::{ApplianceView, FirmwareGroup};
 use ringfence_engine::store::{ApplianceQuery, CollectorRecord, CredentialRecord, ScanRecord, TaskRecord};
@@ -63,7 +62,7 @@ struct AppliancesPage {
     can_manage: bool,
 }
 
-pub(super) async fn appliances(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
+pub(super) async fn appliances(State(s): State<AppState>, StaffViewer(v): StaffViewer, uri: Uri) -> Response {
     let q: ListParams = parse_query(uri.query().unwrap_or("")).unwrap_or_default();
     let p = &v.0.principal;
     let result = async {
@@ -125,7 +124,7 @@ struct AppliancePage {
 
 pub(super) async fn appliance(
     State(s): State<AppState>,
-    v: Viewer,
+    StaffViewer(v): StaffViewer,
     uri: Uri,
     Path(id): Path<String>,
 ) -> Response {
@@ -162,7 +161,7 @@ struct FirmwarePage {
     groups: Vec<FirmwareGroup>,
 }
 
-pub(super) async fn firmware(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
+pub(super) async fn firmware(State(s): State<AppState>, StaffViewer(v): StaffViewer, uri: Uri) -> Response {
     match s.engine.firmware_fleet(&v.0.principal).await {
         Ok(groups) => {
             render(FirmwarePage { layout: layout(&v, "Appliance firmware", "appliances", &uri), groups })
@@ -177,7 +176,7 @@ fn opt(s: String) -> Option<String> {
 }
 
 #[derive(Deserialize)]
-struct AddForm {
+pub(super) struct AddForm {
     #[allow(dead_code)]
     csrf: String,
     source: String,
@@ -199,11 +198,7 @@ struct AddForm {
     serial: String,
 }
 
-pub(super) async fn add(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
-    let f: AddForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+pub(super) async fn add(State(s): State<AppState>, v: Viewer, CsrfForm(f, _): CsrfForm<AddForm>) -> Response {
     let req = CreateAppliance {
         site_id: f.site_id,
         name: f.name,
@@ -224,18 +219,18 @@ pub(super) async fn add(State(s): State<AppState>, v: Viewer, body: Bytes) -> Re
 }
 
 #[derive(Deserialize)]
-struct ImportForm {
+pub(super) struct ImportForm {
     #[allow(dead_code)]
     csrf: String,
     organization_id: String,
     csv: String,
 }
 
-pub(super) async fn import(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
-    let f: ImportForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+pub(super) async fn import(
+    State(s): State<AppState>,
+    v: Viewer,
+    CsrfForm(f, _): CsrfForm<ImportForm>,
+) -> Response {
     let req = ImportAppliances { organization_id: f.organization_id, csv: f.csv };
     match s.engine.import_appliances(&v.0.principal, &req).await {
         Ok(made) => done("/appliances", Ok(format!("{} appliance(s) imported", made.len()))),
@@ -244,7 +239,7 @@ pub(super) async fn import(State(s): State<AppState>, v: Viewer, body: Bytes) ->
 }
 
 #[derive(Deserialize)]
-struct ConfirmForm {
+pub(super) struct ConfirmForm {
     #[allow(dead_code)]
     csrf: String,
     firmware: String,
@@ -256,12 +251,8 @@ pub(super) async fn confirm(
     State(s): State<AppState>,
     v: Viewer,
     Path(id): Path<String>,
-    body: Bytes,
+    CsrfForm(f, _): CsrfForm<ConfirmForm>,
 ) -> Response {
-    let f: ConfirmForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
     let back = format!("/appliances/{id}");
     let req = ConfirmAppliance { firmware: f.firmware, model: opt(f.model) };
     match s.engine.confirm_appliance(&v.0.principal, &id, &req).await {
@@ -271,7 +262,7 @@ pub(super) async fn confirm(
 }
 
 #[derive(Deserialize)]
-struct CredentialForm {
+pub(super) struct CredentialForm {
     #[allow(dead_code)]
     csrf: String,
     name: String,
@@ -292,11 +283,11 @@ struct CredentialForm {
     priv_password: String,
 }
 
-pub(super) async fn add_credential(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
-    let f: CredentialForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+pub(super) async fn add_credential(
+    State(s): State<AppState>,
+    v: Viewer,
+    CsrfForm(f, _): CsrfForm<CredentialForm>,
+) -> Response {
     let credential = match f.version.as_str() {
         "v2c" => SnmpCredential::V2c { community: f.community },
         _ => SnmpCredential::V3 {
@@ -325,17 +316,17 @@ pub(super) async fn add_credential(State(s): State<AppState>, v: Viewer, body: B
 }
 
 #[derive(Deserialize)]
-struct CollectorForm {
+pub(super) struct CollectorForm {
     #[allow(dead_code)]
     csrf: String,
     device_id: String,
 }
 
-pub(super) async fn add_collector(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
-    let f: CollectorForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+pub(super) async fn add_collector(
+    State(s): State<AppState>,
+    v: Viewer,
+    CsrfForm(f, _): CsrfForm<CollectorForm>,
+) -> Response {
     match s.engine.add_collector(&v.0.principal, &AddCollector { device_id: f.device_id }).await {
         Ok(c) => done("/appliances", Ok(format!("{} now collects for its site", c.hostname))),
         Err(e) => done("/appliances", Err(msg(e))),
@@ -343,7 +334,7 @@ pub(super) async fn add_collector(State(s): State<AppState>, v: Viewer, body: By
 }
 
 #[derive(Deserialize)]
-struct ScanForm {
+pub(super) struct ScanForm {
     #[allow(dead_code)]
     csrf: String,
     collector_id: String,
@@ -353,11 +344,11 @@ struct ScanForm {
     credential_id: String,
 }
 
-pub(super) async fn scan(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
-    let f: ScanForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+pub(super) async fn scan(
+    State(s): State<AppState>,
+    v: Viewer,
+    CsrfForm(f, _): CsrfForm<ScanForm>,
+) -> Response {
     let rate = match f.rate_per_sec.trim() {
         "" => None,
         r => match r.parse() {
@@ -384,7 +375,7 @@ pub(super) async fn scan(State(s): State<AppState>, v: Viewer, body: Bytes) -> R
 }
 
 #[derive(Deserialize)]
-struct MappingForm {
+pub(super) struct MappingForm {
     #[allow(dead_code)]
     csrf: String,
     back: String,
@@ -399,11 +390,11 @@ struct MappingForm {
     version_pattern: String,
 }
 
-pub(super) async fn map(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
-    let f: MappingForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+pub(super) async fn map(
+    State(s): State<AppState>,
+    v: Viewer,
+    CsrfForm(f, _): CsrfForm<MappingForm>,
+) -> Response {
     let back = if f.back.starts_with("/appliances") { f.back.clone() } else { "/appliances".into() };
     let version = match opt(f.version_pattern) {
         Some(p) => serde_json::json!({ "from": "descr_regex", "pattern": p }),
@@ -424,7 +415,7 @@ pub(super) async fn map(State(s): State<AppState>, v: Viewer, body: Bytes) -> Re
 }
 
 #[derive(Deserialize)]
-struct DoneForm {
+pub(super) struct DoneForm {
     #[allow(dead_code)]
     csrf: String,
     #[serde(default)]
@@ -437,12 +428,8 @@ pub(super) async fn task_done(
     State(s): State<AppState>,
     v: Viewer,
     Path(id): Path<String>,
-    body: Bytes,
+    CsrfForm(f, _): CsrfForm<DoneForm>,
 ) -> Response {
-    let f: DoneForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
     let back = if f.back.starts_with("/appliances") { f.back.clone() } else { "/appliances".into() };
     match s.engine.task_done(&v.0.principal, &id, &TaskDone { note: f.note }).await {
         Ok(t) => done(

@@ -20,24 +20,22 @@ use ringfence_proto as proto;
 use ringfence_store::Page;
 use serde::Deserialize;
 
-#[path = "dashboard_appliances.rs"]
 mod appliances;
-#[path = "dashboard_deploy.rs"]
 mod deploy;
-#[path = "dashboard_intel.rs"]
 mod intel;
-#[path = "dashboard_remediation.rs"]
+mod list;
+mod overview;
 mod remediation;
-#[path = "dashboard_reports.rs"]
 mod reports;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(org_tree))
+        .route("/", get(overview::overview))
+        .route("/search", get(overview::search))
         .route("/static/app.css", get(css))
         .route("/login", get(login_page).post(login_submit))
         .route("/logout", post(logout))
-        .route("/orgs", post(create_org))
+        .route("/orgs", get(org_tree).post(create_org))
         .route("/orgs/{id}", get(org_page).post(update_org))
         .route("/orgs/{id}/delete", post(delete_org))
         .route("/sites", post(create_site))
@@ -102,11 +100,19 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn css() -> Response {
-    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("../static/app.css")).into_response()
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("../../static/app.css"))
+        .into_response()
 }
 
-/// A signed-in dashboard user; anyone else is sent to the sign-in page.
-struct Viewer(SessionInfo);
+/// A signed-in dashboard user, with what the frame shows them (the MSP's name, unread
+/// alerts); anyone else is sent to the sign-in page.
+struct Viewer(SessionInfo, Frame);
+
+#[derive(Clone, Default)]
+struct Frame {
+    partner: String,
+    unread_alerts: i64,
+}
 
 impl FromRequestParts<AppState> for Viewer {
     type Rejection = Response;
@@ -117,12 +123,53 @@ impl FromRequestParts<AppState> for Viewer {
             let next = form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>();
             Redirect::to(&format!("/login?next={next}")).into_response()
         };
+        // A handler that takes both the viewer and a form finds the session once.
+        if let Some(s) = parts.extensions.get::<SessionInfo>() {
+            return Ok(Viewer(s.clone(), Frame::default()));
+        }
         let Some(c) = cookie(&parts.headers, SESSION_COOKIE) else { return Err(to_login()) };
         match state.engine.session(c).await {
-            Ok(Some(s)) => Ok(Viewer(s)),
+            Ok(Some(s)) => {
+                parts.extensions.insert(s.clone());
+                // Only pages show the frame; a form post answers with a redirect.
+                let frame = if parts.method == axum::http::Method::GET {
+                    let e = &state.engine;
+                    let partner =
+                        e.partner(&s.principal).await.map(|p| p.name.to_string()).unwrap_or_default();
+                    let unread_alerts = e.unread_alerts(&s.principal).await.unwrap_or(0);
+                    Frame { partner, unread_alerts }
+                } else {
+                    Frame::default()
+                };
+                Ok(Viewer(s, frame))
+            }
             Ok(None) => Err(to_login()),
             Err(e) => Err(page_error(e)),
         }
+    }
+}
+
+/// A signed-in member of the MSP's staff. A client's own user (limited to one organization)
+/// gets 403 on the MSP's internal pages: policies, approval rules and the queue's internals,
+/// other clients, API tokens, appliances and the partner-wide alerts.
+struct StaffViewer(Viewer);
+
+impl FromRequestParts<AppState> for StaffViewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let v = Viewer::from_request_parts(parts, state).await?;
+        if v.0.principal.organization_id.is_some() {
+            let uri = parts.uri.clone();
+            return Err(viewer_error(
+                &v,
+                &uri,
+                EngineError::Forbidden(
+                    "this page is for your managed service provider's staff; your organization's figures are on your overview".into(),
+                ),
+            ));
+        }
+        Ok(StaffViewer(v))
     }
 }
 
@@ -139,6 +186,12 @@ struct Layout {
     partner_wide: bool,
     can_offboard: bool,
     is_user: bool,
+    /// A client's own user (limited to one organization): the client portal's navigation.
+    client: bool,
+    partner: String,
+    unread_alerts: i64,
+    /// The search box's text on the search page.
+    search: String,
     error: Option<String>,
     notice: Option<String>,
 }
@@ -164,6 +217,10 @@ fn layout(v: &Viewer, title: impl Into<String>, section: &'static str, uri: &Uri
         partner_wide: p.organization_id.is_none(),
         can_offboard: p.organization_id.is_none() && p.allows(Permission::ManagePartner),
         is_user: matches!(p.kind, PrincipalKind::User { .. }),
+        client: p.organization_id.is_some(),
+        partner: v.1.partner.clone(),
+        unread_alerts: v.1.unread_alerts,
+        search: String::new(),
         error: flash.error.map(|e| e.chars().take(500).collect()),
         notice: flash.notice.map(|e| e.chars().take(500).collect()),
     }
@@ -240,7 +297,6 @@ fn done(to: &str, outcome: Result<String, String>) -> Response {
     Redirect::to(&format!("{to}{sep}{key}={msg}")).into_response()
 }
 
-/// A submitted form: its CSRF token is checked before the fields are looked at.
 /// A refused form submission.
 struct Refused(StatusCode, String);
 
@@ -250,16 +306,41 @@ impl IntoResponse for Refused {
     }
 }
 
-fn form<T: for<'de> Deserialize<'de>>(v: &Viewer, body: &Bytes) -> Result<T, Refused> {
-    let sent: Option<String> =
-        form_urlencoded::parse(body).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned());
-    if !sent.as_deref().is_some_and(|s| constant_time_eq(s, &v.0.csrf_token)) {
-        return Err(Refused(
-            StatusCode::FORBIDDEN,
-            "the form's security token is missing or out of date; reload the page and try again".into(),
-        ));
+/// A submitted dashboard form, as one extractor: the viewer's session is found, the form's
+/// CSRF token is checked against it before any field is looked at, and the fields are read
+/// into `T` (a missing or mistyped field is 422 naming it). The second value holds the raw
+/// fields, for the few forms that repeat a name (checkbox lists).
+struct CsrfForm<T>(T, RawForm);
+
+/// A form's fields as sent, in order.
+struct RawForm(Bytes);
+
+impl RawForm {
+    /// Every value sent under `name` (a list of checkboxes).
+    fn all(&self, name: &str) -> Vec<String> {
+        form_urlencoded::parse(&self.0).filter(|(k, _)| k == name).map(|(_, v)| v.into_owned()).collect()
     }
-    parse_form(body).map_err(|e| Refused(e.status, e.body.message))
+}
+
+impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<AppState> for CsrfForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let viewer = Viewer::from_request_parts(&mut parts, state).await?;
+        let req = axum::extract::Request::from_parts(parts, body);
+        let body = Bytes::from_request(req, state).await.map_err(IntoResponse::into_response)?;
+        let sent = form_urlencoded::parse(&body).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned());
+        if !sent.as_deref().is_some_and(|s| constant_time_eq(s, &viewer.0.csrf_token)) {
+            return Err(Refused(
+                StatusCode::FORBIDDEN,
+                "the form's security token is missing or out of date; reload the page and try again".into(),
+            )
+            .into_response());
+        }
+        let value = parse_form(&body).map_err(|e| Refused(e.status, e.body.message).into_response())?;
+        Ok(CsrfForm(value, RawForm(body)))
+    }
 }
 
 fn msg(e: EngineError) -> String {
@@ -363,13 +444,10 @@ async fn login_submit(
 
 async fn logout(
     State(s): State<AppState>,
-    v: Viewer,
+    _: Viewer,
     headers: axum::http::HeaderMap,
-    body: Bytes,
+    CsrfForm(_, _): CsrfForm<serde::de::IgnoredAny>,
 ) -> Response {
-    if let Err(r) = form::<serde::de::IgnoredAny>(&v, &body) {
-        return r.into_response();
-    }
     if let Some(c) = cookie(&headers, SESSION_COOKIE)
         && let Err(e) = s.engine.logout(c).await
     {
@@ -393,7 +471,7 @@ struct OrgTreePage {
     tree: Vec<OrgNode>,
 }
 
-async fn org_tree(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
+async fn org_tree(State(s): State<AppState>, StaffViewer(v): StaffViewer, uri: Uri) -> Response {
     let p = &v.0.principal;
     let e = &s.engine;
     let result: Result<OrgTreePage, EngineError> = async {
@@ -461,26 +539,23 @@ struct OrgForm {
     notes: String,
 }
 
-async fn create_org(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
-    let f: OrgForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+async fn create_org(State(s): State<AppState>, v: Viewer, CsrfForm(f, _): CsrfForm<OrgForm>) -> Response {
     match s
         .engine
         .create_organization(&v.0.principal, &proto::CreateOrganization { name: f.name, notes: f.notes })
         .await
     {
         Ok(o) => done(&format!("/orgs/{}", o.id), Ok(format!("Organization '{}' created", o.name))),
-        Err(e) => done("/", Err(msg(e))),
+        Err(e) => done("/orgs", Err(msg(e))),
     }
 }
 
-async fn update_org(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
-    let f: OrgForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+async fn update_org(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    CsrfForm(f, _): CsrfForm<OrgForm>,
+) -> Response {
     let req = proto::UpdateOrganization { name: Some(f.name), notes: Some(f.notes) };
     let back = format!("/orgs/{id}");
     match s.engine.update_organization(&v.0.principal, &id, &req).await {
@@ -495,22 +570,23 @@ struct ConfirmForm {
     confirm: String,
 }
 
-async fn delete_org(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
-    let f: ConfirmForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+async fn delete_org(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    CsrfForm(f, _): CsrfForm<ConfirmForm>,
+) -> Response {
     let p = &v.0.principal;
     let back = format!("/orgs/{id}");
     let org = match s.engine.organization(p, &id).await {
         Ok(o) => o,
-        Err(e) => return done("/", Err(msg(e))),
+        Err(e) => return done("/orgs", Err(msg(e))),
     };
     if f.confirm.trim() != org.name {
         return done(&back, Err("type the organization's exact name to confirm the deletion".into()));
     }
     match s.engine.delete_organization(p, &id).await {
-        Ok(()) => done("/", Ok(format!("Organization '{}' deleted", org.name))),
+        Ok(()) => done("/orgs", Ok(format!("Organization '{}' deleted", org.name))),
         Err(e) => done(&back, Err(msg(e))),
     }
 }
@@ -603,12 +679,8 @@ async fn create_enrollment_token(
     v: Viewer,
     uri: Uri,
     Path(id): Path<String>,
-    body: Bytes,
+    CsrfForm(f, _): CsrfForm<EnrollmentForm>,
 ) -> Response {
-    let f: EnrollmentForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
     let back = format!("/sites/{id}");
     let number = |field: &str, v: &str| -> Result<Option<i64>, String> {
         let v = v.trim();
@@ -634,14 +706,11 @@ async fn revoke_enrollment_token(
     State(s): State<AppState>,
     v: Viewer,
     Path(id): Path<String>,
-    body: Bytes,
+    CsrfForm(_, _): CsrfForm<serde::de::IgnoredAny>,
 ) -> Response {
-    if let Err(r) = form::<serde::de::IgnoredAny>(&v, &body) {
-        return r.into_response();
-    }
     match s.engine.revoke_enrollment_token(&v.0.principal, &id).await {
         Ok(t) => done(&format!("/sites/{}", t.site_id), Ok(format!("Enrollment token '{}' revoked", t.name))),
-        Err(e) => done("/", Err(msg(e))),
+        Err(e) => done("/orgs", Err(msg(e))),
     }
 }
 
@@ -654,11 +723,7 @@ struct SiteForm {
     address: String,
 }
 
-async fn create_site(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
-    let f: SiteForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+async fn create_site(State(s): State<AppState>, v: Viewer, CsrfForm(f, _): CsrfForm<SiteForm>) -> Response {
     let org = f.organization_id.unwrap_or_default();
     let back = format!("/orgs/{org}");
     let req =
@@ -669,11 +734,12 @@ async fn create_site(State(s): State<AppState>, v: Viewer, body: Bytes) -> Respo
     }
 }
 
-async fn update_site(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
-    let f: SiteForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+async fn update_site(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    CsrfForm(f, _): CsrfForm<SiteForm>,
+) -> Response {
     let back = format!("/sites/{id}");
     let req =
         proto::UpdateSite { name: Some(f.name), time_zone: Some(f.time_zone), address: Some(f.address) };
@@ -683,16 +749,17 @@ async fn update_site(State(s): State<AppState>, v: Viewer, Path(id): Path<String
     }
 }
 
-async fn delete_site(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
-    let f: ConfirmForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+async fn delete_site(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    CsrfForm(f, _): CsrfForm<ConfirmForm>,
+) -> Response {
     let p = &v.0.principal;
     let back = format!("/sites/{id}");
     let site = match s.engine.site(p, &id).await {
         Ok(x) => x,
-        Err(e) => return done("/", Err(msg(e))),
+        Err(e) => return done("/orgs", Err(msg(e))),
     };
     if f.confirm.trim() != site.name {
         return done(&back, Err("type the site's exact name to confirm the deletion".into()));
@@ -713,11 +780,7 @@ struct GroupForm {
     description: String,
 }
 
-async fn create_group(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
-    let f: GroupForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+async fn create_group(State(s): State<AppState>, v: Viewer, CsrfForm(f, _): CsrfForm<GroupForm>) -> Response {
     let back = format!("/orgs/{}", f.organization_id);
     let req = proto::CreateDeviceGroup {
         organization_id: f.organization_id,
@@ -737,16 +800,17 @@ struct GroupEditForm {
     description: String,
 }
 
-async fn update_group(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
-    let f: GroupEditForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+async fn update_group(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    CsrfForm(f, _): CsrfForm<GroupEditForm>,
+) -> Response {
     let p = &v.0.principal;
     let req = proto::UpdateDeviceGroup { name: Some(f.name), description: Some(f.description) };
     match s.engine.update_group(p, &id, &req).await {
         Ok(g) => done(&format!("/orgs/{}", g.organization_id), Ok(format!("Group '{}' saved", g.name))),
-        Err(e) => done("/", Err(msg(e))),
+        Err(e) => done("/orgs", Err(msg(e))),
     }
 }
 
@@ -755,25 +819,27 @@ struct PartnerForm {
     name: String,
 }
 
-async fn rename_partner(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
-    let f: PartnerForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+async fn rename_partner(
+    State(s): State<AppState>,
+    v: Viewer,
+    CsrfForm(f, _): CsrfForm<PartnerForm>,
+) -> Response {
     match s.engine.update_partner(&v.0.principal, &proto::UpdatePartner { name: f.name }).await {
-        Ok(p) => done("/", Ok(format!("Renamed to '{}'", p.name))),
-        Err(e) => done("/", Err(msg(e))),
+        Ok(p) => done("/orgs", Ok(format!("Renamed to '{}'", p.name))),
+        Err(e) => done("/orgs", Err(msg(e))),
     }
 }
 
-async fn delete_group(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
-    if let Err(r) = form::<serde::de::IgnoredAny>(&v, &body) {
-        return r.into_response();
-    }
+async fn delete_group(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    CsrfForm(_, _): CsrfForm<serde::de::IgnoredAny>,
+) -> Response {
     let p = &v.0.principal;
     let group = match s.engine.group(p, &id).await {
         Ok(g) => g,
-        Err(e) => return done("/", Err(msg(e))),
+        Err(e) => return done("/orgs", Err(msg(e))),
     };
     let back = format!("/orgs/{}", group.organization_id);
     match s.engine.delete_group(p, &id).await {
@@ -949,11 +1015,11 @@ struct DeviceForm {
     time_zone: Option<String>,
 }
 
-async fn create_device(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
-    let f: DeviceForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+async fn create_device(
+    State(s): State<AppState>,
+    v: Viewer,
+    CsrfForm(f, _): CsrfForm<DeviceForm>,
+) -> Response {
     let site = f.site_id.unwrap_or_default();
     let back = format!("/sites/{site}");
     let req = proto::CreateDevice {
@@ -977,12 +1043,8 @@ async fn update_device(
     State(s): State<AppState>,
     v: Viewer,
     Path(id): Path<String>,
-    body: Bytes,
+    CsrfForm(f, raw): CsrfForm<DeviceForm>,
 ) -> Response {
-    let f: DeviceForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
     let back = format!("/devices/{id}");
     let req = proto::UpdateDevice {
         site_id: None,
@@ -994,12 +1056,7 @@ async fn update_device(
         criticality: Some(f.criticality),
         time_zone: Some(f.time_zone.filter(|z| !z.trim().is_empty())),
         // The edit form lists every group as a checkbox; the checked ones are the memberships.
-        group_ids: Some(
-            form_urlencoded::parse(&body)
-                .filter(|(k, _)| k == "group_ids")
-                .map(|(_, v)| v.into_owned())
-                .collect(),
-        ),
+        group_ids: Some(raw.all("group_ids")),
     };
     match s.engine.update_device(&v.0.principal, &id, &req).await {
         Ok(_) => done(&back, Ok("Saved".into())),
@@ -1011,11 +1068,8 @@ async fn delete_device(
     State(s): State<AppState>,
     v: Viewer,
     Path(id): Path<String>,
-    body: Bytes,
+    CsrfForm(_, _): CsrfForm<serde::de::IgnoredAny>,
 ) -> Response {
-    if let Err(r) = form::<serde::de::IgnoredAny>(&v, &body) {
-        return r.into_response();
-    }
     let p = &v.0.principal;
     let device = match s.engine.device(p, &id).await {
         Ok(d) => d,
@@ -1087,11 +1141,7 @@ struct UserForm {
     password: String,
 }
 
-async fn create_user(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
-    let f: UserForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+async fn create_user(State(s): State<AppState>, v: Viewer, CsrfForm(f, _): CsrfForm<UserForm>) -> Response {
     let req = proto::CreateUser {
         username: f.username,
         display_name: f.display_name,
@@ -1111,11 +1161,12 @@ struct UserEditForm {
     disabled: bool,
 }
 
-async fn update_user(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
-    let f: UserEditForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+async fn update_user(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    CsrfForm(f, _): CsrfForm<UserEditForm>,
+) -> Response {
     let req = proto::UpdateUser { role: Some(f.role), disabled: Some(f.disabled), ..Default::default() };
     match s.engine.update_user(&v.0.principal, &id, &req).await {
         Ok(u) => done("/users", Ok(format!("User '{}' saved", u.username))),
@@ -1123,10 +1174,12 @@ async fn update_user(State(s): State<AppState>, v: Viewer, Path(id): Path<String
     }
 }
 
-async fn delete_user(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
-    if let Err(r) = form::<serde::de::IgnoredAny>(&v, &body) {
-        return r.into_response();
-    }
+async fn delete_user(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    CsrfForm(_, _): CsrfForm<serde::de::IgnoredAny>,
+) -> Response {
     match s.engine.delete_user(&v.0.principal, &id).await {
         Ok(()) => done("/users", Ok("User deleted".into())),
         Err(e) => done("/users", Err(msg(e))),
@@ -1179,7 +1232,7 @@ async fn tokens_response(s: &AppState, v: &Viewer, uri: &Uri, new_secret: Option
     render(TokensPage { layout: layout(v, "API tokens", "tokens", uri), tokens, roles, new_secret })
 }
 
-async fn tokens_page(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
+async fn tokens_page(State(s): State<AppState>, StaffViewer(v): StaffViewer, uri: Uri) -> Response {
     tokens_response(&s, &v, &uri, None).await
 }
 
@@ -1190,11 +1243,12 @@ struct TokenForm {
     expires_in_days: Option<String>,
 }
 
-async fn create_token(State(s): State<AppState>, v: Viewer, uri: Uri, body: Bytes) -> Response {
-    let f: TokenForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+async fn create_token(
+    State(s): State<AppState>,
+    v: Viewer,
+    uri: Uri,
+    CsrfForm(f, _): CsrfForm<TokenForm>,
+) -> Response {
     let expires_in_days = match f.expires_in_days.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
         None => None,
         Some(d) => match d.parse() {
@@ -1219,10 +1273,12 @@ async fn create_token(State(s): State<AppState>, v: Viewer, uri: Uri, body: Byte
     }
 }
 
-async fn revoke_token(State(s): State<AppState>, v: Viewer, Path(id): Path<String>, body: Bytes) -> Response {
-    if let Err(r) = form::<serde::de::IgnoredAny>(&v, &body) {
-        return r.into_response();
-    }
+async fn revoke_token(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    CsrfForm(_, _): CsrfForm<serde::de::IgnoredAny>,
+) -> Response {
     match s.engine.revoke_token(&v.0.principal, &id).await {
         Ok(t) => done("/tokens", Ok(format!("Token '{}' revoked", t.name))),
         Err(e) => done("/tokens", Err(msg(e))),

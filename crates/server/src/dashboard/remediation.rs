@@ -2,14 +2,13 @@
 //! decisions, and policies (with the change preview), plus the device page's effective
 //! policy and available updates.
 
-use super::{Layout, Viewer, done, form, layout, msg, render, viewer_error};
+use super::{CsrfForm, Layout, StaffViewer, Viewer, done, layout, msg, render, viewer_error};
 use crate::AppState;
 use crate::extract::parse_query;
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::Uri;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use ringfence_engine::EngineError;
 use ringfence_engine::policies::{EffectivePolicy, PolicyPreview};
 use ringfence_engine::remediation::{CatalogEntry, QueueItem};
@@ -79,7 +78,7 @@ struct QueueParams {
     notice: Option<String>,
 }
 
-pub(super) async fn queue(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
+pub(super) async fn queue(State(s): State<AppState>, StaffViewer(v): StaffViewer, uri: Uri) -> Response {
     let params: QueueParams = match parse_query(uri.query().unwrap_or("")) {
         Ok(q) => q,
         Err(e) => {
@@ -120,7 +119,7 @@ pub(super) async fn queue(State(s): State<AppState>, v: Viewer, uri: Uri) -> Res
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct DecideForm {
+pub(super) struct DecideForm {
     #[allow(dead_code)]
     csrf: String,
     decision: String,
@@ -131,27 +130,13 @@ struct DecideForm {
     back: Option<String>,
 }
 
-/// Takes the repeated `update` fields out of a form body.
-fn split_updates(body: &[u8]) -> (Vec<String>, String) {
-    let mut updates = Vec::new();
-    let mut rest = form_urlencoded::Serializer::new(String::new());
-    for (k, val) in form_urlencoded::parse(body) {
-        if k == "update" {
-            updates.push(val.into_owned());
-        } else {
-            rest.append_pair(&k, &val);
-        }
-    }
-    (updates, rest.finish())
-}
-
 /// The queue's bulk form: every checked `update` plus one decision.
-pub(super) async fn decide(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
-    let (updates, rest) = split_updates(&body);
-    let f: DecideForm = match form(&v, &Bytes::from(rest)) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+pub(super) async fn decide(
+    State(s): State<AppState>,
+    v: Viewer,
+    CsrfForm(f, raw): CsrfForm<DecideForm>,
+) -> Response {
+    let updates = raw.all("update");
     let back = f.back.clone().filter(|b| b.starts_with("/queue")).unwrap_or_else(|| "/queue".into());
     if updates.is_empty() {
         return done(&back, Err("select at least one update in the queue".into()));
@@ -186,15 +171,16 @@ pub(super) async fn decide(State(s): State<AppState>, v: Viewer, body: Bytes) ->
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CsrfOnly {
+pub(super) struct CsrfOnly {
     #[allow(dead_code)]
     csrf: String,
 }
 
-pub(super) async fn run_rules(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
-    if let Err(r) = form::<CsrfOnly>(&v, &body) {
-        return r.into_response();
-    }
+pub(super) async fn run_rules(
+    State(s): State<AppState>,
+    v: Viewer,
+    CsrfForm(_, _): CsrfForm<CsrfOnly>,
+) -> Response {
     match s.engine.run_approval_rules(&v.0.principal).await {
         Ok(recs) => done("/queue", Ok(format!("the approval rules approved {} update(s)", recs.len()))),
         Err(e) => done("/queue", Err(msg(e))),
@@ -219,7 +205,7 @@ impl ApprovalsPage {
     }
 }
 
-pub(super) async fn approvals(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
+pub(super) async fn approvals(State(s): State<AppState>, StaffViewer(v): StaffViewer, uri: Uri) -> Response {
     let p = &v.0.principal;
     let result = async {
         let approvals = s.engine.approvals(p, 500).await?;
@@ -242,11 +228,8 @@ pub(super) async fn confirm(
     State(s): State<AppState>,
     v: Viewer,
     Path(id): Path<String>,
-    body: Bytes,
+    CsrfForm(_, _): CsrfForm<CsrfOnly>,
 ) -> Response {
-    if let Err(r) = form::<CsrfOnly>(&v, &body) {
-        return r.into_response();
-    }
     match s.engine.confirm_approval(&v.0.principal, &id).await {
         Ok(a) => {
             done("/approvals", Ok(format!("emergency override of {} {} approved", a.product, a.version)))
@@ -272,7 +255,7 @@ impl ExceptionsPage {
     }
 }
 
-pub(super) async fn exceptions(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
+pub(super) async fn exceptions(State(s): State<AppState>, StaffViewer(v): StaffViewer, uri: Uri) -> Response {
     let p = &v.0.principal;
     let result = async {
         let exceptions = s.engine.exceptions(p).await?;
@@ -296,7 +279,7 @@ pub(super) async fn exceptions(State(s): State<AppState>, v: Viewer, uri: Uri) -
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ExceptionForm {
+pub(super) struct ExceptionForm {
     #[allow(dead_code)]
     csrf: String,
     organization_id: String,
@@ -308,11 +291,11 @@ struct ExceptionForm {
     expires: String,
 }
 
-pub(super) async fn create_exception(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
-    let f: ExceptionForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+pub(super) async fn create_exception(
+    State(s): State<AppState>,
+    v: Viewer,
+    CsrfForm(f, _): CsrfForm<ExceptionForm>,
+) -> Response {
     let req = proto::CreateException {
         organization_id: f.organization_id,
         kind: f.kind,
@@ -332,11 +315,8 @@ pub(super) async fn revoke_exception(
     State(s): State<AppState>,
     v: Viewer,
     Path(id): Path<String>,
-    body: Bytes,
+    CsrfForm(_, _): CsrfForm<CsrfOnly>,
 ) -> Response {
-    if let Err(r) = form::<CsrfOnly>(&v, &body) {
-        return r.into_response();
-    }
     match s.engine.revoke_exception(&v.0.principal, &id).await {
         Ok(e) => done("/exceptions", Ok(format!("exception for {} revoked", e.software))),
         Err(e) => done("/exceptions", Err(msg(e))),
@@ -345,7 +325,7 @@ pub(super) async fn revoke_exception(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RiskForm {
+pub(super) struct RiskForm {
     #[allow(dead_code)]
     csrf: String,
     organization_id: String,
@@ -358,11 +338,11 @@ struct RiskForm {
     expires: String,
 }
 
-pub(super) async fn create_risk(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
-    let f: RiskForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+pub(super) async fn create_risk(
+    State(s): State<AppState>,
+    v: Viewer,
+    CsrfForm(f, _): CsrfForm<RiskForm>,
+) -> Response {
     let req = proto::CreateRiskDecision {
         organization_id: f.organization_id,
         cve_id: f.cve_id,
@@ -383,11 +363,8 @@ pub(super) async fn revoke_risk(
     State(s): State<AppState>,
     v: Viewer,
     Path(id): Path<String>,
-    body: Bytes,
+    CsrfForm(_, _): CsrfForm<CsrfOnly>,
 ) -> Response {
-    if let Err(r) = form::<CsrfOnly>(&v, &body) {
-        return r.into_response();
-    }
     match s.engine.revoke_risk_decision(&v.0.principal, &id).await {
         Ok(r) => done("/exceptions", Ok(format!("decision on {} revoked", r.cve_id))),
         Err(e) => done("/exceptions", Err(msg(e))),
@@ -425,7 +402,7 @@ impl PoliciesPage {
 
 #[derive(Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields)]
-struct PolicyForm {
+pub(super) struct PolicyForm {
     #[serde(default)]
     #[allow(dead_code)]
     csrf: String,
@@ -515,18 +492,19 @@ async fn policies_page(
     }
 }
 
-pub(super) async fn policies(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
+pub(super) async fn policies(State(s): State<AppState>, StaffViewer(v): StaffViewer, uri: Uri) -> Response {
     let draft =
         PolicyForm { settings: "{\"ring\": 2}".into(), target: "partner:".into(), ..Default::default() };
     policies_page(&s, &v, &uri, draft, None).await
 }
 
 /// Preview (renders the page with the changes) or save, from one form.
-pub(super) async fn submit_policy(State(s): State<AppState>, v: Viewer, uri: Uri, body: Bytes) -> Response {
-    let f: PolicyForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+pub(super) async fn submit_policy(
+    State(s): State<AppState>,
+    v: Viewer,
+    uri: Uri,
+    CsrfForm(f, _): CsrfForm<PolicyForm>,
+) -> Response {
     let p = &v.0.principal;
     let input = match f.input() {
         Ok(i) => i,
@@ -554,11 +532,8 @@ pub(super) async fn delete_policy(
     State(s): State<AppState>,
     v: Viewer,
     Path(id): Path<String>,
-    body: Bytes,
+    CsrfForm(_, _): CsrfForm<CsrfOnly>,
 ) -> Response {
-    if let Err(r) = form::<CsrfOnly>(&v, &body) {
-        return r.into_response();
-    }
     match s.engine.delete_policy(&v.0.principal, &id).await {
         Ok(()) => done("/policies", Ok("policy deleted".into())),
         Err(e) => done("/policies", Err(msg(e))),
@@ -657,17 +632,17 @@ pub(super) async fn schedule(State(s): State<AppState>, v: Viewer, uri: Uri) -> 
 }
 
 #[derive(Deserialize)]
-struct HaltForm {
+pub(super) struct HaltForm {
     product: String,
     version: String,
     reason: String,
 }
 
-pub(super) async fn halt(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
-    let f: HaltForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+pub(super) async fn halt(
+    State(s): State<AppState>,
+    v: Viewer,
+    CsrfForm(f, _): CsrfForm<HaltForm>,
+) -> Response {
     let req = proto::HaltRequest { product: f.product, version: f.version, reason: f.reason };
     match s.engine.halt_update(&v.0.principal, &req).await {
         Ok(h) => done("/schedule", Ok(format!("{} {} halted for every client", h.product, h.version))),
@@ -676,7 +651,7 @@ pub(super) async fn halt(State(s): State<AppState>, v: Viewer, body: Bytes) -> R
 }
 
 #[derive(Deserialize)]
-struct ReleaseForm {
+pub(super) struct ReleaseForm {
     reason: String,
 }
 
@@ -684,12 +659,8 @@ pub(super) async fn release_halt(
     State(s): State<AppState>,
     v: Viewer,
     Path(id): Path<String>,
-    body: Bytes,
+    CsrfForm(f, _): CsrfForm<ReleaseForm>,
 ) -> Response {
-    let f: ReleaseForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
     match s.engine.release_halt(&v.0.principal, &id, &proto::ReleaseRequest { reason: f.reason }).await {
         Ok(h) => done("/schedule", Ok(format!("{} {} released", h.product, h.version))),
         Err(e) => done("/schedule", Err(msg(e))),

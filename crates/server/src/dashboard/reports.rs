@@ -2,14 +2,13 @@
 //! (remediation deadlines, the compliance trend and MTTR charts, the auditor's evidence export).
 
 use super::intel::short;
-use super::{Layout, Viewer, done, form, layout, msg, render, viewer_error};
+use super::{CsrfForm, Layout, Viewer, done, layout, msg, render, viewer_error};
 use crate::AppState;
 use crate::extract::parse_query;
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::Uri;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use ringfence_engine::EngineError;
 use ringfence_engine::reports::{ClientReport, SlaOverview};
 use ringfence_engine::store::{ReportListItem, ReportSchedule};
@@ -73,7 +72,7 @@ pub(super) async fn reports(State(s): State<AppState>, v: Viewer, uri: Uri) -> R
 }
 
 #[derive(Deserialize)]
-struct GenerateForm {
+pub(super) struct GenerateForm {
     #[allow(dead_code)]
     csrf: String,
     organization_id: String,
@@ -86,11 +85,11 @@ fn addresses(s: &str) -> Vec<String> {
     s.split([',', ';', ' ', '\n']).map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned).collect()
 }
 
-pub(super) async fn generate(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
-    let f: GenerateForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+pub(super) async fn generate(
+    State(s): State<AppState>,
+    v: Viewer,
+    CsrfForm(f, _): CsrfForm<GenerateForm>,
+) -> Response {
     let req = proto::ReportRequest {
         organization_id: f.organization_id,
         period: Some(f.period),
@@ -123,7 +122,7 @@ pub(super) async fn download(
 }
 
 #[derive(Deserialize)]
-struct ScheduleForm {
+pub(super) struct ScheduleForm {
     #[allow(dead_code)]
     csrf: String,
     organization_id: String,
@@ -131,11 +130,11 @@ struct ScheduleForm {
     recipients: String,
 }
 
-pub(super) async fn schedule(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
-    let f: ScheduleForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+pub(super) async fn schedule(
+    State(s): State<AppState>,
+    v: Viewer,
+    CsrfForm(f, _): CsrfForm<ScheduleForm>,
+) -> Response {
     let req = proto::ReportScheduleInput {
         organization_id: f.organization_id,
         cadence: f.cadence,
@@ -148,7 +147,7 @@ pub(super) async fn schedule(State(s): State<AppState>, v: Viewer, body: Bytes) 
 }
 
 #[derive(Deserialize)]
-struct CsrfOnly {
+pub(super) struct CsrfOnly {
     #[allow(dead_code)]
     csrf: String,
 }
@@ -157,12 +156,8 @@ pub(super) async fn unschedule(
     State(s): State<AppState>,
     v: Viewer,
     Path(id): Path<String>,
-    body: Bytes,
+    CsrfForm(_, _): CsrfForm<CsrfOnly>,
 ) -> Response {
-    let _: CsrfOnly = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
     match s.engine.delete_report_schedule(&v.0.principal, &id).await {
         Ok(()) => done("/reports", Ok("schedule removed".into())),
         Err(e) => done("/reports", Err(msg(e))),

@@ -1,11 +1,10 @@
 //! Dashboard pages of vulnerabilities, software and alerts, and the findings and software
 //! sections of the device page.
 
-use super::{Layout, Viewer, done, form, layout, msg, render, viewer_error};
+use super::{CsrfForm, Layout, StaffViewer, Viewer, done, layout, msg, render, viewer_error};
 use crate::AppState;
 use crate::extract::parse_query;
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
@@ -225,7 +224,7 @@ struct AlertsPage {
     stored: Vec<(String, i64)>,
 }
 
-pub(super) async fn alerts(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
+pub(super) async fn alerts(State(s): State<AppState>, StaffViewer(v): StaffViewer, uri: Uri) -> Response {
     let p = &v.0.principal;
     let result = async {
         let alerts = s.engine.alerts(p).await?;
@@ -242,13 +241,13 @@ pub(super) async fn alerts(State(s): State<AppState>, v: Viewer, uri: Uri) -> Re
 }
 
 #[derive(Deserialize)]
-struct Empty {}
+pub(super) struct Empty {}
 
-pub(super) async fn read_alerts(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
-    let _: Empty = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+pub(super) async fn read_alerts(
+    State(s): State<AppState>,
+    v: Viewer,
+    CsrfForm(_, _): CsrfForm<Empty>,
+) -> Response {
     match s.engine.mark_alerts_read(&v.0.principal).await {
         Ok(n) => done("/alerts", Ok(format!("{n} alerts marked read"))),
         Err(e) => done("/alerts", Err(msg(e))),

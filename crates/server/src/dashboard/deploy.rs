@@ -1,14 +1,15 @@
 //! Dashboard pages of rollouts (each update ring by ring, halts, fleet rollback with a
 //! confirmation step, holds) and deployments (per device, with the agent's log).
 
-use super::{Layout, Viewer, done, form, layout, msg, render, viewer_error};
+use super::intel::short;
+use super::list::{Key, ListState, csv_response};
+use super::{CsrfForm, Layout, StaffViewer, Viewer, done, layout, msg, render, viewer_error};
 use crate::AppState;
 use crate::extract::parse_query;
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::Uri;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use ringfence_engine::EngineError;
 use ringfence_engine::deploy::RolloutView;
 use ringfence_engine::store::{DeploymentRecord, HoldRecord};
@@ -37,7 +38,7 @@ struct RolloutsPage {
 }
 
 /// Every update ring by ring, the holds, and the rollback and dispatch actions.
-pub(super) async fn rollouts(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
+pub(super) async fn rollouts(State(s): State<AppState>, StaffViewer(v): StaffViewer, uri: Uri) -> Response {
     let p = &v.0.principal;
     let result = async {
         let rollouts = s.engine.rollouts(p).await?;
@@ -62,18 +63,73 @@ struct DeploymentParams {
     organization_id: Option<String>,
     device_id: Option<String>,
     status: Option<String>,
+    kind: Option<String>,
     product: Option<String>,
     version: Option<String>,
+    /// Deployments changed within this many hours; `all` for every one (default 24).
+    hours: Option<String>,
+    #[allow(dead_code)]
+    sort: Option<String>,
+    #[allow(dead_code)]
+    dir: Option<String>,
+    #[allow(dead_code)]
+    page: Option<String>,
+    #[allow(dead_code)]
+    format: Option<String>,
+    #[allow(dead_code)]
+    error: Option<String>,
+    #[allow(dead_code)]
+    notice: Option<String>,
 }
+
+const DEPLOYMENT_COLUMNS: [&str; 7] = ["changed", "device", "client", "kind", "ring", "window", "status"];
+const STATUSES: [&str; 10] = [
+    "scheduled",
+    "dispatched",
+    "running",
+    "rebooting",
+    "installed",
+    "verified",
+    "failed",
+    "rolled_back",
+    "missed",
+    "retried",
+];
 
 #[derive(Template)]
 #[template(path = "deployments.html")]
 struct DeploymentsPage {
     layout: Layout,
-    deployments: Vec<DeploymentRecord>,
-    filter: String,
+    deployments: Vec<(DeploymentRecord, String)>,
+    list: ListState,
+    orgs: Vec<Organization>,
+    /// Status → count in the current view without its status filter.
+    counts: Vec<(&'static str, usize)>,
+    all_count: usize,
+    hours: String,
+    update: String,
 }
 
+impl DeploymentsPage {
+    /// The link to the current view with `status` set (empty: any status).
+    fn status_link(&self, status: &str) -> String {
+        let mut ser = form_urlencoded::Serializer::new(String::new());
+        for k in ["organization_id", "device_id", "kind", "product", "version"] {
+            let v = self.list.filter(k);
+            if !v.is_empty() {
+                ser.append_pair(k, v);
+            }
+        }
+        ser.append_pair("hours", &self.hours);
+        if !status.is_empty() {
+            ser.append_pair("status", status);
+        }
+        format!("/deployments?{}", ser.finish())
+    }
+}
+
+/// Deployments, last 24 hours by default, with counts by status, filters, sorting, paging
+/// and CSV export.
 pub(super) async fn deployments(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
     let params: DeploymentParams = match parse_query(uri.query().unwrap_or("")) {
         Ok(q) => q,
@@ -81,33 +137,129 @@ pub(super) async fn deployments(State(s): State<AppState>, v: Viewer, uri: Uri) 
             return viewer_error(&v, &uri, EngineError::Invalid(ValueError::new("query", e.body.message)));
         }
     };
+    let hours = params.hours.clone().filter(|h| !h.trim().is_empty()).unwrap_or_else(|| "24".into());
+    let changed_within_hours = if hours == "all" {
+        None
+    } else {
+        match hours.trim().parse::<u32>() {
+            Ok(h) => Some(h),
+            Err(_) => {
+                return viewer_error(
+                    &v,
+                    &uri,
+                    EngineError::Invalid(ValueError::new("hours", "give a number of hours, or all")),
+                );
+            }
+        }
+    };
+    let mut list =
+        ListState::read("/deployments", uri.query().unwrap_or(""), &DEPLOYMENT_COLUMNS, "changed", true);
+    let p = &v.0.principal;
     let q = proto::DeploymentListQuery {
         organization_id: params.organization_id.clone(),
         device_id: params.device_id.clone(),
-        status: params.status.clone(),
-        kind: None,
+        status: None,
+        kind: params.kind.clone().filter(|k| !k.is_empty()),
         product: params.product.clone(),
         version: params.version.clone(),
-        limit: Some(1000),
+        changed_within_hours,
+        limit: Some(10_000),
     };
-    let filter = [
-        params.product.as_deref().zip(params.version.as_deref()).map(|(p, v)| format!("update {p} {v}")),
-        params.status.as_deref().filter(|s| !s.is_empty()).map(|s| format!("status {s}")),
-        params.device_id.as_deref().filter(|s| !s.is_empty()).map(|_| "one device".to_string()),
-        params.organization_id.as_deref().filter(|s| !s.is_empty()).map(|_| "one organization".to_string()),
-    ]
-    .into_iter()
-    .flatten()
-    .collect::<Vec<_>>()
-    .join(", ");
-    match s.engine.deployments(&v.0.principal, &q).await {
-        Ok(deployments) => render(DeploymentsPage {
-            layout: layout(&v, "Deployments", "rollouts", &uri),
-            deployments,
-            filter,
-        }),
-        Err(e) => viewer_error(&v, &uri, e),
+    let status = params.status.clone().unwrap_or_default();
+    let result = async {
+        let all = s.engine.deployments(p, &q).await?;
+        let orgs = s.engine.organizations(p).await?;
+        Ok::<_, EngineError>((all, orgs))
     }
+    .await;
+    let (all, orgs) = match result {
+        Ok(x) => x,
+        Err(e) => return viewer_error(&v, &uri, e),
+    };
+    if !status.is_empty() && !status.split(',').all(|s| STATUSES.contains(&s.trim())) {
+        return viewer_error(
+            &v,
+            &uri,
+            EngineError::Invalid(ValueError::new(
+                "status",
+                format!("must be one of {}", STATUSES.join(", ")),
+            )),
+        );
+    }
+    let counts: Vec<(&'static str, usize)> = STATUSES
+        .iter()
+        .map(|st| (*st, all.iter().filter(|d| d.status == *st).count()))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    let all_count = all.len();
+    let names: std::collections::HashMap<OrganizationId, String> =
+        orgs.iter().map(|o| (o.id.clone(), o.name.to_string())).collect();
+    let rows: Vec<(DeploymentRecord, String)> = all
+        .into_iter()
+        .filter(|d| status.is_empty() || status.split(',').any(|s| s.trim() == d.status))
+        .map(|d| {
+            let org = names.get(&d.organization_id).cloned().unwrap_or_default();
+            (d, org)
+        })
+        .collect();
+    let rows = list.page_of(rows, |(d, org), col| match col {
+        "device" => Key::from(d.hostname.as_str()),
+        "client" => Key::from(org.as_str()),
+        "kind" => Key::from(d.kind.as_str()),
+        "ring" => Key::from(i64::from(d.ring)),
+        "window" => Key::from(d.window_start),
+        "status" => Key::from(d.status.as_str()),
+        _ => Key::from(d.updated_at),
+    });
+    if list.csv {
+        return csv_response(
+            "deployments",
+            &[
+                "device",
+                "client",
+                "kind",
+                "ring",
+                "updates",
+                "window start (UTC)",
+                "window end (UTC)",
+                "status",
+                "changed (UTC)",
+                "detail",
+            ],
+            rows.iter().map(|(d, org)| {
+                vec![
+                    d.hostname.clone(),
+                    org.clone(),
+                    d.kind.clone(),
+                    d.ring.to_string(),
+                    d.updates
+                        .iter()
+                        .map(|u| format!("{} {} -> {}", u.name, u.from_version, u.to_version))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    short(&d.window_start),
+                    short(&d.window_end),
+                    d.status.clone(),
+                    short(&d.updated_at),
+                    d.detail.clone(),
+                ]
+            }),
+        );
+    }
+    let update = match (params.product.as_deref(), params.version.as_deref()) {
+        (Some(p), Some(v)) if !p.is_empty() => format!("{p} {v}"),
+        _ => String::new(),
+    };
+    render(DeploymentsPage {
+        layout: layout(&v, "Deployments", "deployments", &uri),
+        deployments: rows,
+        list,
+        orgs,
+        counts,
+        all_count,
+        hours,
+        update,
+    })
 }
 
 #[derive(Template)]
@@ -127,7 +279,7 @@ pub(super) async fn deployment(
     let p = &v.0.principal;
     match s.engine.deployment(p, &id).await {
         Ok(d) => render(DeploymentPage {
-            layout: layout(&v, format!("Deployment on {}", d.hostname), "rollouts", &uri),
+            layout: layout(&v, format!("Deployment on {}", d.hostname), "deployments", &uri),
             d,
             can_act: p.allows(Permission::Approve),
         }),
@@ -136,7 +288,7 @@ pub(super) async fn deployment(
 }
 
 #[derive(Deserialize)]
-struct RollbackForm {
+pub(super) struct RollbackForm {
     product: String,
     version: String,
     #[serde(default)]
@@ -166,11 +318,12 @@ struct RollbackConfirmPage {
 
 /// Rollback in two steps: the first post shows the devices it reaches; the second, with
 /// `confirm=yes`, schedules it.
-pub(super) async fn rollback(State(s): State<AppState>, v: Viewer, uri: Uri, body: Bytes) -> Response {
-    let f: RollbackForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+pub(super) async fn rollback(
+    State(s): State<AppState>,
+    v: Viewer,
+    uri: Uri,
+    CsrfForm(f, _): CsrfForm<RollbackForm>,
+) -> Response {
     let p = &v.0.principal;
     let opt = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
     if f.confirm != "yes" {
@@ -233,10 +386,11 @@ pub(super) async fn rollback(State(s): State<AppState>, v: Viewer, uri: Uri, bod
     }
 }
 
-pub(super) async fn dispatch(State(s): State<AppState>, v: Viewer, body: Bytes) -> Response {
-    if let Err(r) = form::<std::collections::HashMap<String, String>>(&v, &body) {
-        return r.into_response();
-    }
+pub(super) async fn dispatch(
+    State(s): State<AppState>,
+    v: Viewer,
+    CsrfForm(_, _): CsrfForm<std::collections::HashMap<String, String>>,
+) -> Response {
     match s.engine.dispatch(&v.0.principal).await {
         Ok(d) => done(
             "/rollouts",
@@ -262,11 +416,8 @@ pub(super) async fn clear_hold(
     State(s): State<AppState>,
     v: Viewer,
     Path(id): Path<String>,
-    body: Bytes,
+    CsrfForm(_, _): CsrfForm<std::collections::HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = form::<std::collections::HashMap<String, String>>(&v, &body) {
-        return r.into_response();
-    }
     match s.engine.clear_hold(&v.0.principal, &id).await {
         Ok(h) => {
             done("/rollouts", Ok(format!("hold of {} {} on {} cleared", h.name, h.held_version, h.hostname)))
@@ -276,7 +427,7 @@ pub(super) async fn clear_hold(
 }
 
 #[derive(Deserialize)]
-struct RetryForm {
+pub(super) struct RetryForm {
     reason: String,
 }
 
@@ -284,12 +435,8 @@ pub(super) async fn retry(
     State(s): State<AppState>,
     v: Viewer,
     Path(id): Path<String>,
-    body: Bytes,
+    CsrfForm(f, _): CsrfForm<RetryForm>,
 ) -> Response {
-    let f: RetryForm = match form(&v, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
     let to = format!(
         "/deployments/{}",
         id.chars().filter(|c| c.is_ascii_hexdigit() || *c == '-').collect::<String>()
