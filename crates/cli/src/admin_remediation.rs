@@ -397,9 +397,11 @@ pub async fn schedule(
         .map(|e| {
             vec![
                 e.start.map(|t| t.strftime("%Y-%m-%d %H:%M").to_string()).unwrap_or_else(|| "-".into()),
+                e.organization.clone(),
                 e.hostname.clone(),
                 e.ring.to_string(),
                 format!("{}={}", e.product, e.version),
+                if e.deployment_id.is_some() { "deployment".into() } else { "forecast".into() },
                 e.status.clone(),
                 e.reason.clone(),
             ]
@@ -407,7 +409,7 @@ pub async fn schedule(
         .collect();
     emit(
         f,
-        &["start (UTC)", "device", "ring", "update", "status", "why"],
+        &["start (UTC)", "client", "device", "ring", "update", "source", "status", "why"],
         rows,
         serde_json::to_value(&preview)?,
     );

@@ -438,6 +438,8 @@ fn init_logs(filter: Option<&str>) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        // Colour codes only where a person reads a terminal, never in a log file or pipe.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -582,13 +584,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ringfence_engine::demo::seed_appliances(&engine, &seed)
                 .await
                 .context("seeding the demo's network appliances failed")?;
+            let devices = engine
+                .devices(
+                    &seed.operator,
+                    &ringfence_proto::DeviceListQuery { limit: Some(1), ..Default::default() },
+                )
+                .await?
+                .total;
+            let devices = usize::try_from(devices).unwrap_or_default();
             if args.seed_only {
-                println!("{}", output::demo_banner(&seed, &settings.data_dir, settings.listen));
+                println!("{}", output::demo_banner(&seed, &settings.data_dir, settings.listen, devices, 0));
                 return Ok(ExitCode::SUCCESS);
             }
             let listener = bind(&settings).await?;
             let addr = listener.local_addr()?;
-            let banner = output::demo_banner(&seed, &settings.data_dir, addr);
+            let banner =
+                output::demo_banner(&seed, &settings.data_dir, addr, devices, usize::from(args.agents));
             if args.agents > 0 {
                 let site = seed.sites.first().context("the demo has no site")?;
                 let token = engine

@@ -45,14 +45,28 @@ pub fn json<T: Serialize>(value: &T) {
     }
 }
 
-pub fn demo_banner(seed: &DemoSeed, data_dir: &Path, addr: SocketAddr) -> String {
+/// The demo's banner. `devices` is the store's count (endpoints and appliances); `agents`
+/// simulated agents enroll as devices of their own, so the total printed is the one the
+/// Devices page shows once they have.
+pub fn demo_banner(
+    seed: &DemoSeed,
+    data_dir: &Path,
+    addr: SocketAddr,
+    devices: usize,
+    agents: usize,
+) -> String {
     let mut s = String::new();
     s.push_str(&format!(
-        "ringfence demo: {} with {} organizations, {} sites and {} devices\n",
+        "ringfence demo: {} with {} organizations, {} sites and {} devices{}\n",
         seed.partner.name,
         seed.organizations.len(),
         seed.sites.len(),
-        seed.devices.len()
+        devices + agents,
+        if agents > 0 {
+            format!(" ({agents} of them simulated agents enrolling now)")
+        } else {
+            String::new()
+        }
     ));
     s.push_str(&format!("Dashboard: http://{addr}/\n"));
     s.push_str(&format!("API:       http://{addr}/api/v1/ (OpenAPI at /api/openapi.json)\n"));

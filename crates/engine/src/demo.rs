@@ -1015,7 +1015,7 @@ async fn replay_deployment(
                 "failed" => Some(format!(
                     "install: {}",
                     log.lines()
-                        .find(|l| l.starts_with("dpkg: error"))
+                        .find(|l| l.starts_with("dpkg: error") || l.starts_with("Installation failed"))
                         .or_else(|| log.lines().find(|l| l.contains("error")))
                         .unwrap_or("the install failed")
                 )),
@@ -1458,10 +1458,20 @@ async fn deploy_historic(
     } else {
         (
             vec![("dispatched", at - min(20)), ("running", at), ("failed", at + min(15))],
-            format!(
-                "Installing {} {}\ndpkg: error processing package {} (--configure)\n",
-                c.1, c.2, package.name
-            ),
+            if c.6 {
+                // As Windows Update reports a servicing-stack failure (and the agent's log
+                // carries it): the install rolls itself back at the reboot.
+                format!(
+                    "Installing {} ({})\nWindows Update: download 100%, install 100%\nInstallation failed: 0x800f0922 \
+                     (CBS_E_INSTALLERS_FAILED: the servicing stack could not finish; changes undone at restart)\n",
+                    c.1, c.2
+                )
+            } else {
+                format!(
+                    "Installing {} {}\ndpkg: error processing package {} (--configure)\n",
+                    c.1, c.2, package.name
+                )
+            },
         )
     };
     clock.set(at - min(30));

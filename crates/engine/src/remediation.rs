@@ -182,9 +182,16 @@ struct Context {
     exceptions: FastMap<OrganizationId, Vec<ExceptionRecord>>,
     /// Risk decisions by (organization, product).
     risk: FastMap<(OrganizationId, String), Vec<RiskDecisionRecord>>,
+    /// Every policy's name by id, to name the rule behind an approval.
+    policy_names: HashMap<String, String>,
 }
 
 impl Context {
+    /// A stored rule reference (`policy:ID:RULE`) in words: the rule and its policy by name.
+    fn rule_label(&self, rule: &str) -> String {
+        rule_label(rule, self.policy_names.iter().map(|(id, name)| (id.as_str(), name.as_str())))
+    }
+
     /// Indexes the decisions so each (update, organization) finds its own in one lookup.
     fn new(
         now: Timestamp,
@@ -206,7 +213,15 @@ impl Context {
         for r in risk {
             by_product.entry((r.organization_id.clone(), r.product.clone())).or_default().push(r);
         }
-        Context { now, org_names, rules, approvals: by_update, exceptions: by_org, risk: by_product }
+        Context {
+            now,
+            org_names,
+            rules,
+            approvals: by_update,
+            exceptions: by_org,
+            risk: by_product,
+            policy_names: HashMap::new(),
+        }
     }
 }
 
@@ -430,7 +445,7 @@ impl Context {
             );
         }
         if let Some(a) = approvals.first() {
-            let by = a.rule.as_deref().map(|r| format!("rule {r}")).unwrap_or_else(|| a.decided_by.clone());
+            let by = a.rule.as_deref().map(|r| self.rule_label(r)).unwrap_or_else(|| a.decided_by.clone());
             let scope = if a.organization_id.is_some() { "for this organization" } else { "partner-wide" };
             match a.decision.as_str() {
                 "approved" => {
@@ -615,14 +630,16 @@ impl Engine {
             };
             rules.insert(o.id.clone(), entry);
         }
-        Ok(Context::new(
+        let mut ctx = Context::new(
             self.now(),
             orgs.into_iter().map(|o| (o.id, o.name.to_string())).collect(),
             rules,
             self.store.list_approvals(scope, 100_000).await?,
             self.store.list_exceptions(scope).await?,
             self.store.list_risk_decisions(scope).await?,
-        ))
+        );
+        ctx.policy_names = records.iter().map(|r| (r.id.clone(), r.name.clone())).collect();
+        Ok(ctx)
     }
 
     /// The remediation queue of the caller's scope.
@@ -978,6 +995,21 @@ type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
 
 /// Ranks a queue with no decisions, exceptions or approval rules on record: what
 /// `ringfence bench policy` measures, the same work as every queue request minus the reads.
+/// A stored approval-rule reference (`policy:ID:RULE`, or `policy:default:RULE`) in words,
+/// with the policy's name from `policies` (id, name): "the kev rule of the policy 'Baseline'".
+/// A reference whose policy is gone keeps its rule name and says so.
+pub fn rule_label<'a>(rule: &str, mut policies: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let mut parts = rule.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("policy"), Some("default"), Some(r)) => format!("the {r} rule of the default approval rules"),
+        (Some("policy"), Some(id), Some(r)) => match policies.find(|(pid, _)| *pid == id) {
+            Some((_, name)) => format!("the {r} rule of the policy '{name}'"),
+            None => format!("the {r} rule of a policy since removed"),
+        },
+        _ => format!("rule {rule}"),
+    }
+}
+
 pub fn rank_queue(
     now: Timestamp,
     rows: &[QueueRow],

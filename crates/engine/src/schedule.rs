@@ -40,11 +40,15 @@ pub struct ScheduleEntry {
     #[schema(value_type = String)]
     pub organization_id: OrganizationId,
     pub organization: String,
+    pub site: String,
     pub ring: u8,
     pub product: String,
     pub version: String,
-    /// scheduled, waiting, halted or no_window.
+    /// A forecast: scheduled, waiting, halted or no_window. A deployment already created:
+    /// its status (scheduled, dispatched, running or rebooting).
     pub status: String,
+    /// The deployment already created for this device and update; none for a forecast.
+    pub deployment_id: Option<String>,
     #[schema(value_type = Option<String>)]
     pub start: Option<Timestamp>,
     #[schema(value_type = Option<String>)]
@@ -194,6 +198,13 @@ impl Engine {
         {
             return Err(EngineError::NotFound("device"));
         }
+        let site_names: HashMap<SiteId, String> = self
+            .store
+            .list_sites(&scope, None)
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s.name.to_string()))
+            .collect();
         let Planning { rings, orgs, window_sets, devices, updates, refs, records, zones, .. } = &input;
         let snapshot = Snapshot {
             now,
@@ -242,10 +253,12 @@ impl Engine {
                     hostname: d.hostname.clone(),
                     organization_id: d.organization_id.clone(),
                     organization: orgs[devices[dec.device].org].name.clone(),
+                    site: site_names.get(&d.site_id).cloned().unwrap_or_default(),
                     ring: devices[dec.device].ring,
                     product: refs[dec.update].product.clone(),
                     version: refs[dec.update].version.clone(),
                     status: status.into(),
+                    deployment_id: None,
                     start,
                     end,
                     local_start: start.and_then(|t| {
@@ -258,6 +271,62 @@ impl Engine {
                 }
             })
             .collect();
+        // The deployments already created and not yet finished: they are tonight's work, ahead
+        // of anything forecast.
+        let org_names: HashMap<&OrganizationId, &str> =
+            orgs_in_scope.iter().map(|o| (&o.id, o.name.as_ref())).collect();
+        let device_at: HashMap<&DeviceId, usize> =
+            records.iter().enumerate().map(|(i, d)| (&d.id, i)).collect();
+        for dep in deployments.iter().filter(|d| d.is_active() && d.window_end > now) {
+            if device_filter.as_ref().is_some_and(|f| f != &dep.device_id)
+                || org_filter.as_ref().is_some_and(|f| f != &dep.organization_id)
+            {
+                continue;
+            }
+            let zone = device_at.get(&dep.device_id).map_or("UTC", |i| zones[*i].as_str());
+            let site = device_at
+                .get(&dep.device_id)
+                .and_then(|i| site_names.get(&records[*i].site_id))
+                .cloned()
+                .unwrap_or_default();
+            let mut seen: Vec<(&str, &str)> = Vec::new();
+            for u in &dep.updates {
+                if seen.contains(&(u.product.as_str(), u.version.as_str())) {
+                    continue;
+                }
+                seen.push((u.product.as_str(), u.version.as_str()));
+                let reason = match dep.status.as_str() {
+                    "scheduled" => {
+                        "deployment created for this window; sent to the agent when the window opens"
+                    }
+                    "dispatched" => "sent to the agent; waiting for it to start",
+                    "running" => "installing now",
+                    _ => "rebooting to finish the install",
+                };
+                entries.push(ScheduleEntry {
+                    device_id: dep.device_id.clone(),
+                    hostname: dep.hostname.clone(),
+                    organization_id: dep.organization_id.clone(),
+                    organization: org_names
+                        .get(&dep.organization_id)
+                        .map(|n| n.to_string())
+                        .unwrap_or_default(),
+                    site: site.clone(),
+                    ring: dep.ring,
+                    product: u.product.clone(),
+                    version: u.version.clone(),
+                    status: dep.status.clone(),
+                    deployment_id: Some(dep.id.clone()),
+                    start: Some(dep.window_start),
+                    end: Some(dep.window_end),
+                    local_start: jiff::tz::TimeZone::get(zone)
+                        .ok()
+                        .map(|z| dep.window_start.to_zoned(z).strftime("%a %Y-%m-%d %H:%M").to_string()),
+                    time_zone: zone.to_owned(),
+                    reason: reason.into(),
+                });
+            }
+        }
         entries.sort_by(|a, b| {
             (a.start.is_none(), a.start, &a.organization, &a.hostname, &a.product).cmp(&(
                 b.start.is_none(),
@@ -280,7 +349,7 @@ impl Engine {
                     DEFAULT_GATE.max_failure_rate * 100.0,
                 ),
                 "a device whose agent has not checked in lately skips the window open now; at later windows devices are assumed online".into(),
-                "deployments already made (done, under way, failed or held back) are on the Rollouts page, not forecast again".into(),
+                "deployments already created and not finished are listed as they are; those done, failed or held back are on the Rollouts and Deployments pages, not forecast again".into(),
             ],
         })
     }

@@ -164,6 +164,26 @@ impl Browser<'_> {
         panic!("clicking {css} did not lead to a new page");
     }
 
+    /// Clicks a button whose form asks for confirmation, checks what the dialog says, accepts
+    /// it and waits for the next page.
+    async fn click_confirming(&self, css: &str, expect: &str) {
+        let page = self.find("html").await;
+        let e = self.find(css).await;
+        // The click returns once the dialog is open; the page waits on it.
+        self.cmd(reqwest::Method::POST, &format!("/element/{e}/click"), Some(json!({}))).await;
+        let said = self.cmd(reqwest::Method::GET, "/alert/text", None).await;
+        assert!(said.as_str().is_some_and(|t| t.contains(expect)), "the confirmation says {said}");
+        self.cmd(reqwest::Method::POST, "/alert/accept", Some(json!({}))).await;
+        for _ in 0..200 {
+            let path = format!("/session/{}/element/{page}/name", self.session);
+            if self.driver.try_call(reqwest::Method::GET, &path, None).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("confirming {css} did not lead to a new page");
+    }
+
     async fn text(&self, css: &str) -> String {
         let e = self.find(css).await;
         self.cmd(reqwest::Method::GET, &format!("/element/{e}/text"), None).await.as_str().unwrap().to_owned()
@@ -231,6 +251,12 @@ async fn sign_in_create_a_site_and_sign_out_in_chromium() {
     b.type_into("#password", common::PASSWORD).await;
     b.click("#sign-in").await;
 
+    // Signed in, the technician lands on the overview of every client of their MSP.
+    let clients = b.text("#clients").await;
+    assert!(clients.contains("A1") && clients.contains("A2"), "{clients}");
+    assert!(!clients.contains("B1"), "another partner's organization must not appear: {clients}");
+    b.screenshot("overview").await;
+    b.click("nav.side a[href='/orgs']").await;
     let tree = b.text("#org-tree").await;
     assert!(tree.contains("A1") && tree.contains("A2"), "{tree}");
     assert!(!tree.contains("B1"), "another partner's organization must not appear: {tree}");
@@ -431,7 +457,7 @@ async fn halt_and_release_an_update_from_the_schedule_in_chromium() {
     b.type_into("#halt-form input[name='product']", "podman").await;
     b.type_into("#halt-form input[name='version']", "4.9.0").await;
     b.type_into("#halt-form input[name='reason']", "breaks the container host").await;
-    b.click("#halt-form button").await;
+    b.click_confirming("#halt-form button", "for every client").await;
     let notice = b.text(".flash.notice").await;
     assert!(notice.contains("halted for every client"), "{notice}");
     let waiting = b.text("#schedule-waiting").await;
@@ -525,6 +551,8 @@ async fn roll_back_an_update_fleet_wide_after_confirming_in_chromium() {
 
     // Fleet-wide rollback: first the confirmation with the devices it reaches, then the action.
     b.go(&app.url("/rollouts")).await;
+    // The danger action is folded away beside the routine ones until asked for.
+    b.toggle("#rollouts details.danger-action summary").await;
     b.type_into("#rollouts .rollback-form input[name='reason']", "crashes containers").await;
     b.click("#rollouts .rollback-form button").await;
     let devices = b.text("#rollback-devices").await;

@@ -36,6 +36,32 @@ async fn a_client_viewer_sees_only_their_organization() {
     assert!(!org.contains("create-site"), "no site form for a viewer");
     assert_eq!(page(&viewer, "/users").await.0, 403);
     assert_eq!(page(&viewer, "/evidence").await.0, 403);
+    // The client's portal: their own figures, and none of the MSP's internal pages, neither in
+    // the navigation nor by address.
+    assert!(tree.contains("portal-patched") && tree.contains("portal-kev"), "{tree}");
+    for internal in [
+        "/orgs",
+        "/policies",
+        "/queue",
+        "/approvals",
+        "/exceptions",
+        "/rollouts",
+        "/tokens",
+        "/appliances",
+        "/alerts",
+    ] {
+        assert!(!tree.contains(&format!("href=\"{internal}\"")), "{internal} is in a client's navigation");
+        let (status, body) = page(&viewer, internal).await;
+        assert_eq!(status, 403, "{internal} answers a client viewer");
+        assert!(body.contains("managed service provider"), "{body}");
+    }
+    for public in ["/devices", "/vulnerabilities", "/schedule", "/deployments", "/reports", "/compliance"] {
+        assert!(
+            tree.contains(&format!("href=\"{public}\"")),
+            "{public} is missing from a client's navigation"
+        );
+        assert_eq!(page(&viewer, public).await.0, 200, "{public}");
+    }
     // A crafted form post is refused by the engine, whatever the page showed.
     let (status, location) = post(
         &viewer,
@@ -147,7 +173,8 @@ async fn auditors_read_the_evidence_page() {
     let (status, html) = page(&auditor, "/evidence").await;
     assert_eq!(status, 200);
     assert!(html.contains("Hash chain intact"), "{html}");
-    assert!(html.contains("session.login") && html.contains("organization.create"));
+    // Events read as sentences, with names rather than identifiers.
+    assert!(html.contains("signed in") && html.contains("created organization A1"), "{html}");
     assert!(!html.contains("B1"), "another partner's events are not shown");
     let (status, _) = post(&auditor, "/orgs", &[("name", "Auditor Org")]).await;
     assert_eq!(status, 303);
@@ -190,7 +217,7 @@ async fn a_partner_admin_manages_users_groups_and_the_partner_in_the_dashboard()
 
     let (_, location) = post(&admin, "/partner", &[("name", "Partner A Managed Services")]).await;
     assert!(location.contains("notice="), "{location}");
-    let (_, tree) = page(&admin, "/").await;
+    let (_, tree) = page(&admin, "/orgs").await;
     assert!(tree.contains("Partner A Managed Services — organizations"));
     // A technician sees no partner form and cannot rename it by posting one.
     let tech2 = app.session("tech@a1").await;
@@ -294,11 +321,14 @@ async fn remediation_pages_show_the_queue_policies_and_exceptions_by_role() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 403);
 
-    // Viewers see the queue without forms; technicians cannot change policies.
-    let viewer = app.session("viewer@a1").await;
-    let (status, queue) = page(&viewer, "/queue").await;
+    // An auditor sees the queue without forms; a client's viewer not at all (the queue's
+    // internals are the MSP's); technicians cannot change policies.
+    let auditor = app.session("auditor@a").await;
+    let (status, queue) = page(&auditor, "/queue").await;
     assert_eq!(status, 200);
     assert!(queue.contains("jq →") && !queue.contains("id=\"decide\""), "{queue}");
+    let viewer = app.session("viewer@a1").await;
+    assert_eq!(page(&viewer, "/queue").await.0, 403);
     let (_, policies) = page(&tech, "/policies").await;
     assert!(!policies.contains("id=\"policy-form\""), "{policies}");
 

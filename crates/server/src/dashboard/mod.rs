@@ -22,6 +22,7 @@ use serde::Deserialize;
 
 mod appliances;
 mod deploy;
+mod evidence;
 mod intel;
 mod list;
 mod overview;
@@ -33,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(overview::overview))
         .route("/search", get(overview::search))
         .route("/static/app.css", get(css))
+        .route("/static/app.js", get(js))
         .route("/login", get(login_page).post(login_submit))
         .route("/logout", post(logout))
         .route("/orgs", get(org_tree).post(create_org))
@@ -55,7 +57,8 @@ pub fn router() -> Router<AppState> {
         .route("/users/{id}/delete", post(delete_user))
         .route("/tokens", get(tokens_page).post(create_token))
         .route("/tokens/{id}/revoke", post(revoke_token))
-        .route("/evidence", get(evidence_page))
+        .route("/evidence", get(evidence::evidence))
+        .route("/evidence/{seq}", get(evidence::event))
         .route("/reports", get(reports::reports).post(reports::generate))
         .route("/reports/{id}/{format}", get(reports::download))
         .route("/report-schedules", post(reports::schedule))
@@ -97,6 +100,11 @@ pub fn router() -> Router<AppState> {
         .route("/risk-decisions/{id}/revoke", post(remediation::revoke_risk))
         .route("/policies", get(remediation::policies).post(remediation::submit_policy))
         .route("/policies/{id}/delete", post(remediation::delete_policy))
+}
+
+async fn js() -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../../static/app.js"))
+        .into_response()
 }
 
 async fn css() -> Response {
@@ -1283,42 +1291,6 @@ async fn revoke_token(
         Ok(t) => done("/tokens", Ok(format!("Token '{}' revoked", t.name))),
         Err(e) => done("/tokens", Err(msg(e))),
     }
-}
-
-#[derive(Template)]
-#[template(path = "evidence.html")]
-struct EvidencePage {
-    layout: Layout,
-    events: Vec<proto::EvidenceEvent>,
-    verification: Option<proto::ChainVerification>,
-    older: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-struct EvidenceParams {
-    before: Option<i64>,
-    error: Option<String>,
-    notice: Option<String>,
-}
-
-async fn evidence_page(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
-    let q: EvidenceParams = parse_query(uri.query().unwrap_or("")).unwrap_or_default();
-    let _ = (&q.error, &q.notice);
-    let p = &v.0.principal;
-    let events = match s.engine.latest_events(p, q.before, 50).await {
-        Ok(e) => e,
-        Err(e) => return viewer_error(&v, &uri, e),
-    };
-    let verification = if p.organization_id.is_none() {
-        match s.engine.verify_own_chain(p).await {
-            Ok(v) => Some(v),
-            Err(e) => return viewer_error(&v, &uri, e),
-        }
-    } else {
-        None
-    };
-    let older = events.last().filter(|e| e.seq > 1).map(|e| format!("/evidence?before={}", e.seq));
-    render(EvidencePage { layout: layout(&v, "Evidence log", "evidence", &uri), events, verification, older })
 }
 
 #[cfg(test)]

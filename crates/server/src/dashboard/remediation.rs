@@ -117,8 +117,8 @@ pub(super) async fn queue(State(s): State<AppState>, StaffViewer(v): StaffViewer
     }
 }
 
+/// The queue's decision; the checked `update` fields repeat and are read from the raw form.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct DecideForm {
     #[allow(dead_code)]
     csrf: String,
@@ -192,11 +192,20 @@ pub(super) async fn run_rules(
 struct ApprovalsPage {
     layout: Layout,
     approvals: Vec<ApprovalRecord>,
+    /// Policy names by id, to name the rule behind an approval.
+    policies: Vec<(String, String)>,
     org_names: std::collections::HashMap<String, String>,
     can_approve: bool,
 }
 
 impl ApprovalsPage {
+    fn rule(&self, rule: &str) -> String {
+        ringfence_engine::remediation::rule_label(
+            rule,
+            self.policies.iter().map(|(i, n)| (i.as_str(), n.as_str())),
+        )
+    }
+
     fn org(&self, id: &Option<OrganizationId>) -> String {
         match id {
             None => "all organizations".into(),
@@ -210,13 +219,15 @@ pub(super) async fn approvals(State(s): State<AppState>, StaffViewer(v): StaffVi
     let result = async {
         let approvals = s.engine.approvals(p, 500).await?;
         let orgs = s.engine.organizations(p).await?;
-        Ok::<_, EngineError>((approvals, orgs))
+        let policies = s.engine.policies(p).await?.into_iter().map(|x| (x.id, x.name)).collect();
+        Ok::<_, EngineError>((approvals, orgs, policies))
     }
     .await;
     match result {
-        Ok((approvals, orgs)) => render(ApprovalsPage {
+        Ok((approvals, orgs, policies)) => render(ApprovalsPage {
             layout: layout(&v, "Approvals", "approvals", &uri),
             approvals,
+            policies,
             org_names: orgs.into_iter().map(|o| (o.id.to_string(), o.name.to_string())).collect(),
             can_approve: p.allows(Permission::Approve),
         }),
@@ -392,7 +403,7 @@ impl PoliciesPage {
             .iter()
             .find(|(_, id, _)| id == &p.target_id)
             .map(|(_, _, label)| label.clone())
-            .unwrap_or_else(|| p.target_id.clone())
+            .unwrap_or_else(|| format!("a {} no longer in your scope", p.level))
     }
 
     fn settings(p: &PolicyRecord) -> String {
@@ -474,6 +485,12 @@ async fn policies_page(
         }
         for g in s.engine.groups(p, None).await? {
             targets.push(("group".into(), g.id.to_string(), format!("group {}", g.name)));
+        }
+        // Devices are too many to offer; the ones a policy already names are shown by name.
+        for pol in policies.iter().filter(|x| x.level == "device") {
+            if let Ok(d) = s.engine.device(p, &pol.target_id).await {
+                targets.push(("device".into(), d.id.to_string(), format!("device {}", d.hostname)));
+            }
         }
         Ok::<_, EngineError>((policies, targets))
     }
@@ -568,9 +585,13 @@ struct ScheduleParams {
 struct SchedulePage {
     layout: Layout,
     preview: ringfence_engine::schedule::SchedulePreview,
-    /// Scheduled entries by UTC day.
+    /// The next 72 hours by UTC day.
     days: Vec<(String, Vec<ringfence_engine::schedule::ScheduleEntry>)>,
+    later: Vec<ringfence_engine::schedule::ScheduleEntry>,
     waiting: Vec<ringfence_engine::schedule::ScheduleEntry>,
+    /// Entries that are deployments already created, and forecast ones with a time.
+    created: usize,
+    forecast: usize,
     orgs: Vec<Organization>,
     organization_id: String,
     device_id: String,
@@ -601,25 +622,36 @@ pub(super) async fn schedule(State(s): State<AppState>, v: Viewer, uri: Uri) -> 
     .await;
     match result {
         Ok((preview, orgs, halts)) => {
+            // The next 72 hours day by day (deployments created and those forecast), later
+            // forecasts as a list, and what is not planned with the reason.
+            let horizon = preview.generated_at + jiff::SignedDuration::from_hours(72);
             let mut days: Vec<(String, Vec<ringfence_engine::schedule::ScheduleEntry>)> = Vec::new();
+            let mut later = Vec::new();
             let mut waiting = Vec::new();
             for e in &preview.entries {
                 match e.start {
-                    Some(t) => {
+                    Some(t) if t < horizon => {
                         let day = t.strftime("%a %Y-%m-%d").to_string();
                         match days.last_mut() {
                             Some((d, list)) if *d == day => list.push(e.clone()),
                             _ => days.push((day, vec![e.clone()])),
                         }
                     }
+                    Some(_) => later.push(e.clone()),
                     None => waiting.push(e.clone()),
                 }
             }
+            let created = preview.entries.iter().filter(|e| e.deployment_id.is_some()).count();
+            let forecast =
+                preview.entries.iter().filter(|e| e.deployment_id.is_none() && e.start.is_some()).count();
             render(SchedulePage {
                 layout: layout(&v, "Schedule", "schedule", &uri),
                 preview,
                 days,
+                later,
                 waiting,
+                created,
+                forecast,
                 orgs,
                 organization_id: params.organization_id.unwrap_or_default(),
                 device_id: params.device_id.unwrap_or_default(),
