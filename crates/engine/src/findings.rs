@@ -339,6 +339,13 @@ impl Engine {
         if q.search.as_ref().is_some_and(|s| s.len() > 200) {
             return Err(ValueError::new("search", "is longer than 200 characters").into());
         }
+        if let Some(s) = q.severity.as_deref()
+            && !["critical", "high", "medium", "low"].contains(&s)
+        {
+            return Err(
+                ValueError::new("severity", format!("'{s}' is not critical, high, medium or low")).into()
+            );
+        }
         Ok(self.store.vulnerabilities(&p.scope(), &q).await?)
     }
 

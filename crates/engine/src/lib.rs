@@ -31,6 +31,7 @@ use ringfence_store::{Audit, DynStore, StoreError};
 use std::sync::Arc;
 
 pub use ringfence_store as store;
+pub use tenancy::DeviceRowsView;
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
@@ -163,6 +164,11 @@ impl Engine {
     }
 
     /// Sets after how long without a check-in a device counts as offline (default 10 min).
+    /// How long a device's agent may stay silent before the device counts as offline.
+    pub fn offline_after(&self) -> jiff::SignedDuration {
+        jiff::SignedDuration::try_from(self.offline_after).unwrap_or(jiff::SignedDuration::from_mins(10))
+    }
+
     pub fn with_offline_after(mut self, after: std::time::Duration) -> Self {
         self.offline_after = after;
         self

@@ -203,34 +203,24 @@ impl Engine {
 
     pub async fn devices(&self, p: &Principal, q: &proto::DeviceListQuery) -> Result<Page<Device>> {
         require(p, Permission::Read, "view devices")?;
-        let limit = q.limit.unwrap_or(50);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(ValueError::new("limit", format!("must be between 1 and {MAX_PAGE}")).into());
-        }
-        let offset = q.offset.unwrap_or(0);
-        if offset < 0 {
-            return Err(ValueError::new("offset", "must not be negative").into());
-        }
-        if q.search.as_ref().is_some_and(|s| s.chars().count() > 253) {
-            return Err(ValueError::new("search", "is longer than any host name (253)").into());
-        }
-        let query = DeviceQuery {
-            organization_id: q
-                .organization_id
-                .as_deref()
-                .map(|o| body_id(OrganizationId::parse, o, "organization_id"))
-                .transpose()?,
-            site_id: q.site_id.as_deref().map(|s| body_id(SiteId::parse, s, "site_id")).transpose()?,
-            group_id: q
-                .group_id
-                .as_deref()
-                .map(|g| body_id(DeviceGroupId::parse, g, "group_id"))
-                .transpose()?,
-            search: q.search.clone(),
-            limit,
-            offset,
-        };
+        let query = device_query(q)?;
         Ok(self.store().list_devices(&p.scope(), &query).await?)
+    }
+
+    /// The device list as the dashboard shows it: client and site by name, whether each
+    /// agent checks in, and open findings; `presence` (online, offline, no_agent) and the
+    /// sort column (hostname, client, site, os, last_seen, open, kev) are checked by the store.
+    pub async fn device_rows(&self, p: &Principal, view: &DeviceRowsView<'_>) -> Result<Page<DeviceRow>> {
+        require(p, Permission::Read, "view devices")?;
+        let offline_after = self.offline_after();
+        let query = DeviceRowQuery {
+            devices: device_query(view.query)?,
+            presence: view.presence.to_owned(),
+            seen_since: Some(self.now() - offline_after),
+            sort: view.sort.to_owned(),
+            descending: view.descending,
+        };
+        Ok(self.store().list_device_rows(&p.scope(), &query).await?)
     }
 
     pub async fn device(&self, p: &Principal, id: &str) -> Result<Device> {
@@ -286,4 +276,39 @@ impl Engine {
         let id = path_id(DeviceId::parse, id, "device")?;
         Ok(self.store().delete_device(&self.audit(p), &p.scope(), &id).await?)
     }
+}
+
+/// What the device list shows: the filters of `query`, a presence filter and a sort.
+pub struct DeviceRowsView<'a> {
+    pub query: &'a proto::DeviceListQuery,
+    pub presence: &'a str,
+    pub sort: &'a str,
+    pub descending: bool,
+}
+
+/// A device list request checked into the store's query.
+fn device_query(q: &proto::DeviceListQuery) -> Result<DeviceQuery> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ValueError::new("limit", format!("must be between 1 and {MAX_PAGE}")).into());
+    }
+    let offset = q.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ValueError::new("offset", "must not be negative").into());
+    }
+    if q.search.as_ref().is_some_and(|s| s.chars().count() > 253) {
+        return Err(ValueError::new("search", "is longer than any host name (253)").into());
+    }
+    Ok(DeviceQuery {
+        organization_id: q
+            .organization_id
+            .as_deref()
+            .map(|o| body_id(OrganizationId::parse, o, "organization_id"))
+            .transpose()?,
+        site_id: q.site_id.as_deref().map(|s| body_id(SiteId::parse, s, "site_id")).transpose()?,
+        group_id: q.group_id.as_deref().map(|g| body_id(DeviceGroupId::parse, g, "group_id")).transpose()?,
+        search: q.search.clone(),
+        limit,
+        offset,
+    })
 }

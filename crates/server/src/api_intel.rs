@@ -205,6 +205,7 @@ async fn list_vulnerabilities(
                 organization_id,
                 limit: q.limit.unwrap_or(50),
                 offset: q.offset.unwrap_or(0),
+                ..Default::default()
             },
         )
         .await?;

@@ -288,6 +288,12 @@ pub struct VulnerabilityQuery {
     pub search: Option<String>,
     pub kev_only: bool,
     pub organization_id: Option<OrganizationId>,
+    /// critical, high, medium or low (NVD's rating); all when absent.
+    pub severity: Option<String>,
+    /// risk (the default: known-exploited, then EPSS, then CVSS), cve, cvss, epss, devices
+    /// or detected.
+    pub sort: String,
+    pub descending: bool,
     pub limit: i64,
     pub offset: i64,
 }

@@ -144,6 +144,9 @@ pub trait Store:
     async fn delete_group(&self, audit: &Audit, scope: &Scope, id: &DeviceGroupId) -> Result<()>;
 
     async fn list_devices(&self, scope: &Scope, query: &DeviceQuery) -> Result<Page<Device>>;
+    /// The device list with client, site, presence and open findings, filtered, sorted and
+    /// paged in the database.
+    async fn list_device_rows(&self, scope: &Scope, query: &DeviceRowQuery) -> Result<Page<DeviceRow>>;
     async fn get_device(&self, scope: &Scope, id: &DeviceId) -> Result<Device>;
     async fn create_device(&self, audit: &Audit, scope: &Scope, new: &NewDevice) -> Result<Device>;
     async fn update_device(

@@ -1025,6 +1025,79 @@ impl Store for This {
         tx_get_device(&self.pool, scope, id.as_str()).await
     }
 
+    async fn list_device_rows(&self, scope: &Scope, q: &DeviceRowQuery) -> Result<Page<DeviceRow>> {
+        let search = q.devices.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(like_pattern);
+        let (mut filter, binds) = device_filter(scope, &q.devices, search.as_deref());
+        // The threshold is the server's own clock reading, never request text.
+        let seen = q.seen_since.map_or(0, us);
+        match q.presence.as_str() {
+            "online" => filter.push_str(&format!(" AND a.last_seen >= {seen}")),
+            "offline" => filter.push_str(&format!(
+                " AND a.device_id IS NOT NULL AND (a.last_seen IS NULL OR a.last_seen < {seen})"
+            )),
+            "no_agent" => filter.push_str(" AND a.device_id IS NULL"),
+            "" => {}
+            other => {
+                return Err(StoreError::invalid(
+                    "presence",
+                    format!("'{other}' is not online, offline or no_agent"),
+                ));
+            }
+        }
+        const OPEN: &str = "(SELECT COUNT(*) FROM findings f WHERE f.device_id = d.id AND f.resolved_at IS NULL)";
+        const KEV: &str = "(SELECT COUNT(*) FROM findings f JOIN kev k ON k.cve_id = f.cve_id \
+                           WHERE f.device_id = d.id AND f.resolved_at IS NULL)";
+        let order = match q.sort.as_str() {
+            "client" => "o.name",
+            "site" => "s.name",
+            "os" => "d.os",
+            "last_seen" => "COALESCE(a.last_seen, -1)",
+            "open" => "open_findings",
+            "kev" => "kev_findings",
+            _ => "LOWER(d.hostname)",
+        };
+        let dir = if q.descending { "DESC" } else { "ASC" };
+        let from = "FROM devices d JOIN organizations o ON o.id = d.organization_id JOIN sites s ON s.id = d.site_id \
+                    LEFT JOIN agent_credentials a ON a.device_id = d.id";
+        let mut count = sqlx::query_scalar(safe(format!("SELECT COUNT(*) {from}{filter}")));
+        for b in &binds {
+            count = count.bind(*b);
+        }
+        let total: i64 = count.fetch_one(&self.pool).await?;
+        let n = binds.len();
+        let sql = format!(
+            "SELECT d.id, d.hostname, o.name AS organization, s.name AS site, d.role, d.os, d.criticality, \
+             a.device_id AS agent, a.last_seen, {OPEN} AS open_findings, {KEV} AS kev_findings \
+             {from}{filter} ORDER BY {order} {dir}, d.hostname, d.id LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        let mut query = sqlx::query(safe(sql));
+        for b in &binds {
+            query = query.bind(*b);
+        }
+        let rows = query.bind(q.devices.limit).bind(q.devices.offset).fetch_all(&self.pool).await?;
+        let items = rows
+            .iter()
+            .map(|r| {
+                Ok(DeviceRow {
+                    id: parse_stored(DeviceId::parse(&r.try_get::<String, _>("id")?))?,
+                    hostname: r.try_get("hostname")?,
+                    organization: r.try_get("organization")?,
+                    site: r.try_get("site")?,
+                    role: r.try_get("role")?,
+                    os: r.try_get("os")?,
+                    criticality: r.try_get("criticality")?,
+                    has_agent: r.try_get::<Option<String>, _>("agent")?.is_some(),
+                    last_seen: opt_ts(r.try_get("last_seen")?),
+                    open_findings: r.try_get("open_findings")?,
+                    kev_findings: r.try_get("kev_findings")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page { items, total, limit: q.devices.limit, offset: q.devices.offset })
+    }
+
     async fn create_device(&self, audit: &Audit, scope: &Scope, new: &NewDevice) -> Result<Device> {
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;

@@ -1008,20 +1008,34 @@ impl IntelStore for This {
              AND ($4 IS NULL OR LOWER(f.cve_id) LIKE $4 ESCAPE '\\' OR LOWER(f.product) LIKE $4 ESCAPE '\\') \
              GROUP BY f.cve_id)";
         let joins = "FROM v LEFT JOIN cves c ON c.id = v.cve_id LEFT JOIN kev k ON k.cve_id = v.cve_id \
-             LEFT JOIN epss e ON e.cve_id = v.cve_id WHERE ($5 = FALSE OR k.cve_id IS NOT NULL)";
+             LEFT JOIN epss e ON e.cve_id = v.cve_id WHERE ($5 = FALSE OR k.cve_id IS NOT NULL) \
+             AND ($6 IS NULL OR LOWER(c.severity) = $6)";
         let org = q.organization_id.as_ref().map(OrganizationId::as_str);
+        let severity = q.severity.as_deref().map(str::to_lowercase);
+        let risk = "(k.cve_id IS NOT NULL) DESC, COALESCE(e.score, 0) DESC, COALESCE(c.cvss_score, 0) DESC, v.devices DESC";
+        let dir = if q.descending { "DESC" } else { "ASC" };
+        let order = match q.sort.as_str() {
+            "cve" => format!("v.cve_id {dir}"),
+            "cvss" => format!("COALESCE(c.cvss_score, 0) {dir}"),
+            "epss" => format!("COALESCE(e.score, 0) {dir}"),
+            "devices" => format!("v.devices {dir}"),
+            "detected" => format!("v.first_detected {dir}"),
+            // Risk, most urgent first; ascending turns it round.
+            "risk" if !q.descending => risk.replace("DESC", "ASC"),
+            _ => risk.to_owned(),
+        };
         let total: i64 = sqlx::query_scalar(safe(format!("{with} SELECT COUNT(*) {joins}")))
             .bind(scope.partner_id.as_str())
             .bind(org_scope(scope))
             .bind(org)
             .bind(search.as_deref())
             .bind(q.kev_only)
+            .bind(severity.as_deref())
             .fetch_one(&self.pool)
             .await?;
         let sql = format!(
             "{with} SELECT v.cve_id, v.devices, v.orgs, v.first_detected, v.fixed_version, {FACT_COLS} {joins} \
-             ORDER BY (k.cve_id IS NOT NULL) DESC, COALESCE(e.score, 0) DESC, COALESCE(c.cvss_score, 0) DESC, \
-             v.devices DESC, v.cve_id DESC LIMIT $6 OFFSET $7"
+             ORDER BY {order}, v.cve_id DESC LIMIT $7 OFFSET $8"
         );
         let rows = sqlx::query(safe(sql))
             .bind(scope.partner_id.as_str())
@@ -1029,6 +1043,7 @@ impl IntelStore for This {
             .bind(org)
             .bind(search.as_deref())
             .bind(q.kev_only)
+            .bind(severity.as_deref())
             .bind(q.limit)
             .bind(q.offset)
             .fetch_all(&self.pool)

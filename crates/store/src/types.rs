@@ -82,6 +82,35 @@ pub struct DeviceQuery {
     pub offset: i64,
 }
 
+/// The device list as a technician reads it: which client, online or not, how exposed.
+#[derive(Clone, Debug, Default)]
+pub struct DeviceRowQuery {
+    pub devices: DeviceQuery,
+    /// `online`, `offline` (an agent not seen since `seen_since`) or `no_agent`; empty for all.
+    pub presence: String,
+    pub seen_since: Option<Timestamp>,
+    /// hostname, client, site, os, last_seen, open or kev.
+    pub sort: String,
+    pub descending: bool,
+}
+
+/// One device of the list, with its client and site by name, its agent's last check-in and
+/// its open findings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeviceRow {
+    pub id: DeviceId,
+    pub hostname: String,
+    pub organization: String,
+    pub site: String,
+    pub role: String,
+    pub os: String,
+    pub criticality: String,
+    pub has_agent: bool,
+    pub last_seen: Option<Timestamp>,
+    pub open_findings: i64,
+    pub kev_findings: i64,
+}
+
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,

@@ -1,6 +1,7 @@
 //! Dashboard pages of vulnerabilities, software and alerts, and the findings and software
 //! sections of the device page.
 
+use super::list::ListState;
 use super::{CsrfForm, Layout, StaffViewer, Viewer, done, layout, msg, render, viewer_error};
 use crate::AppState;
 use crate::extract::parse_query;
@@ -16,8 +17,6 @@ use ringfence_engine::store::{
 use ringfence_inventory::Item;
 use ringfence_model::*;
 use serde::Deserialize;
-
-const PAGE_SIZE: i64 = 50;
 
 /// Short display forms used by the templates.
 pub fn epss(v: &Option<f64>) -> String {
@@ -46,48 +45,27 @@ fn truncate(s: &Option<String>, n: usize) -> String {
 struct VulnerabilitiesPage {
     layout: Layout,
     rows: Vec<(VulnerabilitySummary, String)>,
-    total: i64,
-    search: String,
-    kev: bool,
-    organization_id: String,
     orgs: Vec<Organization>,
-    prev: Option<String>,
-    next: Option<String>,
-    first: i64,
-    last: i64,
+    list: ListState,
 }
 
-#[derive(Deserialize, Default)]
-struct VulnParams {
-    search: Option<String>,
-    kev: Option<String>,
-    organization_id: Option<String>,
-    page: Option<i64>,
-    #[allow(dead_code)]
-    error: Option<String>,
-    #[allow(dead_code)]
-    notice: Option<String>,
-}
+const VULN_COLUMNS: [&str; 6] = ["risk", "cve", "cvss", "epss", "devices", "detected"];
 
+/// Open vulnerabilities, one row per CVE, filtered by client, severity and KEV, sorted and
+/// paged in the database, with the view's CSV.
 pub(super) async fn vulnerabilities(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
-    let q: VulnParams = match parse_query(uri.query().unwrap_or("")) {
-        Ok(q) => q,
-        Err(e) => {
-            return viewer_error(
-                &v,
-                &uri,
-                EngineError::Invalid(ValueError::new(e.body.field.unwrap_or_default(), e.body.message)),
-            );
-        }
-    };
+    let mut list =
+        ListState::read("/vulnerabilities", uri.query().unwrap_or(""), &VULN_COLUMNS, "risk", true);
     let p = &v.0.principal;
+    let search = Some(list.filter("search").to_owned()).filter(|s| !s.is_empty());
     // A search that is a whole CVE id goes straight to that CVE.
-    if let Some(id) = q.search.as_deref().and_then(|s| ringfence_engine::findings::parse_cve_id(s).ok()) {
+    if let Some(id) = search.as_deref().and_then(|s| ringfence_engine::findings::parse_cve_id(s).ok()) {
         return axum::response::Redirect::to(&format!("/vulnerabilities/{id}")).into_response();
     }
-    let kev = q.kev.as_deref().is_some_and(|k| k == "on" || k == "true");
-    let organization_id = match q.organization_id.as_deref().filter(|s| !s.is_empty()) {
-        Some(o) => match OrganizationId::parse(o) {
+    let kev = matches!(list.filter("kev"), "on" | "true");
+    let organization_id = match list.filter("organization_id") {
+        "" => None,
+        o => match OrganizationId::parse(o) {
             Ok(o) => Some(o),
             Err(_) => {
                 return viewer_error(
@@ -97,62 +75,69 @@ pub(super) async fn vulnerabilities(State(s): State<AppState>, v: Viewer, uri: U
                 );
             }
         },
-        None => None,
     };
-    let page = q.page.unwrap_or(1).clamp(1, 1_000_000);
+    let severity = Some(list.filter("severity").to_owned()).filter(|s| !s.is_empty());
     let query = VulnerabilityQuery {
-        search: q.search.clone(),
+        search,
         kev_only: kev,
         organization_id,
-        limit: PAGE_SIZE,
-        offset: (page - 1) * PAGE_SIZE,
+        severity,
+        sort: list.sort.clone(),
+        descending: list.desc,
+        limit: if list.csv { 500 } else { list.per_page },
+        offset: if list.csv { 0 } else { list.offset() },
     };
     let result = async {
-        let list = s.engine.vulnerabilities(p, query).await?;
+        let page = s.engine.vulnerabilities(p, query).await?;
         let orgs = s.engine.organizations(p).await?;
-        Ok::<_, EngineError>((list, orgs))
+        Ok::<_, EngineError>((page, orgs))
     }
     .await;
-    let (list, orgs) = match result {
+    let (page, orgs) = match result {
         Ok(x) => x,
         Err(e) => return viewer_error(&v, &uri, e),
     };
-    let link = |page: i64| {
-        let mut ser = form_urlencoded::Serializer::new(String::new());
-        if let Some(s) = q.search.as_deref().filter(|s| !s.is_empty()) {
-            ser.append_pair("search", s);
-        }
-        if kev {
-            ser.append_pair("kev", "on");
-        }
-        if let Some(o) = q.organization_id.as_deref().filter(|s| !s.is_empty()) {
-            ser.append_pair("organization_id", o);
-        }
-        ser.append_pair("page", &page.to_string());
-        format!("/vulnerabilities?{}", ser.finish())
-    };
-    let first = if list.total == 0 { 0 } else { list.offset + 1 };
-    let last = list.offset + list.items.len() as i64;
-    render(VulnerabilitiesPage {
-        layout: layout(&v, "Vulnerabilities", "vulns", &uri),
-        prev: (page > 1).then(|| link(page - 1)),
-        next: (last < list.total).then(|| link(page + 1)),
-        first,
-        last,
-        total: list.total,
-        rows: list
-            .items
-            .into_iter()
-            .map(|r| {
-                let d = truncate(&r.facts.description, 90);
-                (r, d)
-            })
-            .collect(),
-        search: q.search.unwrap_or_default(),
-        kev,
-        organization_id: q.organization_id.unwrap_or_default(),
-        orgs,
-    })
+    list.total = page.total;
+    let rows: Vec<(VulnerabilitySummary, String)> = page
+        .items
+        .into_iter()
+        .map(|r| {
+            let d = truncate(&r.facts.description, 140);
+            (r, d)
+        })
+        .collect();
+    if list.csv {
+        return super::list::csv_response(
+            "vulnerabilities",
+            &[
+                "cve",
+                "severity",
+                "cvss",
+                "epss",
+                "kev due",
+                "devices",
+                "clients",
+                "software",
+                "fixed in",
+                "first detected",
+            ],
+            rows.iter().map(|(r, _)| {
+                vec![
+                    r.facts.id.clone(),
+                    r.facts.severity.clone().unwrap_or_default(),
+                    cvss(&r.facts.cvss_score),
+                    epss(&r.facts.epss_score),
+                    r.facts.kev.as_ref().map(|k| k.due_date.clone()).unwrap_or_default(),
+                    r.devices.to_string(),
+                    r.organizations.to_string(),
+                    r.products.join("; "),
+                    r.fixed_version.clone().unwrap_or_default(),
+                    short(&r.first_detected),
+                ]
+            }),
+        );
+    }
+    render(VulnerabilitiesPage { layout: layout(&v, "Vulnerabilities", "vulns", &uri), rows, orgs, list })
 }
 
 #[derive(Template)]

@@ -860,93 +860,127 @@ async fn delete_group(
 #[template(path = "devices.html")]
 struct DevicesPage {
     layout: Layout,
-    devices: Page<Device>,
+    rows: Vec<ringfence_store::DeviceRow>,
     orgs: Vec<Organization>,
-    search: String,
-    organization_id: String,
-    site_id: String,
-    group_id: String,
-    first: i64,
-    last: i64,
-    prev: Option<String>,
-    next: Option<String>,
+    list: list::ListState,
+    now: Timestamp,
+    /// An agent seen since then is online.
+    online_since: Timestamp,
 }
 
-#[derive(Deserialize, Default)]
-struct DeviceListParams {
-    search: Option<String>,
-    organization_id: Option<String>,
-    site_id: Option<String>,
-    group_id: Option<String>,
-    page: Option<i64>,
-    error: Option<String>,
-    notice: Option<String>,
+impl DevicesPage {
+    /// "online", "offline" or "no agent", and when it was last seen.
+    fn presence(&self, d: &ringfence_store::DeviceRow) -> (&'static str, String) {
+        let Some(seen) = d.last_seen else {
+            return if d.has_agent {
+                ("offline", "never checked in".into())
+            } else {
+                ("no agent", String::new())
+            };
+        };
+        let ago = self.now.duration_since(seen);
+        let when = if ago.as_mins() < 60 {
+            format!("{} min ago", ago.as_mins().max(0))
+        } else if ago.as_hours() < 48 {
+            format!("{} h ago", ago.as_hours())
+        } else {
+            seen.strftime("%Y-%m-%d").to_string()
+        };
+        if seen >= self.online_since { ("online", when) } else { ("offline", when) }
+    }
 }
 
+/// Devices a page of the device list holds.
 const PAGE_SIZE: i64 = 25;
 
+const DEVICE_COLUMNS: [&str; 7] = ["hostname", "client", "site", "os", "last_seen", "open", "kev"];
+
+/// Devices: client, site, online or not, open findings; filtered, sorted and paged in the
+/// database, with the view's CSV.
 async fn device_list(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
-    let q: DeviceListParams = match parse_query(uri.query().unwrap_or("")) {
-        Ok(q) => q,
-        Err(e) => {
-            return viewer_error(
-                &v,
-                &uri,
-                EngineError::Invalid(ValueError::new(e.body.field.unwrap_or_default(), e.body.message)),
-            );
-        }
-    };
-    let _ = (&q.error, &q.notice);
-    let page = q.page.unwrap_or(1).clamp(1, 1_000_000);
+    let mut list =
+        list::ListState::read("/devices", uri.query().unwrap_or(""), &DEVICE_COLUMNS, "hostname", false);
+    list.per_page = PAGE_SIZE;
+    let opt = |k: &str| Some(list.filter(k).to_owned()).filter(|x| !x.is_empty());
     let p = &v.0.principal;
     let query = proto::DeviceListQuery {
-        organization_id: q.organization_id.clone(),
-        site_id: q.site_id.clone(),
-        group_id: q.group_id.clone(),
-        search: q.search.clone(),
-        limit: Some(PAGE_SIZE),
-        offset: Some((page - 1) * PAGE_SIZE),
+        organization_id: opt("organization_id"),
+        site_id: opt("site_id"),
+        group_id: opt("group_id"),
+        search: opt("search"),
+        limit: Some(if list.csv { 500 } else { PAGE_SIZE }),
+        offset: Some(if list.csv { 0 } else { list.offset() }),
+    };
+    let presence = list.filter("presence").to_owned();
+    let view = ringfence_engine::DeviceRowsView {
+        query: &query,
+        presence: &presence,
+        sort: &list.sort,
+        descending: list.desc,
     };
     let result = async {
-        let devices = s.engine.devices(p, &query).await?;
+        let mut rows = s.engine.device_rows(p, &view).await?;
+        // The export is the whole view, read 500 at a time.
+        if list.csv {
+            while (rows.items.len() as i64) < rows.total {
+                let q = proto::DeviceListQuery { offset: Some(rows.items.len() as i64), ..query.clone() };
+                let more =
+                    s.engine.device_rows(p, &ringfence_engine::DeviceRowsView { query: &q, ..view }).await?;
+                if more.items.is_empty() {
+                    break;
+                }
+                rows.items.extend(more.items);
+            }
+        }
         let orgs = s.engine.organizations(p).await?;
-        Ok::<_, EngineError>((devices, orgs))
+        Ok::<_, EngineError>((rows, orgs))
     }
     .await;
-    let (devices, orgs) = match result {
+    let (rows, orgs) = match result {
         Ok(x) => x,
         Err(e) => return viewer_error(&v, &uri, e),
     };
-    let link = |page: i64| {
-        let mut ser = form_urlencoded::Serializer::new(String::new());
-        for (k, val) in [
-            ("search", &q.search),
-            ("organization_id", &q.organization_id),
-            ("site_id", &q.site_id),
-            ("group_id", &q.group_id),
-        ] {
-            if let Some(val) = val.as_deref().filter(|s| !s.is_empty()) {
-                ser.append_pair(k, val);
-            }
-        }
-        ser.append_pair("page", &page.to_string());
-        format!("/devices?{}", ser.finish())
-    };
-    let first = if devices.total == 0 { 0 } else { devices.offset + 1 };
-    let last = devices.offset + devices.items.len() as i64;
-    render(DevicesPage {
+    list.total = rows.total;
+    let page = DevicesPage {
         layout: layout(&v, "Devices", "devices", &uri),
-        prev: (page > 1).then(|| link(page - 1)),
-        next: (last < devices.total).then(|| link(page + 1)),
-        first,
-        last,
-        devices,
+        rows: rows.items,
         orgs,
-        search: q.search.unwrap_or_default(),
-        organization_id: q.organization_id.unwrap_or_default(),
-        site_id: q.site_id.unwrap_or_default(),
-        group_id: q.group_id.unwrap_or_default(),
-    })
+        list,
+        now: s.engine.now(),
+        online_since: s.engine.now() - s.engine.offline_after(),
+    };
+    if page.list.csv {
+        return list::csv_response(
+            "devices",
+            &[
+                "host name",
+                "client",
+                "site",
+                "role",
+                "os",
+                "criticality",
+                "presence",
+                "last seen (UTC)",
+                "open findings",
+                "KEV findings",
+            ],
+            page.rows.iter().map(|d| {
+                vec![
+                    d.hostname.clone(),
+                    d.organization.clone(),
+                    d.site.clone(),
+                    d.role.clone(),
+                    d.os.clone(),
+                    d.criticality.clone(),
+                    page.presence(d).0.to_owned(),
+                    d.last_seen.map(|t| t.strftime("%Y-%m-%d %H:%M").to_string()).unwrap_or_default(),
+                    d.open_findings.to_string(),
+                    d.kev_findings.to_string(),
+                ]
+            }),
+        );
+    }
+    render(page)
 }
 
 #[derive(Template)]

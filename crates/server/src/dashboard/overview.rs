@@ -146,7 +146,7 @@ async fn portal(s: &AppState, v: &Viewer, uri: &Uri, org: OrganizationId) -> Res
             .into_iter()
             .map(|(update, (devices, last))| Patched { update, devices: devices.len(), last })
             .collect();
-        patched.sort_by(|a, b| b.last.cmp(&a.last));
+        patched.sort_by_key(|p| std::cmp::Reverse(p.last));
         let mut upcoming: Vec<_> = all.into_iter().filter(|d| d.is_active()).collect();
         upcoming.sort_by_key(|d| d.window_start);
         upcoming.truncate(20);
