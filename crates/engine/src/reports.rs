@@ -1205,10 +1205,12 @@ mod tests {
         assert_eq!(sla_due(&s, d, "critical", None), Some(t("2026-11-16T10:00:00Z")));
         assert_eq!(sla_due(&s, d, "high", None), Some(t("2026-12-01T10:00:00Z")));
         assert_eq!(sla_due(&s, d, "low", None), None);
-        // KEV: CISA's due date when it is earlier, to the end of that day.
-        assert_eq!(sla_due(&s, d, "high", Some("2026-11-05")), Some(t("2026-11-05T23:59:59.999999Z")));
+        // KEV: CISA's due date when it is earlier, to the end of that day…
+        assert_eq!(sla_due(&s, d, "high", Some("2026-11-20")), Some(t("2026-11-20T23:59:59.999999Z")));
         assert_eq!(sla_due(&s, d, "critical", Some("2026-12-30")), Some(t("2026-11-16T10:00:00Z")));
-        assert_eq!(sla_due(&s, d, "none", Some("2026-11-05")), Some(t("2026-11-05T23:59:59.999999Z")));
+        // …but never less than the KEV window (14 days) from detection, nor before it.
+        assert_eq!(sla_due(&s, d, "high", Some("2026-11-05")), Some(t("2026-11-15T10:00:00Z")));
+        assert_eq!(sla_due(&s, d, "none", Some("2023-10-31")), Some(t("2026-11-15T10:00:00Z")));
         let no_kev = SlaSetting { kev_due_date: false, ..s.clone() };
         assert_eq!(sla_due(&no_kev, d, "none", Some("2026-11-05")), None);
     }

@@ -408,7 +408,7 @@ fn a_bundle_verifies_clean_and_its_rows_are_the_hand_counted_ones() {
             Some(s.resolve_firefox),
             SlaStatus::Breached,
         ),
-        // Due at the end of its KEV date, 2024-04-15, before its 90 medium days.
+        // Due 14 days after detection: its KEV date, 2024-04-15, leaves less than the KEV window.
         ("CVE-2024-0003", "d2", Some(s.detect_chrome), None, None, None, None, SlaStatus::Overdue),
         ("CVE-2024-0005", "d2", Some(s.detect_late), None, None, None, None, SlaStatus::Open),
     ];
@@ -417,7 +417,11 @@ fn a_bundle_verifies_clean_and_its_rows_are_the_hand_counted_ones() {
     assert_eq!(openssl.deployed_at, Some(T0 + 2 * DAY));
     assert_eq!(openssl.verified_at, Some(T0 + 2 * DAY + HOUR));
     assert_eq!(openssl.sla_due, Some(T0 + 15 * DAY));
-    assert_eq!(rows[3].sla_due, Some(T0 + 45 * DAY + DAY - 1), "2024-04-15T23:59:59.999999Z");
+    assert_eq!(
+        rows[3].sla_due,
+        Some(T0 + 55 * DAY),
+        "detected 2024-04-11: the later of CISA's date (2024-04-15) and 14 days from detection"
+    );
     assert!(rows[3].kev);
 
     let cis: Vec<ringfence_evidence::Safeguard> =

@@ -39,23 +39,23 @@ async fn a_client_viewer_sees_only_their_organization() {
     // The client's portal: their own figures, and none of the MSP's internal pages, neither in
     // the navigation nor by address.
     assert!(tree.contains("portal-patched") && tree.contains("portal-kev"), "{tree}");
-    for internal in [
-        "/orgs",
-        "/policies",
-        "/queue",
-        "/approvals",
-        "/exceptions",
-        "/rollouts",
-        "/tokens",
-        "/appliances",
-        "/alerts",
-    ] {
+    for internal in
+        ["/orgs", "/policies", "/queue", "/approvals", "/exceptions", "/rollouts", "/tokens", "/alerts"]
+    {
         assert!(!tree.contains(&format!("href=\"{internal}\"")), "{internal} is in a client's navigation");
         let (status, body) = page(&viewer, internal).await;
         assert_eq!(status, 403, "{internal} answers a client viewer");
         assert!(body.contains("managed service provider"), "{body}");
     }
-    for public in ["/devices", "/vulnerabilities", "/schedule", "/deployments", "/reports", "/compliance"] {
+    for public in [
+        "/devices",
+        "/vulnerabilities",
+        "/schedule",
+        "/deployments",
+        "/reports",
+        "/compliance",
+        "/appliances",
+    ] {
         assert!(
             tree.contains(&format!("href=\"{public}\"")),
             "{public} is missing from a client's navigation"

@@ -694,6 +694,6 @@ async fn the_schedule_forecasts_approved_updates_in_windows_and_stays_in_its_ten
     let r = session.client.get(format!("{}/schedule", session.base)).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let page = r.text().await.unwrap();
-    assert!(page.contains("Calendar") && page.contains(app.a1.device.hostname.as_str()), "{page}");
+    assert!(page.contains("Next 72 hours") && page.contains(app.a1.device.hostname.as_str()), "{page}");
     assert!(!page.contains(app.a2.device.hostname.as_str()), "another organization's device on the page");
 }

@@ -3,7 +3,7 @@
 //! ("this firmware at N clients"), maintenance tasks, credentials, collectors, sweeps and
 //! partner-wide mappings.
 
-use super::{CsrfForm, Layout, StaffViewer, Viewer, done, layout, msg, render, viewer_error};
+use super::{CsrfForm, Layout, Viewer, done, layout, msg, render, viewer_error};
 use crate::AppState;
 use crate::extract::parse_query;
 use askama::Template;
@@ -62,7 +62,7 @@ struct AppliancesPage {
     can_manage: bool,
 }
 
-pub(super) async fn appliances(State(s): State<AppState>, StaffViewer(v): StaffViewer, uri: Uri) -> Response {
+pub(super) async fn appliances(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
     let q: ListParams = parse_query(uri.query().unwrap_or("")).unwrap_or_default();
     let p = &v.0.principal;
     let result = async {
@@ -124,7 +124,7 @@ struct AppliancePage {
 
 pub(super) async fn appliance(
     State(s): State<AppState>,
-    StaffViewer(v): StaffViewer,
+    v: Viewer,
     uri: Uri,
     Path(id): Path<String>,
 ) -> Response {
@@ -161,7 +161,7 @@ struct FirmwarePage {
     groups: Vec<FirmwareGroup>,
 }
 
-pub(super) async fn firmware(State(s): State<AppState>, StaffViewer(v): StaffViewer, uri: Uri) -> Response {
+pub(super) async fn firmware(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
     match s.engine.firmware_fleet(&v.0.principal).await {
         Ok(groups) => {
             render(FirmwarePage { layout: layout(&v, "Appliance firmware", "appliances", &uri), groups })

@@ -152,8 +152,16 @@ pub(super) async fn deployments(State(s): State<AppState>, v: Viewer, uri: Uri) 
             }
         }
     };
-    let mut list =
-        ListState::read("/deployments", uri.query().unwrap_or(""), &DEPLOYMENT_COLUMNS, "changed", true);
+    let mut list = match ListState::read(
+        "/deployments",
+        uri.query().unwrap_or(""),
+        &DEPLOYMENT_COLUMNS,
+        "changed",
+        true,
+    ) {
+        Ok(l) => l,
+        Err(e) => return viewer_error(&v, &uri, EngineError::Invalid(e)),
+    };
     let p = &v.0.principal;
     let q = proto::DeploymentListQuery {
         organization_id: params.organization_id.clone(),

@@ -55,7 +55,10 @@ const VULN_COLUMNS: [&str; 6] = ["risk", "cve", "cvss", "epss", "devices", "dete
 /// paged in the database, with the view's CSV.
 pub(super) async fn vulnerabilities(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
     let mut list =
-        ListState::read("/vulnerabilities", uri.query().unwrap_or(""), &VULN_COLUMNS, "risk", true);
+        match ListState::read("/vulnerabilities", uri.query().unwrap_or(""), &VULN_COLUMNS, "risk", true) {
+            Ok(l) => l,
+            Err(e) => return viewer_error(&v, &uri, EngineError::Invalid(e)),
+        };
     let p = &v.0.principal;
     let search = Some(list.filter("search").to_owned()).filter(|s| !s.is_empty());
     // A search that is a whole CVE id goes straight to that CVE.

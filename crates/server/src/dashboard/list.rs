@@ -7,6 +7,8 @@
 const OWN_KEYS: [&str; 6] = ["sort", "dir", "page", "format", "error", "notice"];
 pub const PER_PAGE: i64 = 50;
 
+use ringfence_model::ValueError;
+
 pub struct ListState {
     path: String,
     /// The filters of the current view, as sent (empty values dropped).
@@ -80,15 +82,16 @@ pub fn esc(s: &str) -> String {
 }
 
 impl ListState {
-    /// Reads sort, direction and page from `query`; a sort key outside `columns` falls back to
-    /// `default_sort`, so a hand-edited link cannot ask for an unknown column.
+    /// Reads sort, direction and page from `query`. A page that is not a number, a direction
+    /// other than asc or desc, or a column the list does not sort by is refused with a
+    /// message naming it (a hand-edited link gets an answer, not a silent default).
     pub fn read(
         path: &str,
         query: &str,
         columns: &[&str],
         default_sort: &str,
         default_desc: bool,
-    ) -> ListState {
+    ) -> Result<ListState, ValueError> {
         let mut sort = default_sort.to_owned();
         let mut dir: Option<bool> = None;
         let mut page = 1;
@@ -97,8 +100,25 @@ impl ListState {
         for (k, v) in form_urlencoded::parse(query.as_bytes()) {
             match k.as_ref() {
                 "sort" if columns.contains(&v.as_ref()) => sort = v.into_owned(),
-                "dir" => dir = Some(v == "desc"),
-                "page" => page = v.parse::<i64>().unwrap_or(1).clamp(1, 1_000_000),
+                "sort" => {
+                    return Err(ValueError::new(
+                        "sort",
+                        format!(
+                            "this list sorts by {}, not '{}'",
+                            columns.join(", "),
+                            v.chars().take(40).collect::<String>()
+                        ),
+                    ));
+                }
+                "dir" => match v.as_ref() {
+                    "asc" => dir = Some(false),
+                    "desc" => dir = Some(true),
+                    _ => return Err(ValueError::new("dir", "give asc or desc")),
+                },
+                "page" => match v.parse::<i64>() {
+                    Ok(p) if (1..=1_000_000).contains(&p) => page = p,
+                    _ => return Err(ValueError::new("page", "give a page number from 1")),
+                },
                 "format" => csv = v == "csv",
                 k if OWN_KEYS.contains(&k) => {}
                 _ if v.trim().is_empty() => {}
@@ -106,7 +126,7 @@ impl ListState {
             }
         }
         let desc = dir.unwrap_or(if sort == default_sort { default_desc } else { false });
-        ListState { path: path.to_owned(), filters, sort, desc, page, per_page: PER_PAGE, total: 0, csv }
+        Ok(ListState { path: path.to_owned(), filters, sort, desc, page, per_page: PER_PAGE, total: 0, csv })
     }
 
     /// A filter's value in the current view, or "".
@@ -235,7 +255,8 @@ mod tests {
             &["device", "status"],
             "created",
             true,
-        );
+        )
+        .unwrap();
         assert_eq!((l.sort.as_str(), l.desc, l.page), ("device", true, 3));
         assert_eq!(l.filter("status"), "failed");
         assert_eq!(l.filter("organization_id"), "", "empty filters are dropped");
@@ -249,15 +270,22 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_column_falls_back_to_the_default_sort() {
-        let l = ListState::read("/x", "sort=password_hash", &["name"], "name", false);
-        assert_eq!(l.sort, "name");
-        assert!(!l.desc);
+    fn bad_sorting_and_paging_are_refused_with_the_field_named() {
+        for (query, field) in
+            [("sort=password_hash", "sort"), ("page=abc", "page"), ("page=0", "page"), ("dir=up", "dir")]
+        {
+            let e = ListState::read("/x", query, &["name"], "name", false)
+                .err()
+                .unwrap_or_else(|| panic!("{query}"));
+            assert_eq!(e.field, field, "{query}");
+        }
+        let l = ListState::read("/x", "", &["name"], "name", false).unwrap();
+        assert_eq!((l.sort.as_str(), l.desc, l.page), ("name", false, 1));
     }
 
     #[test]
     fn pages_hold_the_sorted_rows_and_the_total() {
-        let mut l = ListState::read("/x", "sort=n&dir=desc&page=2", &["n"], "n", false);
+        let mut l = ListState::read("/x", "sort=n&dir=desc&page=2", &["n"], "n", false).unwrap();
         l.per_page = 2;
         let page = l.page_of((1..=5).collect::<Vec<i64>>(), |v, _| Key::from(*v));
         assert_eq!(page, vec![3, 2]);

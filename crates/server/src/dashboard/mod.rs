@@ -159,7 +159,7 @@ impl FromRequestParts<AppState> for Viewer {
 
 /// A signed-in member of the MSP's staff. A client's own user (limited to one organization)
 /// gets 403 on the MSP's internal pages: policies, approval rules and the queue's internals,
-/// other clients, API tokens, appliances and the partner-wide alerts.
+/// other clients, API tokens and the partner-wide alerts.
 struct StaffViewer(Viewer);
 
 impl FromRequestParts<AppState> for StaffViewer {
@@ -898,8 +898,16 @@ const DEVICE_COLUMNS: [&str; 7] = ["hostname", "client", "site", "os", "last_see
 /// Devices: client, site, online or not, open findings; filtered, sorted and paged in the
 /// database, with the view's CSV.
 async fn device_list(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
-    let mut list =
-        list::ListState::read("/devices", uri.query().unwrap_or(""), &DEVICE_COLUMNS, "hostname", false);
+    let mut list = match list::ListState::read(
+        "/devices",
+        uri.query().unwrap_or(""),
+        &DEVICE_COLUMNS,
+        "hostname",
+        false,
+    ) {
+        Ok(l) => l,
+        Err(e) => return viewer_error(&v, &uri, EngineError::Invalid(e)),
+    };
     list.per_page = PAGE_SIZE;
     let opt = |k: &str| Some(list.filter(k).to_owned()).filter(|x| !x.is_empty());
     let p = &v.0.principal;

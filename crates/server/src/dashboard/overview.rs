@@ -53,7 +53,10 @@ pub(super) async fn overview(State(s): State<AppState>, v: Viewer, uri: Uri) -> 
     if let Some(org) = p.organization_id.clone() {
         return portal(&s, &v, &uri, org).await;
     }
-    let mut list = ListState::read("/", uri.query().unwrap_or(""), &COLUMNS, "exposure", false);
+    let mut list = match ListState::read("/", uri.query().unwrap_or(""), &COLUMNS, "exposure", false) {
+        Ok(l) => l,
+        Err(e) => return viewer_error(&v, &uri, EngineError::Invalid(e)),
+    };
     let o = match s.engine.overview(p).await {
         Ok(o) => o,
         Err(e) => return viewer_error(&v, &uri, e),
