@@ -25,6 +25,7 @@ const H: f64 = 200.0;
 const LEFT: f64 = 44.0;
 const BOTTOM: f64 = 28.0;
 const TOP: f64 = 12.0;
+const RIGHT: f64 = 30.0;
 
 /// A line of percentages (0–100) over labelled points.
 pub fn line_percent(title: &str, points: &[(String, f64)]) -> String {
@@ -34,14 +35,15 @@ pub fn line_percent(title: &str, points: &[(String, f64)]) -> String {
         r#"<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 {W} {H}" width="{W}" height="{H}"><title>{}</title>"#,
         esc(title)
     );
-    let plot_w = W - LEFT - 10.0;
+    // Room on the right for half of the last label, which is centred on its point.
+    let plot_w = W - LEFT - RIGHT;
     let plot_h = H - TOP - BOTTOM;
     for pct in [0.0, 50.0, 100.0] {
         let y = TOP + plot_h * (1.0 - pct / 100.0);
         let _ = write!(
             s,
             r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end">{pct:.0}%</text>"##,
-            W - 10.0,
+            W - RIGHT,
             LEFT - 4.0,
             y + 3.0
         );
@@ -145,8 +147,8 @@ mod tests {
     fn labels_are_escaped_and_points_placed() {
         let svg = line_percent("a <b>", &[("w1".into(), 0.0), ("w2".into(), 100.0)]);
         assert!(svg.contains("<title>a &lt;b&gt;</title>"));
-        // 0% sits on the bottom of the plot, 100% on its top.
-        assert!(svg.contains(&format!("points=\"{LEFT:.1},{:.1} {:.1},{TOP:.1}\"", H - BOTTOM, W - 10.0)));
+        // 0% sits on the bottom of the plot, 100% on its top; the last point leaves room for its label.
+        assert!(svg.contains(&format!("points=\"{LEFT:.1},{:.1} {:.1},{TOP:.1}\"", H - BOTTOM, W - RIGHT)));
         let svg = bars("mttr", "days", &[("critical".into(), Some(4.0)), ("low".into(), None)]);
         assert!(svg.contains("critical: 4.0 days"));
         assert!(svg.contains(">none</text>"));

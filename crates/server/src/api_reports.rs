@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_schedules, create_schedule))
         .routes(routes!(delete_schedule))
         .routes(routes!(sla))
+        .routes(routes!(overview))
         .routes(routes!(export_evidence))
 }
 
@@ -140,6 +141,17 @@ async fn delete_schedule(
 }
 
 /// Findings past their remediation deadline and those due within 7 days.
+/// Every client of the caller's scope, most exposed first, with the fleet's totals: the
+/// dashboard's overview.
+#[utoipa::path(get, path = "/api/v1/overview", tag = "reports",
+    responses((status = 200, body = ringfence_engine::overview::Overview)))]
+async fn overview(
+    State(s): State<AppState>,
+    c: Caller,
+) -> ApiResult<J<ringfence_engine::overview::Overview>> {
+    Ok(J(s.engine.overview(&c.principal).await?))
+}
+
 #[utoipa::path(get, path = "/api/v1/sla", tag = "reports", params(OrgFilter),
     responses((status = 200, body = SlaOverview), (status = 404, body = ErrorBody)))]
 async fn sla(State(s): State<AppState>, c: Caller, Query(q): Query<OrgFilter>) -> ApiResult<J<SlaOverview>> {

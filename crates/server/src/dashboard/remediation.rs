@@ -587,6 +587,8 @@ struct SchedulePage {
     preview: ringfence_engine::schedule::SchedulePreview,
     /// The next 72 hours by UTC day.
     days: Vec<(String, Vec<ringfence_engine::schedule::ScheduleEntry>)>,
+    /// The same, one line per client, site and window.
+    windows: Vec<WindowGroup>,
     later: Vec<ringfence_engine::schedule::ScheduleEntry>,
     waiting: Vec<ringfence_engine::schedule::ScheduleEntry>,
     /// Entries that are deployments already created, and forecast ones with a time.
@@ -597,6 +599,20 @@ struct SchedulePage {
     device_id: String,
     halts: Vec<ringfence_engine::store::HaltRecord>,
     can_halt: bool,
+}
+
+/// A maintenance window of one client's site in the next 72 hours, with what lands in it.
+pub(super) struct WindowGroup {
+    client: String,
+    site: String,
+    start: Timestamp,
+    end: Timestamp,
+    local: String,
+    devices: Vec<String>,
+    updates: Vec<String>,
+    /// Device updates already created as deployments, and those only forecast.
+    created: usize,
+    forecast: usize,
 }
 
 /// The schedule preview: a calendar per organization (or device) of when each approved update
@@ -641,6 +657,45 @@ pub(super) async fn schedule(State(s): State<AppState>, v: Viewer, uri: Uri) -> 
                     None => waiting.push(e.clone()),
                 }
             }
+            // One line per client, site and window: what lands where, at a glance.
+            let mut windows: Vec<WindowGroup> = Vec::new();
+            for e in days.iter().flat_map(|(_, list)| list) {
+                let (Some(start), Some(end)) = (e.start, e.end) else { continue };
+                let key = (e.organization.as_str(), e.site.as_str(), start, end);
+                let g = match windows
+                    .iter_mut()
+                    .find(|g| (g.client.as_str(), g.site.as_str(), g.start, g.end) == key)
+                {
+                    Some(g) => g,
+                    None => {
+                        windows.push(WindowGroup {
+                            client: e.organization.clone(),
+                            site: e.site.clone(),
+                            start,
+                            end,
+                            local: e
+                                .local_start
+                                .clone()
+                                .map(|l| format!("{l} {}", e.time_zone))
+                                .unwrap_or_default(),
+                            devices: Vec::new(),
+                            updates: Vec::new(),
+                            created: 0,
+                            forecast: 0,
+                        });
+                        windows.last_mut().expect("just pushed")
+                    }
+                };
+                if !g.devices.contains(&e.hostname) {
+                    g.devices.push(e.hostname.clone());
+                }
+                let update = format!("{} {}", e.product, e.version);
+                if !g.updates.contains(&update) {
+                    g.updates.push(update);
+                }
+                if e.deployment_id.is_some() { g.created += 1 } else { g.forecast += 1 }
+            }
+            windows.sort_by(|a, b| (a.start, &a.client, &a.site).cmp(&(b.start, &b.client, &b.site)));
             let created = preview.entries.iter().filter(|e| e.deployment_id.is_some()).count();
             let forecast =
                 preview.entries.iter().filter(|e| e.deployment_id.is_none() && e.start.is_some()).count();
@@ -648,6 +703,7 @@ pub(super) async fn schedule(State(s): State<AppState>, v: Viewer, uri: Uri) -> 
                 layout: layout(&v, "Schedule", "schedule", &uri),
                 preview,
                 days,
+                windows,
                 later,
                 waiting,
                 created,

@@ -207,7 +207,7 @@ pub(super) async fn compliance(State(s): State<AppState>, v: Viewer, uri: Uri) -
                     let points: Vec<(String, f64)> = r
                         .trend
                         .iter()
-                        .map(|t| (t.at.strftime("%m-%d").to_string(), t.patched_percent))
+                        .map(|t| (t.at.strftime("%d %b").to_string(), t.patched_percent))
                         .collect();
                     let mttr: Vec<(String, Option<f64>)> =
                         r.mttr.iter().map(|m| (m.severity.clone(), m.mean_days)).collect();

@@ -12,6 +12,8 @@ use ringfence_store::{Audit, DynStore};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
+pub mod demo;
+
 pub const PASSWORD: &str = "correct-horse-battery";
 
 pub struct Tenant {
