@@ -11,6 +11,7 @@ mod admin_appliances;
 mod admin_remediation;
 mod bench;
 mod bench_appliances;
+mod bench_console;
 mod bench_correlate;
 mod bench_dispatch;
 mod bench_evidence;
@@ -238,6 +239,10 @@ enum BenchCommand {
     /// One collector polls 2,000 SNMP appliances (simulated in-process), and sweeps a /22 at
     /// a configured rate.
     Appliances(bench_appliances::ApplianceBenchArgs),
+    /// The dashboard's busiest pages (overview, queue, vulnerabilities, devices, deployments,
+    /// schedule) timed over HTTP on a fleet of 10,000 devices, 1,000,000 findings and
+    /// 100,000 deployments.
+    Console(bench_console::ConsoleBenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -699,6 +704,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Dispatch(args)) => {
             init_logs(Some("warn"));
             bench_dispatch::run(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Console(args)) => {
+            init_logs(Some("warn"));
+            bench_console::run(args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Appliances(args)) => {

@@ -102,7 +102,17 @@ impl Engine {
             .map(|d| (d.organization_id, d.cve_id, d.product))
             .collect();
         let mut overdue: HashMap<OrganizationId, (i64, HashSet<String>)> = HashMap::new();
+        // Open findings, critical ones and KEV ones, by organization.
+        let mut open: HashMap<OrganizationId, (i64, i64, i64)> = HashMap::new();
         for g in self.store.open_finding_groups(&scope).await? {
+            let o = open.entry(g.organization_id.clone()).or_default();
+            o.0 += g.findings;
+            if g.severity == "critical" {
+                o.1 += g.findings;
+            }
+            if g.kev_due.is_some() {
+                o.2 += g.findings;
+            }
             if decided.contains(&(g.organization_id.clone(), g.cve_id.clone(), g.product.clone())) {
                 continue;
             }
@@ -129,6 +139,7 @@ impl Engine {
             .iter()
             .map(|o| {
                 let f = figures.get(&o.id).cloned().unwrap_or_default();
+                let (open_findings, open_critical, open_kev) = open.get(&o.id).copied().unwrap_or_default();
                 let (overdue_findings, cves) = overdue.remove(&o.id).unwrap_or_default();
                 let fully_patched = (f.devices - f.devices_exposed).max(0);
                 let window = windows.get(&o.id);
@@ -139,9 +150,9 @@ impl Engine {
                     devices: f.devices,
                     fully_patched,
                     patched_percent: percent(fully_patched, f.devices),
-                    open_findings: f.open_findings,
-                    open_critical: f.open_critical,
-                    open_kev: f.open_kev,
+                    open_findings,
+                    open_critical,
+                    open_kev,
                     overdue_findings,
                     overdue_cves: cves.len() as i64,
                     failed_24h: f.failed_recently,

@@ -70,9 +70,6 @@ pub struct OrgFigures {
     pub devices: i64,
     /// Devices with at least one open finding.
     pub devices_exposed: i64,
-    pub open_findings: i64,
-    pub open_critical: i64,
-    pub open_kev: i64,
     /// Deployments that failed since the time asked for.
     pub failed_recently: i64,
     /// Devices with an agent that has not checked in since the time asked for.
@@ -152,8 +149,8 @@ pub trait ReportStore {
     ) -> Result<Vec<ReportFinding>>;
     /// Records a checkpoint; a second one at the same place is ignored.
     async fn save_checkpoint(&self, c: &Checkpoint) -> Result<()>;
-    /// Per organization of the scope: devices, open findings by kind, deployments failed
-    /// since `failed_since`, and devices whose agent was last seen before `seen_since`.
+    /// Per organization of the scope: devices, devices with an open finding, deployments
+    /// failed since `failed_since`, and devices whose agent was last seen before `seen_since`.
     async fn organization_figures(
         &self,
         scope: &Scope,

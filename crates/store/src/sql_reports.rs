@@ -123,23 +123,19 @@ impl ReportStore for This {
         for (o, n) in devices {
             by_org.entry(o).or_default().devices = n;
         }
-        let open: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
-            "SELECT f.organization_id, COUNT(*), COUNT(DISTINCT f.device_id), \
-             SUM(CASE WHEN LOWER(c.severity) = 'critical' THEN 1 ELSE 0 END), COUNT(k.cve_id) \
-             FROM findings f LEFT JOIN cves c ON c.id = f.cve_id LEFT JOIN kev k ON k.cve_id = f.cve_id \
-             WHERE f.partner_id = $1 AND ($2 IS NULL OR f.organization_id = $2) AND f.resolved_at IS NULL \
-             GROUP BY f.organization_id",
+        // Devices with an open finding, from the covering index alone; the counts by kind
+        // come from `open_finding_groups`, which joins the CVE facts once per group.
+        let exposed: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT organization_id, COUNT(DISTINCT device_id) FROM findings \
+             WHERE partner_id = $1 AND resolved_at IS NULL AND ($2 IS NULL OR organization_id = $2) \
+             GROUP BY organization_id",
         )
         .bind(partner)
         .bind(org)
         .fetch_all(&self.pool)
         .await?;
-        for (o, findings, devices, critical, kev) in open {
-            let e = by_org.entry(o).or_default();
-            e.open_findings = findings;
-            e.devices_exposed = devices;
-            e.open_critical = critical;
-            e.open_kev = kev;
+        for (o, devices) in exposed {
+            by_org.entry(o).or_default().devices_exposed = devices;
         }
         let failed: Vec<(String, i64)> = sqlx::query_as(
             "SELECT organization_id, COUNT(*) FROM deployments WHERE partner_id = $1 \
@@ -178,12 +174,14 @@ impl ReportStore for This {
 
     async fn open_finding_groups(&self, scope: &Scope) -> Result<Vec<OpenFindingGroup>> {
         const HOUR: i64 = 3_600_000_000;
+        // Grouped on the findings first, then joined to the CVE facts once per group.
         let rows: Vec<(String, String, String, Option<String>, Option<String>, i64, i64, i64)> = sqlx::query_as(
-            "SELECT f.organization_id, f.cve_id, f.product, LOWER(c.severity), k.due_date, \
-             MIN(f.first_detected) / 3600000000, COUNT(*), COUNT(DISTINCT f.device_id) \
-             FROM findings f LEFT JOIN cves c ON c.id = f.cve_id LEFT JOIN kev k ON k.cve_id = f.cve_id \
-             WHERE f.partner_id = $1 AND ($2 IS NULL OR f.organization_id = $2) AND f.resolved_at IS NULL \
-             GROUP BY f.organization_id, f.cve_id, f.product, LOWER(c.severity), k.due_date, f.first_detected / 3600000000",
+            "SELECT g.organization_id, g.cve_id, g.product, LOWER(c.severity), k.due_date, g.detected, g.n, g.devices \
+             FROM (SELECT organization_id, cve_id, product, MIN(first_detected) / 3600000000 AS detected, \
+                   COUNT(*) AS n, COUNT(DISTINCT device_id) AS devices FROM findings \
+                   WHERE partner_id = $1 AND resolved_at IS NULL AND ($2 IS NULL OR organization_id = $2) \
+                   GROUP BY organization_id, cve_id, product, first_detected / 3600000000) g \
+             LEFT JOIN cves c ON c.id = g.cve_id LEFT JOIN kev k ON k.cve_id = g.cve_id",
         )
         .bind(scope.partner_id.as_str())
         .bind(org_scope(scope))

@@ -108,6 +108,7 @@ struct DeploymentsPage {
     all_count: usize,
     hours: String,
     update: String,
+    truncated: bool,
 }
 
 impl DeploymentsPage {
@@ -200,6 +201,8 @@ pub(super) async fn deployments(State(s): State<AppState>, v: Viewer, uri: Uri) 
         .filter(|(_, n)| *n > 0)
         .collect();
     let all_count = all.len();
+    // The view reads at most 10,000 deployments, newest first; a wider one says so.
+    let truncated = all_count >= 10_000;
     let names: std::collections::HashMap<OrganizationId, String> =
         orgs.iter().map(|o| (o.id.clone(), o.name.to_string())).collect();
     let rows: Vec<(DeploymentRecord, String)> = all
@@ -267,6 +270,7 @@ pub(super) async fn deployments(State(s): State<AppState>, v: Viewer, uri: Uri) 
         all_count,
         hours,
         update,
+        truncated,
     })
 }
 

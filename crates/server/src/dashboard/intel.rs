@@ -1,7 +1,7 @@
 //! Dashboard pages of vulnerabilities, software and alerts, and the findings and software
 //! sections of the device page.
 
-use super::list::ListState;
+use super::list::{Key, ListState};
 use super::{CsrfForm, Layout, StaffViewer, Viewer, done, layout, msg, render, viewer_error};
 use crate::AppState;
 use crate::extract::parse_query;
@@ -179,28 +179,51 @@ pub(super) async fn vulnerability(
 struct SoftwarePage {
     layout: Layout,
     titles: Vec<TitleSummary>,
-    search: String,
+    list: ListState,
+    /// The search matched more titles than one read holds.
+    capped: bool,
 }
 
-#[derive(Deserialize, Default)]
-struct SearchParams {
-    search: Option<String>,
-    #[allow(dead_code)]
-    error: Option<String>,
-    #[allow(dead_code)]
-    notice: Option<String>,
-}
+const SOFTWARE_COLUMNS: [&str; 5] = ["name", "version", "kind", "vendor", "devices"];
+/// Titles one software view reads (the search narrows it).
+const SOFTWARE_READ: i64 = 1000;
 
+/// Software titles across the fleet: search, sort by any column, pages and CSV.
 pub(super) async fn software(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
-    let q: SearchParams = parse_query(uri.query().unwrap_or("")).unwrap_or_default();
-    match s.engine.software(&v.0.principal, q.search.as_deref(), 500).await {
-        Ok(titles) => render(SoftwarePage {
-            layout: layout(&v, "Software", "software", &uri),
-            titles,
-            search: q.search.unwrap_or_default(),
-        }),
-        Err(e) => viewer_error(&v, &uri, e),
+    let mut list =
+        match ListState::read("/software", uri.query().unwrap_or(""), &SOFTWARE_COLUMNS, "devices", true) {
+            Ok(l) => l,
+            Err(e) => return viewer_error(&v, &uri, EngineError::Invalid(e)),
+        };
+    let search = Some(list.filter("search").to_owned()).filter(|s| !s.is_empty());
+    let titles = match s.engine.software(&v.0.principal, search.as_deref(), SOFTWARE_READ).await {
+        Ok(t) => t,
+        Err(e) => return viewer_error(&v, &uri, e),
+    };
+    let capped = titles.len() as i64 >= SOFTWARE_READ;
+    let titles = list.page_of(titles, |t, col| match col {
+        "name" => Key::from(t.name.as_str()),
+        "version" => Key::from(t.version.as_str()),
+        "kind" => Key::from(t.kind.as_str()),
+        "vendor" => Key::from(t.vendor.clone().unwrap_or_default()),
+        _ => Key::from(t.devices),
+    });
+    if list.csv {
+        return super::list::csv_response(
+            "software",
+            &["name", "version", "kind", "vendor", "devices"],
+            titles.iter().map(|t| {
+                vec![
+                    t.name.clone(),
+                    t.version.clone(),
+                    t.kind.clone(),
+                    t.vendor.clone().unwrap_or_default(),
+                    t.devices.to_string(),
+                ]
+            }),
+        );
     }
+    render(SoftwarePage { layout: layout(&v, "Software", "software", &uri), titles, list, capped })
 }
 
 #[derive(Template)]
@@ -208,11 +231,20 @@ pub(super) async fn software(State(s): State<AppState>, v: Viewer, uri: Uri) -> 
 struct AlertsPage {
     layout: Layout,
     alerts: Vec<Alert>,
+    list: ListState,
+    unread: usize,
     feeds: Vec<ringfence_engine::store::FeedRun>,
     stored: Vec<(String, i64)>,
 }
 
+const ALERT_COLUMNS: [&str; 4] = ["at", "kind", "cve", "devices"];
+
+/// Alerts, newest first, filtered by kind and read state, sorted, paged and exported.
 pub(super) async fn alerts(State(s): State<AppState>, StaffViewer(v): StaffViewer, uri: Uri) -> Response {
+    let mut list = match ListState::read("/alerts", uri.query().unwrap_or(""), &ALERT_COLUMNS, "at", true) {
+        Ok(l) => l,
+        Err(e) => return viewer_error(&v, &uri, EngineError::Invalid(e)),
+    };
     let p = &v.0.principal;
     let result = async {
         let alerts = s.engine.alerts(p).await?;
@@ -220,12 +252,41 @@ pub(super) async fn alerts(State(s): State<AppState>, StaffViewer(v): StaffViewe
         Ok::<_, EngineError>((alerts, feeds, stored))
     }
     .await;
-    match result {
-        Ok((alerts, feeds, stored)) => {
-            render(AlertsPage { layout: layout(&v, "Alerts", "alerts", &uri), alerts, feeds, stored })
-        }
-        Err(e) => viewer_error(&v, &uri, e),
+    let (alerts, feeds, stored) = match result {
+        Ok(x) => x,
+        Err(e) => return viewer_error(&v, &uri, e),
+    };
+    let unread = alerts.iter().filter(|a| a.read_at.is_none()).count();
+    let kind = list.filter("kind").to_owned();
+    let only_unread = list.filter("state") == "unread";
+    let alerts: Vec<Alert> = alerts
+        .into_iter()
+        .filter(|a| kind.is_empty() || a.kind == kind)
+        .filter(|a| !only_unread || a.read_at.is_none())
+        .collect();
+    let alerts = list.page_of(alerts, |a, col| match col {
+        "kind" => Key::from(a.kind.as_str()),
+        "cve" => Key::from(a.cve_id.as_str()),
+        "devices" => Key::from(a.devices),
+        _ => Key::from(a.at),
+    });
+    if list.csv {
+        return super::list::csv_response(
+            "alerts",
+            &["at (UTC)", "kind", "cve", "devices", "message", "read"],
+            alerts.iter().map(|a| {
+                vec![
+                    short(&a.at),
+                    a.kind.clone(),
+                    a.cve_id.clone(),
+                    a.devices.to_string(),
+                    a.message.clone(),
+                    a.read_at.map(|t| short(&t)).unwrap_or_default(),
+                ]
+            }),
+        );
     }
+    render(AlertsPage { layout: layout(&v, "Alerts", "alerts", &uri), alerts, list, unread, feeds, stored })
 }
 
 #[derive(Deserialize)]

@@ -192,6 +192,8 @@ pub(super) async fn run_rules(
 struct ApprovalsPage {
     layout: Layout,
     approvals: Vec<ApprovalRecord>,
+    list: super::list::ListState,
+    orgs: Vec<Organization>,
     /// Policy names by id, to name the rule behind an approval.
     policies: Vec<(String, String)>,
     org_names: std::collections::HashMap<String, String>,
@@ -209,30 +211,84 @@ impl ApprovalsPage {
     fn org(&self, id: &Option<OrganizationId>) -> String {
         match id {
             None => "all organizations".into(),
-            Some(o) => self.org_names.get(o.as_str()).cloned().unwrap_or_else(|| o.to_string()),
+            Some(o) => self
+                .org_names
+                .get(o.as_str())
+                .cloned()
+                .unwrap_or_else(|| "a client no longer in your scope".into()),
         }
     }
 }
 
 pub(super) async fn approvals(State(s): State<AppState>, StaffViewer(v): StaffViewer, uri: Uri) -> Response {
+    use super::list::{Key, ListState};
+    let mut list = match ListState::read(
+        "/approvals",
+        uri.query().unwrap_or(""),
+        &["at", "update", "decision", "client"],
+        "at",
+        true,
+    ) {
+        Ok(l) => l,
+        Err(e) => return viewer_error(&v, &uri, EngineError::Invalid(e)),
+    };
     let p = &v.0.principal;
     let result = async {
-        let approvals = s.engine.approvals(p, 500).await?;
+        let approvals = s.engine.approvals(p, 5000).await?;
         let orgs = s.engine.organizations(p).await?;
         let policies = s.engine.policies(p).await?.into_iter().map(|x| (x.id, x.name)).collect();
         Ok::<_, EngineError>((approvals, orgs, policies))
     }
     .await;
-    match result {
-        Ok((approvals, orgs, policies)) => render(ApprovalsPage {
-            layout: layout(&v, "Approvals", "approvals", &uri),
-            approvals,
-            policies,
-            org_names: orgs.into_iter().map(|o| (o.id.to_string(), o.name.to_string())).collect(),
-            can_approve: p.allows(Permission::Approve),
-        }),
-        Err(e) => viewer_error(&v, &uri, e),
+    let (approvals, orgs, policies) = match result {
+        Ok(x) => x,
+        Err(e) => return viewer_error(&v, &uri, e),
+    };
+    let org_names: std::collections::HashMap<String, String> =
+        orgs.iter().map(|o| (o.id.to_string(), o.name.to_string())).collect();
+    let decision = list.filter("decision").to_owned();
+    let client = list.filter("organization_id").to_owned();
+    let search = list.filter("search").to_lowercase();
+    let approvals: Vec<ApprovalRecord> = approvals
+        .into_iter()
+        .filter(|a| decision.is_empty() || a.decision == decision)
+        .filter(|a| client.is_empty() || a.organization_id.as_ref().is_none_or(|o| o.as_str() == client))
+        .filter(|a| search.is_empty() || a.product.to_lowercase().contains(&search))
+        .collect();
+    let approvals = list.page_of(approvals, |a, col| match col {
+        "update" => Key::from(format!("{} {}", a.product, a.version)),
+        "decision" => Key::from(a.decision.as_str()),
+        "client" => Key::from(
+            a.organization_id.as_ref().and_then(|o| org_names.get(o.as_str())).cloned().unwrap_or_default(),
+        ),
+        _ => Key::from(a.created_at),
+    });
+    let page = ApprovalsPage {
+        layout: layout(&v, "Approvals", "approvals", &uri),
+        approvals,
+        list,
+        orgs,
+        policies,
+        org_names,
+        can_approve: p.allows(Permission::Approve),
+    };
+    if page.list.csv {
+        return super::list::csv_response(
+            "approvals",
+            &["at (UTC)", "update", "decision", "for", "by", "reason"],
+            page.approvals.iter().map(|a| {
+                vec![
+                    super::intel::short(&a.created_at),
+                    format!("{} {}", a.product, a.version),
+                    a.decision.clone(),
+                    page.org(&a.organization_id),
+                    a.rule.as_deref().map(|r| page.rule(r)).unwrap_or_else(|| a.decided_by.clone()),
+                    a.reason.clone(),
+                ]
+            }),
+        );
     }
+    render(page)
 }
 
 pub(super) async fn confirm(

@@ -171,9 +171,50 @@ struct CompliancePage {
     orgs: Vec<Organization>,
     selected: String,
     sla: SlaOverview,
+    /// The chosen client's overdue and due-soon findings, one row per CVE and product.
+    breached: Vec<DeadlineGroup>,
+    due_soon: Vec<DeadlineGroup>,
     report: Option<ClientReport>,
     trend_svg: String,
     mttr_svg: String,
+}
+
+/// Findings of one CVE and product past (or near) their deadline, with the devices they are on.
+pub(super) struct DeadlineGroup {
+    cve_id: String,
+    product: String,
+    severity: String,
+    kev: bool,
+    /// The earliest deadline of the group.
+    due: Timestamp,
+    hours_left: i64,
+    devices: Vec<(DeviceId, String)>,
+}
+
+fn group_deadlines(items: &[ringfence_engine::reports::SlaItem]) -> Vec<DeadlineGroup> {
+    let mut out: Vec<DeadlineGroup> = Vec::new();
+    for i in items {
+        match out.iter_mut().find(|g| g.cve_id == i.cve_id && g.product == i.product) {
+            Some(g) => {
+                if i.due < g.due {
+                    g.due = i.due;
+                    g.hours_left = i.hours_left;
+                }
+                g.devices.push((i.device_id.clone(), i.hostname.clone()));
+            }
+            None => out.push(DeadlineGroup {
+                cve_id: i.cve_id.clone(),
+                product: i.product.clone(),
+                severity: i.severity.clone(),
+                kev: i.kev,
+                due: i.due,
+                hours_left: i.hours_left,
+                devices: vec![(i.device_id.clone(), i.hostname.clone())],
+            }),
+        }
+    }
+    out.sort_by(|a, b| b.kev.cmp(&a.kev).then(a.due.cmp(&b.due)).then(b.devices.len().cmp(&a.devices.len())));
+    out
 }
 
 /// Deadlines (breached and due soon), the chosen organization's compliance trend and MTTR
@@ -189,7 +230,8 @@ pub(super) async fn compliance(State(s): State<AppState>, v: Viewer, uri: Uri) -
             .filter(|o| !o.is_empty())
             .or_else(|| orgs.first().map(|o| o.id.to_string()))
             .unwrap_or_default();
-        let sla = s.engine.sla_overview(p, q.organization_id.as_deref()).await?;
+        // The deadlines follow the client chosen (the first one until one is).
+        let sla = s.engine.sla_overview(p, Some(selected.as_str()).filter(|x| !x.is_empty())).await?;
         let report = if selected.is_empty() {
             None
         } else {
@@ -221,11 +263,15 @@ pub(super) async fn compliance(State(s): State<AppState>, v: Viewer, uri: Uri) -
                 }
                 None => (String::new(), String::new()),
             };
+            let breached = group_deadlines(&sla.breached);
+            let due_soon = group_deadlines(&sla.due_soon);
             render(CompliancePage {
                 layout: layout(&v, "Compliance", "compliance", &uri),
                 orgs,
                 selected,
                 sla,
+                breached,
+                due_soon,
                 report,
                 trend_svg,
                 mttr_svg,
