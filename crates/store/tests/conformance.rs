@@ -42,6 +42,7 @@ conformance!(
     login_failures_are_counted_per_key,
     batched_inventory_writes_stand_alone,
     deployments_jobs_and_holds,
+    console_figures_and_device_rows,
 );
 
 fn audit() -> Audit {
@@ -795,4 +796,94 @@ async fn deployments_jobs_and_holds(store: Arc<dyn Store>) {
     assert!(store.list_holds(&scope, false).await.unwrap().is_empty());
     // Batched events chain like single ones.
     verify_all(&*store).await;
+}
+
+fn finding(cve: &str, product: &str) -> NewFinding {
+    NewFinding {
+        cve_id: cve.into(),
+        product: product.into(),
+        kind: "application".into(),
+        items: vec![product.into()],
+        installed_version: "1.0".into(),
+        fixed_version: Some("1.1".into()),
+        source: "nvd".into(),
+        rule: "cpe".into(),
+    }
+}
+
+// organization_figures, open_finding_groups, list_device_rows, count_unread_alerts.
+async fn console_figures_and_device_rows(store: Arc<dyn Store>) {
+    let t = tree(&*store, "MSP", "Clinic").await;
+    let other = tree(&*store, "Other MSP", "Elsewhere").await;
+    let scope = Scope::partner(t.partner.id.clone());
+    let second =
+        store.create_device(&audit(), &scope, &new_device(&t.site.id, "ws-02", vec![])).await.unwrap();
+    store.create_device(&audit(), &scope, &new_device(&t.site.id, "ws-03", vec![])).await.unwrap();
+    let now = Timestamp::now();
+    let three = [
+        finding("CVE-2024-0001", "acme:svc"),
+        finding("CVE-2024-0002", "acme:svc"),
+        finding("CVE-2024-0003", "zed:ui"),
+    ];
+    store.sync_findings(&scope, &t.device.id, &three, &[], now).await.unwrap();
+    store.sync_findings(&scope, &second.id, &three[..1], &[], now).await.unwrap();
+    // Another partner's findings are never counted here.
+    let elsewhere = Scope::partner(other.partner.id.clone());
+    store.sync_findings(&elsewhere, &other.device.id, &three, &[], now).await.unwrap();
+    // One deployment failed just now.
+    store.create_deployments(&audit(), &t.partner.id, &[new_deployment(&t, &second.id, 9)]).await.unwrap();
+    let change = DeploymentChange { status: "failed".into(), ..Default::default() };
+    let id = "0190c0de-0000-7000-8000-000000000009";
+    store.transition_deployment(&audit(), &scope, id, &["scheduled"], &change).await.unwrap().unwrap();
+
+    let hour = jiff::SignedDuration::from_hours(1);
+    let figures = store.organization_figures(&scope, now - hour, now - hour).await.unwrap();
+    assert_eq!(figures.len(), 1, "{figures:?}");
+    let f = &figures[0];
+    assert_eq!(f.organization_id.as_ref(), Some(&t.org.id));
+    assert_eq!((f.devices, f.devices_exposed, f.failed_recently, f.offline), (3, 2, 1, 0));
+    // Failures before the time asked for are not counted.
+    let later = store.organization_figures(&scope, now + hour, now).await.unwrap();
+    assert_eq!(later[0].failed_recently, 0);
+
+    let mut groups = store.open_finding_groups(&scope).await.unwrap();
+    groups.sort_by(|a, b| a.cve_id.cmp(&b.cve_id));
+    let summary: Vec<(&str, &str, i64, i64)> =
+        groups.iter().map(|g| (g.cve_id.as_str(), g.product.as_str(), g.findings, g.devices)).collect();
+    assert_eq!(
+        summary,
+        [
+            ("CVE-2024-0001", "acme:svc", 2, 2),
+            ("CVE-2024-0002", "acme:svc", 1, 1),
+            ("CVE-2024-0003", "zed:ui", 1, 1)
+        ]
+    );
+    assert!(groups.iter().all(|g| g.severity == "none" && g.kev_due.is_none() && g.detected <= now));
+
+    let rows = |sort: &str, presence: &str| DeviceRowQuery {
+        devices: DeviceQuery { limit: 10, ..Default::default() },
+        presence: presence.into(),
+        seen_since: Some(now - hour),
+        sort: sort.into(),
+        descending: true,
+    };
+    let by_open = store.list_device_rows(&scope, &rows("open", "")).await.unwrap();
+    assert_eq!(by_open.total, 3);
+    let open: Vec<(&str, i64)> =
+        by_open.items.iter().map(|d| (d.hostname.as_str(), d.open_findings)).collect();
+    assert_eq!(open, [("srv-01", 3), ("ws-02", 1), ("ws-03", 0)]);
+    assert!(by_open.items.iter().all(|d| d.organization == "Clinic" && d.site == "HQ" && !d.has_agent));
+    assert_eq!(store.list_device_rows(&scope, &rows("hostname", "no_agent")).await.unwrap().total, 3);
+    assert_eq!(store.list_device_rows(&scope, &rows("hostname", "offline")).await.unwrap().total, 0);
+    let bad = store.list_device_rows(&scope, &rows("hostname", "sleeping")).await.unwrap_err();
+    assert!(bad.to_string().contains("sleeping"), "{bad}");
+    // A client-scoped caller sees no partner-wide alerts.
+    assert_eq!(
+        store
+            .count_unread_alerts(&Scope::organization(t.partner.id.clone(), t.org.id.clone()))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.count_unread_alerts(&scope).await.unwrap(), 0);
 }
