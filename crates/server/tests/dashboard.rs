@@ -382,3 +382,70 @@ async fn remediation_pages_show_the_queue_policies_and_exceptions_by_role() {
     let (_, exceptions) = page(&tech, "/exceptions").await;
     assert!(exceptions.contains(".NET Framework") && exceptions.contains(&expires), "{exceptions}");
 }
+
+#[tokio::test]
+async fn policies_are_edited_in_fields_and_a_refused_save_keeps_the_draft() {
+    let app = TestApp::spawn(common::Backend::Sqlite).await.unwrap();
+    let admin = app.session("admin@a").await;
+    let target = format!("organization:{}", app.a1.org.id);
+    let base = [
+        ("id", ""),
+        ("name", "Clinic nights"),
+        ("target", target.as_str()),
+        ("priority", "0"),
+        ("locked", ""),
+        ("ring", "1"),
+        ("window_dtstart", "2026-01-06T22:00"),
+        ("window_rrule", "FREQ=WEEKLY;BYDAY=TU"),
+        ("window_duration", "PT3H"),
+        ("reboot", "never"),
+        ("ap_kev", "on"),
+        ("sla_critical", "7"),
+        ("sla_kev_days", "10"),
+        ("settings", "{\"exclusions\": [\"ehr-client\"]}"),
+        ("action", "save"),
+    ];
+    // A deadline of 0 days is refused: the page comes back with everything typed, the field marked.
+    let mut bad = base.to_vec();
+    bad[11] = ("sla_critical", "0");
+    bad.push(("csrf", admin.csrf.as_str()));
+    let heads = app.heads().await;
+    let r = admin.client.post(format!("{}/policies", admin.base)).form(&bad).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let page_html = r.text().await.unwrap();
+    assert!(page_html.contains("sla.critical_days"), "the error names the setting");
+    assert!(
+        page_html.contains("value=\"Clinic nights\"") && page_html.contains("FREQ=WEEKLY;BYDAY=TU"),
+        "the draft is kept"
+    );
+    assert!(
+        page_html.contains(
+            "name=\"sla_critical\" type=\"number\" min=\"1\" max=\"365\" value=\"0\" class=\"invalid\""
+        ),
+        "{page_html}"
+    );
+    assert_eq!(app.heads().await, heads, "nothing is saved");
+
+    // Saved, the fields and the other settings make one policy.
+    let (status, location) = post(&admin, "/policies", &base).await;
+    assert_eq!(status, 303, "{location}");
+    let op = app.engine.operator("test", "Partner A").await.unwrap();
+    let saved =
+        app.engine.policies(&op).await.unwrap().into_iter().find(|p| p.name == "Clinic nights").unwrap();
+    let settings = serde_json::to_value(&saved.settings).unwrap();
+    assert_eq!(
+        settings,
+        serde_json::json!({
+            "ring": 1,
+            "maintenance_windows": [{"dtstart": "2026-01-06T22:00", "rrule": "FREQ=WEEKLY;BYDAY=TU", "duration": "PT3H"}],
+            "reboot": "never",
+            "approval": {"auto_approve": {"kev": true, "ssvc_act": false}},
+            "sla": {"critical_days": 7, "kev_days": 10},
+            "exclusions": ["ehr-client"]
+        })
+    );
+    // Opened again, the common settings are back in their fields and the rest in the JSON.
+    let (_, edit) = page(&admin, &format!("/policies?edit={}", saved.id)).await;
+    assert!(edit.contains("name=\"window_rrule\" value=\"FREQ=WEEKLY;BYDAY=TU\""), "{edit}");
+    assert!(edit.contains("ehr-client") && !edit.contains("&quot;reboot&quot;"), "{edit}");
+}

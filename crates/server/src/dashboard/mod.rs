@@ -26,6 +26,7 @@ mod evidence;
 mod intel;
 mod list;
 mod overview;
+mod policy_form;
 mod remediation;
 mod reports;
 

@@ -447,6 +447,8 @@ struct PoliciesPage {
     can_manage: bool,
     draft: PolicyForm,
     preview: Option<PolicyPreview>,
+    /// The form field a refused save was about ("" for none).
+    invalid: &'static str,
     fields: &'static [(&'static str, &'static str)],
 }
 
@@ -468,7 +470,6 @@ impl PoliciesPage {
 }
 
 #[derive(Deserialize, Default, Clone)]
-#[serde(deny_unknown_fields)]
 pub(super) struct PolicyForm {
     #[serde(default)]
     #[allow(dead_code)]
@@ -481,25 +482,30 @@ pub(super) struct PolicyForm {
     target: String,
     #[serde(default)]
     priority: String,
+    /// The settings the fields below do not cover, as a JSON object.
     #[serde(default)]
     settings: String,
     #[serde(default)]
     locked: String,
     #[serde(default)]
     action: String,
+    #[serde(flatten)]
+    fields: super::policy_form::Fields,
 }
 
 impl PolicyForm {
     /// `target` is `level:id` (`partner:` for the partner).
     fn input(&self) -> Result<proto::PolicyInput, EngineError> {
         let (level, target) = self.target.split_once(':').unwrap_or(("", ""));
-        let settings: serde_json::Value = serde_json::from_str(self.settings.trim()).map_err(|e| {
+        let other = if self.settings.trim().is_empty() { "{}" } else { self.settings.trim() };
+        let other: serde_json::Value = serde_json::from_str(other).map_err(|e| {
             EngineError::Invalid(ValueError::new("settings", format!("is not a JSON object: {e}")))
         })?;
-        let settings = settings
+        let other = other
             .as_object()
             .cloned()
             .ok_or_else(|| EngineError::Invalid(ValueError::new("settings", "must be a JSON object")))?;
+        let settings = super::policy_form::merge(&self.fields, other).map_err(EngineError::Invalid)?;
         let priority = if self.priority.trim().is_empty() {
             0
         } else {
@@ -525,6 +531,7 @@ async fn policies_page(
     uri: &Uri,
     draft: PolicyForm,
     preview: Option<PolicyPreview>,
+    refused: Option<String>,
 ) -> Response {
     let p = &v.0.principal;
     let result = async {
@@ -552,23 +559,66 @@ async fn policies_page(
     }
     .await;
     match result {
-        Ok((policies, targets)) => render(PoliciesPage {
-            layout: layout(v, "Policies", "policies", uri),
-            policies,
-            targets,
-            can_manage: p.allows(Permission::ManagePolicy),
-            draft,
-            preview,
-            fields: ringfence_policy::settings::FIELDS,
-        }),
+        Ok((policies, targets)) => {
+            let mut l = layout(v, "Policies", "policies", uri);
+            let invalid = refused.as_deref().and_then(super::policy_form::field_of).unwrap_or("");
+            let status = if refused.is_some() {
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                axum::http::StatusCode::OK
+            };
+            if refused.is_some() {
+                l.error = refused;
+            }
+            let mut r = render(PoliciesPage {
+                layout: l,
+                policies,
+                targets,
+                can_manage: p.allows(Permission::ManagePolicy),
+                draft,
+                preview,
+                invalid,
+                fields: ringfence_policy::settings::FIELDS,
+            });
+            *r.status_mut() = status;
+            r
+        }
         Err(e) => viewer_error(v, uri, e),
     }
 }
 
 pub(super) async fn policies(State(s): State<AppState>, StaffViewer(v): StaffViewer, uri: Uri) -> Response {
-    let draft =
-        PolicyForm { settings: "{\"ring\": 2}".into(), target: "partner:".into(), ..Default::default() };
-    policies_page(&s, &v, &uri, draft, None).await
+    // `?edit=ID` opens a policy in the form, its common settings in fields.
+    let edit = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "edit")
+        .map(|(_, v)| v.into_owned());
+    let draft = match edit {
+        Some(id) => match s.engine.policy(&v.0.principal, &id).await {
+            Ok(p) => {
+                let stored: serde_json::Map<String, serde_json::Value> =
+                    p.settings.clone().into_iter().collect();
+                let (fields, rest) = super::policy_form::split(&stored);
+                PolicyForm {
+                    id: p.id,
+                    name: p.name,
+                    target: format!("{}:{}", p.level, p.target_id),
+                    priority: p.priority.to_string(),
+                    settings: serde_json::to_string_pretty(&rest).unwrap_or_default(),
+                    locked: p.locked.join(", "),
+                    fields,
+                    ..Default::default()
+                }
+            }
+            Err(e) => return viewer_error(&v, &uri, e),
+        },
+        None => PolicyForm {
+            settings: "{}".into(),
+            target: "partner:".into(),
+            fields: super::policy_form::Fields { ring: "2".into(), ..Default::default() },
+            ..Default::default()
+        },
+    };
+    policies_page(&s, &v, &uri, draft, None, None).await
 }
 
 /// Preview (renders the page with the changes) or save, from one form.
@@ -579,16 +629,17 @@ pub(super) async fn submit_policy(
     CsrfForm(f, _): CsrfForm<PolicyForm>,
 ) -> Response {
     let p = &v.0.principal;
+    // A refused preview or save keeps the draft on the page, the field in question marked.
     let input = match f.input() {
         Ok(i) => i,
-        Err(e) => return done("/policies", Err(msg(e))),
+        Err(e) => return policies_page(&s, &v, &uri, f, None, Some(msg(e))).await,
     };
     let id = Some(f.id.clone()).filter(|i| !i.is_empty());
     if f.action == "preview" {
         let req = proto::PolicyPreviewRequest { id: id.clone(), policy: Some(input) };
         return match s.engine.preview_policy(p, &req).await {
-            Ok(preview) => policies_page(&s, &v, &uri, f, Some(preview)).await,
-            Err(e) => done("/policies", Err(msg(e))),
+            Ok(preview) => policies_page(&s, &v, &uri, f, Some(preview), None).await,
+            Err(e) => policies_page(&s, &v, &uri, f, None, Some(msg(e))).await,
         };
     }
     let saved = match &id {
@@ -597,7 +648,7 @@ pub(super) async fn submit_policy(
     };
     match saved {
         Ok(r) => done("/policies", Ok(format!("policy '{}' saved", r.name))),
-        Err(e) => done("/policies", Err(msg(e))),
+        Err(e) => policies_page(&s, &v, &uri, f, None, Some(msg(e))).await,
     }
 }
 
