@@ -150,6 +150,19 @@ async fn the_consoles_pages_agree_with_the_api_and_show_names_not_identifiers() 
         assert!(schedule.contains(&format!("/deployments/{}", dep["id"].as_str().unwrap())), "{dep}");
     }
 
+    // A CVE's page names the client of each device and where its fix stands.
+    let top = admin.api("/api/v1/vulnerabilities?kev=true&limit=1").await;
+    let cve = top["items"][0]["facts"]["id"].as_str().unwrap().to_owned();
+    let (_, cve_page) = admin.page(&format!("/vulnerabilities/{cve}")).await;
+    let affected = visible_text(&cve_page[cve_page.find("id=\"affected\"").unwrap()..]);
+    assert!(orgs.iter().any(|o| affected.contains(o["name"].as_str().unwrap())), "{affected}");
+    assert!(
+        ["not deployed", "verified", "failed", "scheduled", "running", "no fix yet"]
+            .iter()
+            .any(|s| affected.contains(s)),
+        "{affected}"
+    );
+
     // No deadline falls before its finding was detected.
     let sla = admin.api("/api/v1/sla").await;
     for item in sla["breached"].as_array().unwrap().iter().chain(sla["due_soon"].as_array().unwrap()) {

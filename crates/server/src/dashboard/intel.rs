@@ -148,8 +148,16 @@ pub(super) async fn vulnerabilities(State(s): State<AppState>, v: Viewer, uri: U
 struct VulnerabilityPage {
     layout: Layout,
     facts: CveFacts,
-    open: Vec<FindingRow>,
+    /// Each open finding with its client and where its remediation stands.
+    open: Vec<(FindingRow, String, Remediation)>,
     resolved: Vec<FindingRow>,
+}
+
+/// Where a finding's fix stands on its device: the latest deployment of that software there.
+pub(super) struct Remediation {
+    status: String,
+    deployment_id: Option<String>,
+    when: Option<Timestamp>,
 }
 
 pub(super) async fn vulnerability(
@@ -159,10 +167,44 @@ pub(super) async fn vulnerability(
     Path(cve): Path<String>,
 ) -> Response {
     let p = &v.0.principal;
-    match s.engine.vulnerability(p, &cve).await {
-        Ok((facts, findings)) => {
+    let result = async {
+        let (facts, findings) = s.engine.vulnerability(p, &cve).await?;
+        let orgs = s.engine.organizations(p).await?;
+        // The newest deployments first: the first one seen per device and software is its state.
+        let q = ringfence_proto::DeploymentListQuery { limit: Some(10_000), ..Default::default() };
+        let deployments = s.engine.deployments(p, &q).await?;
+        Ok::<_, EngineError>((facts, findings, orgs, deployments))
+    }
+    .await;
+    match result {
+        Ok((facts, findings, orgs, deployments)) => {
+            let names: std::collections::HashMap<OrganizationId, String> =
+                orgs.into_iter().map(|o| (o.id, o.name.to_string())).collect();
             let (open, resolved): (Vec<_>, Vec<_>) =
                 findings.items.into_iter().partition(|f| f.resolved_at.is_none());
+            let open = open
+                .into_iter()
+                .map(|f| {
+                    let latest = deployments.iter().find(|d| {
+                        d.device_id == f.device_id && d.updates.iter().any(|u| u.product == f.product)
+                    });
+                    let state = match latest {
+                        Some(d) => Remediation {
+                            status: d.status.clone(),
+                            deployment_id: Some(d.id.clone()),
+                            when: Some(d.updated_at),
+                        },
+                        None if f.fixed_version.is_none() => {
+                            Remediation { status: "no fix yet".into(), deployment_id: None, when: None }
+                        }
+                        None => {
+                            Remediation { status: "not deployed".into(), deployment_id: None, when: None }
+                        }
+                    };
+                    let client = names.get(&f.organization_id).cloned().unwrap_or_default();
+                    (f, client, state)
+                })
+                .collect();
             render(VulnerabilityPage {
                 layout: layout(&v, facts.id.clone(), "vulns", &uri),
                 facts,
