@@ -432,13 +432,10 @@ pub async fn rollouts(engine: &Engine, op: &Principal, f: Format) -> anyhow::Res
                 if r.gate == "not_started" {
                     "-".to_string()
                 } else {
+                    // The same counts, in the same words, as the dashboard's Rollouts page.
                     format!(
-                        "{} ok {} failed {} running {} waiting ({})",
-                        r.succeeded,
-                        r.failed,
-                        r.running + r.pending,
-                        r.waiting,
-                        r.gate
+                        "{} ok {} failed {} running {} pending {} waiting ({})",
+                        r.succeeded, r.failed, r.running, r.pending, r.waiting, r.gate
                     )
                 }
             }));
