@@ -289,6 +289,20 @@ async fn remediation_pages_show_the_queue_policies_and_exceptions_by_role() {
     assert!(!filtered.contains("jq →"), "{filtered}");
     let (status, _) = page(&tech, "/queue?sort=sideways").await;
     assert_eq!(status, 400);
+    // Sorted by product, A to Z and turned round; and the same view as CSV.
+    let (_, az) = page(&tech, "/queue?sort=product").await;
+    let (_, za) = page(&tech, "/queue?sort=product&dir=desc").await;
+    let order = |html: &str| -> Vec<String> {
+        html.split("data-product=\"").skip(1).map(|s| s.split('"').next().unwrap().to_owned()).collect()
+    };
+    let mut reversed = order(&za);
+    reversed.reverse();
+    assert!(order(&az).len() > 1 && order(&az) == reversed, "{:?} {:?}", order(&az), order(&za));
+    let csv = tech.client.get(format!("{}/queue?sort=product&format=csv", tech.base)).send().await.unwrap();
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = csv.text().await.unwrap();
+    assert!(csv.starts_with("update,version,classification"), "{csv}");
+    assert!(csv.lines().count() > order(&az).len(), "one line per update and the header: {csv}");
     // Bulk decision through the form, then the history shows it.
     let (status, location) = post(
         &tech,

@@ -40,6 +40,7 @@ pub fn update_key(i: &QueueItem) -> String {
 struct QueuePage {
     layout: Layout,
     items: Vec<QueueItem>,
+    list: super::list::ListState,
     orgs: Vec<Organization>,
     q: proto::QueueQuery,
     organization_id: String,
@@ -65,34 +66,28 @@ const STATUSES: &[&str] = &[
     "mixed",
 ];
 
-#[derive(Deserialize, Default)]
-struct QueueParams {
-    organization_id: Option<String>,
-    status: Option<String>,
-    search: Option<String>,
-    sort: Option<String>,
-    kev: Option<String>,
-    #[allow(dead_code)]
-    error: Option<String>,
-    #[allow(dead_code)]
-    notice: Option<String>,
-}
-
 pub(super) async fn queue(State(s): State<AppState>, StaffViewer(v): StaffViewer, uri: Uri) -> Response {
-    let params: QueueParams = match parse_query(uri.query().unwrap_or("")) {
-        Ok(q) => q,
-        Err(e) => {
-            return viewer_error(&v, &uri, EngineError::Invalid(ValueError::new("query", e.body.message)));
-        }
+    // The engine ranks (risk removed, devices, CVEs or product); the list pages the ranking,
+    // turns it round when asked, and exports the view.
+    let mut list = match super::list::ListState::read(
+        "/queue",
+        uri.query().unwrap_or(""),
+        &["risk", "devices", "cves", "product"],
+        "risk",
+        true,
+    ) {
+        Ok(l) => l,
+        Err(e) => return viewer_error(&v, &uri, EngineError::Invalid(e)),
     };
     let p = &v.0.principal;
-    let nonempty = |s: &Option<String>| s.clone().filter(|s| !s.trim().is_empty());
+    let filter = |k: &str| Some(list.filter(k).to_owned()).filter(|s| !s.trim().is_empty());
+    let kev = list.filter("kev");
     let q = proto::QueueQuery {
-        organization_id: nonempty(&params.organization_id),
-        kev: params.kev.as_deref().map(|k| k == "on" || k == "true"),
-        status: nonempty(&params.status),
-        search: nonempty(&params.search),
-        sort: nonempty(&params.sort),
+        organization_id: filter("organization_id"),
+        kev: (!kev.is_empty()).then(|| kev == "on" || kev == "true"),
+        status: filter("status"),
+        search: filter("search"),
+        sort: Some(list.sort.clone()),
     };
     let result = async {
         let items = s.engine.remediation_queue(p, &q).await?;
@@ -100,21 +95,71 @@ pub(super) async fn queue(State(s): State<AppState>, StaffViewer(v): StaffViewer
         Ok::<_, EngineError>((items, orgs))
     }
     .await;
-    match result {
-        Ok((items, orgs)) => render(QueuePage {
-            layout: layout(&v, "Remediation queue", "queue", &uri),
-            items,
-            orgs,
-            organization_id: q.organization_id.clone().unwrap_or_default(),
-            status: q.status.clone().unwrap_or_default(),
-            search: q.search.clone().unwrap_or_default(),
-            sort: q.sort.clone().unwrap_or_else(|| "risk".into()),
-            q,
-            can_approve: p.allows(Permission::Approve),
-            statuses: STATUSES,
-        }),
-        Err(e) => viewer_error(&v, &uri, e),
+    let (mut items, orgs) = match result {
+        Ok(x) => x,
+        Err(e) => return viewer_error(&v, &uri, e),
+    };
+    // The engine's order is the column's natural one: most first, products A to Z. A sort
+    // chosen without a direction (the filter form's select) keeps it.
+    let natural_desc = list.sort != "product";
+    if !form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).any(|(k, _)| k == "dir") {
+        list.desc = natural_desc;
     }
+    if list.desc != natural_desc {
+        items.reverse();
+    }
+    list.total = items.len() as i64;
+    if list.csv {
+        return super::list::csv_response(
+            "queue",
+            &[
+                "update",
+                "version",
+                "classification",
+                "risk removed",
+                "ssvc",
+                "devices",
+                "organizations",
+                "cves",
+                "kev cves",
+                "status",
+                "detail",
+            ],
+            items.iter().map(|i| {
+                vec![
+                    i.product.clone(),
+                    i.version.clone().unwrap_or_default(),
+                    i.classification.clone(),
+                    i.risk_removed.to_string(),
+                    i.ssvc.clone(),
+                    i.devices.to_string(),
+                    i.organizations.to_string(),
+                    i.cves.join(" "),
+                    i.kev_cves.to_string(),
+                    i.status.clone(),
+                    i.detail.clone(),
+                ]
+            }),
+        );
+    }
+    let items: Vec<QueueItem> = items
+        .into_iter()
+        .skip(usize::try_from(list.offset()).unwrap_or(0))
+        .take(usize::try_from(list.per_page).unwrap_or(50))
+        .collect();
+    render(QueuePage {
+        layout: layout(&v, "Remediation queue", "queue", &uri),
+        items,
+        orgs,
+        organization_id: q.organization_id.clone().unwrap_or_default(),
+        status: q.status.clone().unwrap_or_default(),
+        search: q.search.clone().unwrap_or_default(),
+        sort: list.sort.clone(),
+        list,
+        q,
+        can_approve: p.allows(Permission::Approve),
+        statuses: STATUSES,
+    })
 }
 
 /// The queue's decision; the checked `update` fields repeat and are read from the raw form.
