@@ -128,6 +128,48 @@ impl Engine {
         Ok(events)
     }
 
+    /// The newest events with `seq < before` that `filter` accepts, newest first. The scan
+    /// goes back at most `EVENT_SCAN` events (and stops at `filter.since`), so a filter that
+    /// matches little answers quickly with what it found; `scanned_to` says where it stopped.
+    pub async fn latest_events_where(
+        &self,
+        p: &Principal,
+        before: Option<i64>,
+        limit: i64,
+        filter: &EventFilter,
+    ) -> Result<(Vec<proto::EvidenceEvent>, i64)> {
+        require(p, Permission::ReadEvidence, "read the evidence log")?;
+        let head = self
+            .store()
+            .chain_heads()
+            .await?
+            .into_iter()
+            .find(|(c, ..)| c == p.partner_id.as_str())
+            .map_or(0, |(_, seq, _)| seq);
+        let end = before.unwrap_or(head + 1).clamp(1, head + 1);
+        let mut found = Vec::new();
+        let mut upper = end;
+        while upper > 1 && (found.len() as i64) < limit && end - upper < EVENT_SCAN {
+            let after = upper.saturating_sub(1000).max(1) - 1;
+            let q = proto::EventQuery { after: Some(after), limit: Some(1000) };
+            let mut batch = self.events(p, &q).await?;
+            batch.retain(|e| e.seq < upper);
+            batch.reverse();
+            let past_since = filter.since.is_some_and(|s| {
+                batch.last().is_some_and(|e| e.at.parse::<Timestamp>().is_ok_and(|t| t < s))
+            });
+            found.extend(batch.into_iter().filter(|e| filter.accepts(e)));
+            upper = after + 1;
+            if past_since {
+                // Everything older is before the span asked for.
+                upper = 1;
+                break;
+            }
+        }
+        found.truncate(limit.max(0) as usize);
+        Ok((found, upper))
+    }
+
     /// Verifies the caller's partner's chain.
     pub async fn verify_own_chain(&self, p: &Principal) -> Result<proto::ChainVerification> {
         require(p, Permission::ReadEvidence, "verify the evidence log")?;
@@ -446,4 +488,29 @@ th, td {{ border-bottom: 1px solid #d0d7de; padding: 3px 5px; text-align: left; 
     }
     s.push_str("</table><p>Verify this bundle offline with <code>ringfence evidence verify --bundle FILE</code>.</p></body></html>");
     s
+}
+
+/// Events scanned back at most by one filtered read of the log.
+pub const EVENT_SCAN: i64 = 50_000;
+
+/// Which evidence events a reader wants: an action family (`approval`, `deployment`, …),
+/// part of the actor, one organization, a time span.
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    pub action: Option<String>,
+    pub actor: Option<String>,
+    pub organization_id: Option<String>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+}
+
+impl EventFilter {
+    pub fn accepts(&self, e: &proto::EvidenceEvent) -> bool {
+        let at = e.at.parse::<Timestamp>().ok();
+        self.action.as_deref().is_none_or(|a| e.action == a || e.action.starts_with(&format!("{a}.")))
+            && self.actor.as_deref().is_none_or(|a| e.actor.to_lowercase().contains(&a.to_lowercase()))
+            && self.organization_id.as_deref().is_none_or(|o| e.organization_id.as_deref() == Some(o))
+            && self.since.is_none_or(|s| at.is_some_and(|t| t >= s))
+            && self.until.is_none_or(|u| at.is_some_and(|t| t < u))
+    }
 }

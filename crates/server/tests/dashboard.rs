@@ -175,6 +175,16 @@ async fn auditors_read_the_evidence_page() {
     assert!(html.contains("Hash chain intact"), "{html}");
     // Events read as sentences, with names rather than identifiers.
     assert!(html.contains("signed in") && html.contains("created organization A1"), "{html}");
+    // Filtered to sign-ins, nothing else is listed; a date that is not one is refused.
+    let (status, html) = page(&auditor, "/evidence?action=session").await;
+    assert_eq!(status, 200);
+    let rows = html.split("<tr><td class=\"num\">").skip(1).collect::<Vec<_>>();
+    assert!(!rows.is_empty() && rows.iter().all(|r| r.contains("signed in")), "{html}");
+    let today = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
+    let (_, html) = page(&auditor, &format!("/evidence?action=organization&from={today}&to={today}")).await;
+    assert!(html.contains("created organization A1") && !html.contains("signed in"), "{html}");
+    assert_eq!(page(&auditor, "/evidence?from=yesterday").await.0, 400);
+    assert_eq!(page(&auditor, "/evidence?action=everything").await.0, 400);
     assert!(!html.contains("B1"), "another partner's events are not shown");
     let (status, _) = post(&auditor, "/orgs", &[("name", "Auditor Org")]).await;
     assert_eq!(status, 303);

@@ -31,15 +31,95 @@ struct EvidencePage {
     lines: Vec<Line>,
     verification: Option<proto::ChainVerification>,
     older: Option<String>,
+    params: EvidenceParams,
+    orgs: Vec<Organization>,
+    /// The filtered scan stopped before the start of the log.
+    stopped_at: Option<i64>,
 }
 
+/// The kinds of event a reader filters by, with their names.
+const ACTIONS: [(&str, &str); 14] = [
+    ("approval", "approvals and rejections"),
+    ("exception", "exceptions"),
+    ("organization", "clients"),
+    ("site", "sites"),
+    ("device", "devices"),
+    ("appliance", "appliances"),
+    ("deployment", "deployments"),
+    ("findings", "findings opened and resolved"),
+    ("inventory", "inventories"),
+    ("policy", "policies"),
+    ("session", "sign-ins"),
+    ("rollout", "halts"),
+    ("report", "reports"),
+    ("user", "users"),
+];
+
 #[derive(Deserialize, Default)]
-struct EvidenceParams {
+pub(super) struct EvidenceParams {
     before: Option<i64>,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    organization_id: String,
+    /// YYYY-MM-DD, inclusive.
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
     #[allow(dead_code)]
     error: Option<String>,
     #[allow(dead_code)]
     notice: Option<String>,
+}
+
+impl EvidenceParams {
+    /// The filters as a query string (for the link to older events).
+    fn query(&self) -> String {
+        let mut ser = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("action", &self.action),
+            ("actor", &self.actor),
+            ("organization_id", &self.organization_id),
+            ("from", &self.from),
+            ("to", &self.to),
+        ] {
+            if !v.trim().is_empty() {
+                ser.append_pair(k, v.trim());
+            }
+        }
+        ser.finish()
+    }
+
+    fn filter(&self) -> Result<ringfence_engine::evidence::EventFilter, EngineError> {
+        let day = |field: &str, v: &str, next: bool| -> Result<Option<Timestamp>, EngineError> {
+            let v = v.trim();
+            if v.is_empty() {
+                return Ok(None);
+            }
+            let d: jiff::civil::Date = v.parse().map_err(|_| {
+                EngineError::Invalid(ValueError::new(field, format!("'{v}' is not a date (YYYY-MM-DD)")))
+            })?;
+            let d = if next { d.tomorrow().unwrap_or(d) } else { d };
+            Ok(d.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp()))
+        };
+        if !self.action.is_empty() && !ACTIONS.iter().any(|(a, _)| *a == self.action) {
+            return Err(EngineError::Invalid(ValueError::new(
+                "action",
+                format!("'{}' is not a kind of event", self.action),
+            )));
+        }
+        let opt = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+        Ok(ringfence_engine::evidence::EventFilter {
+            action: opt(&self.action),
+            actor: opt(&self.actor),
+            organization_id: opt(&self.organization_id),
+            since: day("from", &self.from, false)?,
+            until: day("to", &self.to, true)?,
+        })
+    }
 }
 
 /// Names of what events refer to, by id: organizations, sites, groups, devices, policies and
@@ -266,23 +346,43 @@ fn sentence(e: &proto::EvidenceEvent, names: &Names) -> String {
     names.scrub(&s)
 }
 
-/// `/evidence`: the newest events as sentences, 50 a page.
+/// `/evidence`: the newest events as sentences, 50 a page, filtered by kind, actor, client and
+/// dates.
 pub(super) async fn evidence(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
-    let q: EvidenceParams = parse_query(uri.query().unwrap_or("")).unwrap_or_default();
+    let params: EvidenceParams = match parse_query(uri.query().unwrap_or("")) {
+        Ok(q) => q,
+        Err(e) => {
+            return viewer_error(&v, &uri, EngineError::Invalid(ValueError::new("query", e.body.message)));
+        }
+    };
+    let filter = match params.filter() {
+        Ok(f) => f,
+        Err(e) => return viewer_error(&v, &uri, e),
+    };
     let p = &v.0.principal;
     let result = async {
-        let events = s.engine.latest_events(p, q.before, 50).await?;
+        let (events, stopped) = s.engine.latest_events_where(p, params.before, 50, &filter).await?;
         let verification =
             if p.organization_id.is_none() { Some(s.engine.verify_own_chain(p).await?) } else { None };
         let names = Names::of(&s, p).await?;
-        Ok::<_, EngineError>((events, verification, names))
+        let orgs = s.engine.organizations(p).await?;
+        Ok::<_, EngineError>((events, stopped, verification, names, orgs))
     }
     .await;
-    let (events, verification, names) = match result {
+    let (events, stopped, verification, names, orgs) = match result {
         Ok(x) => x,
         Err(e) => return viewer_error(&v, &uri, e),
     };
-    let older = events.last().filter(|e| e.seq > 1).map(|e| format!("/evidence?before={}", e.seq));
+    let filters = params.query();
+    let sep = if filters.is_empty() { "" } else { "&" };
+    let older = match events.last() {
+        Some(e) if events.len() == 50 && e.seq > 1 => {
+            Some(format!("/evidence?before={}{sep}{filters}", e.seq))
+        }
+        _ if stopped > 1 => Some(format!("/evidence?before={stopped}{sep}{filters}")),
+        _ => None,
+    };
+    let stopped_at = (events.len() < 50 && stopped > 1).then_some(stopped);
     let lines = events
         .iter()
         .map(|e| Line {
@@ -292,7 +392,15 @@ pub(super) async fn evidence(State(s): State<AppState>, v: Viewer, uri: Uri) -> 
             sentence: sentence(e, &names),
         })
         .collect();
-    render(EvidencePage { layout: layout(&v, "Evidence log", "evidence", &uri), lines, verification, older })
+    render(EvidencePage {
+        layout: layout(&v, "Evidence log", "evidence", &uri),
+        lines,
+        verification,
+        older,
+        params,
+        orgs,
+        stopped_at,
+    })
 }
 
 #[derive(Template)]
