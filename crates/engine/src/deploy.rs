@@ -1086,6 +1086,30 @@ impl Engine {
         q: &proto::DeploymentListQuery,
     ) -> Result<Vec<DeploymentRecord>> {
         require(p, Permission::Read, "read deployments")?;
+        let query = self.deployment_query(q)?;
+        Ok(self.store.list_deployments(&p.scope(), &query).await?)
+    }
+
+    /// One page of deployments in the order asked for, and how many the request matches by
+    /// status (whatever its status filter), both from the database.
+    pub async fn deployment_page(
+        &self,
+        p: &Principal,
+        q: &proto::DeploymentListQuery,
+        view: &DeploymentPageView<'_>,
+    ) -> Result<(Vec<DeploymentRecord>, Vec<(String, i64)>)> {
+        require(p, Permission::Read, "read deployments")?;
+        let mut query = self.deployment_query(q)?;
+        query.sort = view.sort.to_owned();
+        query.descending = view.descending;
+        query.offset = view.offset.max(0);
+        let counts = self.store.deployment_status_counts(&p.scope(), &query).await?;
+        let rows = self.store.list_deployments(&p.scope(), &query).await?;
+        Ok((rows, counts))
+    }
+
+    /// A deployment list request checked into the store's query.
+    fn deployment_query(&self, q: &proto::DeploymentListQuery) -> Result<DeploymentQuery> {
         let statuses: Vec<String> = q
             .status
             .as_deref()
@@ -1151,8 +1175,9 @@ impl Engine {
             },
             with_log: false,
             limit,
+            ..Default::default()
         };
-        Ok(self.store.list_deployments(&p.scope(), &query).await?)
+        Ok(query)
     }
 
     pub async fn deployment(&self, p: &Principal, id: &str) -> Result<DeploymentRecord> {
@@ -1319,4 +1344,12 @@ impl Engine {
         require(p, Permission::Approve, "clear package holds")?;
         Ok(self.store.clear_hold(&self.audit(p), &p.scope(), id.trim()).await?)
     }
+}
+
+/// The order and page of a deployment list (`deployment_page`).
+pub struct DeploymentPageView<'a> {
+    /// changed, device, client, kind, ring, window or status.
+    pub sort: &'a str,
+    pub descending: bool,
+    pub offset: i64,
 }

@@ -177,6 +177,12 @@ fn pct(part: u64, whole: u64) -> f64 {
     if whole == 0 { 100.0 } else { (part as f64 * 1000.0 / whole as f64).round() / 10.0 }
 }
 
+/// A report's period as people read it, its last day included ("2026-11-01 – 2026-11-30"):
+/// the one way every page, the CSV and the PDF print it.
+pub fn period_label(start: Timestamp, end: Timestamp) -> String {
+    format!("{} – {}", day(start), day(end - SignedDuration::from_micros(1)))
+}
+
 fn day(t: Timestamp) -> String {
     t.strftime("%Y-%m-%d").to_string()
 }
@@ -782,7 +788,7 @@ pub fn report_html(r: &ClientReport, logo: Option<&str>) -> String {
             )
         }
     };
-    let period = format!("{} – {}", day(r.period_start), day(r.period_end - SignedDuration::from_micros(1)));
+    let period = period_label(r.period_start, r.period_end);
     h.push_str(&format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{org} patch report {period}</title>
 <style>

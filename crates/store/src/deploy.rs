@@ -123,6 +123,12 @@ pub struct DeploymentQuery {
     pub with_log: bool,
     /// Newest first, at most this many (0: no limit).
     pub limit: i64,
+    /// Rows skipped first (ignored with `product`, whose exact match is checked after reading).
+    pub offset: i64,
+    /// The order: empty for newest created first; or changed, device, client, kind, ring,
+    /// window or status, turned round by `descending`.
+    pub sort: String,
+    pub descending: bool,
 }
 
 /// A move of a deployment to a new status.
@@ -221,6 +227,12 @@ pub trait DeploymentStore: Send + Sync {
         new: &[NewDeployment],
     ) -> Result<Vec<String>>;
     async fn list_deployments(&self, scope: &Scope, q: &DeploymentQuery) -> Result<Vec<DeploymentRecord>>;
+    /// How many deployments `q` matches, by status, whatever its `statuses` say.
+    async fn deployment_status_counts(
+        &self,
+        scope: &Scope,
+        q: &DeploymentQuery,
+    ) -> Result<Vec<(String, i64)>>;
     async fn get_deployment(&self, scope: &Scope, id: &str) -> Result<DeploymentRecord>;
     /// Moves a deployment that is in one of `from` to `change.status` with its event
     /// (`deployment.<status>`); `None` when it is not in one of `from` (the move happened

@@ -285,17 +285,33 @@ impl DeploymentStore for This {
 
     async fn list_deployments(&self, scope: &Scope, q: &DeploymentQuery) -> Result<Vec<DeploymentRecord>> {
         let statuses = serde_json::to_string(&q.statuses).unwrap_or_else(|_| "[]".into());
+        let dir = if q.descending { "DESC" } else { "ASC" };
+        let order = match q.sort.as_str() {
+            "changed" => format!("x.updated_at {dir}"),
+            "device" => format!("d.hostname {dir}"),
+            "client" => format!("o.name {dir}"),
+            "kind" => format!("x.kind {dir}"),
+            "ring" => format!("x.ring {dir}"),
+            "window" => format!("x.window_start {dir}"),
+            "status" => format!("x.status {dir}"),
+            _ => "x.created_at DESC".to_owned(),
+        };
+        // With a product, the limit is applied after the exact check below.
+        let page = match (q.limit > 0 && q.product.is_none(), q.offset > 0 && q.product.is_none()) {
+            (true, true) => format!(" LIMIT {} OFFSET {}", q.limit, q.offset),
+            (true, false) => format!(" LIMIT {}", q.limit),
+            _ => String::new(),
+        };
         let sql = format!(
             "SELECT {} FROM deployments x JOIN devices d ON d.id = x.device_id \
+             JOIN organizations o ON o.id = x.organization_id \
              WHERE x.partner_id = $1 AND ($2 IS NULL OR x.organization_id = $2) \
              AND ($3 IS NULL OR x.organization_id = $3) AND ($4 IS NULL OR x.device_id = $4) \
              AND ($5 = '[]' OR x.status IN (SELECT value FROM {})) AND ($6 IS NULL OR x.kind = $6) \
              AND ($7 IS NULL OR x.updates LIKE $7) AND ($8 IS NULL OR x.created_at >= $8) \
-             AND ($9 IS NULL OR x.updated_at >= $9) ORDER BY x.created_at DESC, x.id DESC{}",
+             AND ($9 IS NULL OR x.updated_at >= $9) ORDER BY {order}, x.id DESC{page}",
             if q.with_log { DEPLOYMENT_COLS } else { DEPLOYMENT_LIST_COLS },
             json_texts!(5),
-            // With a product, the limit is applied after the exact check below.
-            if q.limit > 0 && q.product.is_none() { format!(" LIMIT {}", q.limit) } else { String::new() }
         );
         // A coarse text filter first; the exact product and version are checked below.
         // `%` and `_` in a name only widen the match; the exact product is checked below.
@@ -326,6 +342,29 @@ impl DeploymentStore for This {
             }
         }
         Ok(out)
+    }
+
+    async fn deployment_status_counts(&self, scope: &Scope, q: &DeploymentQuery) -> Result<Vec<(String, i64)>> {
+        let like = q.product.as_ref().map(|(p, _)| format!("%{p}%"));
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT x.status, COUNT(*) FROM deployments x \
+             WHERE x.partner_id = $1 AND ($2 IS NULL OR x.organization_id = $2) \
+             AND ($3 IS NULL OR x.organization_id = $3) AND ($4 IS NULL OR x.device_id = $4) \
+             AND ($5 IS NULL OR x.kind = $5) AND ($6 IS NULL OR x.updates LIKE $6) \
+             AND ($7 IS NULL OR x.created_at >= $7) AND ($8 IS NULL OR x.updated_at >= $8) \
+             GROUP BY x.status",
+        )
+        .bind(scope.partner_id.as_str())
+        .bind(org_scope(scope))
+        .bind(q.organization_id.as_ref().map(OrganizationId::as_str))
+        .bind(q.device_id.as_ref().map(DeviceId::as_str))
+        .bind(q.kind.as_deref())
+        .bind(like)
+        .bind(q.since.map(us))
+        .bind(q.changed_since.map(us))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
     }
 
     async fn get_deployment(&self, scope: &Scope, id: &str) -> Result<DeploymentRecord> {

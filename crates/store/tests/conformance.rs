@@ -877,6 +877,17 @@ async fn console_figures_and_device_rows(store: Arc<dyn Store>) {
     assert_eq!(store.list_device_rows(&scope, &rows("hostname", "offline")).await.unwrap().total, 0);
     let bad = store.list_device_rows(&scope, &rows("hostname", "sleeping")).await.unwrap_err();
     assert!(bad.to_string().contains("sleeping"), "{bad}");
+    // Deployments: counted by status whatever the status filter, sorted and paged.
+    let recent = DeploymentQuery {
+        statuses: vec!["verified".into()],
+        changed_since: Some(now - hour),
+        ..Default::default()
+    };
+    assert_eq!(store.deployment_status_counts(&scope, &recent).await.unwrap(), [("failed".to_owned(), 1)]);
+    let by_device = DeploymentQuery { sort: "device".into(), limit: 10, ..Default::default() };
+    assert_eq!(store.list_deployments(&scope, &by_device).await.unwrap().len(), 1);
+    let past_the_end = DeploymentQuery { offset: 1, ..by_device };
+    assert!(store.list_deployments(&scope, &past_the_end).await.unwrap().is_empty());
     // A client-scoped caller sees no partner-wide alerts.
     assert_eq!(
         store

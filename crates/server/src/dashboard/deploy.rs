@@ -175,16 +175,6 @@ pub(super) async fn deployments(State(s): State<AppState>, v: Viewer, uri: Uri) 
         limit: Some(10_000),
     };
     let status = params.status.clone().unwrap_or_default();
-    let result = async {
-        let all = s.engine.deployments(p, &q).await?;
-        let orgs = s.engine.organizations(p).await?;
-        Ok::<_, EngineError>((all, orgs))
-    }
-    .await;
-    let (all, orgs) = match result {
-        Ok(x) => x,
-        Err(e) => return viewer_error(&v, &uri, e),
-    };
     if !status.is_empty() && !status.split(',').all(|s| STATUSES.contains(&s.trim())) {
         return viewer_error(
             &v,
@@ -195,33 +185,78 @@ pub(super) async fn deployments(State(s): State<AppState>, v: Viewer, uri: Uri) 
             )),
         );
     }
-    let counts: Vec<(&'static str, usize)> = STATUSES
-        .iter()
-        .map(|st| (*st, all.iter().filter(|d| d.status == *st).count()))
-        .filter(|(_, n)| *n > 0)
-        .collect();
-    let all_count = all.len();
-    // The view reads at most 10,000 deployments, newest first; a wider one says so.
-    let truncated = all_count >= 10_000;
+    let orgs = match s.engine.organizations(p).await {
+        Ok(o) => o,
+        Err(e) => return viewer_error(&v, &uri, e),
+    };
     let names: std::collections::HashMap<OrganizationId, String> =
         orgs.iter().map(|o| (o.id.clone(), o.name.to_string())).collect();
-    let rows: Vec<(DeploymentRecord, String)> = all
-        .into_iter()
-        .filter(|d| status.is_empty() || status.split(',').any(|s| s.trim() == d.status))
-        .map(|d| {
-            let org = names.get(&d.organization_id).cloned().unwrap_or_default();
-            (d, org)
-        })
-        .collect();
-    let rows = list.page_of(rows, |(d, org), col| match col {
-        "device" => Key::from(d.hostname.as_str()),
-        "client" => Key::from(org.as_str()),
-        "kind" => Key::from(d.kind.as_str()),
-        "ring" => Key::from(i64::from(d.ring)),
-        "window" => Key::from(d.window_start),
-        "status" => Key::from(d.status.as_str()),
-        _ => Key::from(d.updated_at),
-    });
+    let named = |d: DeploymentRecord| {
+        let org = names.get(&d.organization_id).cloned().unwrap_or_default();
+        (d, org)
+    };
+    let (rows, counts, truncated): (Vec<(DeploymentRecord, String)>, Vec<(&'static str, usize)>, bool) = if q
+        .product
+        .is_some()
+    {
+        // One update's deployments (from Rollouts): few, and matched exactly after reading,
+        // so they are sorted and paged here.
+        let all = match s.engine.deployments(p, &q).await {
+            Ok(a) => a,
+            Err(e) => return viewer_error(&v, &uri, e),
+        };
+        let counts = STATUSES
+            .iter()
+            .map(|st| (*st, all.iter().filter(|d| d.status == *st).count()))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        let truncated = all.len() >= 10_000;
+        let rows: Vec<(DeploymentRecord, String)> = all
+            .into_iter()
+            .filter(|d| status.is_empty() || status.split(',').any(|s| s.trim() == d.status))
+            .map(named)
+            .collect();
+        let rows = list.page_of(rows, |(d, org), col| match col {
+            "device" => Key::from(d.hostname.as_str()),
+            "client" => Key::from(org.as_str()),
+            "kind" => Key::from(d.kind.as_str()),
+            "ring" => Key::from(i64::from(d.ring)),
+            "window" => Key::from(d.window_start),
+            "status" => Key::from(d.status.as_str()),
+            _ => Key::from(d.updated_at),
+        });
+        (rows, counts, truncated)
+    } else {
+        // Sorted, counted and paged by the database.
+        let q = proto::DeploymentListQuery {
+            status: Some(status.clone()).filter(|s| !s.is_empty()),
+            limit: Some(if list.csv { 10_000 } else { list.per_page }),
+            ..q.clone()
+        };
+        let view = ringfence_engine::deploy::DeploymentPageView {
+            sort: &list.sort,
+            descending: list.desc,
+            offset: if list.csv { 0 } else { list.offset() },
+        };
+        let (page, by_status) = match s.engine.deployment_page(p, &q, &view).await {
+            Ok(x) => x,
+            Err(e) => return viewer_error(&v, &uri, e),
+        };
+        let counts: Vec<(&'static str, usize)> = STATUSES
+            .iter()
+            .filter_map(|st| {
+                by_status.iter().find(|(x, _)| x == st).map(|(_, n)| (*st, usize::try_from(*n).unwrap_or(0)))
+            })
+            .collect();
+        list.total = counts
+            .iter()
+            .filter(|(st, _)| status.is_empty() || status.split(',').any(|s| s.trim() == *st))
+            .map(|(_, n)| *n as i64)
+            .sum();
+        let truncated = list.csv && list.total > 10_000;
+        (page.into_iter().map(named).collect(), counts, truncated)
+    };
+    let all_count: usize = counts.iter().map(|(_, n)| n).sum();
     if list.csv {
         return csv_response(
             "deployments",
