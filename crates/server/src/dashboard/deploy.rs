@@ -82,6 +82,11 @@ struct DeploymentParams {
     notice: Option<String>,
 }
 
+/// A deployment with its client's name.
+type Named = (DeploymentRecord, String);
+/// Deployments of the view by status.
+type StatusCounts = Vec<(&'static str, usize)>;
+
 const DEPLOYMENT_COLUMNS: [&str; 7] = ["changed", "device", "client", "kind", "ring", "window", "status"];
 const STATUSES: [&str; 10] = [
     "scheduled",
@@ -195,10 +200,7 @@ pub(super) async fn deployments(State(s): State<AppState>, v: Viewer, uri: Uri) 
         let org = names.get(&d.organization_id).cloned().unwrap_or_default();
         (d, org)
     };
-    let (rows, counts, truncated): (Vec<(DeploymentRecord, String)>, Vec<(&'static str, usize)>, bool) = if q
-        .product
-        .is_some()
-    {
+    let (rows, counts, truncated): (Vec<Named>, StatusCounts, bool) = if q.product.is_some() {
         // One update's deployments (from Rollouts): few, and matched exactly after reading,
         // so they are sorted and paged here.
         let all = match s.engine.deployments(p, &q).await {
