@@ -201,7 +201,25 @@ impl Engine {
         let set = policy_set(&records, &tree, partner.name.as_ref())?;
         let mut seen: HashSet<(OrganizationId, String, String)> = HashSet::new();
         let mut out: HashMap<OrganizationId, (Timestamp, String)> = HashMap::new();
+        // Devices placed alike (organization, site, groups, zone) with no policy of their own
+        // share their effective settings: each placement is merged once.
+        let own: HashSet<&str> =
+            records.iter().filter(|r| r.level == "device").map(|r| r.target_id.as_str()).collect();
+        let mut placements: HashSet<(String, String, Vec<String>, String)> = HashSet::new();
         for d in &tree.devices {
+            if !own.contains(d.id.as_str()) {
+                let mut groups: Vec<String> = d.group_ids.iter().map(|g| g.to_string()).collect();
+                groups.sort();
+                let key = (
+                    d.organization_id.to_string(),
+                    d.site_id.to_string(),
+                    groups,
+                    d.effective_time_zone.clone(),
+                );
+                if !placements.insert(key) {
+                    continue;
+                }
+            }
             let effective = effective_of(&set, d).unwrap_or_default();
             let Some(f) = effective.get("maintenance_windows") else { continue };
             let tz = d.effective_time_zone.clone();

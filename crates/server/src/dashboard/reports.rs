@@ -29,6 +29,7 @@ struct OrgParams {
 #[template(path = "reports.html")]
 struct ReportsPage {
     layout: Layout,
+    list: super::list::ListState,
     orgs: Vec<Organization>,
     selected: String,
     reports: Vec<ReportListItem>,
@@ -37,7 +38,21 @@ struct ReportsPage {
 }
 
 pub(super) async fn reports(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
-    let q: OrgParams = parse_query(uri.query().unwrap_or("")).unwrap_or_default();
+    use super::list::{Key, ListState};
+    let mut list = match ListState::read(
+        "/reports",
+        uri.query().unwrap_or(""),
+        &["client", "period", "generated"],
+        "generated",
+        true,
+    ) {
+        Ok(l) => l,
+        Err(e) => return viewer_error(&v, &uri, EngineError::Invalid(e)),
+    };
+    let q = OrgParams {
+        organization_id: Some(list.filter("organization_id").to_owned()).filter(|o| !o.is_empty()),
+        ..Default::default()
+    };
     let p = &v.0.principal;
     let result = async {
         let orgs = s.engine.organizations(p).await?;
@@ -58,11 +73,32 @@ pub(super) async fn reports(State(s): State<AppState>, v: Viewer, uri: Uri) -> R
                     (s, n)
                 })
                 .collect();
+            let reports = list.page_of(reports, |r, col| match col {
+                "client" => Key::from(r.organization.as_str()),
+                "period" => Key::from(r.period_start),
+                _ => Key::from(r.generated_at),
+            });
+            if list.csv {
+                return super::list::csv_response(
+                    "reports",
+                    &["client", "period", "generated (UTC)", "by", "delivery"],
+                    reports.iter().map(|r| {
+                        vec![
+                            r.organization.clone(),
+                            ringfence_engine::reports::period_label(r.period_start, r.period_end),
+                            short(&r.generated_at),
+                            r.generated_by.clone(),
+                            r.delivery.clone(),
+                        ]
+                    }),
+                );
+            }
             render(ReportsPage {
                 layout: layout(&v, "Reports", "reports", &uri),
                 selected: q.organization_id.unwrap_or_default(),
                 orgs,
                 reports,
+                list,
                 schedules,
                 can_manage: p.allows(Permission::ManageReports),
             })
