@@ -512,6 +512,86 @@ impl PoliciesPage {
     fn settings(p: &PolicyRecord) -> String {
         serde_json::to_string(&p.settings).unwrap_or_default()
     }
+
+    /// What a policy sets, in a few words per setting.
+    fn summary(p: &PolicyRecord) -> Vec<String> {
+        use serde_json::Value;
+        let n = |v: &Value| v.as_array().map_or(0, Vec::len);
+        let text = |v: Option<&Value>| match v {
+            Some(Value::String(s)) => s.clone(),
+            Some(x) => x.to_string(),
+            None => String::new(),
+        };
+        p.settings
+            .iter()
+            .map(|(k, v)| match k.as_str() {
+                "ring" => format!("ring {v}"),
+                "reboot" => format!("reboot: {}", text(Some(v))),
+                "auto_rollback" => {
+                    if v.as_bool() == Some(true) {
+                        "rolls back on failure".into()
+                    } else {
+                        "no automatic rollback".into()
+                    }
+                }
+                "max_concurrent" => format!("{v} devices at once"),
+                "maintenance_windows" => match v.as_array().map(Vec::as_slice) {
+                    Some([w]) => format!(
+                        "window {} for {} from {}",
+                        text(w.get("rrule")),
+                        text(w.get("duration")),
+                        text(w.get("dtstart")).replace('T', " ")
+                    ),
+                    _ => format!("{} maintenance windows", n(v)),
+                },
+                "business_hours" => format!(
+                    "business hours {} {}–{}",
+                    text(v.get("days")),
+                    text(v.get("start")),
+                    text(v.get("end"))
+                ),
+                "blackouts" => format!("{} blackout(s)", n(v)),
+                "health_checks" => format!("{} health check(s)", n(v)),
+                "exclusions" => format!("{} package(s) never updated", n(v)),
+                "approval" => {
+                    let auto = v.get("auto_approve");
+                    let mut rules = Vec::new();
+                    if auto.and_then(|a| a.get("kev")).and_then(Value::as_bool) == Some(true) {
+                        rules.push("KEV".to_owned());
+                    }
+                    if let Some(c) = auto.and_then(|a| a.get("cvss_at_least")) {
+                        rules.push(format!("CVSS ≥ {c}"));
+                    }
+                    if auto.and_then(|a| a.get("ssvc_act")).and_then(Value::as_bool) == Some(true) {
+                        rules.push("SSVC Act".to_owned());
+                    }
+                    if rules.is_empty() {
+                        "approval rules".into()
+                    } else {
+                        format!("approves {}", rules.join(", "))
+                    }
+                }
+                "sla" => {
+                    let parts: Vec<String> = ["critical_days", "high_days", "medium_days", "kev_days"]
+                        .iter()
+                        .filter_map(|f| {
+                            v.get(*f)
+                                .filter(|x| !x.is_null())
+                                .map(|x| format!("{} {x} d", f.trim_end_matches("_days")))
+                        })
+                        .collect();
+                    format!("deadlines {}", parts.join(", "))
+                }
+                "validation_hours" => format!(
+                    "{} h per ring",
+                    v.as_object()
+                        .map(|o| o.iter().map(|(c, h)| format!("{c} {h}")).collect::<Vec<_>>().join(", "))
+                        .unwrap_or_default()
+                ),
+                other => other.replace('_', " "),
+            })
+            .collect()
+    }
 }
 
 #[derive(Deserialize, Default, Clone)]
