@@ -95,39 +95,6 @@ impl Engine {
             .collect())
     }
 
-    /// The newest events with `seq < before` (all when `before` is absent), newest first.
-    pub async fn latest_events(
-        &self,
-        p: &Principal,
-        before: Option<i64>,
-        limit: i64,
-    ) -> Result<Vec<proto::EvidenceEvent>> {
-        require(p, Permission::ReadEvidence, "read the evidence log")?;
-        let head = self
-            .store()
-            .chain_heads()
-            .await?
-            .into_iter()
-            .find(|(c, ..)| c == p.partner_id.as_str())
-            .map_or(0, |(_, seq, _)| seq);
-        let end = before.unwrap_or(head + 1).clamp(1, head + 1);
-        // Scan back far enough to fill a page even when the caller sees only one
-        // organization's events among many.
-        let mut events = Vec::new();
-        let mut upper = end;
-        while upper > 1 && (events.len() as i64) < limit {
-            let after = upper.saturating_sub(1000).max(1) - 1;
-            let q = proto::EventQuery { after: Some(after), limit: Some(1000) };
-            let mut batch = self.events(p, &q).await?;
-            batch.retain(|e| e.seq < upper);
-            batch.reverse();
-            events.extend(batch);
-            upper = after + 1;
-        }
-        events.truncate(limit.max(0) as usize);
-        Ok(events)
-    }
-
     /// The newest events with `seq < before` that `filter` accepts, newest first. The scan
     /// goes back at most `EVENT_SCAN` events (and stops at `filter.since`), so a filter that
     /// matches little answers quickly with what it found; `scanned_to` says where it stopped.

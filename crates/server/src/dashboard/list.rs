@@ -3,11 +3,12 @@
 //! the current view. A list reads its `ListState` from the query string, sorts and pages its
 //! rows with it, and the template writes headers, pager and export link from it.
 
+use ringfence_engine::charts::esc;
+use ringfence_model::ValueError;
+
 /// The query keys a list owns; everything else in the query string is a filter.
 const OWN_KEYS: [&str; 6] = ["sort", "dir", "page", "format", "error", "notice"];
 pub const PER_PAGE: i64 = 50;
-
-use ringfence_model::ValueError;
 
 pub struct ListState {
     path: String,
@@ -63,22 +64,6 @@ impl From<jiff::Timestamp> for Key {
     fn from(v: jiff::Timestamp) -> Key {
         Key::Num(v.as_second() as f64)
     }
-}
-
-/// Escapes text for HTML content and double-quoted attributes.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 impl ListState {
