@@ -5,7 +5,6 @@
 
 use super::{CsrfForm, Layout, Viewer, done, layout, msg, render, viewer_error};
 use crate::AppState;
-use crate::extract::parse_query;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::Uri;
@@ -51,6 +50,7 @@ pub(super) fn provenance(a: &ringfence_engine::store::ApplianceRecord) -> String
 #[template(path = "appliances.html")]
 struct AppliancesPage {
     layout: Layout,
+    sorting: super::list::ListState,
     orgs: Vec<Organization>,
     sites: Vec<Site>,
     selected: String,
@@ -63,7 +63,21 @@ struct AppliancesPage {
 }
 
 pub(super) async fn appliances(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
-    let q: ListParams = parse_query(uri.query().unwrap_or("")).unwrap_or_default();
+    use super::list::{Key, ListState};
+    let mut sorting = match ListState::read(
+        "/appliances",
+        uri.query().unwrap_or(""),
+        &["exposure", "appliance", "client", "firmware", "findings"],
+        "exposure",
+        false,
+    ) {
+        Ok(l) => l,
+        Err(e) => return viewer_error(&v, &uri, EngineError::Invalid(e)),
+    };
+    let q = ListParams {
+        organization_id: Some(sorting.filter("organization_id").to_owned()).filter(|o| !o.is_empty()),
+        ..Default::default()
+    };
     let p = &v.0.principal;
     let result = async {
         let orgs = s.engine.organizations(p).await?;
@@ -71,15 +85,7 @@ pub(super) async fn appliances(State(s): State<AppState>, v: Viewer, uri: Uri) -
             Some(o) => Some(OrganizationId::parse(o).map_err(|_| EngineError::NotFound("organization"))?),
             None => None,
         };
-        let mut list =
-            s.engine.appliances(p, &ApplianceQuery { organization_id, ..Default::default() }).await?;
-        // KEV first, then the most findings.
-        list.sort_by(|a, b| {
-            b.kev_findings
-                .cmp(&a.kev_findings)
-                .then(b.findings.len().cmp(&a.findings.len()))
-                .then(a.appliance.organization.cmp(&b.appliance.organization))
-        });
+        let list = s.engine.appliances(p, &ApplianceQuery { organization_id, ..Default::default() }).await?;
         let tasks = s.engine.appliance_tasks(p, true).await?;
         let credentials = s.engine.snmp_credentials(p).await?;
         let collectors = s.engine.collectors(p).await?;
@@ -89,24 +95,63 @@ pub(super) async fn appliances(State(s): State<AppState>, v: Viewer, uri: Uri) -
     }
     .await;
     match result {
-        Ok((orgs, list, tasks, credentials, collectors, scans, sites)) => render(AppliancesPage {
-            layout: layout(&v, "Appliances", "appliances", &uri),
-            selected: q.organization_id.unwrap_or_default(),
-            orgs,
-            sites,
-            appliances: list
-                .into_iter()
-                .map(|a| {
-                    let how = provenance(&a.appliance);
-                    (a, how)
-                })
-                .collect(),
-            tasks,
-            credentials,
-            collectors,
-            scans,
-            can_manage: p.allows(Permission::ManageAppliances),
-        }),
+        Ok((orgs, list, tasks, credentials, collectors, scans, sites)) => {
+            // Exposure: KEV findings first, then the most findings.
+            let list = sorting.page_of(list, |a, col| match col {
+                "appliance" => Key::from(a.appliance.hostname.as_str()),
+                "client" => Key::from(a.appliance.organization.as_str()),
+                "firmware" => Key::from(a.appliance.identity.firmware.clone().unwrap_or_default()),
+                "findings" => Key::from(a.findings.len() as i64),
+                _ => Key::Num(-((a.kev_findings as f64) * 1e6 + a.findings.len() as f64)),
+            });
+            if sorting.csv {
+                return super::list::csv_response(
+                    "appliances",
+                    &[
+                        "appliance",
+                        "client",
+                        "site",
+                        "vendor",
+                        "model",
+                        "firmware",
+                        "findings",
+                        "kev findings",
+                    ],
+                    list.iter().map(|a| {
+                        let i = &a.appliance.identity;
+                        vec![
+                            a.appliance.hostname.clone(),
+                            a.appliance.organization.clone(),
+                            a.appliance.site.clone(),
+                            i.vendor.clone().unwrap_or_default(),
+                            i.model.clone().unwrap_or_default(),
+                            i.firmware.clone().unwrap_or_default(),
+                            a.findings.len().to_string(),
+                            a.kev_findings.to_string(),
+                        ]
+                    }),
+                );
+            }
+            render(AppliancesPage {
+                layout: layout(&v, "Appliances", "appliances", &uri),
+                sorting,
+                selected: q.organization_id.unwrap_or_default(),
+                orgs,
+                sites,
+                appliances: list
+                    .into_iter()
+                    .map(|a| {
+                        let how = provenance(&a.appliance);
+                        (a, how)
+                    })
+                    .collect(),
+                tasks,
+                credentials,
+                collectors,
+                scans,
+                can_manage: p.allows(Permission::ManageAppliances),
+            })
+        }
         Err(e) => viewer_error(&v, &uri, e),
     }
 }
