@@ -48,17 +48,37 @@ fn row(measure: &str, mut samples: Vec<Duration>) -> Row {
     }
 }
 
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let tmp = std::env::temp_dir().join(format!("ringfence-bench-{}", std::process::id()));
-    let location = match &args.database_url {
+/// A bench's store: the database at `database_url`, or a new SQLite file in a temporary
+/// folder named after the bench (removed by the bench when it ends).
+pub(crate) async fn bench_store(
+    database_url: Option<&str>,
+    bench: &str,
+) -> anyhow::Result<(std::path::PathBuf, Location, ringfence_store::DynStore)> {
+    let tmp = std::env::temp_dir().join(format!("ringfence-bench-{bench}-{}", std::process::id()));
+    let location = match database_url {
         Some(url) => Location::parse(url),
         None => Location::Sqlite(tmp.join("bench.db")),
     };
     let store = crate::open_store(&location).await?;
-    let engine = Engine::new(store.clone());
-    let name = Name::parse("name", &format!("Bench MSP {}", Timestamp::now().as_millisecond()))?;
-    let partner = store.create_partner(&Audit::new("cli:bench", Timestamp::now()), &name).await?;
+    Ok((tmp, location, store))
+}
+
+/// A new partner named `msp` and the time, and an operator acting for it.
+pub(crate) async fn bench_partner(
+    engine: &Engine,
+    msp: &str,
+) -> anyhow::Result<(ringfence_model::Partner, ringfence_model::Principal)> {
+    let now = Timestamp::now();
+    let name = Name::parse("name", &format!("{msp} {}", now.as_millisecond()))?;
+    let partner = engine.store().create_partner(&Audit::new("cli:bench", now), &name).await?;
     let op = engine.operator("bench", partner.id.as_str()).await?;
+    Ok((partner, op))
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let (tmp, _, store) = bench_store(args.database_url.as_deref(), "tenancy").await?;
+    let engine = Engine::new(store.clone());
+    let (partner, op) = bench_partner(&engine, "Bench MSP").await?;
 
     let per_org = 200;
     let orgs = args.devices.div_ceil(per_org);

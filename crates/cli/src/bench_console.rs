@@ -7,11 +7,9 @@
 use crate::output::{self, Format};
 use clap::Args;
 use ringfence_engine::Engine;
-use ringfence_model::{DeviceId, Name, OrganizationId, Scope, Timestamp};
+use ringfence_model::{DeviceId, OrganizationId, Scope, Timestamp};
 use ringfence_proto as proto;
-use ringfence_store::{
-    Audit, DeployedPackage, DeploymentChange, Location, NewDeployment, NewFinding, NewJob,
-};
+use ringfence_store::{Audit, DeployedPackage, DeploymentChange, NewDeployment, NewFinding, NewJob};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -48,16 +46,9 @@ struct Row {
 const PASSWORD: &str = "bench-console-password";
 
 pub async fn run(args: ConsoleBenchArgs) -> anyhow::Result<()> {
-    let tmp = std::env::temp_dir().join(format!("ringfence-bench-console-{}", std::process::id()));
-    let location = match &args.database_url {
-        Some(url) => Location::parse(url),
-        None => Location::Sqlite(tmp.join("bench.db")),
-    };
-    let store = crate::open_store(&location).await?;
+    let (tmp, _, store) = crate::bench::bench_store(args.database_url.as_deref(), "console").await?;
     let engine = Engine::new(store.clone());
-    let name = Name::parse("name", &format!("Console MSP {}", Timestamp::now().as_millisecond()))?;
-    let partner = store.create_partner(&Audit::new("cli:bench", Timestamp::now()), &name).await?;
-    let op = engine.operator("bench", partner.id.as_str()).await?;
+    let (partner, op) = crate::bench::bench_partner(&engine, "Console MSP").await?;
     let scope = Scope::partner(partner.id.clone());
     let started = Instant::now();
 

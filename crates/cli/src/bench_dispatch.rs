@@ -6,9 +6,9 @@
 
 use clap::Args;
 use ringfence_engine::Engine;
-use ringfence_model::{DeviceId, Name, PartnerId, Timestamp};
+use ringfence_model::{DeviceId, PartnerId, Timestamp};
 use ringfence_proto as proto;
-use ringfence_store::{Audit, DeviceUpdate, Location};
+use ringfence_store::{Audit, DeviceUpdate};
 use serde_json::json;
 use std::time::Instant;
 
@@ -26,19 +26,12 @@ pub async fn run(args: DispatchBenchArgs) -> anyhow::Result<()> {
     if !(1..=200_000).contains(&args.devices) {
         anyhow::bail!(crate::InvalidArgument("--devices must be 1 to 200000".into()));
     }
-    let tmp = std::env::temp_dir().join(format!("ringfence-bench-dispatch-{}", std::process::id()));
-    let location = match &args.database_url {
-        Some(url) => Location::parse(url),
-        None => Location::Sqlite(tmp.join("bench.db")),
-    };
-    let store = crate::open_store(&location).await?;
+    let (tmp, location, store) = crate::bench::bench_store(args.database_url.as_deref(), "dispatch").await?;
     // Seeding a large fleet on PostgreSQL outlasts the default offline threshold: every
     // enrolled agent counts as online for the run.
     let engine = Engine::new(store.clone()).with_offline_after(std::time::Duration::from_secs(24 * 3600));
     let now = Timestamp::now();
-    let name = Name::parse("name", &format!("Dispatch bench {}", now.as_millisecond()))?;
-    let partner = store.create_partner(&Audit::new("cli:bench", now), &name).await?;
-    let op = engine.operator("bench", partner.id.as_str()).await?;
+    let (partner, op) = crate::bench::bench_partner(&engine, "Dispatch bench").await?;
     eprintln!("seeding {} devices on {} …", args.devices, location.redacted());
     let seeded = Instant::now();
     let per_org = 200;

@@ -1118,22 +1118,13 @@ impl Engine {
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
             .collect();
-        const KNOWN: &[&str] = &[
-            "retried",
-            "scheduled",
-            "dispatched",
-            "running",
-            "rebooting",
-            "installed",
-            "verified",
-            "failed",
-            "rolled_back",
-            "missed",
-        ];
-        if let Some(bad) = statuses.iter().find(|s| !KNOWN.contains(&s.as_str())) {
-            return Err(
-                ValueError::new("status", format!("'{bad}' is not one of {}", KNOWN.join(", "))).into()
-            );
+
+        if let Some(bad) = statuses.iter().find(|s| !DEPLOYMENT_STATUSES.contains(&s.as_str())) {
+            return Err(ValueError::new(
+                "status",
+                format!("'{bad}' is not one of {}", DEPLOYMENT_STATUSES.join(", ")),
+            )
+            .into());
         }
         if let Some(k) = q.kind.as_deref().filter(|k| !k.is_empty())
             && k != "install"
@@ -1353,3 +1344,17 @@ pub struct DeploymentPageView<'a> {
     pub descending: bool,
     pub offset: i64,
 }
+
+/// Every status a deployment can be in, in the order of its life (lists count them so).
+pub const DEPLOYMENT_STATUSES: [&str; 10] = [
+    "scheduled",
+    "dispatched",
+    "running",
+    "rebooting",
+    "installed",
+    "verified",
+    "failed",
+    "rolled_back",
+    "missed",
+    "retried",
+];

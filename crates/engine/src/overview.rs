@@ -20,7 +20,8 @@ pub const FAILED_WINDOW: SignedDuration = SignedDuration::from_hours(24);
 /// One client organization's row.
 #[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct ClientRow {
-    #[schema(value_type = String)]
+    /// None for the fleet's totals.
+    #[schema(value_type = Option<String>)]
     pub organization_id: Option<OrganizationId>,
     pub organization: String,
     pub devices: i64,
@@ -93,14 +94,7 @@ impl Engine {
         // decision is decided, not late (as on the Compliance page).
         let ids: Vec<OrganizationId> = orgs.iter().map(|o| o.id.clone()).collect();
         let slas = self.slas_of(&scope, &ids).await?;
-        let decided: HashSet<(OrganizationId, String, String)> = self
-            .store
-            .list_risk_decisions(&scope)
-            .await?
-            .into_iter()
-            .filter(|d| d.revoked_at.is_none() && d.expires_at > now)
-            .map(|d| (d.organization_id, d.cve_id, d.product))
-            .collect();
+        let decided = self.decided_findings(&scope, now).await?;
         let mut overdue: HashMap<OrganizationId, (i64, HashSet<String>)> = HashMap::new();
         // Open findings, critical ones and KEV ones, by organization.
         let mut open: HashMap<OrganizationId, (i64, i64, i64)> = HashMap::new();

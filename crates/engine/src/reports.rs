@@ -340,6 +340,24 @@ impl Engine {
         Ok(all.remove(org).unwrap_or_default())
     }
 
+    /// The (organization, CVE, product) under an active risk decision (mitigated, or risk
+    /// accepted until a date): such findings are decided, not late, so they are neither
+    /// breached nor due, on the Compliance page and the overview alike.
+    pub(crate) async fn decided_findings(
+        &self,
+        scope: &Scope,
+        now: Timestamp,
+    ) -> Result<HashSet<(OrganizationId, String, String)>> {
+        Ok(self
+            .store
+            .list_risk_decisions(scope)
+            .await?
+            .into_iter()
+            .filter(|d| d.revoked_at.is_none() && d.expires_at > now)
+            .map(|d| (d.organization_id, d.cve_id, d.product))
+            .collect())
+    }
+
     /// The deadlines of several organizations, the partner's policies read once.
     pub(crate) async fn slas_of(
         &self,
@@ -584,16 +602,7 @@ impl Engine {
             policies.push((o.name.to_string(), s.clone()));
             by_org.insert(o.id.clone(), (o.name.to_string(), s));
         }
-        // A finding under an active risk decision (mitigated, or risk accepted until a date)
-        // is decided, not late: it is neither breached nor due.
-        let decided: HashSet<(OrganizationId, String, String)> = self
-            .store
-            .list_risk_decisions(&scope)
-            .await?
-            .into_iter()
-            .filter(|d| d.revoked_at.is_none() && d.expires_at > now)
-            .map(|d| (d.organization_id, d.cve_id, d.product))
-            .collect();
+        let decided = self.decided_findings(&scope, now).await?;
         let mut breached = Vec::new();
         let mut due_soon = Vec::new();
         for f in findings.iter().filter(|f| f.resolved_at.is_none()) {

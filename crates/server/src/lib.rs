@@ -15,6 +15,8 @@ pub mod auth;
 mod dashboard;
 pub mod error;
 pub mod extract;
+pub mod list;
+pub mod policy_form;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};

@@ -50,7 +50,7 @@ pub(super) fn provenance(a: &ringfence_engine::store::ApplianceRecord) -> String
 #[template(path = "appliances.html")]
 struct AppliancesPage {
     layout: Layout,
-    sorting: super::list::ListState,
+    sorting: crate::list::ListState,
     orgs: Vec<Organization>,
     sites: Vec<Site>,
     selected: String,
@@ -63,7 +63,7 @@ struct AppliancesPage {
 }
 
 pub(super) async fn appliances(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
-    use super::list::{Key, ListState};
+    use crate::list::{Key, ListState};
     let mut sorting = match ListState::read(
         "/appliances",
         uri.query().unwrap_or(""),
@@ -105,7 +105,7 @@ pub(super) async fn appliances(State(s): State<AppState>, v: Viewer, uri: Uri) -
                 _ => Key::Num(-((a.kev_findings as f64) * 1e6 + a.findings.len() as f64)),
             });
             if sorting.csv {
-                return super::list::csv_response(
+                return crate::list::csv_response(
                     "appliances",
                     &[
                         "appliance",

@@ -2,10 +2,10 @@
 //! confirmation step, holds) and deployments (per device, with the agent's log).
 
 use super::intel::short;
-use super::list::{Key, ListState, csv_response};
 use super::{CsrfForm, Layout, StaffViewer, Viewer, done, layout, msg, render, viewer_error};
 use crate::AppState;
 use crate::extract::parse_query;
+use crate::list::{Key, ListState, csv_response};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::Uri;
@@ -88,18 +88,7 @@ type Named = (DeploymentRecord, String);
 type StatusCounts = Vec<(&'static str, usize)>;
 
 const DEPLOYMENT_COLUMNS: [&str; 7] = ["changed", "device", "client", "kind", "ring", "window", "status"];
-const STATUSES: [&str; 10] = [
-    "scheduled",
-    "dispatched",
-    "running",
-    "rebooting",
-    "installed",
-    "verified",
-    "failed",
-    "rolled_back",
-    "missed",
-    "retried",
-];
+use ringfence_engine::deploy::DEPLOYMENT_STATUSES as STATUSES;
 
 #[derive(Template)]
 #[template(path = "deployments.html")]

@@ -1,10 +1,10 @@
 //! Dashboard pages of vulnerabilities, software and alerts, and the findings and software
 //! sections of the device page.
 
-use super::list::{Key, ListState};
 use super::{CsrfForm, Layout, StaffViewer, Viewer, done, layout, msg, render, viewer_error};
 use crate::AppState;
 use crate::extract::parse_query;
+use crate::list::{Key, ListState};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::Uri;
@@ -110,7 +110,7 @@ pub(super) async fn vulnerabilities(State(s): State<AppState>, v: Viewer, uri: U
         })
         .collect();
     if list.csv {
-        return super::list::csv_response(
+        return crate::list::csv_response(
             "vulnerabilities",
             &[
                 "cve",
@@ -251,7 +251,7 @@ pub(super) async fn software(State(s): State<AppState>, v: Viewer, uri: Uri) -> 
         _ => Key::from(t.devices),
     });
     if list.csv {
-        return super::list::csv_response(
+        return crate::list::csv_response(
             "software",
             &["name", "version", "kind", "vendor", "devices"],
             titles.iter().map(|t| {
@@ -313,7 +313,7 @@ pub(super) async fn alerts(State(s): State<AppState>, StaffViewer(v): StaffViewe
         _ => Key::from(a.at),
     });
     if list.csv {
-        return super::list::csv_response(
+        return crate::list::csv_response(
             "alerts",
             &["at (UTC)", "kind", "cve", "devices", "message", "read"],
             alerts.iter().map(|a| {

@@ -24,9 +24,7 @@ mod appliances;
 mod deploy;
 mod evidence;
 mod intel;
-mod list;
 mod overview;
-mod policy_form;
 mod remediation;
 mod reports;
 
@@ -863,7 +861,7 @@ struct DevicesPage {
     layout: Layout,
     rows: Vec<ringfence_store::DeviceRow>,
     orgs: Vec<Organization>,
-    list: list::ListState,
+    list: crate::list::ListState,
     now: Timestamp,
     /// An agent seen since then is online.
     online_since: Timestamp,
@@ -899,7 +897,7 @@ const DEVICE_COLUMNS: [&str; 7] = ["hostname", "client", "site", "os", "last_see
 /// Devices: client, site, online or not, open findings; filtered, sorted and paged in the
 /// database, with the view's CSV.
 async fn device_list(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
-    let mut list = match list::ListState::read(
+    let mut list = match crate::list::ListState::read(
         "/devices",
         uri.query().unwrap_or(""),
         &DEVICE_COLUMNS,
@@ -959,7 +957,7 @@ async fn device_list(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response
         online_since: s.engine.now() - s.engine.offline_after(),
     };
     if page.list.csv {
-        return list::csv_response(
+        return crate::list::csv_response(
             "devices",
             &[
                 "host name",

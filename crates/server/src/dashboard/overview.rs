@@ -1,9 +1,9 @@
 //! The landing pages: the MSP's overview of every client (`/`), a client's own portal (the
 //! same address for a user limited to one organization), and the one search box.
 
-use super::list::{Key, ListState, csv_response};
 use super::{Layout, Viewer, layout, render, viewer_error};
 use crate::AppState;
+use crate::list::{Key, ListState, csv_response};
 use askama::Template;
 use axum::extract::State;
 use axum::http::Uri;
@@ -28,7 +28,7 @@ struct OverviewPage {
     list: ListState,
 }
 
-fn sort_key(r: &ClientRow, col: &str) -> Key {
+fn sort_key((rank, r): &(usize, ClientRow), col: &str) -> Key {
     match col {
         "client" => Key::from(r.organization.as_str()),
         "devices" => Key::from(r.devices),
@@ -39,11 +39,8 @@ fn sort_key(r: &ClientRow, col: &str) -> Key {
         "failed" => Key::from(r.failed_24h),
         "offline" => Key::from(r.offline),
         "window" => Key::Num(r.next_window.map_or(f64::MAX, |t| t.as_second() as f64)),
-        // Exposure: the engine's order (most exposed first).
-        _ => {
-            let (a, b, c, d, e) = r.exposure_key();
-            Key::Num((((a * 1_000 + b) * 1_000 + c) * 1_000 + d) as f64 * 10_000.0 + e as f64)
-        }
+        // Exposure: the engine's order (most exposed first), by its rank there.
+        _ => Key::from(*rank as i64),
     }
 }
 
@@ -61,7 +58,8 @@ pub(super) async fn overview(State(s): State<AppState>, v: Viewer, uri: Uri) -> 
         Ok(o) => o,
         Err(e) => return viewer_error(&v, &uri, e),
     };
-    let rows = list.page_of(o.clients.clone(), sort_key);
+    let ranked: Vec<(usize, ClientRow)> = o.clients.iter().cloned().enumerate().collect();
+    let rows: Vec<ClientRow> = list.page_of(ranked, sort_key).into_iter().map(|(_, r)| r).collect();
     if list.csv {
         return csv_response(
             "clients",

@@ -40,7 +40,7 @@ pub fn update_key(i: &QueueItem) -> String {
 struct QueuePage {
     layout: Layout,
     items: Vec<QueueItem>,
-    list: super::list::ListState,
+    list: crate::list::ListState,
     orgs: Vec<Organization>,
     q: proto::QueueQuery,
     organization_id: String,
@@ -69,7 +69,7 @@ const STATUSES: &[&str] = &[
 pub(super) async fn queue(State(s): State<AppState>, StaffViewer(v): StaffViewer, uri: Uri) -> Response {
     // The engine ranks (risk removed, devices, CVEs or product); the list pages the ranking,
     // turns it round when asked, and exports the view.
-    let mut list = match super::list::ListState::read(
+    let mut list = match crate::list::ListState::read(
         "/queue",
         uri.query().unwrap_or(""),
         &["risk", "devices", "cves", "product"],
@@ -110,7 +110,7 @@ pub(super) async fn queue(State(s): State<AppState>, StaffViewer(v): StaffViewer
     }
     list.total = items.len() as i64;
     if list.csv {
-        return super::list::csv_response(
+        return crate::list::csv_response(
             "queue",
             &[
                 "update",
@@ -237,7 +237,7 @@ pub(super) async fn run_rules(
 struct ApprovalsPage {
     layout: Layout,
     approvals: Vec<ApprovalRecord>,
-    list: super::list::ListState,
+    list: crate::list::ListState,
     orgs: Vec<Organization>,
     /// Policy names by id, to name the rule behind an approval.
     policies: Vec<(String, String)>,
@@ -266,7 +266,7 @@ impl ApprovalsPage {
 }
 
 pub(super) async fn approvals(State(s): State<AppState>, StaffViewer(v): StaffViewer, uri: Uri) -> Response {
-    use super::list::{Key, ListState};
+    use crate::list::{Key, ListState};
     let mut list = match ListState::read(
         "/approvals",
         uri.query().unwrap_or(""),
@@ -318,7 +318,7 @@ pub(super) async fn approvals(State(s): State<AppState>, StaffViewer(v): StaffVi
         can_approve: p.allows(Permission::Approve),
     };
     if page.list.csv {
-        return super::list::csv_response(
+        return crate::list::csv_response(
             "approvals",
             &["at (UTC)", "update", "decision", "for", "by", "reason"],
             page.approvals.iter().map(|a| {
@@ -615,7 +615,7 @@ pub(super) struct PolicyForm {
     #[serde(default)]
     action: String,
     #[serde(flatten)]
-    fields: super::policy_form::Fields,
+    fields: crate::policy_form::Fields,
 }
 
 impl PolicyForm {
@@ -630,7 +630,7 @@ impl PolicyForm {
             .as_object()
             .cloned()
             .ok_or_else(|| EngineError::Invalid(ValueError::new("settings", "must be a JSON object")))?;
-        let settings = super::policy_form::merge(&self.fields, other).map_err(EngineError::Invalid)?;
+        let settings = crate::policy_form::merge(&self.fields, other).map_err(EngineError::Invalid)?;
         let priority = if self.priority.trim().is_empty() {
             0
         } else {
@@ -686,7 +686,7 @@ async fn policies_page(
     match result {
         Ok((policies, targets)) => {
             let mut l = layout(v, "Policies", "policies", uri);
-            let invalid = refused.as_deref().and_then(super::policy_form::field_of).unwrap_or("");
+            let invalid = refused.as_deref().and_then(crate::policy_form::field_of).unwrap_or("");
             let status = if refused.is_some() {
                 axum::http::StatusCode::UNPROCESSABLE_ENTITY
             } else {
@@ -722,7 +722,7 @@ pub(super) async fn policies(State(s): State<AppState>, StaffViewer(v): StaffVie
             Ok(p) => {
                 let stored: serde_json::Map<String, serde_json::Value> =
                     p.settings.clone().into_iter().collect();
-                let (fields, rest) = super::policy_form::split(&stored);
+                let (fields, rest) = crate::policy_form::split(&stored);
                 PolicyForm {
                     id: p.id,
                     name: p.name,
@@ -739,7 +739,7 @@ pub(super) async fn policies(State(s): State<AppState>, StaffViewer(v): StaffVie
         None => PolicyForm {
             settings: "{}".into(),
             target: "partner:".into(),
-            fields: super::policy_form::Fields { ring: "2".into(), ..Default::default() },
+            fields: crate::policy_form::Fields { ring: "2".into(), ..Default::default() },
             ..Default::default()
         },
     };

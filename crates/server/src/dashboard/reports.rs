@@ -29,7 +29,7 @@ struct OrgParams {
 #[template(path = "reports.html")]
 struct ReportsPage {
     layout: Layout,
-    list: super::list::ListState,
+    list: crate::list::ListState,
     orgs: Vec<Organization>,
     selected: String,
     reports: Vec<ReportListItem>,
@@ -38,7 +38,7 @@ struct ReportsPage {
 }
 
 pub(super) async fn reports(State(s): State<AppState>, v: Viewer, uri: Uri) -> Response {
-    use super::list::{Key, ListState};
+    use crate::list::{Key, ListState};
     let mut list = match ListState::read(
         "/reports",
         uri.query().unwrap_or(""),
@@ -79,7 +79,7 @@ pub(super) async fn reports(State(s): State<AppState>, v: Viewer, uri: Uri) -> R
                 _ => Key::from(r.generated_at),
             });
             if list.csv {
-                return super::list::csv_response(
+                return crate::list::csv_response(
                     "reports",
                     &["client", "period", "generated (UTC)", "by", "delivery"],
                     reports.iter().map(|r| {

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 /// The form's fields, as text (empty: the policy does not set it).
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(default)]
-pub(super) struct Fields {
+pub struct Fields {
     pub ring: String,
     pub val_security: String,
     pub val_feature: String,
@@ -34,7 +34,7 @@ pub(super) struct Fields {
 }
 
 /// Which form field shows a setting's path in an error message ("sla.critical_days: …").
-pub(super) const PATHS: &[(&str, &str)] = &[
+pub const PATHS: &[(&str, &str)] = &[
     ("ring", "ring"),
     ("val_security", "validation_hours"),
     ("window_dtstart", "maintenance_windows[0].dtstart"),
@@ -65,7 +65,7 @@ fn only(v: Option<&Value>, keys: &[&str]) -> bool {
 }
 
 /// Splits stored settings into the form's fields and the rest (for the JSON view).
-pub(super) fn split(settings: &Map<String, Value>) -> (Fields, Map<String, Value>) {
+pub fn split(settings: &Map<String, Value>) -> (Fields, Map<String, Value>) {
     let mut rest = settings.clone();
     let mut f = Fields::default();
     let mut take = |key: &str| rest.remove(key);
@@ -137,7 +137,7 @@ fn number(field: &str, v: &str) -> Result<Option<Value>, ValueError> {
 }
 
 /// The settings the fields and the JSON of the other settings make together.
-pub(super) fn merge(f: &Fields, mut rest: Map<String, Value>) -> Result<Map<String, Value>, ValueError> {
+pub fn merge(f: &Fields, mut rest: Map<String, Value>) -> Result<Map<String, Value>, ValueError> {
     let mut set = |key: &str, field: &str, v: Value| -> Result<(), ValueError> {
         if rest.contains_key(key) {
             return Err(ValueError::new(
@@ -226,7 +226,7 @@ pub(super) fn merge(f: &Fields, mut rest: Map<String, Value>) -> Result<Map<Stri
 }
 
 /// The form field an error message is about, to mark it.
-pub(super) fn field_of(message: &str) -> Option<&'static str> {
+pub fn field_of(message: &str) -> Option<&'static str> {
     PATHS.iter().find(|(_, path)| message.contains(path)).map(|(field, _)| *field)
 }
 
