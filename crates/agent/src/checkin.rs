@@ -267,23 +267,24 @@ pub fn run(dir: &Path, opts: &ExecOptions, once: bool, every: Intervals) -> Resu
             ..Default::default()
         }
     };
-    let long_ago = Instant::now() - Duration::from_secs(24 * 3600);
+    // Nothing collected or sent yet. (An Instant cannot be set in the past: on Windows the
+    // clock behind it starts at boot.)
     let mut last_mtimes = mtimes();
-    let mut last_collection = long_ago;
-    let mut last_round = long_ago;
+    let mut last_collection: Option<Instant> = None;
+    let mut last_round: Option<Instant> = None;
     // The last collection; the inventory, pending updates and reboot state are kept between
     // rounds (not the collectors' statuses).
     let mut report = Report::default();
     loop {
         let changed = mtimes() != last_mtimes;
-        let due = changed || last_collection.elapsed() >= every.inventory;
+        let due = changed || last_collection.is_none_or(|t| t.elapsed() >= every.inventory);
         if due {
             last_mtimes = mtimes();
-            last_collection = Instant::now();
+            last_collection = Some(Instant::now());
             report = collect_now();
         }
-        if due || last_round.elapsed() >= every.checkin {
-            last_round = Instant::now();
+        if due || last_round.is_none_or(|t| t.elapsed() >= every.checkin) {
+            last_round = Some(Instant::now());
             let boot_id = crate::exec::boot_id(root);
             let result = round(dir, &config, &report, boot_id.as_deref()).and_then(|r| {
                 if once {
@@ -323,7 +324,7 @@ pub fn run(dir: &Path, opts: &ExecOptions, once: bool, every: Intervals) -> Resu
                 if j.handled.changed && !j.handled.rebooting {
                     // The server should see what the jobs changed now, not in 15 minutes.
                     last_mtimes = mtimes();
-                    last_collection = Instant::now();
+                    last_collection = Some(Instant::now());
                     report = collect_now();
                     let after = round(dir, &config, &report, boot_id.as_deref())?;
                     if once && let Some(seq) = after.sent {

@@ -34,8 +34,13 @@ struct EnrollResponse {
     clone_of: Option<String>,
 }
 
-/// The machine's stable id: `/etc/machine-id` (or D-Bus's copy).
+/// The machine's stable id: `/etc/machine-id` (or D-Bus's copy); on Windows the
+/// `MachineGuid` of the registry.
 pub fn machine_id(root: &Root) -> Option<String> {
+    #[cfg(windows)]
+    if let Some(id) = crate::platforms::windows_registry::machine_guid() {
+        return Some(id);
+    }
     ["/etc/machine-id", "/var/lib/dbus/machine-id"]
         .iter()
         .find_map(|p| root.read(p))
@@ -44,11 +49,37 @@ pub fn machine_id(root: &Root) -> Option<String> {
 }
 
 pub fn hostname(root: &Root) -> Option<String> {
+    #[cfg(windows)]
+    if let Some(name) = std::env::var("COMPUTERNAME").ok().filter(|n| !n.trim().is_empty()) {
+        return Some(name.trim().to_string());
+    }
     ["/etc/hostname", "/proc/sys/kernel/hostname"]
         .iter()
         .find_map(|p| root.read(p))
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
+}
+
+fn os_name(root: &Root) -> String {
+    #[cfg(windows)]
+    {
+        let _ = root;
+        use crate::platforms::windows_registry as reg;
+        reg::current_version().and_then(|cv| reg::os_of(&cv)).map(|os| os.name).unwrap_or_default()
+    }
+    #[cfg(not(windows))]
+    root.read("/etc/os-release").map(|t| crate::collectors::parse_os_release(&t).name).unwrap_or_default()
+}
+
+/// Where the agent keeps its credential and spool unless told otherwise:
+/// `/etc/ringfence-agent`, on Windows `%ProgramData%\ringfence`.
+pub fn default_config_dir() -> PathBuf {
+    if cfg!(windows) {
+        let base = std::env::var_os("ProgramData").unwrap_or_else(|| r"C:\ProgramData".into());
+        PathBuf::from(base).join("ringfence")
+    } else {
+        PathBuf::from("/etc/ringfence-agent")
+    }
 }
 
 pub fn config_path(dir: &Path) -> PathBuf {
@@ -102,10 +133,7 @@ pub fn enroll(
         Some(h) => h.to_string(),
         None => hostname(root).ok_or("cannot read the host name; pass --hostname")?,
     };
-    let os = root
-        .read("/etc/os-release")
-        .map(|t| crate::collectors::parse_os_release(&t).name)
-        .unwrap_or_default();
+    let os = os_name(root);
     let client = reqwest::blocking::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
         .build()

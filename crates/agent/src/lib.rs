@@ -21,7 +21,6 @@ pub mod exec;
 pub mod jobs;
 pub mod platforms;
 pub mod snmp;
-pub mod testing;
 
 use ringfence_inventory::{Inventory, Item};
 use serde::{Deserialize, Serialize};
@@ -65,6 +64,10 @@ pub struct Report {
     pub pending_updates: Vec<PendingUpdate>,
     pub reboot_required: bool,
     pub collectors: Vec<CollectorStatus>,
+    /// Windows: every Uninstall entry read, with its scope, product code and uninstall
+    /// commands (the inventory keeps one item per name, version and publisher).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub programs: Vec<platforms::windows_registry::Program>,
 }
 
 /// Where the collectors look: `/` on a real system, a prepared tree in tests.

@@ -28,8 +28,9 @@ enum Command {
         /// The site's enrollment token (rfe_…).
         #[arg(long, env = "RINGFENCE_ENROLLMENT_TOKEN", hide_env_values = true)]
         token: String,
-        /// Where the credential is kept (agent.json, mode 0600).
-        #[arg(long, default_value = "/etc/ringfence-agent")]
+        /// Where the credential is kept (agent.json, mode 0600; on Windows
+        /// %ProgramData%\ringfence, readable by SYSTEM and Administrators only).
+        #[arg(long, default_value_os_t = ringfence_agent::enroll::default_config_dir())]
         config_dir: PathBuf,
         /// Report this host name instead of the system's.
         #[arg(long)]
@@ -46,7 +47,7 @@ enum Command {
     /// leases, each verified, run once and reported. With --once, one round and exit (1 when
     /// the server could not be reached; reports are kept and sent next time).
     Run {
-        #[arg(long, default_value = "/etc/ringfence-agent")]
+        #[arg(long, default_value_os_t = ringfence_agent::enroll::default_config_dir())]
         config_dir: PathBuf,
         #[arg(long, default_value = "/")]
         root: PathBuf,
@@ -94,6 +95,11 @@ enum Command {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=5))]
         retries: u8,
     },
+    /// Windows: run as a service (install, uninstall, or the service's own entry point).
+    Service {
+        #[command(subcommand)]
+        action: ServiceAction,
+    },
     /// Collect and print what the agent would send, without a server (for troubleshooting).
     Inventory {
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -101,6 +107,27 @@ enum Command {
         /// Read the system under this folder instead of / (a mounted image, a test tree).
         #[arg(long, default_value = "/")]
         root: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServiceAction {
+    /// Register the ringfence-agent service (automatic start, LocalSystem) and start it;
+    /// with --server and --token, enroll first.
+    Install {
+        #[arg(long, default_value_os_t = ringfence_agent::enroll::default_config_dir())]
+        config_dir: PathBuf,
+        #[arg(long, requires = "token")]
+        server: Option<String>,
+        #[arg(long, env = "RINGFENCE_ENROLLMENT_TOKEN", hide_env_values = true, requires = "server")]
+        token: Option<String>,
+    },
+    /// Stop and remove the service (the enrollment stays in the configuration folder).
+    Uninstall,
+    /// The service's entry point, started by the service manager.
+    Run {
+        #[arg(long, default_value_os_t = ringfence_agent::enroll::default_config_dir())]
+        config_dir: PathBuf,
     },
 }
 
@@ -229,6 +256,7 @@ fn main() -> ExitCode {
             std::time::Duration::from_millis(timeout_ms),
             retries,
         ),
+        Command::Service { action } => service(action),
         Command::Inventory { format, root } => {
             if !root.is_dir() {
                 eprintln!("error: --root {} is not a folder", root.display());
@@ -247,6 +275,92 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+    }
+}
+
+#[cfg(not(windows))]
+fn service(_: ServiceAction) -> ExitCode {
+    eprintln!(
+        "error: the service commands are for Windows; on Linux install packaging/ringfence-agent.service \
+         (systemd) and run `systemctl enable --now ringfence-agent`"
+    );
+    ExitCode::from(2)
+}
+
+#[cfg(windows)]
+fn service(action: ServiceAction) -> ExitCode {
+    use ringfence_agent::platforms::windows_service as svc;
+    let result = match action {
+        ServiceAction::Install { config_dir, server, token } => {
+            let enrolled = match (server, token) {
+                (Some(server), Some(token)) => svc::protect(&config_dir)
+                    .and_then(|()| {
+                        ringfence_agent::enroll::enroll(
+                            &server,
+                            &token,
+                            &config_dir,
+                            &Root("/".into()),
+                            None,
+                            false,
+                        )
+                    })
+                    .map(|(c, _)| out!("enrolled as device {} with {}", c.device_id, c.server)),
+                _ => Ok(()),
+            };
+            enrolled.and_then(|()| svc::install(&config_dir)).map(|()| {
+                out!(
+                    "service {} installed and started; configuration in {}",
+                    svc::SERVICE_NAME,
+                    config_dir.display()
+                )
+            })
+        }
+        ServiceAction::Uninstall => svc::uninstall().map(|()| out!("service {} removed", svc::SERVICE_NAME)),
+        ServiceAction::Run { config_dir } => svc::run(move || service_body(config_dir)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The service's work: enroll with what the installer left in the registry when not
+/// enrolled yet, then the agent's loop, retried a minute after it stops on an error.
+#[cfg(windows)]
+fn service_body(config_dir: PathBuf) {
+    use ringfence_agent::platforms::windows_registry as reg;
+    let root = Root(PathBuf::from("/"));
+    loop {
+        if !ringfence_agent::enroll::config_path(&config_dir).exists()
+            && let (Some(server), Some(token)) =
+                (reg::agent_setting("ServerUrl"), reg::agent_setting("EnrollToken"))
+            && ringfence_agent::enroll::enroll(&server, &token, &config_dir, &root, None, false).is_ok()
+        {
+            reg::forget_agent_setting("EnrollToken");
+        }
+        let opts = ringfence_agent::exec::ExecOptions {
+            reboot_command: [
+                "shutdown.exe",
+                "/r",
+                "/t",
+                "60",
+                "/c",
+                "ringfence: restarting to finish updates",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..ringfence_agent::exec::ExecOptions::for_root(root.clone())
+        };
+        let _ = ringfence_agent::checkin::run(
+            &config_dir,
+            &opts,
+            false,
+            ringfence_agent::checkin::Intervals::default(),
+        );
+        std::thread::sleep(std::time::Duration::from_secs(60));
     }
 }
 

@@ -7,12 +7,13 @@
 //! ringdemo 1.0 and 1.1 are good; 1.2's postinst exits 1 (outside the MSP's lab); 1.3 installs but its
 //! `ringdemo --health` exits 1; 1.4 is good and asks for a reboot (its postinst writes
 //! `$DPKG_ROOT/run/reboot-required`, as kernel packages do).
+#![cfg(unix)]
 
 use ringfence_agent::Root;
 use ringfence_agent::enroll::AgentConfig;
 use ringfence_agent::exec::ExecOptions;
 use ringfence_agent::jobs::{self, Handled, Jobs, MAX_REBOOTS_PER_DAY};
-use ringfence_agent::testing::{self, tools_present, write};
+use ringfence_agent_testkit::{self as testing, tools_present, write};
 use ringfence_proto::jobs::{
     HealthCheck, Job, JobKind, JobOutcome, JobReport, PackageVersion, SignedJob, sign,
 };

@@ -1,11 +1,12 @@
 //! The collector's SNMP client against a real net-snmp snmpd (skipped with a message where
 //! snmpd is not installed, a failure in CI), against a UDP server that answers nonsense, and
 //! the collector round against a small HTTP server that leases signed jobs.
+#![cfg(unix)]
 #![allow(clippy::unwrap_used)]
 
 use ringfence_agent::enroll::AgentConfig;
 use ringfence_agent::snmp::{poll, poll_many, sweep};
-use ringfence_agent::testing::snmp::{
+use ringfence_agent_testkit::snmp::{
     Profile, SimulatedFleet, Snmpd, free_udp_port, v2c_credential, v3_credential,
 };
 use ringfence_proto::collector::{

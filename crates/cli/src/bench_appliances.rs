@@ -7,7 +7,7 @@
 //! left out. The sweep probes addresses that do not answer, so it shows the pacing alone.
 
 use clap::Args;
-use ringfence_agent::testing::snmp::{Profile, SimulatedFleet};
+use ringfence_agent_testkit::snmp::{Profile, SimulatedFleet};
 use ringfence_engine::Engine;
 use ringfence_engine::appliances::SecretKey;
 use ringfence_model::{Name, Timestamp};
@@ -105,7 +105,7 @@ pub async fn run(args: ApplianceBenchArgs) -> anyhow::Result<()> {
         .add_collector(&op, &proto::appliances::AddCollector { device_id: enrolled.device_id.clone() })
         .await?;
     let collector = engine.agent(&enrolled.credential).await?;
-    let credential = ringfence_agent::testing::snmp::v2c_credential();
+    let credential = ringfence_agent_testkit::snmp::v2c_credential();
     let cred = engine
         .create_snmp_credential(
             &op,

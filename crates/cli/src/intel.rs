@@ -411,6 +411,7 @@ pub async fn scan(args: ScanArgs) -> anyhow::Result<std::process::ExitCode> {
                         "packages_without_distro_data": coverage.packages_without_distro_data,
                         "missing_distro": coverage.missing_distro,
                         "untranslated_programs": coverage.untranslated,
+                        "unknown_products": coverage.unknown_products,
                         "unordered_versions": coverage.unordered_versions,
                     },
                 }))?
@@ -453,6 +454,12 @@ pub async fn scan(args: ScanArgs) -> anyhow::Result<std::process::ExitCode> {
             }
             if coverage.untranslated > 0 {
                 println!("note: {} programs have no known CPE and were not checked", coverage.untranslated);
+            }
+            if coverage.unknown_products > 0 {
+                println!(
+                    "note: {} programs were not checked: no NVD record in the database names their vendor and product",
+                    coverage.unknown_products
+                );
             }
         }
     }

@@ -527,6 +527,9 @@ fn demo_inventory(n: usize, d: &Device) -> Option<Inventory> {
         }
         if d.hostname.ends_with("-dms") {
             items.push(program("Veeam Backup & Replication", "12.1.1.56", "Veeam Software Group GmbH"));
+            // An on-premises ScreenConnect server (vulnerable: CVE-2024-1709), and the client every
+            // supported machine carries (not the server, never matched as it).
+            items.push(program("ScreenConnect", "23.9.7.8804", "ConnectWise"));
             items.push(program("ScreenConnect Client (5f3c1a)", "23.9.7.8804", "ConnectWise"));
         }
         return Some(Inventory { os: windows(build), items });

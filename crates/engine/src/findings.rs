@@ -33,6 +33,8 @@ pub struct CoverageReport {
     pub packages_without_distro_data: usize,
     pub missing_distro: Option<String>,
     pub untranslated_programs: usize,
+    /// Programs whose vendor and product no NVD record names: not checked.
+    pub unknown_products: usize,
     pub unordered_versions: usize,
 }
 
@@ -42,6 +44,7 @@ impl From<Coverage> for CoverageReport {
             packages_without_distro_data: c.packages_without_distro_data,
             missing_distro: c.missing_distro,
             untranslated_programs: c.untranslated,
+            unknown_products: c.unknown_products,
             unordered_versions: c.unordered_versions,
         }
     }

@@ -131,6 +131,41 @@ fn component_item(c: &Value) -> Result<Option<Item>, String> {
     Ok(Some(item))
 }
 
+/// The operating system an `operating-system` component describes. Windows is recognized by
+/// its name ("Microsoft Windows 11 Pro") or its CPE (`cpe:2.3:o:microsoft:windows_11_23h2:…`),
+/// whose version is taken when it is the full build and the component's is not.
+pub fn os_of(item: &Item) -> OsInfo {
+    let lower = item.name.to_ascii_lowercase();
+    let cpe_parts: Vec<&str> = item.cpe.as_deref().map(|c| c.split(':').collect()).unwrap_or_default();
+    let cpe_field = |i: usize| cpe_parts.get(i).copied().filter(|v| !matches!(*v, "*" | "-" | ""));
+    let cpe_product = cpe_field(4).unwrap_or_default().to_ascii_lowercase();
+    let is_build = |v: &str| v.split('.').count() >= 3 && v.split('.').all(|p| p.parse::<u32>().is_ok());
+    if lower.contains("windows") || cpe_product.starts_with("windows") {
+        let version = match cpe_field(5) {
+            Some(v) if is_build(v) && !is_build(&item.version) => v.to_string(),
+            _ => item.version.clone(),
+        };
+        let mut name = item.name.clone();
+        if cpe_product.contains("server") && !lower.contains("server") {
+            name.push_str(" Server");
+        }
+        return OsInfo { family: "windows".into(), id: "windows".into(), version, codename: None, name };
+    }
+    let id = lower.clone();
+    let family = match id.as_str() {
+        "macos" | "mac os x" | "apple macos" => "macos",
+        _ if cpe_product == "macos" || cpe_product == "mac_os_x" => "macos",
+        _ => "linux",
+    };
+    OsInfo {
+        family: family.into(),
+        codename: if id == "debian" { debian_codename(&item.version).map(str::to_string) } else { None },
+        version: item.version.clone(),
+        name: format!("{} {}", item.name, item.version),
+        id: if family == "macos" { "macos".into() } else { id },
+    }
+}
+
 /// Reads a parsed CycloneDX document.
 pub fn parse(doc: &Value) -> Result<Inventory, InventoryError> {
     if let Some(f) = doc.get("bomFormat").and_then(Value::as_str)
@@ -161,24 +196,11 @@ pub fn parse(doc: &Value) -> Result<Inventory, InventoryError> {
             component_item(c).map_err(|e| InventoryError::Format(format!("component #{index}: {e}")))?;
         let Some(item) = item else { continue };
         if item.kind == ItemKind::Os && inv.os.id.is_empty() {
-            let id = item.name.to_ascii_lowercase();
-            let family = match id.as_str() {
-                "windows" | "microsoft windows" => "windows",
-                "macos" | "mac os x" => "macos",
-                _ => "linux",
-            };
-            inv.os = OsInfo {
-                family: family.into(),
-                codename: if id == "debian" {
-                    debian_codename(&item.version).map(str::to_string)
-                } else {
-                    None
-                },
-                version: item.version.clone(),
-                name: format!("{} {}", item.name, item.version),
-                id,
-            };
-            continue;
+            inv.os = os_of(&item);
+            if item.cpe.is_none() {
+                continue;
+            }
+            // The CPE the SBOM gives is matched as it is, beside the one the name implies.
         }
         inv.items.push(item);
     }

@@ -159,7 +159,15 @@ impl Criterion {
             return false;
         }
         let version_ok = match &self.version {
-            VersionSpec::NotApplicable => true,
+            // NVD's `-` stands for "any build of this release" (`windows:-`,
+            // `windows_server_2016:-`), except against a named release of the same product:
+            // `windows_server_2012:-` is not Windows Server 2012 R2 (`windows_server_2012:r2`).
+            VersionSpec::NotApplicable => !t
+                .translation
+                .cpe
+                .version()
+                .literal()
+                .is_some_and(|v| v.chars().next().is_some_and(|c| c.is_ascii_alphabetic())),
             VersionSpec::Exact(value, parsed) => match (parsed, &t.version) {
                 (Some(c), Some(v)) => c == v,
                 _ => matches!(
@@ -291,6 +299,9 @@ pub struct Coverage {
     pub missing_distro: Option<String>,
     /// Programs no rule could translate to a CPE.
     pub untranslated: usize,
+    /// Programs translated to a vendor and product that no loaded NVD record names (a
+    /// guessed name, or a product NVD has never listed): not checked, not clean.
+    pub unknown_products: usize,
     /// Versions that could not be ordered (counted, not guessed).
     pub unordered_versions: usize,
 }
@@ -496,6 +507,14 @@ impl Index {
 
     /// The NVD hits of one translated program, evaluated on its own. AND configurations
     /// that need a platform of the device come back with `needs_device` set.
+    /// Whether some loaded NVD record names this CPE's vendor and product.
+    pub fn knows_product(&self, cpe: &ringfence_cpe::Cpe) -> bool {
+        match (cpe.vendor().literal(), cpe.product().literal()) {
+            (Some(v), Some(p)) => self.by_product.contains_key(&(v, p)),
+            _ => false,
+        }
+    }
+
     pub fn nvd_title(&self, t: &DeviceCpe) -> Vec<TitleHit> {
         if t.platform_only {
             return Vec::new();
@@ -575,6 +594,8 @@ pub struct TitleResult {
     pub hits: Vec<TitleHit>,
     pub cpe: Option<Arc<DeviceCpe>>,
     pub unordered: bool,
+    /// Whether some NVD record names the CPE's vendor and product.
+    pub known_product: bool,
 }
 
 /// Matches devices against an index (borrowed, or shared as `Arc<Index>`), evaluating each
@@ -609,8 +630,17 @@ impl<I: std::ops::Deref<Target = Index>> Correlator<I> {
         let mut coverage = Coverage::default();
         let dkey = distro_key(&inv.os);
         let has_distro = dkey.as_deref().is_some_and(|k| index.has_distro(k));
-        let os_cpes: Vec<DeviceCpe> =
-            table::os_cpes(&inv.os).into_iter().map(|(t, platform)| DeviceCpe::new(t, platform)).collect();
+        // The operating system as the device describes it, and operating-system items that
+        // name their own CPE (an SBOM's `operating-system` components).
+        let mut os_cpes: Vec<DeviceCpe> = Vec::new();
+        let os_items = inv.items.iter().filter(|i| i.kind == ItemKind::Os).flat_map(table::os_item_cpes);
+        for (t, platform) in table::os_cpes(&inv.os).into_iter().chain(os_items) {
+            let fs = t.cpe.to_fs();
+            match os_cpes.iter_mut().find(|c| c.translation.cpe.to_fs() == fs) {
+                Some(c) => c.platform_only &= platform,
+                None => os_cpes.push(DeviceCpe::new(t, platform)),
+            }
+        }
         let mut titled: Vec<(&Item, Arc<TitleResult>)> = Vec::with_capacity(inv.items.len());
         for item in &inv.items {
             if item.kind == ItemKind::Package && !has_distro {
@@ -624,6 +654,8 @@ impl<I: std::ops::Deref<Target = Index>> Correlator<I> {
             }
             if item.kind != ItemKind::Package && r.cpe.is_none() {
                 coverage.untranslated += 1;
+            } else if item.kind != ItemKind::Package && !r.known_product {
+                coverage.unknown_products += 1;
             }
             titled.push((item, r));
         }
@@ -710,17 +742,18 @@ fn evaluate_title(index: &Index, key: &TitleKey, item: &Item) -> TitleResult {
     match key {
         TitleKey::Distro { release, package, version } => match index.distro_title(release, package, version)
         {
-            Ok(hits) => TitleResult { hits, cpe: None, unordered: false },
-            Err(_) => TitleResult { hits: Vec::new(), cpe: None, unordered: true },
+            Ok(hits) => TitleResult { hits, cpe: None, unordered: false, known_product: true },
+            Err(_) => TitleResult { hits: Vec::new(), cpe: None, unordered: true, known_product: true },
         },
         TitleKey::Program { .. } => {
             let Some(t) = index.table.translate(item) else {
-                return TitleResult { hits: Vec::new(), cpe: None, unordered: false };
+                return TitleResult { hits: Vec::new(), cpe: None, unordered: false, known_product: false };
             };
+            let known_product = index.knows_product(&t.cpe);
             let cpe = DeviceCpe::new(t, false);
             let unordered = cpe.version.is_none();
             let hits = index.nvd_title(&cpe);
-            TitleResult { hits, cpe: Some(Arc::new(cpe)), unordered }
+            TitleResult { hits, cpe: Some(Arc::new(cpe)), unordered, known_product }
         }
     }
 }

@@ -204,7 +204,8 @@ impl Table {
                     re.captures(&item.version).and_then(|c| c.get(1)).map(|m| m.as_str().into())
                 }
             };
-            let version = version?;
+            // A rule whose version pattern does not fit this item gives way to the next.
+            let Some(version) = version else { continue };
             let mut cpe = rule.cpe.clone();
             cpe.values[3] = text_value(&version);
             return Some(Translation { cpe, version, rule: format!("table rule '{}'", rule.id) });
@@ -232,33 +233,31 @@ impl Table {
     }
 }
 
-/// The CPEs of an operating system. `platform_only` CPEs (Linux distributions) take part in
-/// AND configurations but never produce a finding themselves: distro packages are matched
+/// The CPEs of an operating system. `platform_only` CPEs (Linux distributions, and the
+/// generic `microsoft:windows` every Windows release also is) take part in AND
+/// configurations but never produce a finding themselves: distro packages are matched
 /// against distro data, and NVD's `debian_linux` criteria say that the distro ships an
 /// affected package, not that every installation is affected.
 pub fn os_cpes(os: &OsInfo) -> Vec<(Translation, bool)> {
-    let mk = |part: &str, vendor: &str, product: &str, version: &str, rule: String| {
-        let version_attr = if version.is_empty() { "*".to_string() } else { escape(version) };
-        Cpe::parse(&format!("cpe:2.3:{part}:{vendor}:{product}:{version_attr}:*:*:*:*:*:*:*"))
-            .ok()
-            .map(|cpe| Translation { cpe, version: version.to_string(), rule })
-    };
     let mut out = Vec::new();
     match os.family.as_str() {
         "windows" => {
             let server = os.name.to_ascii_lowercase().contains("server");
-            if let Some(t) = mk("o", "microsoft", "windows", &os.version, "windows platform".into()) {
+            // NVD's `cpe:2.3:o:microsoft:windows:-` platform of AND configurations
+            // ("WinRAR below 7.13 running on Windows").
+            if let Some(t) = os_cpe("microsoft", "windows", &os.version, "", "windows platform".into()) {
                 out.push((t, true));
             }
-            for product in windows_products(&os.version, server) {
-                let rule = format!("windows build {} → {product}", os.version);
-                if let Some(t) = mk("o", "microsoft", product, &os.version, rule) {
+            if let Some(r) = windows_release(&os.version, server) {
+                let version = r.version.unwrap_or(&os.version);
+                let rule = format!("windows build {} → {}", os.version, r.product);
+                if let Some(t) = os_cpe("microsoft", r.product, version, r.update, rule) {
                     out.push((t, false));
                 }
             }
         }
         "macos" => {
-            if let Some(t) = mk("o", "apple", "macos", &os.version, "macos version".into()) {
+            if let Some(t) = os_cpe("apple", "macos", &os.version, "", "macos version".into()) {
                 out.push((t, false));
             }
         }
@@ -274,8 +273,8 @@ pub fn os_cpes(os: &OsInfo) -> Vec<(Translation, bool)> {
                 "fedora" => ("fedoraproject", "fedora", os.version.clone()),
                 _ => return out,
             };
-            if let Some(t) = mk("o", vendor, product, &version, format!("{} {} platform", os.id, os.version))
-            {
+            let rule = format!("{} {} platform", os.id, os.version);
+            if let Some(t) = os_cpe(vendor, product, &version, "", rule) {
                 out.push((t, true));
             }
         }
@@ -283,32 +282,157 @@ pub fn os_cpes(os: &OsInfo) -> Vec<(Translation, bool)> {
     out
 }
 
+fn os_cpe(vendor: &str, product: &str, version: &str, update: &str, rule: String) -> Option<Translation> {
+    let attr = |v: &str| match v {
+        "" => "*".to_string(),
+        "-" => "-".to_string(),
+        v => escape(v),
+    };
+    Cpe::parse(&format!(
+        "cpe:2.3:o:{vendor}:{}:{}:{}:*:*:*:*:*:*",
+        escape(product),
+        attr(version),
+        attr(update)
+    ))
+    .ok()
+    .map(|cpe| Translation { cpe, version: version.to_string(), rule })
+}
+
+/// The CPEs of an operating-system item that names its own CPE (an SBOM's
+/// `operating-system` component): the CPE itself, and for Windows also the generic
+/// platform. A Linux distribution's CPE is a platform only, as in [`os_cpes`].
+pub fn os_item_cpes(item: &Item) -> Vec<(Translation, bool)> {
+    let Some(cpe) = item.cpe.as_deref().and_then(|c| Cpe::parse(c).ok()) else { return Vec::new() };
+    let vendor = cpe.vendor().literal().unwrap_or_default();
+    let product = cpe.product().literal().unwrap_or_default();
+    let version = cpe.version().literal().unwrap_or_else(|| item.version.clone());
+    let mut out = Vec::new();
+    match vendor.as_str() {
+        "microsoft" | "apple" => {
+            if vendor == "microsoft" && product.starts_with("windows") && product != "windows" {
+                let build = if version.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+                    version.clone()
+                } else {
+                    item.version.clone()
+                };
+                if let Some(t) = os_cpe("microsoft", "windows", &build, "", "windows platform".into()) {
+                    out.push((t, true));
+                }
+            }
+            let platform_only = product == "windows";
+            out.push((
+                Translation { cpe, version, rule: "cpe reported by the inventory".into() },
+                platform_only,
+            ));
+        }
+        _ => out.push((Translation { cpe, version, rule: "cpe reported by the inventory".into() }, true)),
+    }
+    out
+}
+
+/// A Windows release as NVD names it: the product, and the version and update attributes
+/// NVD gives releases it does not tell apart by build (`windows_server_2012:r2`,
+/// `windows_server_2008:r2:sp1`). Without a fixed version the full build is the version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowsRelease {
+    pub product: &'static str,
+    pub version: Option<&'static str>,
+    pub update: &'static str,
+}
+
+/// The Windows release of a build (`10.0.19045.4291`, `6.3.9600.21620`): Windows 10 and 11
+/// per feature release, Windows Server 2008 SP2 to 2025, Windows 7, 8 and 8.1.
+pub fn windows_release(build: &str, server: bool) -> Option<WindowsRelease> {
+    let mut parts = build.split('.');
+    let major: u32 = parts.next()?.parse().ok()?;
+    let minor: u32 = parts.next()?.parse().ok()?;
+    let b: u32 = parts.next()?.parse().ok()?;
+    let rel = |product, version, update| Some(WindowsRelease { product, version, update });
+    let by_build = |product| rel(product, None, "");
+    match (major, minor, server) {
+        (6, 0, true) if b >= 6002 => rel("windows_server_2008", Some("-"), "sp2"),
+        (6, 1, true) if b >= 7601 => rel("windows_server_2008", Some("r2"), "sp1"),
+        (6, 1, false) if b >= 7601 => rel("windows_7", Some("-"), "sp1"),
+        (6, 2, true) => by_build("windows_server_2012"),
+        (6, 2, false) => by_build("windows_8"),
+        (6, 3, true) => rel("windows_server_2012", Some("r2"), ""),
+        (6, 3, false) => by_build("windows_8.1"),
+        (10, 0, false) => by_build(match b {
+            10240 => "windows_10_1507",
+            10586 => "windows_10_1511",
+            14393 => "windows_10_1607",
+            15063 => "windows_10_1703",
+            16299 => "windows_10_1709",
+            17134 => "windows_10_1803",
+            17763 => "windows_10_1809",
+            18362 => "windows_10_1903",
+            18363 => "windows_10_1909",
+            19041 => "windows_10_2004",
+            19042 => "windows_10_20h2",
+            19043 => "windows_10_21h1",
+            19044 => "windows_10_21h2",
+            19045 => "windows_10_22h2",
+            22000 => "windows_11_21h2",
+            22621 => "windows_11_22h2",
+            22631 => "windows_11_23h2",
+            26100 => "windows_11_24h2",
+            26200 => "windows_11_25h2",
+            _ => return None,
+        }),
+        (10, 0, true) => by_build(match b {
+            14393 => "windows_server_2016",
+            17763 => "windows_server_2019",
+            20348 => "windows_server_2022",
+            25398 => "windows_server_2022_23h2",
+            26100 => "windows_server_2025",
+            _ => return None,
+        }),
+        _ => None,
+    }
+}
+
 /// NVD's per-release Windows products for a build number (`10.0.19045.4291`).
 pub fn windows_products(build: &str, server: bool) -> Vec<&'static str> {
-    let b: Option<u32> = build.split('.').nth(2).and_then(|s| s.parse().ok());
-    match (b, server) {
-        (Some(10240), false) => vec!["windows_10_1507"],
-        (Some(14393), false) => vec!["windows_10_1607"],
-        (Some(14393), true) => vec!["windows_server_2016"],
-        (Some(17763), false) => vec!["windows_10_1809"],
-        (Some(17763), true) => vec!["windows_server_2019"],
-        (Some(19042), false) => vec!["windows_10_20h2"],
-        (Some(19044), false) => vec!["windows_10_21h2"],
-        (Some(19045), false) => vec!["windows_10_22h2"],
-        (Some(20348), true) => vec!["windows_server_2022"],
-        (Some(22000), false) => vec!["windows_11_21h2"],
-        (Some(22621), false) => vec!["windows_11_22h2"],
-        (Some(22631), false) => vec!["windows_11_23h2"],
-        (Some(25398), true) => vec!["windows_server_2022_23h2"],
-        (Some(26100), false) => vec!["windows_11_24h2"],
-        (Some(26100), true) => vec!["windows_server_2025"],
-        _ => vec![],
-    }
+    windows_release(build, server).map(|r| r.product).into_iter().collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_program_case_translates_to_its_nvd_name_and_no_other() {
+        let t = Table::builtin();
+        let cases = include_str!("../tests/data/program-cases.tsv");
+        let mut checked = 0;
+        for line in cases.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+            let f: Vec<&str> = line.split('\t').collect();
+            let (name, publisher, version, expected) = (f[0], f[1], f[2], f[3]);
+            let mut item = Item::new(ItemKind::Application, name, version);
+            item.vendor = (!publisher.is_empty() && publisher != "-").then(|| publisher.to_string());
+            let got = t.translate(&item).filter(|tr| tr.rule.starts_with("table rule"));
+            if expected == "NONE" {
+                assert!(got.is_none(), "{name}: no table rule may apply, got {:?}", got.map(|g| g.rule));
+            } else {
+                let got = got.unwrap_or_else(|| panic!("{name}: no table rule"));
+                assert_eq!(got.cpe.to_fs(), expected, "{name} ({})", got.rule);
+            }
+            checked += 1;
+        }
+        assert!(checked >= 90, "{checked} cases");
+    }
+
+    #[test]
+    fn a_version_pattern_that_does_not_fit_gives_way_to_the_next_rule() {
+        let t = Table::parse(
+            "[[rule]]\nid = \"named\"\nname = '^tool'\ncpe = \"cpe:2.3:a:v:tool:*:*:*:*:*:*:*:*\"\nversion = 'name:^tool ([0-9.]+)$'\n\
+             [[rule]]\nid = \"plain\"\nname = '^tool'\ncpe = \"cpe:2.3:a:v:tool:*:*:*:*:*:*:*:*\"\n",
+        )
+        .unwrap();
+        assert_eq!(t.translate(&app("tool 2.1", "2.1.0.5", None)).unwrap().version, "2.1");
+        let tr = t.translate(&app("tool", "2.1.0.5", None)).unwrap();
+        assert_eq!((tr.version.as_str(), tr.rule.as_str()), ("2.1.0.5", "table rule 'plain'"));
+    }
 
     fn app(name: &str, version: &str, vendor: Option<&str>) -> Item {
         let mut i = Item::new(ItemKind::Application, name, version);
@@ -360,6 +484,47 @@ mod tests {
     fn windows_builds_name_their_release() {
         assert_eq!(windows_products("10.0.19045.4291", false), ["windows_10_22h2"]);
         assert_eq!(windows_products("10.0.20348.2402", true), ["windows_server_2022"]);
+        assert_eq!(windows_products("10.0.26100.1", true), ["windows_server_2025"]);
+        assert_eq!(windows_products("10.0.26100.1", false), ["windows_11_24h2"]);
         assert!(windows_products("garbage", false).is_empty());
+        assert!(windows_products("10.0.20348.1", false).is_empty(), "20348 is a server build only");
+        let r = windows_release("6.1.7601.24000", true).unwrap();
+        assert_eq!((r.product, r.version, r.update), ("windows_server_2008", Some("r2"), "sp1"));
+        assert_eq!(windows_release("6.3.9600.1", true).unwrap().version, Some("r2"));
+        assert_eq!(windows_release("6.3.9600.1", false).unwrap().product, "windows_8.1");
+    }
+
+    #[test]
+    fn os_cpes_are_named_as_nvd_names_them() {
+        let os = |family: &str, version: &str, name: &str| OsInfo {
+            family: family.into(),
+            id: family.into(),
+            version: version.into(),
+            codename: None,
+            name: name.into(),
+        };
+        let fs = |os: &OsInfo| os_cpes(os).iter().map(|(t, p)| (t.cpe.to_fs(), *p)).collect::<Vec<_>>();
+        assert_eq!(
+            fs(&os("windows", "6.1.7601.24000", "Windows Server 2008 R2 Standard")),
+            [
+                ("cpe:2.3:o:microsoft:windows:6.1.7601.24000:*:*:*:*:*:*:*".to_string(), true),
+                ("cpe:2.3:o:microsoft:windows_server_2008:r2:sp1:*:*:*:*:*:*".to_string(), false),
+            ]
+        );
+        assert_eq!(
+            fs(&os("macos", "14.4.1", "macOS Sonoma")),
+            [("cpe:2.3:o:apple:macos:14.4.1:*:*:*:*:*:*:*".to_string(), false)]
+        );
+        let mut sbom_os = Item::new(ItemKind::Os, "Debian", "12");
+        sbom_os.cpe = Some("cpe:2.3:o:debian:debian_linux:12.0:*:*:*:*:*:*:*".into());
+        assert!(os_item_cpes(&sbom_os).iter().all(|(_, platform)| *platform), "a distro is a platform only");
+        let mut win = Item::new(ItemKind::Os, "Microsoft Windows 11 Pro", "10.0.22631.3155");
+        win.cpe = Some("cpe:2.3:o:microsoft:windows_11_23h2:10.0.22631.3155:*:*:*:*:*:*:*".into());
+        let cpes = os_item_cpes(&win);
+        assert_eq!(cpes.len(), 2);
+        assert!(
+            cpes[0].1 && cpes[0].0.cpe.to_fs().starts_with("cpe:2.3:o:microsoft:windows:10.0.22631.3155")
+        );
+        assert!(!cpes[1].1, "the release itself is a vulnerable item");
     }
 }

@@ -12,7 +12,7 @@ mod common;
 
 use common::TestApp;
 use ringfence_agent::enroll::AgentConfig;
-use ringfence_agent::testing::snmp::{Profile, Snmpd, v2c_credential, v3_credential};
+use ringfence_agent_testkit::snmp::{Profile, Snmpd, v2c_credential, v3_credential};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -158,7 +158,7 @@ async fn snmp_appliances_are_polled_identified_correlated_and_isolated(app: Test
     let wrong_v3 = cred(
         "wrong v3 password",
         ringfence_proto::collector::SnmpCredential::V3 {
-            user: ringfence_agent::testing::snmp::V3_USER.into(),
+            user: ringfence_agent_testkit::snmp::V3_USER.into(),
             auth_protocol: ringfence_proto::collector::AuthProtocol::Sha256,
             auth_password: "not-the-password".into(),
             priv_protocol: ringfence_proto::collector::PrivProtocol::Aes128,

@@ -16,7 +16,7 @@
 mod common;
 
 use common::TestApp;
-use ringfence_agent::testing::{self, publish, ringdemo_version};
+use ringfence_agent_testkit::{self as testing, publish, ringdemo_version};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 

@@ -7,3 +7,5 @@ pub mod macos;
 pub mod macos_install;
 pub mod windows;
 pub mod windows_install;
+pub mod windows_registry;
+pub mod windows_service;

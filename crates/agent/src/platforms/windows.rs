@@ -1,23 +1,16 @@
-//! Windows: programs from the Uninstall registry keys, installed updates, the BIOS and the
-//! build, each through PowerShell with `ConvertTo-Json`.
+//! Windows: programs and the build from the registry through the Windows API
+//! ([`super::windows_registry`]); installed updates and the BIOS, which the registry does not
+//! hold, through PowerShell with `ConvertTo-Json` (parsers tested on recorded output: Wine
+//! has no PowerShell).
 
 use crate::{Outcome, Report, record};
-use ringfence_inventory::{Item, ItemKind, OsInfo};
+use ringfence_inventory::{Item, ItemKind};
 use serde_json::Value;
 
-/// Programs of both Uninstall keys (64- and 32-bit) and the current user's.
-pub const UNINSTALL_PS: &str = "Get-ItemProperty 'HKLM:\\Software\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\*',\
-'HKLM:\\Software\\WOW6432Node\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\*',\
-'HKCU:\\Software\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\*' -ErrorAction SilentlyContinue | \
-Where-Object { $_.DisplayName -and -not $_.SystemComponent } | \
-Select-Object DisplayName,DisplayVersion,Publisher,InstallDate | ConvertTo-Json -Compress";
 pub const HOTFIX_PS: &str =
     "Get-HotFix | Select-Object HotFixID,Description,InstalledOn | ConvertTo-Json -Compress";
 pub const BIOS_PS: &str = "Get-CimInstance Win32_BIOS | Select-Object Manufacturer,SMBIOSBIOSVersion,ReleaseDate | ConvertTo-Json -Compress";
 pub const OS_PS: &str = "Get-CimInstance Win32_OperatingSystem | Select-Object Caption,Version,BuildNumber | ConvertTo-Json -Compress";
-/// The UBR (update build revision) completes the build number: 10.0.19045.4291.
-pub const UBR_PS: &str = "(Get-ItemProperty 'HKLM:\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion').UBR";
-
 /// PowerShell prints one object without the array brackets.
 fn objects(json: &str) -> Result<Vec<Value>, String> {
     let t = json.trim().trim_start_matches('\u{feff}');
@@ -33,27 +26,6 @@ fn objects(json: &str) -> Result<Vec<Value>, String> {
 
 fn s(v: &Value, k: &str) -> Option<String> {
     v.get(k).and_then(Value::as_str).map(str::trim).filter(|x| !x.is_empty()).map(str::to_string)
-}
-
-pub fn parse_uninstall(json: &str) -> Result<Vec<Item>, String> {
-    let mut items: Vec<Item> = objects(json)?
-        .iter()
-        .filter_map(|o| {
-            let name = s(o, "DisplayName")?;
-            let mut i = Item::new(
-                ItemKind::Application,
-                name,
-                s(o, "DisplayVersion").unwrap_or_else(|| "unknown".into()),
-            );
-            i.vendor = s(o, "Publisher");
-            i.manager = Some("msi".into());
-            Some(i)
-        })
-        .collect();
-    // The same program often appears under both registry views.
-    items.sort();
-    items.dedup();
-    Ok(items)
 }
 
 pub fn parse_hotfixes(json: &str) -> Result<Vec<Item>, String> {
@@ -83,36 +55,17 @@ pub fn parse_bios(json: &str) -> Result<Vec<Item>, String> {
         .collect())
 }
 
-/// The OS from `Win32_OperatingSystem` and the UBR: `10.0.19045` + `4291`.
-pub fn parse_os(json: &str, ubr: &str) -> Result<OsInfo, String> {
-    let o = objects(json)?.into_iter().next().ok_or("no operating system in the output")?;
-    let mut version = s(&o, "Version").ok_or("the output has no Version")?;
-    if let Ok(ubr) = ubr.trim().parse::<u32>() {
-        version = format!("{version}.{ubr}");
-    }
-    Ok(OsInfo {
-        family: "windows".into(),
-        id: "windows".into(),
-        version,
-        codename: None,
-        name: s(&o, "Caption").unwrap_or_else(|| "Windows".into()),
-    })
-}
-
-/// Runs the collectors (Windows only; not exercised on the Linux build machines).
+/// Runs the collectors. Programs and the OS come from the registry; a profile whose hive
+/// could not be read makes the programs collector report an error beside what it found.
 pub fn collect() -> Report {
+    let mut report = Report::default();
+    collect_registry(&mut report);
     let ps = |script: &str| {
         crate::collectors::run("powershell.exe", &["-NoProfile", "-NonInteractive", "-Command", script])
             .unwrap_or_else(|| Err("PowerShell is not available".into()))
     };
-    let mut report = Report::default();
-    match ps(OS_PS).and_then(|os| parse_os(&os, &ps(UBR_PS).unwrap_or_default())) {
-        Ok(os) => report.inventory.os = os,
-        Err(e) => record(&mut report, "os", Outcome::Failed(e)),
-    }
     for (name, script, parse) in [
-        ("programs", UNINSTALL_PS, parse_uninstall as fn(&str) -> Result<Vec<Item>, String>),
-        ("hotfixes", HOTFIX_PS, parse_hotfixes),
+        ("hotfixes", HOTFIX_PS, parse_hotfixes as fn(&str) -> Result<Vec<Item>, String>),
         ("bios", BIOS_PS, parse_bios),
     ] {
         let outcome = match ps(script).and_then(|out| parse(&out)) {
@@ -122,4 +75,27 @@ pub fn collect() -> Report {
         record(&mut report, name, outcome);
     }
     report
+}
+
+#[cfg(windows)]
+fn collect_registry(report: &mut Report) {
+    use super::windows_registry as reg;
+    match reg::current_version().and_then(|cv| reg::os_of(&cv)) {
+        Ok(os) => report.inventory.os = os,
+        Err(e) => record(report, "os", Outcome::Failed(e)),
+    }
+    let (programs, unread) = reg::programs();
+    let items = reg::items_of(&programs);
+    let outcome = if unread.is_empty() {
+        Outcome::Found(items)
+    } else {
+        Outcome::Partial(items, format!("user hives not read: {}", unread.join("; ")))
+    };
+    record(report, "programs", outcome);
+    report.programs = programs;
+}
+
+#[cfg(not(windows))]
+fn collect_registry(report: &mut Report) {
+    record(report, "programs", Outcome::Failed("the registry is read on Windows only".into()));
 }

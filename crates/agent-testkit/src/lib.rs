@@ -316,7 +316,7 @@ pub mod snmp {
             ];
             for e in &self.entities {
                 let cell = |column: u32| {
-                    let mut o = crate::snmp::ENT_PHYSICAL_ENTRY.to_vec();
+                    let mut o = ringfence_agent::snmp::ENT_PHYSICAL_ENTRY.to_vec();
                     o.extend([column, e.index]);
                     o
                 };
@@ -519,7 +519,7 @@ done
                 }
                 let all = self.addresses.iter().all(|a| {
                     let addr = SocketAddr::from((*a, self.port));
-                    let outcome = rt.block_on(crate::snmp::poll(
+                    let outcome = rt.block_on(ringfence_agent::snmp::poll(
                         addr,
                         &v2c_credential(),
                         Duration::from_millis(300),
