@@ -63,6 +63,15 @@ impl Wine {
         out
     }
 
+    /// Ends the prefix's processes (the service among them).
+    async fn stop(&self) {
+        let _ = tokio::process::Command::new("wineserver")
+            .arg("-k")
+            .env("WINEPREFIX", &self.prefix)
+            .status()
+            .await;
+    }
+
     /// `wine reg add KEY /v NAME /t TYPE /d DATA /f` in the given view.
     async fn set(&self, key: &str, view: &str, values: &[(&str, &str, &str)]) {
         for (name, ty, data) in values {
@@ -247,4 +256,109 @@ async fn the_windows_agent_reads_the_registry_under_wine_and_reports_to_a_linux_
     ] {
         assert!(html.contains(name), "{name} is not on the device page");
     }
+}
+
+/// The MSI `.ci/run` builds with wixl, or `None` (skip) outside CI.
+fn agent_msi() -> Option<PathBuf> {
+    let msi = std::env::var_os("RINGFENCE_AGENT_MSI")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/windows/ringfence-agent.msi"));
+    let tools = std::process::Command::new("msiinfo").arg("--version").output().is_ok();
+    if msi.is_file() && tools {
+        return Some(msi);
+    }
+    let why = format!(
+        "{} or msiinfo is missing (packaging/windows/build-msi.sh builds it; msitools has msiinfo)",
+        msi.display()
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{why}: CI builds and installs the MSI");
+    }
+    eprintln!("SKIPPED: {why}");
+    None
+}
+
+fn msi_table(msi: &std::path::Path, table: &str) -> Vec<Vec<String>> {
+    let out = std::process::Command::new("msiinfo").arg("export").arg(msi).arg(table).output().unwrap();
+    assert!(out.status.success(), "msiinfo export {table}: {}", String::from_utf8_lossy(&out.stderr));
+    // Three header lines: column names, types, the table name and its keys.
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(3)
+        .map(|l| l.trim_end_matches('\r').split('\t').map(str::to_string).collect())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_msi_installs_the_service_and_it_enrolls_with_the_properties_given_to_msiexec() {
+    let Some(msi) = agent_msi() else { return };
+    let Some((_, runner)) = windows_agent() else { return };
+
+    // What msiinfo sees: the program, the service and its arguments, the public properties.
+    let files = msi_table(&msi, "File");
+    assert!(files.iter().any(|r| r[2] == "ringfence-agent.exe"), "{files:?}");
+    let services = msi_table(&msi, "ServiceInstall");
+    assert_eq!(services.len(), 1, "{services:?}");
+    let s = &services[0];
+    assert_eq!(
+        (s[1].as_str(), s[4].as_str(), s[10].as_str()),
+        ("ringfence-agent", "2", "service run"),
+        "{s:?}"
+    );
+    assert!(s[8].is_empty(), "the service runs as LocalSystem: {s:?}");
+    let registry = msi_table(&msi, "Registry");
+    let value = |name: &str| registry.iter().find(|r| r[3] == name).map(|r| (r[2].clone(), r[4].clone()));
+    assert_eq!(value("ServerUrl"), Some((r"SOFTWARE\ringfence\Agent\".into(), "[SERVER_URL]".into())));
+    assert_eq!(value("EnrollToken"), Some((r"SOFTWARE\ringfence\Agent\".into(), "[ENROLL_TOKEN]".into())));
+    let properties = msi_table(&msi, "Property");
+    let property =
+        |name: &str| properties.iter().find(|r| r[0] == name).map(|r| r[1].clone()).unwrap_or_default();
+    assert!(property("SecureCustomProperties").split(';').any(|p| p == "SERVER_URL"));
+    assert!(property("SecureCustomProperties").split(';').any(|p| p == "ENROLL_TOKEN"));
+    assert_eq!(property("MsiHiddenProperties"), "ENROLL_TOKEN", "the token stays out of the install log");
+    assert_eq!(property("ALLUSERS"), "1", "a per-machine install");
+
+    // A silent install under Wine, as an RMM would run it.
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let tech = app.token("tech@a").await;
+    let r = tech
+        .send("POST", "/api/v1/enrollment-tokens", Some(json!({"site_id": app.a1.site.id, "name": "MSI"})))
+        .await;
+    let secret = r.body["secret"].as_str().unwrap().to_string();
+    let tmp = ringfence_store::testing::TempDir::new("ringfence-wine-msi");
+    let wine = Wine { runner, prefix: tmp.0.join("prefix") };
+    let out = wine
+        .run(&[
+            "msiexec",
+            "/i",
+            msi.to_str().unwrap(),
+            "/qn",
+            &format!("SERVER_URL={}", app.base),
+            &format!("ENROLL_TOKEN={secret}"),
+        ])
+        .await;
+    assert!(out.status.success(), "msiexec: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(wine.prefix.join("drive_c/Program Files/ringfence/ringfence-agent.exe").is_file());
+    let query = wine.run(&["reg", "query", r"HKLM\System\CurrentControlSet\Services\ringfence-agent"]).await;
+    let service = String::from_utf8_lossy(&query.stdout).to_string();
+    assert!(service.contains("ringfence-agent.exe") && service.contains("service run"), "{service}");
+    assert!(service.contains("LocalSystem"), "{service}");
+
+    // The service started at install, enrolled with the properties and reported.
+    let uses = || async {
+        let tokens = tech.get("/api/v1/enrollment-tokens").await.body;
+        tokens.as_array().unwrap().iter().find(|t| t["name"] == "MSI").map(|t| t["uses"].clone())
+    };
+    for _ in 0..60 {
+        if uses().await == Some(json!(1)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    assert_eq!(uses().await, Some(json!(1)), "the service enrolled with ENROLL_TOKEN");
+    // The token is forgotten once used; the server address stays.
+    let query = wine.run(&["reg", "query", r"HKLM\SOFTWARE\ringfence\Agent", "/reg:64"]).await;
+    let settings = String::from_utf8_lossy(&query.stdout).to_string();
+    assert!(settings.contains("ServerUrl") && !settings.contains("EnrollToken"), "{settings}");
+    wine.stop().await;
 }

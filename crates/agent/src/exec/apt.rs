@@ -343,6 +343,7 @@ E: Sub-process /usr/bin/dpkg returned an error code (1)
     }
 
     #[test]
+    #[cfg(unix)] // runs /bin/sh
     fn commands_point_apt_and_dpkg_at_a_private_root_only_when_asked() {
         let p = vec![PackageVersion {
             manager: "dpkg".into(),

@@ -248,10 +248,33 @@ pub fn free_mib(path: &Path) -> Result<u64, String> {
         }
         Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64) / (1024 * 1024))
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    {
+        use std::os::windows::ffi::OsStrExt;
+        let wide: Vec<u16> = path.as_os_str().encode_wide().chain(Some(0)).collect();
+        let mut available: u64 = 0;
+        // SAFETY: `wide` is a NUL-terminated UTF-16 path; the call writes one u64.
+        let ok = unsafe {
+            windows_sys::Win32::Storage::FileSystem::GetDiskFreeSpaceExW(
+                wide.as_ptr(),
+                &mut available,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        };
+        if ok == 0 {
+            return Err(format!(
+                "cannot read the free space of {}: {}",
+                path.display(),
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(available / (1024 * 1024))
+    }
+    #[cfg(not(any(unix, windows)))]
     {
         let _ = path;
-        Ok(u64::MAX)
+        Err("free space cannot be read on this platform".into())
     }
 }
 
@@ -531,6 +554,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)] // runs /bin/sh
     fn commands_are_killed_on_timeout_and_their_output_is_kept_in_order() {
         let sh = |s: &str| vec!["/bin/sh".to_string(), "-c".to_string(), s.to_string()];
         let r = run_command(
