@@ -912,7 +912,7 @@ impl Engine {
             let packages: Vec<DeployedPackage> = t
                 .updates
                 .iter()
-                .filter(|u| !u.from_version.is_empty() && u.manager != crate::appliances::APPLIANCE_MANAGER)
+                .filter(|u| can_undo(u) && u.manager != crate::appliances::APPLIANCE_MANAGER)
                 .cloned()
                 .collect();
             if packages.is_empty() {
@@ -930,7 +930,7 @@ impl Engine {
                         .map(|p| PackageVersion {
                             manager: p.manager.clone(),
                             name: p.name.clone(),
-                            version: p.from_version.clone(),
+                            version: undo_version(p),
                         })
                         .collect(),
                     health_checks: checks_of(&t.device_id),
@@ -1038,7 +1038,7 @@ impl Engine {
                 s => Some(format!("its deployment is {s}: nothing was installed")),
             };
             let why = why.or_else(|| {
-                d.updates.iter().all(|u| u.from_version.is_empty()).then(|| {
+                d.updates.iter().all(|u| !can_undo(u)).then(|| {
                     "no previous version is known (it was a new install): remove it by hand".to_string()
                 })
             });
@@ -1358,3 +1358,26 @@ pub const DEPLOYMENT_STATUSES: [&str; 10] = [
     "missed",
     "retried",
 ];
+
+/// Whether a rollback job can undo this package: a previous version to go back to, or a
+/// Windows update, which is removed by its kind (see [`undo_version`]).
+fn can_undo(p: &DeployedPackage) -> bool {
+    !p.from_version.is_empty() || p.manager == "windows_update"
+}
+
+/// The version a rollback job names: the previous version, or for a Windows update how it is
+/// undone (`uninstall`, `os_uninstall`, `previous_driver` or `none`), from its title.
+fn undo_version(p: &DeployedPackage) -> String {
+    if p.manager != "windows_update" || !p.from_version.is_empty() {
+        return p.from_version.clone();
+    }
+    let pending = ringfence_policy::catalog::Pending {
+        manager: &p.manager,
+        name: &p.name,
+        origin: &p.product,
+        security: false,
+    };
+    ringfence_policy::catalog::rollback(&pending, ringfence_policy::catalog::classify(&pending))
+        .as_str()
+        .to_string()
+}

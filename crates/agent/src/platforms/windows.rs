@@ -74,6 +74,15 @@ pub fn collect() -> Report {
         };
         record(&mut report, name, outcome);
     }
+    // Drivers of the driver store (provider, class, INF, version), from pnputil.
+    let drivers = match crate::collectors::run("pnputil.exe", &["/enum-drivers"]) {
+        Some(Ok(out)) => Outcome::Found(super::windows_install::driver_items(
+            &super::windows_install::parse_pnputil_drivers(&out),
+        )),
+        Some(Err(e)) => Outcome::Failed(e),
+        None => Outcome::Nothing("pnputil is not available".into()),
+    };
+    record(&mut report, "drivers", drivers);
     report
 }
 
