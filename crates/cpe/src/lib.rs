@@ -40,7 +40,8 @@ pub enum Token {
     Char(char),
     /// `*`: zero or more characters.
     AnyString,
-    /// `?`: exactly one character.
+    /// `?`: one character; a run of `n` at either end of a value matches up to `n` characters
+    /// (NISTIR 7696 `compare_strings`).
     AnyChar,
 }
 

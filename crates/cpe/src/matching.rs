@@ -26,14 +26,64 @@ impl fmt::Display for Relation {
     }
 }
 
-/// Whether `pattern` (literals and wildcards) matches the literal `text`.
-fn glob(pattern: &[Token], text: &[char]) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some((Token::AnyString, rest)) => (0..=text.len()).any(|i| glob(rest, &text[i..])),
-        Some((Token::AnyChar, rest)) => !text.is_empty() && glob(rest, &text[1..]),
-        Some((Token::Char(c), rest)) => text.first() == Some(c) && glob(rest, &text[1..]),
+/// How many characters a run of wildcards at one end of a value may stand for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reach {
+    /// `*`: any number.
+    Any,
+    /// A run of this many `?`: from none up to this many.
+    UpTo(usize),
+}
+
+impl Reach {
+    fn of(run: &[Token]) -> Reach {
+        if run.contains(&Token::AnyString) { Reach::Any } else { Reach::UpTo(run.len()) }
     }
+
+    fn covers(self, n: usize) -> bool {
+        match self {
+            Reach::Any => true,
+            Reach::UpTo(max) => n <= max,
+        }
+    }
+}
+
+/// Whether a source value with wildcards (only at its ends, as parsing guarantees) matches the
+/// literal `text`, as `compare_strings` in NISTIR 7696's pseudocode decides it: the literal
+/// middle must occur in `text` with no more characters before it than the leading wildcards
+/// reach and no more after it than the trailing ones reach. A run of `n` question marks
+/// reaches *up to* `n` characters, so `sp?` matches `sp` and `sp2` but not `sp10`.
+///
+/// A value made only of question marks is one run, not a leading and a trailing one (the
+/// pseudocode would count it twice, and NIST's reference implementation fails on it): `???`
+/// matches any one to three characters. Nothing matches an empty text (the pseudocode's loop
+/// runs only while characters are left over); a parsed value is never empty anyway.
+fn wildcard_match(pattern: &[Token], text: &[char]) -> bool {
+    if text.is_empty() {
+        return false;
+    }
+    let literal = |t: &Token| matches!(t, Token::Char(_));
+    let lead = pattern.iter().take_while(|t| !literal(t)).count();
+    if lead == pattern.len() {
+        return Reach::of(pattern).covers(text.len());
+    }
+    let trail = pattern.iter().rev().take_while(|t| !literal(t)).count();
+    let (before, after) = (Reach::of(&pattern[..lead]), Reach::of(&pattern[pattern.len() - trail..]));
+    // Parsing refuses a wildcard inside a value; one built by hand with such a value matches
+    // nothing rather than panicking.
+    let Some(middle) = pattern[lead..pattern.len() - trail]
+        .iter()
+        .map(|t| match t {
+            Token::Char(c) => Some(*c),
+            _ => None,
+        })
+        .collect::<Option<Vec<char>>>()
+    else {
+        return false;
+    };
+    text.windows(middle.len())
+        .enumerate()
+        .any(|(at, w)| w == middle && before.covers(at) && after.covers(text.len() - at - middle.len()))
 }
 
 /// The relation of one source attribute value to one target value (NISTIR 7696 Table 6-2).
@@ -60,7 +110,7 @@ pub fn compare_values(source: &Value, target: &Value) -> Relation {
                         _ => None,
                     })
                     .collect();
-                if glob(s, &text) { Superset } else { Disjoint }
+                if wildcard_match(s, &text) { Superset } else { Disjoint }
             } else if s == t {
                 Equal
             } else {

@@ -141,7 +141,7 @@ fn name_matching_per_nistir_7696() {
         ),
         Undefined
     );
-    // A single '?' matches exactly one character; '*' any number.
+    // A trailing '?' matches one character or none; '*' any number.
     assert_eq!(rel("cpe:2.3:a:v:p:1.?:*:*:*:*:*:*:*", "cpe:2.3:a:v:p:1.2:*:*:*:*:*:*:*"), Superset);
     assert_eq!(rel("cpe:2.3:a:v:p:1.?:*:*:*:*:*:*:*", "cpe:2.3:a:v:p:1.23:*:*:*:*:*:*:*"), Disjoint);
     assert_eq!(rel("cpe:2.3:a:v:p:*.23:*:*:*:*:*:*:*", "cpe:2.3:a:v:p:1.23:*:*:*:*:*:*:*"), Superset);
@@ -161,6 +161,57 @@ fn name_matching_per_nistir_7696() {
         ),
         Equal
     );
+}
+
+/// The relation of a source version value to a target version value, the other attributes
+/// being ANY on both sides.
+fn version_rel(source: &str, target: &str) -> Relation {
+    let name = |v: &str| format!("cpe:2.3:a:v:p:{v}:*:*:*:*:*:*:*");
+    rel(&name(source), &name(target))
+}
+
+/// NISTIR 7696's `compare_strings`: the literal middle of the source must occur in the target
+/// with at most as many characters before it as the leading wildcards reach and at most as many
+/// after it as the trailing ones reach; a run of `n` unquoted `?` reaches up to `n`.
+#[test]
+fn question_marks_at_either_end_match_up_to_that_many_characters() {
+    use Relation::*;
+    for (source, target, expect) in [
+        ("???", "ab", Superset),
+        ("???", "a", Superset),
+        ("???", "abc", Superset),
+        ("???", "abcd", Disjoint),
+        ("?", "a", Superset),
+        ("?", "ab", Disjoint),
+        ("sp?", "sp", Superset),
+        ("sp?", "sp2", Superset),
+        ("sp?", "sp10", Disjoint),
+        ("sp?", "xsp1", Disjoint),
+        ("sp??", "sp10", Superset),
+        ("??11", "11", Superset),
+        ("??11", "x11", Superset),
+        ("??11", "xy11", Superset),
+        ("??11", "wxy11", Disjoint),
+        ("??11", "11x", Disjoint),
+        ("?1.0?", "1.0", Superset),
+        ("?1.0?", "a1.0b", Superset),
+        ("?1.0?", "ab1.0", Disjoint),
+        ("?1.0?", "1.0ab", Disjoint),
+        ("*1.0?", "xx1.0y", Superset),
+        ("*1.0?", "1.0yz", Disjoint),
+        ("??1.0*", "ab1.0.2", Superset),
+        ("??1.0*", "abc1.0", Disjoint),
+        // Any occurrence of the middle will do, not only the first.
+        ("??ab?", "abab", Superset),
+        ("?ab?", "abab", Disjoint),
+        // A quoted '?' is a literal, not a wildcard.
+        ("1.\\?", "1.2", Disjoint),
+        ("1.\\?", "1.\\?", Equal),
+    ] {
+        assert_eq!(version_rel(source, target), expect, "{source} vs {target}");
+    }
+    // A target with wildcards stays undefined whatever the source.
+    assert_eq!(version_rel("???", "ab?"), Undefined);
 }
 
 fn nvd_records() -> Option<PathBuf> {
