@@ -1,5 +1,6 @@
 //! The agent's parsers of command output and files (rpm, apk, snap, flatpak, apt, dnf,
-//! fwupd, kernel modules, PowerShell and system_profiler JSON), the executors' readers of
+//! fwupd, kernel modules, PowerShell and system_profiler JSON, pnputil, DISM, Firefox's
+//! extensions.json), the executors' readers of
 //! package-manager output (apt-get, dpkg-query, dnf, rpm, Windows Update, winget,
 //! softwareupdate) and the server's reading of an agent's inventory report: arbitrary input
 //! is read or refused, never a panic.
@@ -22,10 +23,15 @@ fuzz_target!(|data: &[u8]| {
     let _ = parse_dnf_updateinfo(a, b);
     let _ = parse_fwupd_devices(text);
     let _ = parse_proc_modules(text, &|_| None, "6.1.0");
-    let _ = windows::parse_uninstall(text);
     let _ = windows::parse_hotfixes(text);
     let _ = windows::parse_bios(text);
-    let _ = windows::parse_os(text, a);
+    let drivers = windows_install::parse_pnputil_drivers(text);
+    let _ = windows_install::driver_to_remove(&drivers, b);
+    let _ = windows_install::driver_items(&drivers);
+    let packages = windows_install::parse_dism_packages(text);
+    let _ = windows_install::dism_package_for(&packages, b);
+    let _ = windows_install::parse_uninstall_window(text);
+    let _ = ringfence_agent::extensions::parse_firefox_extensions(text, "fuzz");
     let _ = macos::parse_applications(text);
     let _ = macos::parse_software(text);
     let _ = macos::parse_softwareupdate(text);

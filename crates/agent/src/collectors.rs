@@ -405,5 +405,6 @@ pub fn linux(root: &Root) -> Report {
     }
     report.reboot_required =
         root.path("/var/run/reboot-required").exists() || root.path("/run/reboot-required").exists();
+    crate::collect_extensions(&mut report, &crate::extensions::homes(root, false), false);
     report
 }

@@ -18,6 +18,7 @@ pub mod collector;
 pub mod collectors;
 pub mod enroll;
 pub mod exec;
+pub mod extensions;
 pub mod jobs;
 pub mod platforms;
 pub mod snmp;
@@ -68,6 +69,22 @@ pub struct Report {
     /// commands (the inventory keeps one item per name, version and publisher).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub programs: Vec<platforms::windows_registry::Program>,
+    /// Every browser extension found, with its permissions and profile.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<extensions::BrowserExtension>,
+}
+
+/// The browser extensions collector, the same on every platform.
+pub(crate) fn collect_extensions(report: &mut Report, homes: &[PathBuf], windows: bool) {
+    let (found, errors) = extensions::collect(homes, windows);
+    let items = extensions::items_of(&found);
+    let outcome = if errors.is_empty() {
+        Outcome::Found(items)
+    } else {
+        Outcome::Partial(items, format!("unreadable: {}", errors.join("; ")))
+    };
+    record(report, "extensions", outcome);
+    report.extensions = found;
 }
 
 /// Where the collectors look: `/` on a real system, a prepared tree in tests.

@@ -34,10 +34,12 @@ pub enum ItemKind {
     Hotfix,
     /// The hardware model (an appliance, a BMC's board), for NVD platform checks.
     Hardware,
+    /// A browser extension of a user profile (Chrome, Edge, Firefox).
+    Extension,
 }
 
 impl ItemKind {
-    pub const ALL: [ItemKind; 8] = [
+    pub const ALL: [ItemKind; 9] = [
         ItemKind::Package,
         ItemKind::Application,
         ItemKind::Driver,
@@ -46,6 +48,7 @@ impl ItemKind {
         ItemKind::Os,
         ItemKind::Hotfix,
         ItemKind::Hardware,
+        ItemKind::Extension,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +61,7 @@ impl ItemKind {
             ItemKind::Os => "os",
             ItemKind::Hotfix => "hotfix",
             ItemKind::Hardware => "hardware",
+            ItemKind::Extension => "extension",
         }
     }
 

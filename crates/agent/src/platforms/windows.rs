@@ -83,6 +83,8 @@ pub fn collect() -> Report {
         None => Outcome::Nothing("pnputil is not available".into()),
     };
     record(&mut report, "drivers", drivers);
+    let homes = crate::extensions::homes(&crate::Root("/".into()), true);
+    crate::collect_extensions(&mut report, &homes, true);
     report
 }
 
