@@ -20,6 +20,7 @@ pub mod enroll;
 pub mod exec;
 pub mod extensions;
 pub mod jobs;
+pub mod pe;
 pub mod platforms;
 pub mod snmp;
 
@@ -72,6 +73,9 @@ pub struct Report {
     /// Every browser extension found, with its permissions and profile.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extensions: Vec<extensions::BrowserExtension>,
+    /// Windows: programs found outside the installer list, by their version resource.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub portable: Vec<pe::PortableProgram>,
 }
 
 /// The browser extensions collector, the same on every platform.

@@ -210,7 +210,11 @@ impl Table {
             cpe.values[3] = text_value(&version);
             return Some(Translation { cpe, version, rule: format!("table rule '{}'", rule.id) });
         }
-        if !matches!(item.kind, ItemKind::Application | ItemKind::Firmware | ItemKind::Bios) {
+        // Portable programs found by their version resource are matched by table rules only:
+        // a download folder holds too many installers to guess names for.
+        if !matches!(item.kind, ItemKind::Application | ItemKind::Firmware | ItemKind::Bios)
+            || item.manager.as_deref() == Some("portable")
+        {
             return None;
         }
         let vendor = normalize_vendor(item.vendor.as_deref()?);
@@ -464,6 +468,11 @@ mod tests {
         assert_eq!(tr.cpe.to_fs(), "cpe:2.3:a:foo_software:foo_viewer:2.1.0:*:*:*:*:*:*:*");
         assert_eq!(tr.rule, "normalized name foo_software:foo_viewer");
         assert!(t.translate(&app("No Publisher", "1", None)).is_none());
+        let mut portable = app("Foo Viewer", "2.1.0", Some("Foo Software, Inc."));
+        portable.manager = Some("portable".into());
+        assert!(t.translate(&portable).is_none(), "a portable program is never matched by a guessed name");
+        portable.name = "PuTTY suite".into();
+        assert_eq!(t.translate(&portable).unwrap().rule, "table rule 'putty-portable'");
         let mut pkg = app("openssl", "3.0.11-1", None);
         pkg.kind = ItemKind::Package;
         assert!(t.translate(&pkg).is_none(), "distro packages are never translated to CPEs");

@@ -85,6 +85,9 @@ pub fn collect() -> Report {
     record(&mut report, "drivers", drivers);
     let homes = crate::extensions::homes(&crate::Root("/".into()), true);
     crate::collect_extensions(&mut report, &homes, true);
+    let portable = crate::pe::portable_programs(&homes);
+    record(&mut report, "portable programs", Outcome::Found(crate::pe::items_of(&portable)));
+    report.portable = portable;
     report
 }
 
