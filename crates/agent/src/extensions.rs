@@ -92,12 +92,10 @@ pub fn chromium_profile(
         let id = ext.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         // Several versions may sit side by side during an update: the newest counts.
         let Some(dir) = subdirs(&ext).into_iter().max_by(|a, b| {
-            let v = |p: &Path| {
+            let v = |p: &Path| -> Vec<u64> {
                 p.file_name()
-                    .map(|n| {
-                        n.to_string_lossy().split(['.', '_']).filter_map(|x| x.parse::<u64>().ok()).collect()
-                    })
-                    .unwrap_or_else(Vec::new)
+                    .map(|n| n.to_string_lossy().split(['.', '_']).filter_map(|x| x.parse().ok()).collect())
+                    .unwrap_or_default()
             };
             v(a).cmp(&v(b))
         }) else {
