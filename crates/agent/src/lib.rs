@@ -38,6 +38,9 @@ pub struct CollectorStatus {
     /// The error, or why nothing was found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// How long it took, where the collector measures it (Windows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub millis: Option<u64>,
 }
 
 /// An update the platform's package manager offers.
@@ -78,8 +81,17 @@ pub struct Report {
     pub portable: Vec<pe::PortableProgram>,
 }
 
+/// [`record`], with the time since `started`.
+pub(crate) fn record_timed(report: &mut Report, name: &str, started: std::time::Instant, outcome: Outcome) {
+    record(report, name, outcome);
+    if let Some(c) = report.collectors.last_mut() {
+        c.millis = Some(started.elapsed().as_millis() as u64);
+    }
+}
+
 /// The browser extensions collector, the same on every platform.
 pub(crate) fn collect_extensions(report: &mut Report, homes: &[PathBuf], windows: bool) {
+    let started = std::time::Instant::now();
     let (found, errors) = extensions::collect(homes, windows);
     let items = extensions::items_of(&found);
     let outcome = if errors.is_empty() {
@@ -87,7 +99,7 @@ pub(crate) fn collect_extensions(report: &mut Report, homes: &[PathBuf], windows
     } else {
         Outcome::Partial(items, format!("unreadable: {}", errors.join("; ")))
     };
-    record(report, "extensions", outcome);
+    record_timed(report, "extensions", started, outcome);
     report.extensions = found;
 }
 
@@ -128,6 +140,7 @@ pub(crate) fn record(report: &mut Report, name: &str, outcome: Outcome) {
         outcome: status.into(),
         items: items.len(),
         detail,
+        millis: None,
     });
     report.inventory.items.extend(items);
 }

@@ -48,6 +48,28 @@ struct Wine {
 }
 
 impl Wine {
+    /// Makes the prefix and keeps one Wine server running for it. Started with its output
+    /// discarded: a Wine server started by a command whose output is read holds that pipe
+    /// open for seconds after the command ends.
+    async fn start(runner: PathBuf, prefix: PathBuf) -> Wine {
+        let wine = Wine { runner, prefix };
+        let quiet = |cmd: &mut tokio::process::Command| {
+            cmd.env("WINEPREFIX", &wine.prefix)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+        };
+        let mut init = tokio::process::Command::new(&wine.runner);
+        init.args(["reg", "query", r"HKLM\Software"]);
+        quiet(&mut init);
+        init.status().await.unwrap();
+        let mut server = tokio::process::Command::new("wineserver");
+        server.arg("-p");
+        quiet(&mut server);
+        server.status().await.unwrap();
+        wine
+    }
+
     async fn run(&self, args: &[&str]) -> std::process::Output {
         let out = tokio::process::Command::new(&self.runner)
             .args(args)
@@ -178,7 +200,7 @@ fn program<'a>(report: &'a Value, name: &str) -> &'a Value {
 async fn the_windows_agent_reads_the_registry_under_wine_and_reports_to_a_linux_server() {
     let Some((exe, runner)) = windows_agent() else { return };
     let tmp = ringfence_store::testing::TempDir::new("ringfence-wine");
-    let wine = Wine { runner, prefix: tmp.0.join("prefix") };
+    let wine = Wine::start(runner, tmp.0.join("prefix")).await;
     prepare(&wine).await;
     let exe_arg = exe.to_str().unwrap();
 
@@ -326,7 +348,7 @@ async fn the_msi_installs_the_service_and_it_enrolls_with_the_properties_given_t
         .await;
     let secret = r.body["secret"].as_str().unwrap().to_string();
     let tmp = ringfence_store::testing::TempDir::new("ringfence-wine-msi");
-    let wine = Wine { runner, prefix: tmp.0.join("prefix") };
+    let wine = Wine::start(runner, tmp.0.join("prefix")).await;
     let out = wine
         .run(&[
             "msiexec",

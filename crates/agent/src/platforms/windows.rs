@@ -3,9 +3,10 @@
 //! hold, through PowerShell with `ConvertTo-Json` (parsers tested on recorded output: Wine
 //! has no PowerShell).
 
-use crate::{Outcome, Report, record};
+use crate::{Outcome, Report, record, record_timed};
 use ringfence_inventory::{Item, ItemKind};
 use serde_json::Value;
+use std::time::Instant;
 
 pub const HOTFIX_PS: &str =
     "Get-HotFix | Select-Object HotFixID,Description,InstalledOn | ConvertTo-Json -Compress";
@@ -68,13 +69,15 @@ pub fn collect() -> Report {
         ("hotfixes", HOTFIX_PS, parse_hotfixes as fn(&str) -> Result<Vec<Item>, String>),
         ("bios", BIOS_PS, parse_bios),
     ] {
+        let started = Instant::now();
         let outcome = match ps(script).and_then(|out| parse(&out)) {
             Ok(items) => Outcome::Found(items),
             Err(e) => Outcome::Failed(e),
         };
-        record(&mut report, name, outcome);
+        record_timed(&mut report, name, started, outcome);
     }
     // Drivers of the driver store (provider, class, INF, version), from pnputil.
+    let started = Instant::now();
     let drivers = match crate::collectors::run("pnputil.exe", &["/enum-drivers"]) {
         Some(Ok(out)) => Outcome::Found(super::windows_install::driver_items(
             &super::windows_install::parse_pnputil_drivers(&out),
@@ -82,11 +85,12 @@ pub fn collect() -> Report {
         Some(Err(e)) => Outcome::Failed(e),
         None => Outcome::Nothing("pnputil is not available".into()),
     };
-    record(&mut report, "drivers", drivers);
+    record_timed(&mut report, "drivers", started, drivers);
     let homes = crate::extensions::homes(&crate::Root("/".into()), true);
     crate::collect_extensions(&mut report, &homes, true);
+    let started = Instant::now();
     let portable = crate::pe::portable_programs(&homes);
-    record(&mut report, "portable programs", Outcome::Found(crate::pe::items_of(&portable)));
+    record_timed(&mut report, "portable programs", started, Outcome::Found(crate::pe::items_of(&portable)));
     report.portable = portable;
     report
 }
@@ -94,6 +98,7 @@ pub fn collect() -> Report {
 #[cfg(windows)]
 fn collect_registry(report: &mut Report) {
     use super::windows_registry as reg;
+    let started = Instant::now();
     match reg::current_version().and_then(|cv| reg::os_of(&cv)) {
         Ok(os) => report.inventory.os = os,
         Err(e) => record(report, "os", Outcome::Failed(e)),
@@ -105,7 +110,7 @@ fn collect_registry(report: &mut Report) {
     } else {
         Outcome::Partial(items, format!("user hives not read: {}", unread.join("; ")))
     };
-    record(report, "programs", outcome);
+    record_timed(report, "programs", started, outcome);
     report.programs = programs;
 }
 

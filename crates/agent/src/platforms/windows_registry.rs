@@ -183,14 +183,24 @@ mod native {
     use winreg::RegKey;
     use winreg::enums::*;
 
-    struct Key<'a>(&'a RegKey);
+    /// A key's values, read in one enumeration (one round trip per key, not per value).
+    struct Key(std::collections::HashMap<String, winreg::RegValue>);
 
-    impl Entry for Key<'_> {
+    impl Key {
+        fn read(key: &RegKey) -> Key {
+            Key(key.enum_values().flatten().map(|(name, value)| (name.to_ascii_lowercase(), value)).collect())
+        }
+    }
+
+    impl Entry for Key {
         fn text(&self, name: &str) -> Option<String> {
-            self.0.get_value::<String, _>(name).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+            use winreg::types::FromRegValue;
+            let v = self.0.get(&name.to_ascii_lowercase())?;
+            String::from_reg_value(v).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
         }
         fn dword(&self, name: &str) -> Option<u32> {
-            self.0.get_value::<u32, _>(name).ok()
+            use winreg::types::FromRegValue;
+            u32::from_reg_value(self.0.get(&name.to_ascii_lowercase())?).ok()
         }
     }
 
@@ -198,7 +208,7 @@ mod native {
         let Ok(key) = root.open_subkey_with_flags(path, KEY_READ | flags) else { return };
         for name in key.enum_keys().flatten() {
             if let Ok(sub) = key.open_subkey_with_flags(&name, KEY_READ | flags)
-                && let Some(p) = program_of(&name, &Key(&sub), scope)
+                && let Some(p) = program_of(&name, &Key::read(&sub), scope)
             {
                 out.push(p);
             }
@@ -277,7 +287,7 @@ mod native {
         let key = RegKey::predef(HKEY_LOCAL_MACHINE)
             .open_subkey_with_flags(CURRENT_VERSION, KEY_READ | KEY_WOW64_64KEY)
             .map_err(|e| format!("HKLM\\{CURRENT_VERSION} cannot be read: {e}"))?;
-        Ok(CurrentVersion::read(&Key(&key)))
+        Ok(CurrentVersion::read(&Key::read(&key)))
     }
 }
 
