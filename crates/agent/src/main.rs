@@ -333,6 +333,11 @@ fn service(action: ServiceAction) -> ExitCode {
 fn service_body(config_dir: PathBuf) {
     use ringfence_agent::platforms::windows_registry as reg;
     let root = Root(PathBuf::from("/"));
+    // An MSI install created nothing yet: the folder is made private before the credential
+    // is written into it.
+    if let Err(e) = ringfence_agent::platforms::windows_service::protect(&config_dir) {
+        eprintln!("warning: {e}");
+    }
     loop {
         if !ringfence_agent::enroll::config_path(&config_dir).exists()
             && let (Some(server), Some(token)) =

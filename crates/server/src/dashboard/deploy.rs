@@ -17,6 +17,11 @@ use ringfence_model::*;
 use ringfence_proto as proto;
 use serde::Deserialize;
 
+/// How an update is undone, in words ("uninstall the update", "previous driver").
+pub fn rollback_words(s: &str) -> &str {
+    ringfence_policy::catalog::Rollback::parse(s).map(|r| r.describe()).unwrap_or(s)
+}
+
 pub fn status_class(s: &str) -> &'static str {
     match s {
         "verified" | "complete" | "pass" => "ok",
