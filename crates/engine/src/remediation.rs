@@ -1276,12 +1276,13 @@ fn build_queue(ctx: &Context, rows: &[QueueRow], updates: &[DeviceUpdateRow], fl
                 top_score: entry.as_ref().map(|e| e.top_score).unwrap_or(0.0),
                 ssvc: ssvc.map(ssvc_label).unwrap_or_else(|| "Track".into()),
                 max_cvss,
-                reboot_required: g.updates.iter().any(|u| u.update.reboot_required),
-                rollback: g
-                    .updates
-                    .first()
-                    .map(|u| u.update.rollback.clone())
-                    .unwrap_or_else(|| "unknown".into()),
+                reboot_required: g.updates.iter().any(|u| u.update.reboot_required)
+                    || (g.updates.is_empty() && is_windows_release(&g.product)),
+                rollback: g.updates.first().map(|u| u.update.rollback.clone()).unwrap_or_else(|| {
+                    // Not offered by any agent yet: a Windows release's fix is its cumulative
+                    // update, removed like any quality update.
+                    if is_windows_release(&g.product) { "uninstall" } else { "unknown" }.into()
+                }),
                 offered_on: offered,
                 status,
                 detail,
@@ -1357,3 +1358,9 @@ fn device_facts(r: &QueueRow) -> DeviceFacts {
         },
     }
 }
+
+/// Whether a queue product is a Windows release as NVD names it (`microsoft:windows_11_23h2`).
+fn is_windows_release(product: &str) -> bool {
+    product.starts_with("microsoft:windows_")
+}
+
