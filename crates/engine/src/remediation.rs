@@ -1363,4 +1363,3 @@ fn device_facts(r: &QueueRow) -> DeviceFacts {
 fn is_windows_release(product: &str) -> bool {
     product.starts_with("microsoft:windows_")
 }
-
