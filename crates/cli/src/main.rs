@@ -913,9 +913,52 @@ async fn serve(
     } else {
         println!("ringfence is serving on http://{addr}/ (database: {})", location.redacted());
     }
-    ringfence_server::serve(listener, state, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    let stopping = std::sync::Arc::new(tokio::sync::Notify::new());
+    let notify = stopping.clone();
+    let server = ringfence_server::serve(listener, state, async move {
+        let signal = stop_signal().await;
+        tracing::info!(signal, "stopping: no new connections; requests in flight finish");
+        notify.notify_one();
+    });
+    // Requests in flight get a bounded time to finish; a client that keeps its connection
+    // busy does not hold the stop up.
+    let deadline = async {
+        stopping.notified().await;
+        tokio::time::sleep(STOP_GRACE).await;
+    };
+    tokio::select! {
+        r = server => r?,
+        () = deadline => tracing::warn!(
+            seconds = STOP_GRACE.as_secs(),
+            "stopped with requests still in flight after the grace period"
+        ),
+    }
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// How long a stop waits for requests in flight.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// SIGTERM (systemd, Docker, Kubernetes) or SIGINT (Ctrl-C), whichever comes first.
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
 }

@@ -282,6 +282,45 @@ async fn serve_applies_the_config_file_and_answers() {
     );
 }
 
+#[cfg(unix)]
+#[tokio::test]
+async fn serve_stops_cleanly_on_sigterm_and_sigint() {
+    for signal in ["-TERM", "-INT"] {
+        let dir = temp();
+        let mut child = ringfence()
+            .args(["serve", "--listen", "127.0.0.1:0", "--feeds-sync", "false", "--data-dir"])
+            .arg(dir.0.join("data"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap()
+            .trim_end_matches('/')
+            .to_owned();
+        assert_eq!(reqwest::get(format!("{url}/readyz")).await.unwrap().status(), 200);
+        let killed = Command::new("kill").arg(signal).arg(child.id().to_string()).status().unwrap();
+        assert!(killed.success());
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(25),
+                "still running 25 s after {signal}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        assert_eq!(status.code(), Some(0), "{signal} is a clean stop, exit 0 (was {status:?})");
+        assert!(reqwest::get(format!("{url}/readyz")).await.is_err(), "nothing listens after the stop");
+    }
+}
+
 #[test]
 fn version_compare_prints_orderings_and_names_invalid_lines() {
     let out = run(&["version", "compare", "--scheme", "deb", "1:2.0~rc1-1", "1:2.0-1"]);
