@@ -15,6 +15,7 @@ pub mod auth;
 mod dashboard;
 pub mod error;
 pub mod extract;
+mod hygiene;
 pub mod list;
 pub mod policy_form;
 
@@ -110,9 +111,16 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics))
         .merge(dashboard::router())
+        .layer(middleware::from_fn(hygiene::refuse_unstorable))
         .layer(middleware::from_fn(track))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .merge(inventory_routes.layer(RequestBodyLimitLayer::new(api_intel::MAX_INVENTORY_BYTES)))
+        .merge(
+            // Inventories may be large: this layer's limit, not the extractors' 2 MiB default.
+            inventory_routes
+                .layer(middleware::from_fn(hygiene::refuse_unstorable))
+                .layer(axum::extract::DefaultBodyLimit::disable())
+                .layer(RequestBodyLimitLayer::new(api_intel::MAX_INVENTORY_BYTES)),
+        )
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
