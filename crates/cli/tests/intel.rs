@@ -175,3 +175,101 @@ fn a_pending_debian_update_names_the_cves_it_fixes() {
     let out = run(&["feeds", "changelog", changelog.to_str().unwrap(), "--installed", "not a version!"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+/// A gzip stream of `prefix`, `n` bytes of `fill`, then `suffix`, written without holding it.
+fn gzip_bomb(path: &std::path::Path, prefix: &str, fill: u8, n: u64, suffix: &str) {
+    use std::io::Write;
+    let mut gz =
+        flate2::write::GzEncoder::new(std::fs::File::create(path).unwrap(), flate2::Compression::fast());
+    gz.write_all(prefix.as_bytes()).unwrap();
+    let chunk = vec![fill; 1 << 20];
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(chunk.len() as u64) as usize;
+        gz.write_all(&chunk[..k]).unwrap();
+        left -= k as u64;
+    }
+    gz.write_all(suffix.as_bytes()).unwrap();
+    gz.finish().unwrap();
+}
+
+#[test]
+fn feed_bombs_stop_at_their_limit_and_the_other_files_still_go_in() {
+    let dir = ringfence_store::testing::TempDir::new("ringfence-cli-bombs");
+    let db = dir.0.join("intel.db");
+    let db = db.to_str().unwrap();
+    // An NVD page with one 64 MiB description (64 KB compressed): past the 16 MiB value limit.
+    let nvd = dir.0.join("nvd-bomb.json.gz");
+    gzip_bomb(
+        &nvd,
+        r#"{"format":"NVD_CVE","version":"2.0","vulnerabilities":[{"cve":{"id":"CVE-2099-0001","descriptions":[{"lang":"en","value":""#,
+        b'a',
+        64 << 20,
+        r#""}]}}]}"#,
+    );
+    // EPSS with one 8 MiB line, and EPSS of 20 million empty lines.
+    let long_line = dir.0.join("epss-line.csv.gz");
+    gzip_bomb(&long_line, "cve,epss,percentile\nCVE-2024-1,", b'9', 8 << 20, "\n");
+    let newlines = dir.0.join("epss-newlines.csv.gz");
+    gzip_bomb(&newlines, "cve,epss,percentile\n", b'\n', 20_000_000, "");
+    // A zip whose only entry claims to be 3.75 GiB.
+    let zip_path = dir.0.join("osv-claims.zip");
+    {
+        use std::io::Write;
+        let mut w = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+        let opts =
+            zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        w.start_file("GHSA-xxxx.json", opts).unwrap();
+        w.write_all(b"{}").unwrap();
+        w.finish().unwrap();
+        let mut bytes = std::fs::read(&zip_path).unwrap();
+        let central = bytes.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+        bytes[central + 24..central + 28].copy_from_slice(&0xF000_0000u32.to_le_bytes());
+        std::fs::write(&zip_path, bytes).unwrap();
+    }
+    // A good file beside them still goes in.
+    let kev = dir.0.join("kev.json");
+    std::fs::write(
+        &kev,
+        r#"{"title":"CISA Catalog of Known Exploited Vulnerabilities","catalogVersion":"2025.08.25","dateReleased":"2025-08-25T00:00:00.000Z","count":1,"vulnerabilities":[{"cveID":"CVE-2024-1709","vendorProject":"ConnectWise","product":"ScreenConnect","vulnerabilityName":"ConnectWise ScreenConnect Authentication Bypass","dateAdded":"2024-02-22","shortDescription":"x","requiredAction":"Apply updates.","dueDate":"2024-02-29","knownRansomwareCampaignUse":"Known","notes":""}]}"#,
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let out = run(&[
+        "feeds",
+        "import",
+        "--db",
+        db,
+        nvd.to_str().unwrap(),
+        long_line.to_str().unwrap(),
+        newlines.to_str().unwrap(),
+        zip_path.to_str().unwrap(),
+        kev.to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(120),
+        "the bombs took {:?}",
+        started.elapsed()
+    );
+    assert!(out.status.code().is_some(), "the import ended by itself, not by a signal: {t}");
+    assert!(t.contains("nvd-bomb.json.gz") && t.contains("longer than the limit of 16 MiB"), "{t}");
+    assert!(t.contains("epss-line.csv.gz") && t.contains("RINGFENCE_FEED_MAX_LINE_KIB"), "{t}");
+    assert!(t.contains("epss-newlines.csv.gz") && t.contains("more than the limit of 10000000 lines"), "{t}");
+    assert!(t.contains("entry larger than the limit of 256 MiB"), "{t}");
+    assert!(t.contains("GHSA-xxxx.json"), "the skipped entry is named: {t}");
+    // The KEV catalog beside them went in.
+    assert!(t.contains("kev.json: CISA KEV catalog (1 records): 1 added"), "the good file was imported: {t}");
+    assert!(!t.contains("not valid JSON"), "a limit is not called bad JSON: {t}");
+    // A limit set in the environment applies, and a bad value names its variable.
+    let out = ringfence()
+        .env("RINGFENCE_FEED_MAX_LINES", "lots")
+        .args(["feeds", "import", "--db", db, kev.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        text(&out).contains("RINGFENCE_FEED_MAX_LINES must be a positive whole number"),
+        "{}",
+        text(&out)
+    );
+}

@@ -293,8 +293,10 @@ fn parse_feed(
     origin: &str,
     tx: &tokio::sync::mpsc::Sender<Batch>,
 ) -> Result<(Format, Skipped, u64), FeedError> {
+    let limits = ringfence_feeds::limits::Limits::from_env().map_err(FeedError::Format)?;
     let mut reader = ringfence_feeds::open(reader)?;
     let format = ringfence_feeds::detect(&mut reader)?;
+    let mut reader = ringfence_feeds::limits::guard(reader, format, &limits);
     let mut records = 0u64;
     let closed = || FeedError::Format("the import was stopped".into());
     let skipped = match format {
@@ -505,6 +507,7 @@ async fn import_zip(
     progress: Arc<AtomicU64>,
 ) -> crate::Result<ImportSummary, String> {
     let origin = path.display().to_string();
+    let limits = ringfence_feeds::limits::Limits::from_env()?;
     let file = std::fs::File::open(path).map_err(|e| format!("cannot open {origin}: {e}"))?;
     let mut archive =
         zip::ZipArchive::new(file).map_err(|e| format!("{origin} is not a readable zip archive: {e}"))?;
@@ -518,9 +521,22 @@ async fn import_zip(
                 continue;
             }
             let name = entry.name().to_string();
-            let mut bytes = Vec::with_capacity(entry.size() as usize);
-            if let Err(e) = std::io::Read::read_to_end(&mut entry, &mut bytes) {
+            // The declared size is a claim of the file: checked, never used to allocate.
+            if entry.size() > limits.max_entry_bytes {
+                summary.skipped.add(entry_too_large(limits.max_entry_bytes), name);
+                continue;
+            }
+            let mut bytes = Vec::new();
+            let read = std::io::Read::read_to_end(
+                &mut std::io::Read::take(&mut entry, limits.max_entry_bytes + 1),
+                &mut bytes,
+            );
+            if let Err(e) = read {
                 summary.skipped.add(format!("unreadable entry: {e}"), name);
+                continue;
+            }
+            if bytes.len() as u64 > limits.max_entry_bytes {
+                summary.skipped.add(entry_too_large(limits.max_entry_bytes), name);
                 continue;
             }
             progress.fetch_add(entry.compressed_size(), Ordering::Relaxed);
@@ -546,6 +562,10 @@ async fn import_zip(
     summary.touched.dedup();
     record_run(store, &summary, now, None).await?;
     Ok(summary)
+}
+
+fn entry_too_large(limit: u64) -> String {
+    format!("entry larger than the limit of {} MiB (RINGFENCE_FEED_MAX_ENTRY_MIB)", limit >> 20)
 }
 
 /// Imports one feed from any reader.

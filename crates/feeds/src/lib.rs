@@ -10,6 +10,7 @@
 pub mod debian;
 pub mod epss;
 pub mod kev;
+pub mod limits;
 pub mod nvd;
 pub mod osv;
 mod stream;

@@ -86,7 +86,7 @@ pub fn for_each_in_array(
     let mut de = serde_json::Deserializer::from_reader(reader);
     de.deserialize_map(DocVisitor { array, each, found: &mut found, header: &mut header })
         .and_then(|()| de.end())
-        .map_err(|e| FeedError::Format(format!("the feed is not valid JSON: {e}")))?;
+        .map_err(json_error)?;
     Ok((header, found))
 }
 
@@ -116,7 +116,16 @@ pub fn for_each_entry(
     each: &mut dyn FnMut(String, Box<RawValue>),
 ) -> Result<(), FeedError> {
     let mut de = serde_json::Deserializer::from_reader(reader);
-    de.deserialize_map(EntriesVisitor { each })
-        .and_then(|()| de.end())
-        .map_err(|e| FeedError::Format(format!("the feed is not valid JSON: {e}")))
+    de.deserialize_map(EntriesVisitor { each }).and_then(|()| de.end()).map_err(json_error)
+}
+
+/// A reading error (a limit, a cut-off file) as itself; anything else is bad JSON.
+fn json_error(e: serde_json::Error) -> FeedError {
+    if e.is_io() {
+        let text = e.to_string();
+        let reason = text.split(" at line ").next().unwrap_or(&text).to_string();
+        FeedError::Format(format!("cannot read the feed: {reason}"))
+    } else {
+        FeedError::Format(format!("the feed is not valid JSON: {e}"))
+    }
 }
