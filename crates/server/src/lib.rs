@@ -27,7 +27,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use ringfence_engine::Engine;
-use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -139,13 +138,21 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Ready when the store answers.
+/// How long `/readyz` waits for the database: probes time out after 1 s.
+const READY_WAIT: std::time::Duration = std::time::Duration::from_millis(800);
+
+/// Ready when the store answers, within [`READY_WAIT`] (a probe must not time out while the
+/// pool waits for a connection).
 async fn readyz(State(s): State<AppState>) -> Response {
-    match s.engine.store().ping().await {
-        Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => {
+    match tokio::time::timeout(READY_WAIT, s.engine.store().ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready").into_response(),
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "the database is not reachable").into_response()
+            (StatusCode::SERVICE_UNAVAILABLE, format!("the database is not reachable: {e}")).into_response()
+        }
+        Err(_) => {
+            tracing::warn!("readiness check: the database did not answer within 0.8 s");
+            (StatusCode::SERVICE_UNAVAILABLE, "the database did not answer within 0.8 s").into_response()
         }
     }
 }
@@ -170,6 +177,103 @@ async fn track(req: Request, next: Next) -> Response {
     metrics::histogram!("ringfence_http_request_duration_seconds", &labels[..2])
         .record(start.elapsed().as_secs_f64());
     response
+}
+
+/// What one client may hold of the server, and how long it may take.
+#[derive(Clone, Debug)]
+pub struct ConnectionLimits {
+    /// Time to send a request's headers, and the longest a kept-alive connection may sit
+    /// idle before its next request.
+    pub header_read: std::time::Duration,
+    /// Time to send a request's body.
+    pub body_read: std::time::Duration,
+    /// Open connections from one address; more are closed at once.
+    pub per_client: usize,
+    /// Whether loopback clients (a reverse proxy on the same machine, `ringfence loadgen`)
+    /// are exempt from `per_client`.
+    pub loopback_exempt: bool,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_read: std::time::Duration::from_secs(10),
+            body_read: std::time::Duration::from_secs(60),
+            per_client: 256,
+            loopback_exempt: true,
+        }
+    }
+}
+
+/// Accepts connections until `shutdown`, each served with the header, idle and body
+/// timeouts and the per-client cap of `limits`; then lets open requests finish.
+pub async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    limits: &ConnectionLimits,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use std::collections::HashMap;
+    use std::net::IpAddr;
+    use std::sync::Mutex;
+    use tower::ServiceExt;
+
+    let router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(limits.body_read));
+    let open: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read).keep_alive(true);
+    builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(limits.header_read));
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, addr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors and the like: wait a moment instead of spinning.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let counted = !(limits.loopback_exempt && addr.ip().is_loopback());
+        if counted {
+            let mut open = open.lock().unwrap_or_else(|p| p.into_inner());
+            let n = open.entry(addr.ip()).or_insert(0);
+            if *n >= limits.per_client {
+                tracing::warn!(client = %addr.ip(), open = *n, "connection refused: too many open connections from one address");
+                continue;
+            }
+            *n += 1;
+        }
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(axum::extract::ConnectInfo(addr));
+            router.clone().oneshot(req.map(axum::body::Body::new))
+        });
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let connection = graceful.watch(connection);
+        let open = open.clone();
+        tokio::spawn(async move {
+            let _ = connection.await;
+            if !counted {
+                return;
+            }
+            let mut open = open.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(n) = open.get_mut(&addr.ip()) {
+                *n -= 1;
+                if *n == 0 {
+                    open.remove(&addr.ip());
+                }
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// Runs `work` every `period` on its own task; a run that overruns delays the next tick
@@ -249,9 +353,7 @@ pub async fn serve(
             }
         })
     });
-    let result = axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = serve_connections(listener, app(state), shutdown, &ConnectionLimits::default()).await;
     housekeeping.abort();
     if let Some(d) = dispatcher {
         d.abort();
