@@ -27,6 +27,18 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = epss::parse(&mut Cursor::new(data.to_vec()), &mut |_| {});
     if let Ok(mut r) = open(Cursor::new(data.to_vec())) {
-        let _ = detect(&mut *r);
+        // Behind the import's limits (small ones), the parsers still never panic.
+        if let Ok(format) = detect(&mut *r) {
+            let limits = ringfence_feeds::limits::Limits {
+                max_value_bytes: 64,
+                max_line_bytes: 64,
+                max_lines: 64,
+                max_total_bytes: 1 << 16,
+                max_time: std::time::Duration::from_secs(10),
+                max_entry_bytes: 1 << 16,
+            };
+            let mut guarded = ringfence_feeds::limits::guard(r, format, &limits);
+            let _ = nvd::parse_page(&mut guarded, &mut |_| {});
+        }
     }
 });

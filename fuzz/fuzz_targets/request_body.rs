@@ -1,5 +1,5 @@
 //! Every JSON request body of the API: parsing never panics, and a body that parses
-//! serializes again.
+//! serializes again. The edge's NUL check names a field exactly when some string holds one.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -12,7 +12,20 @@ fn check<T: serde::de::DeserializeOwned + serde::Serialize>(data: &[u8]) {
     }
 }
 
+fn has_nul(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(a) => a.iter().any(has_nul),
+        serde_json::Value::Object(o) => o.iter().any(|(k, x)| k.contains('\0') || has_nul(x)),
+        _ => false,
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) {
+        let named = ringfence_server::hygiene::json_path_with_nul(&v, "");
+        assert_eq!(named.is_some(), has_nul(&v));
+    }
     check::<CreateOrganization>(data);
     check::<UpdateOrganization>(data);
     check::<CreateSite>(data);

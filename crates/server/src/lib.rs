@@ -15,7 +15,7 @@ pub mod auth;
 mod dashboard;
 pub mod error;
 pub mod extract;
-mod hygiene;
+pub mod hygiene;
 pub mod list;
 pub mod policy_form;
 
