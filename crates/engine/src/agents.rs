@@ -159,7 +159,8 @@ impl Engine {
         })
     }
 
-    /// Applies an agent's inventory report once and in order: a report already applied is
+    /// Applies an agent's inventory report once and in order (at most [`MAX_REPORT_JUMP`]
+    /// ahead of the last one applied): a report already applied is
     /// acknowledged without effect; a delta that does not follow the last applied report
     /// asks for a full inventory.
     pub async fn agent_inventory(
@@ -171,6 +172,18 @@ impl Engine {
             |applied, resync, seq, new_findings| proto::InventoryAck { applied, resync, seq, new_findings };
         if r.seq < 1 {
             return Err(ValueError::new("seq", "must be 1 or more").into());
+        }
+        // An agent numbers its reports 1, 2, 3…; a number far ahead would freeze the device's
+        // inventory behind it.
+        if r.seq > a.inventory_seq.saturating_add(MAX_REPORT_JUMP) {
+            return Err(ValueError::new(
+                "seq",
+                format!(
+                    "jumps more than {MAX_REPORT_JUMP} past the last report applied ({}): send the next number",
+                    a.inventory_seq
+                ),
+            )
+            .into());
         }
         if r.seq <= a.inventory_seq {
             return Ok(ack(false, false, a.inventory_seq, Vec::new()));
@@ -221,3 +234,7 @@ impl Engine {
         Ok(state)
     }
 }
+
+/// How far ahead of the last applied report an agent's report number may be. An agent
+/// counts one per report, and keeps an unsent report instead of numbering a new one.
+pub const MAX_REPORT_JUMP: i64 = 10_000;

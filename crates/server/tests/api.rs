@@ -498,6 +498,14 @@ async fn accounts_and_tokens_stay_within_their_bounds(app: TestApp) {
         403
     );
     assert_eq!(narrowed.get("/api/v1/organizations").await.body.as_array().unwrap().len(), 1);
+    // Renaming to another MSP's name is refused without naming or confirming that MSP.
+    let admin = app.token("admin@a").await;
+    let other = app.b1.partner.name.as_str().to_string();
+    let r = admin.send("PATCH", "/api/v1/partner", Some(json!({ "name": other }))).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    let message = r.body["message"].as_str().unwrap();
+    assert!(!message.contains(&other) && !message.contains("partner named"), "{message}");
+    assert_eq!(message, "that name is not available: choose another");
 
     // Changing one's own password needs the current one.
     let tech = app.session("tech@a").await;

@@ -2,7 +2,7 @@
 //! query parameter, a form field or an inventory is refused at the edge with 422 naming the
 //! field (PostgreSQL cannot store it; SQLite would have stored it as is), and an inventory
 //! above the 2 MiB that request extractors allow by default, up to the documented 16 MiB, is
-//! taken.
+//! taken. A report number far ahead of the last cannot freeze a device's inventory.
 
 mod common;
 
@@ -110,4 +110,30 @@ async fn an_inventory_of_15000_packages_is_taken(app: TestApp) {
     assert!(size > 2 * 1024 * 1024, "the report is {size} bytes: above the extractors' default 2 MiB");
     let (status, body) = post(&app, &credential, "/api/agent/v1/inventory", &report).await;
     assert_eq!(status, 200, "{}", body.to_string().chars().take(300).collect::<String>());
+}
+
+async fn a_report_number_far_ahead_is_refused_and_the_inventory_goes_on(app: TestApp) {
+    let credential = agent(&app, "till-seq").await;
+    let report = |seq: i64, version: &str| {
+        json!({"seq": seq, "full": {"os": {"family": "linux", "id": "debian", "version": "12"},
+            "items": [{"kind": "package", "name": "jq", "version": version}]}})
+    };
+    let (status, body) = post(&app, &credential, "/api/agent/v1/inventory", &report(1, "1.6-2.1")).await;
+    assert_eq!((status, body["applied"].as_bool()), (200, Some(true)), "{body}");
+    for seq in [1i64 << 62, i64::MAX, 10_002] {
+        let (status, body) = post(&app, &credential, "/api/agent/v1/inventory", &report(seq, "9.9")).await;
+        assert_eq!((status, body["field"].as_str()), (422, Some("seq")), "{seq}: {body}");
+        assert!(body["message"].as_str().unwrap().contains("send the next number"), "{body}");
+    }
+    // The next real report still applies.
+    let (status, body) =
+        post(&app, &credential, "/api/agent/v1/inventory", &report(2, "1.6-2.1+deb12u2")).await;
+    assert_eq!(
+        (status, body["applied"].as_bool(), body["seq"].as_i64()),
+        (200, Some(true), Some(2)),
+        "{body}"
+    );
+    // Within the bound, a gap is fine (a report the server never saw).
+    let (status, body) = post(&app, &credential, "/api/agent/v1/inventory", &report(10_002, "1.7")).await;
+    assert_eq!((status, body["applied"].as_bool()), (200, Some(true)), "{body}");
 }

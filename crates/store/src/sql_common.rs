@@ -570,7 +570,7 @@ impl Store for This {
             .bind(us(after.updated_at))
             .execute(&mut *tx)
             .await
-            .map_err(unique(|| format!("a partner named '{name}' already exists")))?;
+            .map_err(unique(|| "that name is not available: choose another".to_string()))?;
         let a = Append {
             chain: &after.id,
             action: "partner.update",
