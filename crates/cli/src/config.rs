@@ -176,6 +176,49 @@ fn redact(url: &str) -> String {
     ringfence_store::Location::parse(url).redacted()
 }
 
+/// Keeps the data directory private whatever the umask: the database holds the key agents
+/// trust for jobs, password and token hashes. Files the server creates from now on are
+/// 0600 and folders 0700 (the process umask becomes 077); the folder is made 0700 and what
+/// is already in it is tightened to 0600, with a warning naming what was looser.
+pub fn private_data_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    // SAFETY: umask only sets the process's file-creation mask.
+    unsafe { libc::umask(0o077) };
+    if !dir.exists() {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create the data directory {}: {e}; choose a writable --data-dir",
+                dir.display()
+            )
+        })?;
+    }
+    let tighten = |path: &Path, mode: u32| -> anyhow::Result<()> {
+        let meta = std::fs::symlink_metadata(path)?;
+        if meta.file_type().is_symlink() {
+            return Ok(());
+        }
+        let current = meta.permissions().mode() & 0o777;
+        if current & !mode != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{current:o}"),
+                "readable by other users of this machine: made {mode:o}"
+            );
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| anyhow::anyhow!("cannot restrict {}: {e}", path.display()))?;
+        }
+        Ok(())
+    };
+    tighten(dir, 0o700)?;
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        let path = entry.path();
+        if path.is_file() {
+            tighten(&path, 0o600)?;
+        }
+    }
+    Ok(())
+}
+
 /// The server's key for secrets at rest (SNMP credentials): `RINGFENCE_SECRET_KEY_FILE`, or
 /// `secret.key` in the data directory, made (mode 0600) on first use. It is kept outside the
 /// database, so a copy of the database alone opens no credential.

@@ -521,6 +521,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map_err(|e| InvalidArgument(format!("{e:#}")))?;
             let offline_after =
                 config::offline_after(&file).map_err(|e| InvalidArgument(format!("{e:#}")))?;
+            config::private_data_dir(&settings.data_dir)?;
             let store = open_store(&location).await?;
             let listener = bind(&settings).await?;
             let reports =
@@ -560,6 +561,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         .with_context(|| format!("cannot remove the old demo database {}", p.display()))?;
                 }
             }
+            config::private_data_dir(&settings.data_dir)?;
             let location = Location::Sqlite(db);
             let store = open_store(&location).await?;
             // The clients were signed up months ago: the tenancy is created then, and the

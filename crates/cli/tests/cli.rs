@@ -284,6 +284,54 @@ async fn serve_applies_the_config_file_and_answers() {
 
 #[cfg(unix)]
 #[tokio::test]
+async fn the_data_directory_is_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp();
+    let data = dir.0.join("data");
+    // An installation made under umask 022: the folder 0755, a leftover file 0644.
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(data.join("notes.txt"), "x").unwrap();
+    std::fs::set_permissions(data.join("notes.txt"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "umask 022; exec '{}' serve --listen 127.0.0.1:0 --feeds-sync false --data-dir '{}'",
+            env!("CARGO_BIN_EXE_ringfence"),
+            data.display()
+        ))
+        .env("RINGFENCE_LOG", "warn")
+        .env_remove("RINGFENCE_DATABASE_URL")
+        .env_remove("RINGFENCE_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url =
+        line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().trim_end_matches('/').to_owned();
+    assert_eq!(reqwest::get(format!("{url}/readyz")).await.unwrap().status(), 200);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "the folder");
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let p = entry.unwrap().path();
+        files.push(p.file_name().unwrap().to_string_lossy().into_owned());
+        assert_eq!(mode(&p), 0o600, "{}", p.display());
+    }
+    files.sort();
+    for f in ["notes.txt", "ringfence.db", "ringfence.db-shm", "ringfence.db-wal", "secret.key"] {
+        assert!(files.iter().any(|x| x == f), "{f} in {files:?}");
+    }
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("readable by other users"), "the tightening is logged: {log}");
+}
+
+#[cfg(unix)]
+#[tokio::test]
 async fn serve_stops_cleanly_on_sigterm_and_sigint() {
     for signal in ["-TERM", "-INT"] {
         let dir = temp();

@@ -488,6 +488,11 @@ async fn accounts_and_tokens_stay_within_their_bounds(app: TestApp) {
         )
         .await;
     assert_eq!(narrowed.status, 201, "{}", narrowed.body);
+    assert_eq!(narrowed.headers["cache-control"], "no-store", "a secret shown once is never cached");
+    let csp = narrowed.headers["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("base-uri 'none'"), "{csp}");
+    let css = reqwest::get(app.url("/static/app.css")).await.unwrap();
+    assert_eq!(css.headers()["cache-control"], "public, max-age=300", "static files may be cached");
     let narrowed = common::Api {
         client: reqwest::Client::new(),
         token: narrowed.body["secret"].as_str().unwrap().to_owned(),
