@@ -9,7 +9,11 @@ mod common;
 use common::TestApp;
 use serde_json::{Value, json};
 
-both_backends!(nul_characters_are_refused_with_the_field_named, an_inventory_of_15000_packages_is_taken,);
+both_backends!(
+    nul_characters_are_refused_with_the_field_named,
+    an_inventory_of_15000_packages_is_taken,
+    a_report_number_far_ahead_is_refused_and_the_inventory_goes_on,
+);
 
 async fn agent(app: &TestApp, host: &str) -> String {
     let op = app.engine.operator("test", app.a1.partner.name.as_str()).await.unwrap();
