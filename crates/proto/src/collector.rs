@@ -324,7 +324,15 @@ impl Ipv4Range {
 /// (169.254/16 holds cloud metadata services). Loopback stays allowed, for a collector that
 /// polls an SNMP agent on its own host.
 pub fn check_target(ip: std::net::IpAddr) -> Result<(), String> {
-    let bad = match ip {
+    // An IPv4 address written as IPv6 (`::ffff:169.254.169.254`, or the old compatible form
+    // `::169.254.169.254`) is checked as the IPv4 address packets go to.
+    let checked = match ip {
+        std::net::IpAddr::V6(v6) if !v6.is_loopback() && !v6.is_unspecified() => {
+            v6.to_ipv4().map(std::net::IpAddr::V4).unwrap_or(ip)
+        }
+        other => other,
+    };
+    let bad = match checked {
         std::net::IpAddr::V4(v4) => {
             v4.is_multicast()
                 || v4.is_broadcast()
@@ -380,12 +388,14 @@ impl CollectorJob {
                 }
                 for t in targets {
                     id_text("appliance_id", &t.appliance_id)?;
-                    t.address.parse::<std::net::IpAddr>().map_err(|_| {
+                    let ip = t.address.parse::<std::net::IpAddr>().map_err(|_| {
                         format!(
                             "address '{}' is not an IP address",
                             t.address.chars().take(60).collect::<String>()
                         )
                     })?;
+                    // The collector refuses what the server should never have signed.
+                    check_target(ip)?;
                     if t.port == 0 {
                         return Err("port must be 1 to 65535".into());
                     }
@@ -505,6 +515,20 @@ mod tests {
         check_range("0.0.0.0/0", Err("not an appliance"));
         check_range("224.0.0.0/30", Err("not an appliance"));
         check_range("169.254.169.254", Err("not an appliance"));
+        // IPv4 written as IPv6 is checked as IPv4.
+        let ip = |s: &str| check_target(s.parse().unwrap());
+        for bad in [
+            "::ffff:169.254.169.254",
+            "::ffff:224.0.0.1",
+            "::169.254.169.254",
+            "::ffff:255.255.255.255",
+            "::",
+        ] {
+            assert!(ip(bad).unwrap_err().contains("not an appliance"), "{bad}");
+        }
+        for good in ["::ffff:192.0.2.1", "::1", "2001:db8::5", "192.0.2.1"] {
+            assert_eq!(ip(good), Ok(()), "{good}");
+        }
         check_range("255.255.255.255", Err("not an appliance"));
         check_range("223.255.255.250-224.0.0.5", Err("not an appliance"));
         check_range("223.255.255.0/24", Ok(("223.255.255.1", "223.255.255.254", 254)));
@@ -585,6 +609,8 @@ mod tests {
         poll_job().check().unwrap();
         discover("10.0.0.0/20", MAX_RATE).check().unwrap();
         refused(|j| j.id = "job 1".into(), "id must be");
+        refused(|j| target(j).address = "::ffff:169.254.169.254".into(), "not an appliance");
+        refused(|j| target(j).address = "224.0.0.1".into(), "not an appliance");
         refused(|j| j.collector_device_id = String::new(), "collector_device_id must be");
         refused(|j| j.credentials.clear(), "1 to 8 credentials");
         refused(

@@ -205,6 +205,14 @@ async fn snmp_appliances_are_polled_identified_correlated_and_isolated(app: Test
             json!({"site_id": app.a1.site.id, "name": "x", "source": "snmp", "address": "10.0.0.1", "collector_id": app.a1.device.id, "credential_id": v3}),
             "collector_id",
         ),
+        (
+            json!({"site_id": app.a1.site.id, "name": "x", "source": "snmp", "address": "::ffff:169.254.169.254", "collector_id": collector.device_id, "credential_id": v3}),
+            "address",
+        ),
+        (
+            json!({"site_id": app.a1.site.id, "name": "x", "source": "snmp", "address": "::ffff:224.0.0.1", "collector_id": collector.device_id, "credential_id": v3}),
+            "address",
+        ),
         (json!({"site_id": app.a1.site.id, "name": "x", "source": "carrier-pigeon"}), "source"),
         (
             json!({"site_id": app.a1.site.id, "name": "x", "source": "manual", "vendor": "Fortinet", "model": "FortiGate 100F"}),
