@@ -144,7 +144,18 @@ impl Engine {
             )
             .into());
         }
-        Ok(self.store().update_user(&self.audit(p), &scope, &uid, &patch).await?)
+        let audit = self.audit(p);
+        let user = self.store().update_user(&audit, &scope, &uid, &patch).await?;
+        if req.disabled == Some(true) {
+            // Disabling is for good as far as credentials go: enabling the user again does
+            // not bring back the API tokens made before.
+            for t in self.store().list_tokens(&scope).await? {
+                if t.user_id == uid && t.revoked_at.is_none() {
+                    self.store().revoke_token(&audit, &scope, &t.id).await?;
+                }
+            }
+        }
+        Ok(user)
     }
 
     pub async fn delete_user(&self, p: &Principal, id: &str) -> Result<()> {

@@ -200,6 +200,8 @@ async fn a_partner_admin_manages_users_groups_and_the_partner_in_the_dashboard()
     let app = TestApp::spawn(common::Backend::Sqlite).await.unwrap();
     let admin = app.session("admin@a").await;
     let tech = app.session("tech@a").await;
+    let tech_token = app.token("tech@a").await;
+    assert_eq!(tech_token.get("/api/v1/organizations").await.status, 200);
     let users = app.engine.users(&op_of(&app).await).await.unwrap();
     let tech_id = users.iter().find(|u| u.username == "tech@a").unwrap().id.to_string();
     let admin_id = users.iter().find(|u| u.username == "admin@a").unwrap().id.to_string();
@@ -211,6 +213,12 @@ async fn a_partner_admin_manages_users_groups_and_the_partner_in_the_dashboard()
         post(&admin, &format!("/users/{tech_id}"), &[("role", "technician"), ("disabled", "true")]).await;
     assert_eq!((status, location.contains("notice=")), (303, true), "{location}");
     assert_eq!(page(&tech, "/").await.0, 303, "a disabled user's session ends");
+    assert_eq!(tech_token.get("/api/v1/organizations").await.status, 401, "and their API tokens");
+    // Enabled again, the user signs in anew; the old token stays revoked.
+    let (status, _) =
+        post(&admin, &format!("/users/{tech_id}"), &[("role", "technician"), ("disabled", "false")]).await;
+    assert_eq!(status, 303);
+    assert_eq!(tech_token.get("/api/v1/organizations").await.status, 401, "a token revoked stays revoked");
     let (_, location) =
         post(&admin, &format!("/users/{admin_id}"), &[("role", "auditor"), ("disabled", "false")]).await;
     assert!(location.contains("error="), "an admin cannot demote themselves: {location}");
