@@ -65,7 +65,7 @@ impl Engine {
             .map(|o| body_id(OrganizationId::parse, o, "organization_id"))
             .transpose()?;
         require_organization_for(role, organization_id.as_ref(), p, "a client viewer")?;
-        check_password("password", &req.password)?;
+        check_password_for("password", &req.password, &req.username)?;
         let new = NewUser {
             username: parse_username("username", &req.username)?,
             display_name: display_name(&req.display_name)?,
@@ -97,7 +97,8 @@ impl Engine {
         }
         let password_hash = match &req.password {
             Some(pw) => {
-                check_password("password", pw)?;
+                let username = self.store().get_user(&p.scope(), &uid).await?.username;
+                check_password_for("password", pw, username.as_str())?;
                 if let PrincipalKind::User { username, .. } = &p.kind
                     && is_self
                 {

@@ -211,9 +211,48 @@ pub fn check_password(field: &str, s: &str) -> Result<(), ValueError> {
     Ok(())
 }
 
+/// [`check_password`], and not guessable from what an attacker knows of the account: not the
+/// username or its e-mail local part, not one character repeated or a handful of characters.
+pub fn check_password_for(field: &str, s: &str, username: &str) -> Result<(), ValueError> {
+    check_password(field, s)?;
+    let pw = s.to_lowercase();
+    let user = username.trim().to_lowercase();
+    let local = user.split('@').next().unwrap_or("");
+    if pw == user || (local.chars().count() >= 4 && pw.contains(local)) {
+        return Err(ValueError::new(
+            field,
+            "must not contain the username: choose something unrelated to the account",
+        ));
+    }
+    let mut distinct: Vec<char> = pw.chars().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < 5 {
+        return Err(ValueError::new(
+            field,
+            "uses fewer than 5 different characters: a passphrase of several words is easy to remember",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_guessable_from_the_account_are_refused() {
+        let reason = |pw: &str| {
+            check_password_for("password", pw, "amy.lee@hartleymoss.example").err().map(|e| e.to_string())
+        };
+        assert!(reason("aaaaaaaaaaaa").unwrap().contains("fewer than 5 different characters"));
+        assert!(reason("amy.lee@hartleymoss.example").unwrap().contains("username"));
+        assert!(reason("AMY.LEE-was-here-2026").unwrap().contains("username"));
+        assert!(reason("short").unwrap().contains("at least 12"));
+        assert_eq!(reason("correct-horse-battery"), None);
+        // A short local part is not searched for inside the password.
+        assert_eq!(check_password_for("password", "bolt cutters 2026", "bo@x.example").err(), None);
+    }
 
     #[test]
     fn role_table() {

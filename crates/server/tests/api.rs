@@ -332,6 +332,24 @@ async fn bad_input_is_refused_with_the_field_named_and_nothing_written(app: Test
             422,
             "organization_id",
         ),
+        (
+            "POST",
+            "/api/v1/users",
+            format!(
+                r#"{{"username": "dana.nguyen@a", "role": "client_viewer", "organization_id": "{org_id}", "password": "Dana.Nguyen-2026!"}}"#
+            ),
+            422,
+            "password",
+        ),
+        (
+            "POST",
+            "/api/v1/users",
+            format!(
+                r#"{{"username": "new@a", "role": "client_viewer", "organization_id": "{org_id}", "password": "aaaaaaaaaaaa"}}"#
+            ),
+            422,
+            "password",
+        ),
     ];
     for (m, path, body, status, field) in cases {
         let r = a.raw(m, path, "application/json", &body).await;
