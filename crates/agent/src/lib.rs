@@ -93,12 +93,7 @@ pub(crate) fn record_timed(report: &mut Report, name: &str, started: std::time::
 pub(crate) fn collect_extensions(report: &mut Report, homes: &[PathBuf], windows: bool) {
     let started = std::time::Instant::now();
     let (found, errors) = extensions::collect(homes, windows);
-    let items = extensions::items_of(&found);
-    let outcome = if errors.is_empty() {
-        Outcome::Found(items)
-    } else {
-        Outcome::Partial(items, format!("unreadable: {}", errors.join("; ")))
-    };
+    let outcome = Outcome::with_errors(extensions::items_of(&found), "unreadable", &errors);
     record_timed(report, "extensions", started, outcome);
     report.extensions = found;
 }
@@ -125,6 +120,17 @@ pub enum Outcome {
     /// Found, but partly or wholly unreadable; the items that could be read still count.
     Partial(Vec<Item>, String),
     Failed(String),
+}
+
+impl Outcome {
+    /// What was found, and an error naming what could not be read (`what: a; b`), if anything.
+    pub(crate) fn with_errors(items: Vec<Item>, what: &str, errors: &[String]) -> Outcome {
+        if errors.is_empty() {
+            Outcome::Found(items)
+        } else {
+            Outcome::Partial(items, format!("{what}: {}", errors.join("; ")))
+        }
+    }
 }
 
 pub(crate) fn record(report: &mut Report, name: &str, outcome: Outcome) {

@@ -19,6 +19,13 @@ fn ringfence() -> Command {
     c
 }
 
+/// The address a started `serve` prints on its first line.
+fn serve_url(child: &mut std::process::Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().trim_end_matches('/').to_owned()
+}
+
 fn run(args: &[&str]) -> Output {
     ringfence().args(args).output().expect("ringfence runs")
 }
@@ -267,15 +274,12 @@ async fn serve_applies_the_config_file_and_answers() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url =
-        line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().trim_end_matches('/').to_owned();
+    let url = serve_url(&mut child);
     let ready = reqwest::get(format!("{url}/readyz")).await.unwrap();
     let status = ready.status();
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(status, 200, "{line}");
+    assert_eq!(status, 200, "{url}");
     assert!(
         dir.0.join("data").join("ringfence.db").exists(),
         "the database is created in data_dir on first start"
@@ -307,10 +311,7 @@ async fn the_data_directory_is_private_whatever_the_umask() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url =
-        line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().trim_end_matches('/').to_owned();
+    let url = serve_url(&mut child);
     assert_eq!(reqwest::get(format!("{url}/readyz")).await.unwrap().status(), 200);
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&data), 0o700, "the folder");
@@ -342,14 +343,7 @@ async fn serve_stops_cleanly_on_sigterm_and_sigint() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap()
-            .trim_end_matches('/')
-            .to_owned();
+        let url = serve_url(&mut child);
         assert_eq!(reqwest::get(format!("{url}/readyz")).await.unwrap().status(), 200);
         let killed = Command::new("kill").arg(signal).arg(child.id().to_string()).status().unwrap();
         assert!(killed.success());

@@ -104,12 +104,7 @@ fn collect_registry(report: &mut Report) {
         Err(e) => record(report, "os", Outcome::Failed(e)),
     }
     let (programs, unread) = reg::programs();
-    let items = reg::items_of(&programs);
-    let outcome = if unread.is_empty() {
-        Outcome::Found(items)
-    } else {
-        Outcome::Partial(items, format!("user hives not read: {}", unread.join("; ")))
-    };
+    let outcome = Outcome::with_errors(reg::items_of(&programs), "user hives not read", &unread);
     record_timed(report, "programs", started, outcome);
     report.programs = programs;
 }
