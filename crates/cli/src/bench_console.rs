@@ -190,7 +190,12 @@ pub async fn run(args: ConsoleBenchArgs) -> anyhow::Result<()> {
     let base = format!("http://{}", listener.local_addr()?);
     let state = ringfence_server::AppState::new(
         engine.clone(),
-        ringfence_server::ServerConfig { secure_cookies: false, dispatch_every: None, records_every: None },
+        ringfence_server::ServerConfig {
+            secure_cookies: false,
+            dispatch_every: None,
+            records_every: None,
+            ..Default::default()
+        },
     );
     tokio::spawn(ringfence_server::serve(listener, state, std::future::pending()));
     let client = reqwest::Client::builder().cookie_store(true).build()?;

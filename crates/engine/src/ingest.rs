@@ -52,9 +52,11 @@ impl Engine {
                             }
                         }
                         Err(e) => {
-                            tracing::error!(error = %e, reports = writes.len(), "an inventory batch failed");
+                            if e.fault().is_none() {
+                                tracing::error!(error = %e, reports = writes.len(), "an inventory batch failed");
+                            }
                             for reply in replies {
-                                let _ = reply.send(Err(StoreError::Batch(e.to_string())));
+                                let _ = reply.send(Err(StoreError::Batch(e.to_string(), e.fault())));
                             }
                         }
                     }
@@ -77,6 +79,7 @@ fn finish(
         Ok(outcome) => Ok(outcome?),
         Err(_) => Err(EngineError::Store(StoreError::Batch(
             "the inventory write was interrupted; send the report again".into(),
+            None,
         ))),
     }
 }

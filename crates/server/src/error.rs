@@ -11,6 +11,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub body: ErrorBody,
     pub retry_after: Option<u64>,
+    /// The storage fault behind a 503, for readiness to see.
+    pub fault: Option<Box<crate::health::SeenFault>>,
 }
 
 impl ApiError {
@@ -19,6 +21,7 @@ impl ApiError {
             status,
             body: ErrorBody { error: code.into(), message: message.into(), field: None },
             retry_after: None,
+            fault: None,
         }
     }
 
@@ -33,6 +36,7 @@ impl ApiError {
                 field: Some(field),
             },
             retry_after: None,
+            fault: None,
         }
     }
 
@@ -73,12 +77,22 @@ impl From<EngineError> for ApiError {
                 e
             }
             EngineError::Store(err) => {
-                tracing::error!(error = %err, "store failure");
-                ApiError::new(
+                // A storage fault (a full disk, say) is logged once by the health check when
+                // it starts and ends, not once for every request it fails.
+                let fault = err.fault();
+                match fault {
+                    Some(f) => tracing::debug!(error = %err, fault = f.as_str(), "store failure"),
+                    None => tracing::error!(error = %err, "store failure"),
+                }
+                let mut e = ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
                     "the database could not complete the request; try again, and tell the operator if it persists",
-                )
+                );
+                e.fault =
+                    fault.map(|fault| Box::new(crate::health::SeenFault { fault, detail: err.to_string() }));
+                e.retry_after = fault.map(|_| 10);
+                e
             }
         }
     }
@@ -87,6 +101,9 @@ impl From<EngineError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut r = (self.status, axum::Json(self.body)).into_response();
+        if let Some(f) = self.fault {
+            r.extensions_mut().insert(*f);
+        }
         if let Some(s) = self.retry_after
             && let Ok(v) = HeaderValue::from_str(&s.to_string())
         {

@@ -15,6 +15,7 @@ pub mod auth;
 mod dashboard;
 pub mod error;
 pub mod extract;
+mod health;
 pub mod hygiene;
 pub mod list;
 pub mod policy_form;
@@ -47,6 +48,9 @@ pub struct ServerConfig {
     /// How often the records worker runs: a signed checkpoint of every chain that moved,
     /// due report schedules, and remediation-deadline alerts; `None` turns it off.
     pub records_every: Option<std::time::Duration>,
+    /// How often the database's health is checked for `/readyz` (a read, free space, a tiny
+    /// write); `None` makes `/readyz` check on every call instead.
+    pub health_every: Option<std::time::Duration>,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +59,7 @@ impl Default for ServerConfig {
             secure_cookies: true,
             dispatch_every: Some(std::time::Duration::from_secs(60)),
             records_every: Some(std::time::Duration::from_secs(5 * 60)),
+            health_every: Some(std::time::Duration::from_secs(2)),
         }
     }
 }
@@ -64,11 +69,12 @@ pub struct AppState {
     pub engine: Engine,
     pub config: Arc<ServerConfig>,
     metrics: PrometheusHandle,
+    health: Arc<health::Health>,
 }
 
 impl AppState {
     pub fn new(engine: Engine, config: ServerConfig) -> Self {
-        Self { engine, config: Arc::new(config), metrics: metrics_handle() }
+        Self { engine, config: Arc::new(config), metrics: metrics_handle(), health: Arc::default() }
     }
 }
 
@@ -120,6 +126,7 @@ pub fn app(state: AppState) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::disable())
                 .layer(RequestBodyLimitLayer::new(api_intel::MAX_INVENTORY_BYTES)),
         )
+        .layer(middleware::from_fn_with_state(state.health.clone(), health::observe))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -144,9 +151,18 @@ pub fn app(state: AppState) -> Router {
 /// How long `/readyz` waits for the database: probes time out after 1 s.
 const READY_WAIT: std::time::Duration = std::time::Duration::from_millis(800);
 
-/// Ready when the store answers, within [`READY_WAIT`] (a probe must not time out while the
-/// pool waits for a connection).
+/// Ready when the database answers and takes writes: the background check's last answer
+/// when one is fresh, else a read within [`READY_WAIT`] (a probe must not time out while
+/// the pool waits for a connection).
 async fn readyz(State(s): State<AppState>) -> Response {
+    if let Some(status) = s.config.health_every.and_then(|p| s.health.cached(p * 3)) {
+        return match status {
+            health::Status::Ready => (StatusCode::OK, "ready").into_response(),
+            health::Status::Failing { reason, .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, reason).into_response()
+            }
+        };
+    }
     match tokio::time::timeout(READY_WAIT, s.engine.store().ping()).await {
         Ok(Ok(())) => (StatusCode::OK, "ready").into_response(),
         Ok(Err(e)) => {
@@ -356,8 +372,15 @@ pub async fn serve(
             }
         })
     });
+    let health = state.config.health_every.map(|period| {
+        let (health, store) = (state.health.clone(), state.engine.store().clone());
+        tokio::spawn(async move { health.watch(store, period).await })
+    });
     let result = serve_connections(listener, app(state), shutdown, &ConnectionLimits::default()).await;
     housekeeping.abort();
+    if let Some(h) = health {
+        h.abort();
+    }
     if let Some(d) = dispatcher {
         d.abort();
     }

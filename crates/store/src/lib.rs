@@ -11,6 +11,7 @@
 
 mod appliances;
 mod deploy;
+mod faults;
 mod intel;
 mod remediation;
 mod reports;
@@ -18,6 +19,7 @@ mod types;
 
 pub use appliances::*;
 pub use deploy::*;
+pub use faults::*;
 pub use intel::*;
 pub use remediation::*;
 pub use reports::*;
@@ -51,9 +53,10 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]
     Open(String),
-    /// A batched write failed as a whole (the cause is in the message).
+    /// A batched write failed as a whole (the cause is in the message, and the storage
+    /// fault behind it, if it was one).
     #[error("database error: {0}")]
-    Batch(String),
+    Batch(String, Option<StorageFault>),
 }
 
 impl StoreError {
@@ -94,6 +97,13 @@ pub trait Store:
     fn backend(&self) -> &'static str;
     /// A cheap round trip, for readiness checks.
     async fn ping(&self) -> Result<()>;
+    /// A tiny write transaction, for readiness checks: fails when the storage cannot take
+    /// writes (a full disk, a read-only file system).
+    async fn probe_write(&self) -> Result<()>;
+    /// Free bytes where the database writes, when the server can tell (an embedded file).
+    fn free_space(&self) -> Option<u64> {
+        None
+    }
 
     // Partners: created and deleted by the installation's operator only.
     async fn create_partner(&self, audit: &Audit, name: &Name) -> Result<Partner>;

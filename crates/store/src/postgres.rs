@@ -43,6 +43,13 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5))
+            // A connection whose transaction could not be ended is closed, not reused.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    use sqlx::Connection;
+                    Ok(!conn.is_in_transaction())
+                })
+            })
             .connect(url)
             .await
             .map_err(|e| {
@@ -67,6 +74,10 @@ impl PgStore {
     /// The pool, for tests that must reach under the store (e.g. to tamper with a row).
     pub fn pool(&self) -> &sqlx::PgPool {
         &self.pool
+    }
+    /// The server's disks are its own: PostgreSQL reports a full disk by its errors.
+    fn free_bytes(&self) -> Option<u64> {
+        None
     }
 }
 

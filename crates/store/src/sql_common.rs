@@ -500,6 +500,18 @@ impl Store for This {
         Ok(())
     }
 
+    async fn probe_write(&self) -> Result<()> {
+        let _w = self.write_guard().await;
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE store_probe SET probes = probes + 1 WHERE id = 1").execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn free_space(&self) -> Option<u64> {
+        self.free_bytes()
+    }
+
     async fn create_partner(&self, audit: &Audit, name: &Name) -> Result<Partner> {
         let _w = self.write_guard().await;
         let mut tx = self.begin_write().await?;

@@ -16,7 +16,7 @@ fn org_of(r: &DbRow) -> Result<OrganizationId> {
 
 fn json_list(r: &DbRow, col: &str) -> Result<Vec<String>> {
     let text: String = r.try_get(col)?;
-    serde_json::from_str(&text).map_err(|e| StoreError::Batch(format!("stored {col} is not a JSON list: {e}")))
+    serde_json::from_str(&text).map_err(|e| StoreError::Batch(format!("stored {col} is not a JSON list: {e}"), None))
 }
 
 fn policy_record(r: &DbRow) -> Result<PolicyRecord> {
@@ -29,7 +29,7 @@ fn policy_record(r: &DbRow) -> Result<PolicyRecord> {
         name: r.try_get("name")?,
         priority: r.try_get("priority")?,
         settings: serde_json::from_str(&settings)
-            .map_err(|e| StoreError::Batch(format!("stored policy settings are not a JSON object: {e}")))?,
+            .map_err(|e| StoreError::Batch(format!("stored policy settings are not a JSON object: {e}"), None))?,
         locked: json_list(r, "locked")?,
         created_at: ts(r.try_get("created_at")?),
         updated_at: ts(r.try_get("updated_at")?),

@@ -38,6 +38,8 @@ macro_rules! agg {
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
     writer: tokio::sync::Mutex<()>,
+    /// The folder holding the database file, whose free space readiness reports.
+    dir: std::path::PathBuf,
 }
 
 impl SqliteStore {
@@ -63,14 +65,37 @@ impl SqliteStore {
             // report touches thousands of index pages and would otherwise spill mid-transaction.
             .pragma("cache_size", "-65536")
             .pragma("temp_store", "memory");
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await.map_err(|e| {
-            StoreError::Open(format!(
-                "cannot open the SQLite database {}: {e}; check the path and its permissions",
-                path.display()
-            ))
-        })?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            // A connection whose transaction could not be ended (a COMMIT or ROLLBACK that
+            // failed on a full disk, say) is closed, not handed to the next caller, whose
+            // BEGIN would fail for as long as the server runs.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    use sqlx::Connection;
+                    // Waits for a rollback queued by a dropped transaction.
+                    conn.ping().await?;
+                    let clean = !conn.is_in_transaction();
+                    if !clean {
+                        tracing::warn!("a database connection left inside a transaction was closed");
+                    }
+                    Ok(clean)
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|e| {
+                StoreError::Open(format!(
+                    "cannot open the SQLite database {}: {e}; check the path and its permissions",
+                    path.display()
+                ))
+            })?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool, writer: tokio::sync::Mutex::new(()) })
+        let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            Some(d) => d.to_path_buf(),
+            None => std::path::PathBuf::from("."),
+        };
+        Ok(Self { pool, writer: tokio::sync::Mutex::new(()), dir })
     }
 
     /// Holds the single-writer lock for the length of a write transaction.
@@ -87,6 +112,10 @@ impl SqliteStore {
     /// The pool, for tests that must reach under the store (e.g. to tamper with a row).
     pub fn pool(&self) -> &sqlx::SqlitePool {
         &self.pool
+    }
+
+    fn free_bytes(&self) -> Option<u64> {
+        crate::free_bytes(&self.dir)
     }
 }
 

@@ -47,7 +47,12 @@ pub async fn demo() -> Demo {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let state = ringfence_server::AppState::new(
         engine,
-        ringfence_server::ServerConfig { secure_cookies: false, dispatch_every: None, records_every: None },
+        ringfence_server::ServerConfig {
+            secure_cookies: false,
+            dispatch_every: None,
+            records_every: None,
+            ..Default::default()
+        },
     );
     tokio::spawn(ringfence_server::serve(listener, state, std::future::pending()));
     Demo { base, _dir: tempfile_dir::Dir(dir) }

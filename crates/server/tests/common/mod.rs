@@ -132,6 +132,11 @@ impl TestApp {
             }
             Backend::Postgres => (Arc::new(fresh_postgres().await?), None),
         };
+        Some(Self::spawn_on(store, dir).await)
+    }
+
+    /// The application over a store the test made (on a file system of its own, say).
+    pub async fn spawn_on(store: DynStore, dir: Option<TempDir>) -> TestApp {
         let offset = Arc::new(std::sync::atomic::AtomicI64::new(0));
         let ahead = offset.clone();
         let clock = ringfence_engine::Clock::from_fn(move || {
@@ -157,10 +162,11 @@ impl TestApp {
                 secure_cookies: false,
                 dispatch_every: None,
                 records_every: None,
+                ..Default::default()
             },
         );
         tokio::spawn(ringfence_server::serve(listener, state, std::future::pending()));
-        Some(TestApp { base, engine, store, offset, secret, a1, a2, b1, _dir: dir })
+        TestApp { base, engine, store, offset, secret, a1, a2, b1, _dir: dir }
     }
 
     /// Another server over the same database and clock, on its own port: what a restart (or a
@@ -180,6 +186,7 @@ impl TestApp {
                 secure_cookies: false,
                 dispatch_every: None,
                 records_every: None,
+                ..Default::default()
             },
         );
         tokio::spawn(ringfence_server::serve(listener, state, std::future::pending()));
