@@ -27,7 +27,41 @@ pub struct State {
     /// A digest of the pending-updates list the server last acknowledged.
     #[serde(default)]
     pub updates_digest: Option<String>,
+    /// The last inventory report the server refused as it stands (too large, invalid):
+    /// not sent again until the machine's software changes, and told at every check-in.
+    #[serde(default)]
+    pub refused: Option<Refusal>,
 }
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Refusal {
+    /// A digest of the inventory the refused report would have left on the server.
+    pub inventory: String,
+    /// The server's answer.
+    pub message: String,
+    /// When (seconds since 1970): the same report is tried again a day later, in case the
+    /// server changed.
+    #[serde(default)]
+    pub at: u64,
+}
+
+/// How long a refused report is not sent again unchanged.
+const REFUSAL_HOLD_SECS: u64 = 24 * 3600;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// A digest of an inventory, to tell whether it changed since a refusal.
+fn inventory_digest(inv: &Inventory) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(inv).unwrap_or_default().hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+/// Request bodies above this size are sent gzip-compressed (inventory reports only).
+pub const COMPRESS_ABOVE: usize = 64 * 1024;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Pending {
@@ -99,14 +133,42 @@ impl Client {
         path: &str,
         body: &serde_json::Value,
     ) -> Result<serde_json::Value, (Option<u16>, String)> {
+        self.send(path, body, false)
+    }
+
+    /// Posts an inventory report, gzip-compressed when it is large (the server takes
+    /// `Content-Encoding: gzip` on its inventory routes).
+    pub(crate) fn post_inventory(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, (Option<u16>, String)> {
+        self.send(path, body, true)
+    }
+
+    fn send(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        may_compress: bool,
+    ) -> Result<serde_json::Value, (Option<u16>, String)> {
+        use std::io::Write;
         let url = format!("{}{path}", self.config.server);
-        let r = self
+        let json = serde_json::to_vec(body).map_err(|e| (None, format!("cannot encode the request: {e}")))?;
+        let mut request = self
             .http
             .post(&url)
             .bearer_auth(&self.config.credential)
-            .json(body)
-            .send()
-            .map_err(|e| (None, format!("cannot reach {}: {e}", self.config.server)))?;
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        request = if may_compress && json.len() > COMPRESS_ABOVE {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(&json).map_err(|e| (None, format!("cannot compress the request: {e}")))?;
+            let packed = gz.finish().map_err(|e| (None, format!("cannot compress the request: {e}")))?;
+            request.header(reqwest::header::CONTENT_ENCODING, "gzip").body(packed)
+        } else {
+            request.body(json)
+        };
+        let r = request.send().map_err(|e| (None, format!("cannot reach {}: {e}", self.config.server)))?;
         let status = r.status();
         let text = r.text().map_err(|e| (None, format!("the answer from {url} was cut off: {e}")))?;
         if !status.is_success() {
@@ -145,6 +207,7 @@ pub fn round(
                 "agent_version": env!("CARGO_PKG_VERSION"),
                 "reboot_required": report.reboot_required,
                 "boot_id": boot_id,
+                "inventory_refused": state.refused.as_ref().map(|r| &r.message),
             }),
         )?;
         let server_seq = reply["inventory_seq"].as_i64().unwrap_or(0);
@@ -172,13 +235,36 @@ pub fn round(
                         delta(acked, &current).map(|d| serde_json::json!({ "seq": seq, "delta": d }))
                     }
                 };
+                // A report the server refused as it stands is not sent again unchanged.
+                let refused_before = state.refused.as_ref().is_some_and(|r| {
+                    r.inventory == inventory_digest(&current)
+                        && unix_now().saturating_sub(r.at) < REFUSAL_HOLD_SECS
+                });
                 match body {
+                    Some(_) if refused_before => return Ok(round),
                     Some(body) => state.pending = Some(Pending { seq, body, after: current.clone() }),
                     None => return Ok(round),
                 }
             }
             let p = state.pending.clone().expect("set above");
-            let ack = client.post("/api/agent/v1/inventory", &p.body)?;
+            let ack = match client.post_inventory("/api/agent/v1/inventory", &p.body) {
+                Ok(ack) => ack,
+                // Too large, or not valid: sending it again would get the same answer. The
+                // server hears why at the next check-in; a change of software makes a new report.
+                Err((Some(status @ (413 | 422)), message)) => {
+                    state.refused = Some(Refusal {
+                        inventory: inventory_digest(&p.after),
+                        message: message.clone(),
+                        at: unix_now(),
+                    });
+                    state.pending = None;
+                    return Err(format!(
+                        "the server refused inventory report {} ({status}): {message}; it is not sent again until the software changes",
+                        p.seq
+                    ));
+                }
+                Err((_, message)) => return Err(message),
+            };
             round.sent = Some(p.seq);
             if ack["resync"].as_bool() == Some(true) {
                 state.acked = None;
@@ -187,6 +273,7 @@ pub fn round(
                 continue;
             }
             round.applied = ack["applied"].as_bool() == Some(true);
+            state.refused = None;
             state.acked = Some(p.after);
             state.acked_seq = p.seq;
             state.pending = None;

@@ -77,8 +77,12 @@ pub async fn run(args: DispatchBenchArgs) -> anyhow::Result<()> {
                 })
                 .await?;
             let agent = engine.agent(&enrolled.credential).await?;
-            let checkin =
-                proto::CheckIn { agent_version: "bench".into(), reboot_required: false, boot_id: None };
+            let checkin = proto::CheckIn {
+                agent_version: "bench".into(),
+                reboot_required: false,
+                boot_id: None,
+                inventory_refused: None,
+            };
             engine.agent_checkin(&agent, &checkin).await?;
             devices.push(agent.device_id);
         }

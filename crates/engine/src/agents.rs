@@ -133,6 +133,9 @@ impl Engine {
 /// How often agents check in.
 pub const CHECKIN_INTERVAL_SECS: u64 = 60;
 
+/// The longest refusal message kept from a check-in.
+const MAX_REFUSAL_BYTES: usize = 500;
+
 impl Engine {
     /// The device an agent credential (`rfa_…`) belongs to.
     pub async fn agent(&self, credential: &str) -> Result<AgentIdentity> {
@@ -149,8 +152,16 @@ impl Engine {
         if req.agent_version.len() > 64 {
             return Err(ValueError::new("agent_version", "is longer than 64 characters").into());
         }
+        // The agent's own words about a refusal, cut to a length a page can show.
+        let refused = req.inventory_refused.as_deref().map(str::trim).filter(|r| !r.is_empty()).map(|r| {
+            let mut end = r.len().min(MAX_REFUSAL_BYTES);
+            while !r.is_char_boundary(end) {
+                end -= 1;
+            }
+            &r[..end]
+        });
         self.store
-            .agent_checkin(&a.device_id, self.now(), req.agent_version.trim(), req.reboot_required)
+            .agent_checkin(&a.device_id, self.now(), req.agent_version.trim(), req.reboot_required, refused)
             .await?;
         Ok(proto::CheckInReply {
             inventory_seq: a.inventory_seq,

@@ -75,7 +75,12 @@ async fn a_device_goes_offline_after_the_configured_threshold() {
     engine
         .agent_checkin(
             &agent,
-            &proto::CheckIn { agent_version: "test".into(), reboot_required: false, boot_id: None },
+            &proto::CheckIn {
+                agent_version: "test".into(),
+                reboot_required: false,
+                boot_id: None,
+                inventory_refused: None,
+            },
         )
         .await
         .unwrap();

@@ -390,6 +390,10 @@ pub struct CheckIn {
     /// The kernel's boot id (`/proc/sys/kernel/random/boot_id`): a new one after a reboot.
     #[serde(default)]
     pub boot_id: Option<String>,
+    /// Why the server refused the agent's last inventory report (too large, say), so that
+    /// the device page shows it; absent once a report is applied.
+    #[serde(default)]
+    pub inventory_refused: Option<String>,
 }
 
 /// The server's answer to a heartbeat.

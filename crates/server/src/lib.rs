@@ -124,7 +124,9 @@ pub fn app(state: AppState) -> Router {
             inventory_routes
                 .layer(middleware::from_fn(hygiene::refuse_unstorable))
                 .layer(axum::extract::DefaultBodyLimit::disable())
-                .layer(RequestBodyLimitLayer::new(api_intel::MAX_INVENTORY_BYTES)),
+                .layer(RequestBodyLimitLayer::new(api_intel::MAX_INVENTORY_BYTES))
+                // Agents gzip large reports; the limit above counts the bytes unpacked.
+                .layer(tower_http::decompression::RequestDecompressionLayer::new()),
         )
         .layer(middleware::from_fn_with_state(state.health.clone(), health::observe))
         .layer(SetResponseHeaderLayer::overriding(

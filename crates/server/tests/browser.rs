@@ -561,8 +561,12 @@ async fn roll_back_an_update_fleet_wide_after_confirming_in_chromium() {
         .await
         .unwrap();
     let agent = app.engine.agent(&enrolled.credential).await.unwrap();
-    let checkin =
-        ringfence_proto::CheckIn { agent_version: "test".into(), reboot_required: false, boot_id: None };
+    let checkin = ringfence_proto::CheckIn {
+        agent_version: "test".into(),
+        reboot_required: false,
+        boot_id: None,
+        inventory_refused: None,
+    };
     app.engine.agent_checkin(&agent, &checkin).await.unwrap();
     offer_and_approve_podman(&app, &agent, &tech).await;
     // The agent's side, through the engine: the job is leased and reported installed.

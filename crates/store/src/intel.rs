@@ -467,13 +467,15 @@ pub trait AgentStore: Send + Sync {
     /// The device an agent credential belongs to (by the credential's hash), with its
     /// partner and the last applied inventory sequence number.
     async fn find_agent(&self, secret_hash: &str) -> Result<Option<AgentIdentity>>;
-    /// Records a check-in: last seen, agent version, reboot-required.
+    /// Records a check-in: last seen, agent version, reboot-required, and why the agent's
+    /// last inventory report was refused (`None` once one is applied).
     async fn agent_checkin(
         &self,
         device: &DeviceId,
         at: Timestamp,
         version: &str,
         reboot_required: bool,
+        inventory_refused: Option<&str>,
     ) -> Result<()>;
     /// The agent state of a device: last seen, version, reboot-required.
     async fn agent_state(&self, scope: &Scope, device: &DeviceId) -> Result<Option<AgentState>>;
@@ -505,6 +507,9 @@ pub struct AgentState {
     pub inventory_seq: i64,
     #[schema(value_type = Option<String>)]
     pub clone_of: Option<DeviceId>,
+    /// Why the agent's last inventory report was refused (too large, say), as it said at
+    /// its last check-in; `None` when its reports are taken.
+    pub inventory_refused: Option<String>,
     /// Whether the agent checked in within the server's offline threshold
     /// (`offline_after_minutes`); set by the engine, false from the store.
     pub online: bool,

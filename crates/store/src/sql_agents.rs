@@ -256,15 +256,18 @@ impl AgentStore for This {
         at: Timestamp,
         version: &str,
         reboot_required: bool,
+        inventory_refused: Option<&str>,
     ) -> Result<()> {
         let _w = self.write_guard().await;
         sqlx::query(
-            "UPDATE agent_credentials SET last_seen = $2, agent_version = $3, reboot_required = $4 WHERE device_id = $1",
+            "UPDATE agent_credentials SET last_seen = $2, agent_version = $3, reboot_required = $4, \
+             inventory_refused = $5 WHERE device_id = $1",
         )
         .bind(device.as_str())
         .bind(us(at))
         .bind(version)
         .bind(reboot_required)
+        .bind(inventory_refused)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -284,20 +287,22 @@ impl AgentStore for This {
 
     async fn agent_state(&self, scope: &Scope, device: &DeviceId) -> Result<Option<AgentState>> {
         tx_get_device(&self.pool, scope, device.as_str()).await?;
-        let row: Option<(Option<i64>, Option<String>, bool, i64, Option<String>)> = sqlx::query_as(
-            "SELECT last_seen, agent_version, reboot_required, inventory_seq, clone_of FROM agent_credentials \
-             WHERE device_id = $1",
+        type Row = (Option<i64>, Option<String>, bool, i64, Option<String>, Option<String>);
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT last_seen, agent_version, reboot_required, inventory_seq, clone_of, inventory_refused \
+             FROM agent_credentials WHERE device_id = $1",
         )
         .bind(device.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|(last_seen, agent_version, reboot_required, inventory_seq, clone_of)| {
+        row.map(|(last_seen, agent_version, reboot_required, inventory_seq, clone_of, inventory_refused)| {
             Ok(AgentState {
                 last_seen: opt_ts(last_seen),
                 agent_version,
                 reboot_required,
                 inventory_seq,
                 clone_of: clone_of.map(|c| parse_stored(DeviceId::parse(&c))).transpose()?,
+                inventory_refused,
                 online: false,
             })
         })
