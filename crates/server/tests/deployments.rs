@@ -18,6 +18,7 @@ both_backends!(
     deployments_are_isolated_by_tenant_and_role_and_bad_reports_write_nothing,
     a_reboot_is_verified_after_the_device_comes_back_whatever_arrives_first,
     a_failed_install_is_tried_again_only_when_a_technician_asks,
+    two_servers_dispatching_and_leasing_at_once_plan_and_hand_out_each_job_once,
 );
 
 /// One enrolled device: its credential and id.
@@ -628,4 +629,58 @@ async fn a_failed_install_is_tried_again_only_when_a_technician_asks(app: TestAp
         (Some("scheduled"), Some("retried"))
     );
     assert_eq!(events(&app, &failed).await.last().map(String::as_str), Some("deployment.retried"));
+}
+
+/// Two servers over one database, dispatching at once and answering the same agents' job
+/// requests at once: one deployment per device, one job handed out per device.
+async fn two_servers_dispatching_and_leasing_at_once_plan_and_hand_out_each_job_once(app: TestApp) {
+    let agents = enroll(&app, &["lab-0", "lab-1", "lab-2", "lab-3", "lab-4"]).await;
+    policies(&app, &agents.iter().map(|a| (a, 0)).collect::<Vec<_>>()).await;
+    for a in &agents {
+        inventory(&app, a, 1, "1.0").await;
+        offer(&app, a, "1.0", "1.1").await;
+    }
+    approve(&app, "1.1").await;
+    let second = TestApp::restart(&app).await;
+    let bases = [app.base.clone(), second.base.clone()];
+    let token = app.token("tech@a").await.token;
+    let mut dispatches = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let (url, token) = (format!("{}/api/v1/rollouts/dispatch", bases[i % 2]), token.clone());
+        dispatches.spawn(async move {
+            let r = reqwest::Client::new().post(url).bearer_auth(token).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()["scheduled"].as_u64().unwrap()
+        });
+    }
+    let scheduled: u64 = dispatches.join_all().await.into_iter().sum();
+    assert_eq!(scheduled, 5, "each device scheduled once, by whichever server came first");
+    for a in &agents {
+        assert_eq!(deployments_of(&app, a).await.len(), 1, "{}: one deployment", a.host);
+    }
+    let mut leases = tokio::task::JoinSet::new();
+    for a in &agents {
+        for base in &bases {
+            for _ in 0..2 {
+                let (url, credential, host) =
+                    (format!("{base}/api/agent/v1/jobs"), a.credential.clone(), a.host.clone());
+                leases.spawn(async move {
+                    let r = reqwest::Client::new()
+                        .post(url)
+                        .bearer_auth(credential)
+                        .json(&json!({}))
+                        .send()
+                        .await;
+                    let body: Value = r.unwrap().json().await.unwrap();
+                    (host, body["jobs"].as_array().map_or(0, Vec::len))
+                });
+            }
+        }
+    }
+    let mut jobs = std::collections::BTreeMap::new();
+    for (host, n) in leases.join_all().await {
+        *jobs.entry(host).or_insert(0) += n;
+    }
+    assert!(jobs.values().all(|&n| n == 1), "one job per device across both servers: {jobs:?}");
+    assert_eq!(jobs.len(), 5);
 }
