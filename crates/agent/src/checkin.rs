@@ -363,6 +363,10 @@ pub fn run(dir: &Path, opts: &ExecOptions, once: bool, every: Intervals) -> Resu
     // rounds (not the collectors' statuses).
     let mut report = Report::default();
     loop {
+        if crate::stop::requested() {
+            println!("stopped: the state is saved and the next round starts where this one ended");
+            return Ok(());
+        }
         let changed = mtimes() != last_mtimes;
         let due = changed || last_collection.is_none_or(|t| t.elapsed() >= every.inventory);
         if due {
@@ -427,6 +431,6 @@ pub fn run(dir: &Path, opts: &ExecOptions, once: bool, every: Intervals) -> Resu
                 Err(e) => eprintln!("warning: {e}; the reports are kept and sent again"),
             }
         }
-        std::thread::sleep(Duration::from_secs(2).min(every.checkin));
+        crate::stop::sleep(Duration::from_secs(2).min(every.checkin));
     }
 }

@@ -23,6 +23,7 @@ pub mod jobs;
 pub mod pe;
 pub mod platforms;
 pub mod snmp;
+pub mod stop;
 
 use ringfence_inventory::{Inventory, Item};
 use serde::{Deserialize, Serialize};

@@ -227,6 +227,7 @@ fn main() -> ExitCode {
                 lock_wait: std::time::Duration::from_secs(lock_wait),
                 ..ringfence_agent::exec::ExecOptions::for_root(Root(root))
             };
+            ringfence_agent::stop::on_signals();
             match ringfence_agent::checkin::run(&config_dir, &opts, once, every) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -365,7 +366,12 @@ fn service_body(config_dir: PathBuf) {
             false,
             ringfence_agent::checkin::Intervals::default(),
         );
-        std::thread::sleep(std::time::Duration::from_secs(60));
+        if ringfence_agent::stop::requested()
+            || ringfence_agent::stop::sleep(std::time::Duration::from_secs(60))
+        {
+            ringfence_agent::stop::finish();
+            return;
+        }
     }
 }
 

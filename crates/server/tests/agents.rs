@@ -12,6 +12,7 @@ use std::path::Path;
 both_backends!(
     an_agent_enrolls_with_a_site_token_and_a_clone_is_flagged,
     an_agent_reports_changes_once_and_keeps_them_while_the_server_is_away,
+    a_running_agent_stops_cleanly_on_sigterm,
 );
 
 fn machine(dir: &Path, machine_id: &str, hostname: &str) {
@@ -289,4 +290,59 @@ async fn an_agent_reports_changes_once_and_keeps_them_while_the_server_is_away(a
     let state = tech.get(&format!("/api/v1/devices/{device}/agent")).await.body;
     assert_eq!(state["inventory_seq"], 3, "{state}");
     assert!(state["last_seen"].is_string());
+}
+
+/// SIGTERM (systemd's stop) ends the agent's loop after the step in progress: exit 0, its
+/// report acknowledged and its state saved; SIGINT alike.
+async fn a_running_agent_stops_cleanly_on_sigterm(app: TestApp) {
+    let Some(bin) = common::agent_binary() else { return };
+    if !cfg!(unix) {
+        return;
+    }
+    let tech = app.token("tech@a").await;
+    let r = tech
+        .send("POST", "/api/v1/enrollment-tokens", Some(json!({"site_id": app.a1.site.id, "name": "stop"})))
+        .await;
+    let secret = r.body["secret"].as_str().unwrap().to_string();
+    for (k, signal) in ["-TERM", "-INT"].into_iter().enumerate() {
+        let tmp = ringfence_store::testing::TempDir::new("ringfence-agent-stop");
+        let (root, cfg) = (tmp.0.join("root"), tmp.0.join("cfg"));
+        machine(&root, &format!("{k}bcdefabcdefabcdefabcdefabcdef77"), &format!("stop-{k}"));
+        std::fs::create_dir_all(root.join("var/lib/dpkg")).unwrap();
+        std::fs::write(root.join("var/lib/dpkg/status"), status(&[("jq", "1.6-2.1+deb12u1")])).unwrap();
+        assert!(enroll(&bin, &app, &secret, &root, &cfg).await.status.success());
+        let child = tokio::process::Command::new(&bin)
+            .args(["run", "--checkin-interval", "1"])
+            .arg("--root")
+            .arg(&root)
+            .arg("--config-dir")
+            .arg(&cfg)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Running: its first report is acknowledged.
+        let start = std::time::Instant::now();
+        while !std::fs::read_to_string(cfg.join("state.json")).is_ok_and(|s| s.contains("\"acked_seq\":1")) {
+            assert!(start.elapsed() < std::time::Duration::from_secs(20), "the agent reported");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let pid = child.id().unwrap().to_string();
+        assert!(std::process::Command::new("kill").arg(signal).arg(&pid).status().unwrap().success());
+        let out = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait_with_output())
+            .await
+            .expect("stopped within 10 s")
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{signal}: exit 0; {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("stopped: the state is saved"), "{stdout}");
+        let state: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(cfg.join("state.json")).unwrap()).unwrap();
+        assert!(state["pending"].is_null(), "nothing left half-sent: {state}");
+    }
 }

@@ -142,6 +142,14 @@ mod native {
         // The agent's state is on disk after every step (spool, job ledger), so stopping
         // between steps loses nothing.
         let _ = stop_rx.recv();
+        // The loop stops after its step in progress; a job already running is given the
+        // service manager's wait hint to finish.
+        crate::stop::request();
+        let _ = status.set_service_status(report(ServiceState::StopPending, ServiceControlAccept::empty()));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !crate::stop::finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let _ = status.set_service_status(report(ServiceState::Stopped, ServiceControlAccept::empty()));
     }
 
