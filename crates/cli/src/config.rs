@@ -252,6 +252,63 @@ pub fn secret_key(data_dir: &Path) -> anyhow::Result<ringfence_engine::appliance
     }
 }
 
+/// The server's key for agent jobs and evidence checkpoints: `RINGFENCE_SIGNING_KEY_FILE`, or
+/// `signing.key` in the data directory (mode 0600). Only its public key is in the database,
+/// so a copy of the database signs nothing; a server whose key is not the one in the
+/// database (the one agents pinned) refuses to start. On first start the key comes from the
+/// database where earlier versions kept it (and is removed from there), or is made.
+pub async fn signing_key(data_dir: &Path, store: &ringfence_store::DynStore) -> anyhow::Result<String> {
+    use ringfence_engine::agents::{key_fingerprint, signing_public_key};
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = std::env::var_os("RINGFENCE_SIGNING_KEY_FILE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| data_dir.join("signing.key"));
+    let secret = match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            signing_public_key(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}; restore the original key file", path.display()))?;
+            text.trim().to_owned()
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let (secret, public) = store.signing_key(&ringfence_engine::agents::generate_signing_key).await?;
+            if secret.is_empty() {
+                anyhow::bail!(
+                    "{} is missing, and the database's agents trust the key {}, kept in the key file of the \
+                     server that made it: copy that server's signing.key here (or point RINGFENCE_SIGNING_KEY_FILE at it)",
+                    path.display(),
+                    key_fingerprint(&public)
+                );
+            }
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+            }
+            let mut f =
+                std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(
+                    |e| anyhow::anyhow!("cannot create the signing key file {}: {e}", path.display()),
+                )?;
+            f.write_all(secret.as_bytes())
+                .and_then(|()| f.sync_all())
+                .map_err(|e| anyhow::anyhow!("cannot write the signing key file {}: {e}", path.display()))?;
+            tracing::info!(key = %key_fingerprint(&public), file = %path.display(), "the signing key is kept in its key file, not in the database");
+            secret
+        }
+        Err(e) => anyhow::bail!("cannot read the signing key file {}: {e}", path.display()),
+    };
+    let public = signing_public_key(&secret).map_err(anyhow::Error::msg)?;
+    if let Some(held) = store.pin_signing_key(&public).await? {
+        anyhow::bail!(
+            "{} holds the key {}, but this database's agents trust the key {}: start with the key file of the \
+             servers already using this database (RINGFENCE_SIGNING_KEY_FILE), or the right database",
+            path.display(),
+            key_fingerprint(&public),
+            key_fingerprint(&held)
+        );
+    }
+    Ok(secret)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -527,11 +527,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let reports =
                 file.reports.as_ref().map(config::ReportsConfig::resolve).transpose()?.unwrap_or_default();
             let secrets = config::secret_key(&settings.data_dir)?;
+            let signing = config::signing_key(&settings.data_dir, &store).await?;
             let engine = Engine::new(store)
                 .with_alert_webhook(webhook)
                 .with_offline_after(offline_after)
                 .with_reports(reports)
-                .with_secret_key(secrets);
+                .with_secret_key(secrets)
+                .with_signing_key(&signing)
+                .map_err(anyhow::Error::msg)?;
             if let Some(schedule) = schedule {
                 tracing::info!(
                     nvd_every_hours = schedule.nvd_every.as_secs_f64() / 3600.0,
@@ -568,8 +571,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // months since are replayed (findings, approvals, deployments, checkpoints,
             // reports) before today's state is seeded.
             let clock = ringfence_engine::demo::DemoClock::default();
+            let signing = config::signing_key(&settings.data_dir, &store).await?;
             let engine = Engine::with_clock(store.clone(), clock.clock())
-                .with_secret_key(config::secret_key(&settings.data_dir)?);
+                .with_secret_key(config::secret_key(&settings.data_dir)?)
+                .with_signing_key(&signing)
+                .map_err(anyhow::Error::msg)?;
             clock.set(
                 ringfence_model::Timestamp::now()
                     - jiff::SignedDuration::from_hours(24 * ringfence_engine::demo::HISTORY_DAYS),
@@ -634,8 +640,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let data_dir = config::resolve(&file, None, args.db.data_dir.as_deref(), None, None)
                 .map_err(|e| InvalidArgument(format!("{e:#}")))?
                 .data_dir;
-            let engine =
-                Engine::new(store).with_reports(reports).with_secret_key(config::secret_key(&data_dir)?);
+            let signing = config::signing_key(&data_dir, &store).await?;
+            let engine = Engine::new(store)
+                .with_reports(reports)
+                .with_secret_key(config::secret_key(&data_dir)?)
+                .with_signing_key(&signing)
+                .map_err(anyhow::Error::msg)?;
             admin::run(engine, args).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -655,7 +665,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = open_store(&location).await?;
             let reports =
                 file.reports.as_ref().map(config::ReportsConfig::resolve).transpose()?.unwrap_or_default();
-            let engine = Engine::new(store).with_reports(reports);
+            let data_dir = config::resolve(&file, None, db.data_dir.as_deref(), None, None)
+                .map_err(|e| InvalidArgument(format!("{e:#}")))?
+                .data_dir;
+            let signing = config::signing_key(&data_dir, &store).await?;
+            let engine = Engine::new(store)
+                .with_reports(reports)
+                .with_signing_key(&signing)
+                .map_err(anyhow::Error::msg)?;
             let p = admin::operator(&engine, &partner).await?;
             let q = ringfence_proto::EvidenceExportQuery {
                 organization_id: organization,

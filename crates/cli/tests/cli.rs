@@ -773,3 +773,67 @@ fn admin_imports_appliances_from_csv_and_makes_a_secret_key_of_its_own() {
     let key = std::fs::metadata(dir.0.join("secret.key")).unwrap();
     assert_eq!(key.permissions().mode() & 0o777, 0o600);
 }
+
+/// The job and checkpoint signing key lives in `signing.key` (0600), not in the database: an
+/// earlier installation's key moves there on first start; a copy of the database without the
+/// key file signs nothing; a key file that is not the database's key is refused.
+#[tokio::test]
+async fn the_signing_key_lives_in_a_key_file_and_a_wrong_one_is_refused() {
+    use ringfence_store::AgentStore;
+    let dir = temp();
+    let data = dir.0.join("data");
+    let d = data.to_str().unwrap().to_owned();
+    let db = data.join("ringfence.db");
+    // An installation of an earlier version kept the private key in the database.
+    let store = ringfence_store::sqlite::SqliteStore::open(&db).await.unwrap();
+    let (legacy_secret, legacy_public) =
+        store.signing_key(&ringfence_engine::agents::generate_signing_key).await.unwrap();
+    assert!(!legacy_secret.is_empty());
+    let admin = |name: &str| run(&["admin", "--data-dir", &d, "partner", "create", name]);
+
+    let out = admin("Key MSP");
+    assert!(out.status.success(), "{}", text(&out));
+    let key_file = data.join("signing.key");
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    assert_eq!(key.trim(), legacy_secret, "the database's key moved to the key file");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let (private, public): (String, String) =
+        sqlx::query_as("SELECT private_key, public_key FROM server_keys WHERE name = 'agent-jobs'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        (private.as_str(), public.as_str()),
+        ("", legacy_public.as_str()),
+        "only the public key stays"
+    );
+
+    // The database without its key file: refused, naming the key agents trust.
+    let fingerprint = ringfence_engine::agents::key_fingerprint(&legacy_public);
+    std::fs::rename(&key_file, data.join("signing.key.bak")).unwrap();
+    let out = admin("Copy MSP");
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("signing.key is missing") && text(&out).contains(&fingerprint),
+        "{}",
+        text(&out)
+    );
+    // Another key: refused, naming both.
+    let (other, other_public) = ringfence_engine::agents::generate_signing_key();
+    std::fs::write(&key_file, &other).unwrap();
+    let out = admin("Wrong MSP");
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(
+        t.contains(&fingerprint) && t.contains(&ringfence_engine::agents::key_fingerprint(&other_public)),
+        "{t}"
+    );
+    // The right key file back: it works again.
+    std::fs::rename(data.join("signing.key.bak"), &key_file).unwrap();
+    let out = admin("Right MSP");
+    assert!(out.status.success(), "{}", text(&out));
+}

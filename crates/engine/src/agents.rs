@@ -16,6 +16,30 @@ pub(crate) fn generate_key() -> (String, String) {
     (hex::encode(key.to_bytes()), hex::encode(key.verifying_key().to_bytes()))
 }
 
+/// A new signing key: (private, public), hex.
+pub fn generate_signing_key() -> (String, String) {
+    generate_key()
+}
+
+/// The public key (hex) of an ed25519 private key given as 64 hex digits.
+pub fn signing_public_key(secret_hex: &str) -> std::result::Result<String, String> {
+    let bytes: [u8; 32] = hex::decode(secret_hex.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or("the signing key must be 64 hex digits (an ed25519 private key)")?;
+    Ok(hex::encode(ed25519_dalek::SigningKey::from_bytes(&bytes).verifying_key().to_bytes()))
+}
+
+/// A short, stable name for a public key (hex): the first 16 hex digits of its SHA-256, as
+/// evidence bundles print it.
+pub fn key_fingerprint(public_hex: &str) -> String {
+    use sha2::Digest;
+    let bytes = hex::decode(public_hex).unwrap_or_default();
+    let mut id = hex::encode(sha2::Sha256::digest(&bytes));
+    id.truncate(16);
+    id
+}
+
 /// A machine-id: 8 to 128 letters, digits, `-` or `{}` (Windows GUIDs).
 fn parse_machine_id(s: &str) -> Result<String> {
     let t = s.trim();
@@ -34,12 +58,32 @@ fn parse_machine_id(s: &str) -> Result<String> {
 impl Engine {
     /// The server's public key for agent jobs (hex), created on first use.
     pub async fn server_public_key(&self) -> Result<String> {
-        Ok(self.store.signing_key(&generate_key).await?.1)
+        match &self.signing {
+            Some(k) => Ok(k.1.clone()),
+            None => Ok(self.store.signing_key(&generate_key).await?.1),
+        }
+    }
+
+    /// The server's signing key, (private, public) hex: from its key file, or the one an
+    /// embedded engine keeps in the database.
+    pub(crate) async fn job_key(&self) -> Result<(String, String)> {
+        if let Some(k) = &self.signing {
+            return Ok((k.0.clone(), k.1.clone()));
+        }
+        let (secret, public) = self.store.signing_key(&generate_key).await?;
+        if secret.is_empty() {
+            return Err(EngineError::Conflict(
+                "the server's signing key is in its key file (signing.key in the data directory, or \
+                 RINGFENCE_SIGNING_KEY_FILE), not in the database: run this with the server's data directory"
+                    .into(),
+            ));
+        }
+        Ok((secret, public))
     }
 
     /// Signs a job for an agent with the server's key (the one agents pinned at enrollment).
     pub async fn sign_job(&self, job: &proto::jobs::Job) -> Result<proto::jobs::SignedJob> {
-        let (secret, _) = self.store.signing_key(&generate_key).await?;
+        let (secret, _) = self.job_key().await?;
         proto::jobs::sign(job, &secret).map_err(|e| ValueError::new("job", e).into())
     }
 

@@ -767,7 +767,7 @@ impl Engine {
         if polls.is_empty() && scans.is_empty() {
             return Ok(CollectorLease::default());
         }
-        let (secret, _) = self.store.signing_key(&crate::agents::generate_key).await?;
+        let (secret, _) = self.job_key().await?;
         let mut opened: HashMap<String, std::result::Result<SnmpCredential, String>> = HashMap::new();
         let mut open = async |id: &str| -> std::result::Result<SnmpCredential, String> {
             if let Some(r) = opened.get(id) {

@@ -858,7 +858,7 @@ pub async fn seed_rollouts(engine: &Engine, seed: &DemoSeed) -> Result<DemoRollo
     let store = engine.store();
     let scope = op.scope();
     let now = engine.now();
-    let (secret, _) = store.signing_key(&crate::agents::generate_key).await?;
+    let (secret, _) = engine.job_key().await?;
     let queue = engine.remediation_queue(op, &proto::QueueQuery::default()).await?;
     if let Some(item) = queue.iter().find(|i| i.product == "xz-utils" && i.version.is_some()) {
         decide_partner_wide(engine, op, item, "approve", "fixes the xz archive truncation bug", None).await?;
@@ -1248,7 +1248,7 @@ pub async fn seed_history(engine: &Engine, seed: &DemoSeed, clock: &DemoClock) -
     use ringfence_store::{CveRow, KevRow, NewFinding, TimedEvent};
     let store = engine.store().clone();
     let scope = seed.operator.scope();
-    let (secret, _) = store.signing_key(&crate::agents::generate_key).await?;
+    let (secret, _) = engine.job_key().await?;
     let now = Timestamp::now();
     let start = now - jiff::SignedDuration::from_hours(24 * HISTORY_DAYS);
     let day = |d: f64| jiff::SignedDuration::from_secs((d * 86_400.0) as i64);

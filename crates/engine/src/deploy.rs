@@ -468,7 +468,7 @@ impl Engine {
             horizon_days: 62,
         };
         let plan = planner::plan(&snapshot);
-        let (secret, _) = self.store.signing_key(&crate::agents::generate_key).await?;
+        let (secret, _) = self.job_key().await?;
         let mut new = Vec::new();
         for dep in &plan.deployments {
             if dep.start > now + DISPATCH_AHEAD {
@@ -903,7 +903,7 @@ impl Engine {
         checks_of: &(dyn Fn(&DeviceId) -> Vec<proto::jobs::HealthCheck> + Sync),
         reason: &str,
     ) -> Result<Vec<DeviceId>> {
-        let (secret, _) = self.store.signing_key(&crate::agents::generate_key).await?;
+        let (secret, _) = self.job_key().await?;
         let start = audit.at;
         let end = start + ROLLBACK_WINDOW;
         let mut new = Vec::new();

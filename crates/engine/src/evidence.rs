@@ -185,7 +185,7 @@ fn server_key(secret_hex: &str) -> Result<ed25519_dalek::SigningKey> {
 
 impl Engine {
     async fn evidence_key(&self) -> Result<ed25519_dalek::SigningKey> {
-        let (secret, _) = self.store().signing_key(&crate::agents::generate_key).await?;
+        let (secret, _) = self.job_key().await?;
         server_key(&secret)
     }
 

@@ -124,6 +124,10 @@ pub struct Engine {
     reports: Arc<delivery::ReportConfig>,
     /// The key that seals secrets at rest (SNMP credentials); none: they cannot be added.
     secrets: Option<Arc<appliances::SecretKey>>,
+    /// The server's ed25519 key for agent jobs and evidence checkpoints (hex private, hex
+    /// public), from its key file; none: the key the database holds (an engine embedded in
+    /// a test or a benchmark).
+    signing: Option<Arc<(String, String)>>,
 }
 
 impl Engine {
@@ -138,10 +142,19 @@ impl Engine {
             ingest: Default::default(),
             reports: Default::default(),
             secrets: None,
+            signing: None,
         }
     }
 
     /// Sets the key that seals SNMP credentials at rest.
+    /// Signs jobs and checkpoints with `secret_hex` (an ed25519 private key, 64 hex digits)
+    /// instead of a key kept in the database.
+    pub fn with_signing_key(mut self, secret_hex: &str) -> std::result::Result<Self, String> {
+        let public = agents::signing_public_key(secret_hex)?;
+        self.signing = Some(Arc::new((secret_hex.trim().to_owned(), public)));
+        Ok(self)
+    }
+
     pub fn with_secret_key(mut self, key: appliances::SecretKey) -> Self {
         self.secrets = Some(Arc::new(key));
         self

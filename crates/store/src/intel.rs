@@ -486,6 +486,10 @@ pub trait AgentStore: Send + Sync {
         &self,
         generate: &(dyn Fn() -> (String, String) + Send + Sync),
     ) -> Result<(String, String)>;
+    /// Records `public_hex` as the server's signing key (a server keeps the private key in
+    /// its key file) and removes a private key kept in the database by earlier versions.
+    /// Returns the database's key instead when it is another one: agents trust that one.
+    async fn pin_signing_key(&self, public_hex: &str) -> Result<Option<String>>;
 }
 
 /// Who an agent credential belongs to.

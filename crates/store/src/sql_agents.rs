@@ -332,4 +332,37 @@ impl AgentStore for This {
         .await?;
         Ok(read().fetch_one(&self.pool).await?)
     }
+
+    async fn pin_signing_key(&self, public_hex: &str) -> Result<Option<String>> {
+        let _w = self.write_guard().await;
+        let mut tx = self.begin_write().await?;
+        let held: Option<(String,)> =
+            sqlx::query_as("SELECT public_key FROM server_keys WHERE name = 'agent-jobs'")
+                .fetch_optional(&mut *tx)
+                .await?;
+        match held {
+            Some((held,)) if held != public_hex => return Ok(Some(held)),
+            Some(_) => {
+                sqlx::query("UPDATE server_keys SET private_key = '' WHERE name = 'agent-jobs'")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            None => {
+                // Several servers may start at once: the first key written wins.
+                sqlx::query(
+                    "INSERT INTO server_keys (name, private_key, public_key, created_at) \
+                     VALUES ('agent-jobs', '', $1, $2) ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(public_hex)
+                .bind(us(Timestamp::now()))
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        let (held,): (String,) = sqlx::query_as("SELECT public_key FROM server_keys WHERE name = 'agent-jobs'")
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok((held != public_hex).then_some(held))
+    }
 }
