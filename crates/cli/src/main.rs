@@ -40,6 +40,9 @@ mod exit {
     pub const DATABASE: u8 = 6;
     /// Evidence verification found a broken chain.
     pub const EVIDENCE_BROKEN: u8 = 1;
+    /// The bundle is intact, but signed by a key the reader did not pin (`--public-key`):
+    /// nothing says who signed it.
+    pub const EVIDENCE_UNPINNED: u8 = 7;
 }
 
 #[derive(Parser)]
@@ -261,10 +264,19 @@ enum EvidenceCommand {
         #[arg(long, value_name = "FILE")]
         bundle: Option<PathBuf>,
         /// The signing key (64 hex characters) of the ringfence server that made the bundle, as
-        /// the MSP publishes it out of band; without it the bundle's own key is used and its
-        /// id printed for you to compare.
+        /// the MSP publishes it out of band (`ringfence evidence key` on the server); without
+        /// it the bundle's own key is used, its id printed for you to compare, and an intact
+        /// bundle exits 7, not 0.
         #[arg(long, value_name = "HEX", requires = "bundle")]
         public_key: Option<String>,
+        #[arg(long, value_enum, default_value_t = output::Format::Table)]
+        format: output::Format,
+    },
+    /// Print the server's evidence and job signing public key and its id, for auditors to pin
+    /// (`evidence verify --bundle B --public-key KEY`).
+    Key {
+        #[command(flatten)]
+        db: DbArgs,
         #[arg(long, value_enum, default_value_t = output::Format::Table)]
         format: output::Format,
     },
@@ -456,6 +468,22 @@ fn file_config(db: &DbArgs) -> anyhow::Result<config::FileConfig> {
 }
 
 /// The store location from flags, environment and config file.
+/// Where the server's key files (`secret.key`, `signing.key`) are for a command on `db`: the
+/// data directory when one is given (flag, environment or config file), else the folder of a
+/// SQLite database given by URL (where `serve` and `demo` keep them), else the default.
+fn key_dir(db: &DbArgs, file: &config::FileConfig, location: &Location) -> anyhow::Result<PathBuf> {
+    if db.data_dir.is_none()
+        && file.data_dir.is_none()
+        && let Location::Sqlite(path) = location
+        && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+    {
+        return Ok(dir.to_path_buf());
+    }
+    Ok(config::resolve(file, None, db.data_dir.as_deref(), None, None)
+        .map_err(|e| InvalidArgument(format!("{e:#}")))?
+        .data_dir)
+}
+
 fn location(db: &DbArgs, file: &config::FileConfig) -> anyhow::Result<Location> {
     let s = config::resolve(file, None, db.data_dir.as_deref(), db.database_url.as_deref(), None)
         .map_err(|e| InvalidArgument(format!("{e:#}")))?;
@@ -637,9 +665,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = open_store(&location).await?;
             let reports =
                 file.reports.as_ref().map(config::ReportsConfig::resolve).transpose()?.unwrap_or_default();
-            let data_dir = config::resolve(&file, None, args.db.data_dir.as_deref(), None, None)
-                .map_err(|e| InvalidArgument(format!("{e:#}")))?
-                .data_dir;
+            let data_dir = key_dir(&args.db, &file, &location)?;
             let signing = config::signing_key(&data_dir, &store).await?;
             let engine = Engine::new(store)
                 .with_reports(reports)
@@ -654,7 +680,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let report = verify_bundle_file(&bundle, public_key.as_deref())?;
             output::print_bundle_verification(format, &bundle, &report);
-            Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(exit::EVIDENCE_BROKEN) })
+            Ok(if !report.ok() {
+                ExitCode::from(exit::EVIDENCE_BROKEN)
+            } else if !report.pinned {
+                ExitCode::from(exit::EVIDENCE_UNPINNED)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Evidence {
             command:
@@ -665,9 +697,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = open_store(&location).await?;
             let reports =
                 file.reports.as_ref().map(config::ReportsConfig::resolve).transpose()?.unwrap_or_default();
-            let data_dir = config::resolve(&file, None, db.data_dir.as_deref(), None, None)
-                .map_err(|e| InvalidArgument(format!("{e:#}")))?
-                .data_dir;
+            let data_dir = key_dir(&db, &file, &location)?;
             let signing = config::signing_key(&data_dir, &store).await?;
             let engine = Engine::new(store)
                 .with_reports(reports)
@@ -710,6 +740,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Err(e.into())
                 }
             }
+        }
+        Command::Evidence { command: EvidenceCommand::Key { db, format } } => {
+            let file = file_config(&db)?;
+            let location = location(&db, &file)?;
+            let store = open_store(&location).await?;
+            let public = ringfence_engine::Engine::new(store).server_public_key().await?;
+            let id = ringfence_engine::agents::key_fingerprint(&public);
+            match format {
+                output::Format::Json => {
+                    println!("{}", serde_json::json!({ "public_key": public, "key_id": id }))
+                }
+                output::Format::Table => println!("{public}  (key id {id})"),
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Evidence { command: EvidenceCommand::Verify { db, chain, format, .. } } => {
             let file = file_config(&db)?;

@@ -161,6 +161,7 @@ pub fn print_bundle_verification(
                 "checkpoints_checked": r.checkpoints_checked,
                 "rows": r.rows,
                 "key_id": r.key_id,
+                "authenticated": r.ok() && r.pinned,
                 "problems": problems,
                 "problems_not_listed": r.problems_not_listed,
             }));
@@ -185,8 +186,16 @@ pub fn print_bundle_verification(
             if r.problems_not_listed > 0 {
                 println!("PROBLEM  … and {} more", r.problems_not_listed);
             }
-            if r.ok() {
-                println!("bundle intact: every hash, link, signature and table checks out");
+            if r.ok() && r.pinned {
+                println!(
+                    "bundle intact and signed by the key you gave: every hash, link, signature and table checks out"
+                );
+            } else if r.ok() {
+                println!(
+                    "bundle intact but NOT AUTHENTICATED: it was signed by key {}, which you did not give; anyone can sign a bundle \
+                     with a key of their own. Pass the MSP's key, published out of band, with --public-key (exit 7 until then)",
+                    r.key_id
+                );
             } else {
                 println!("bundle BROKEN: {} problem(s)", r.problems.len() as u64 + r.problems_not_listed);
             }

@@ -689,9 +689,23 @@ fn the_demo_s_evidence_bundle_verifies_offline_and_a_tampered_copy_does_not() {
         b,
     ]);
     assert!(out.status.success(), "{}", text(&out));
-    let ok = run(&["evidence", "verify", "--bundle", b, "--format", "json"]);
+    // Without the MSP's key the bundle is intact but not authenticated: never exit 0.
+    let unpinned = run(&["evidence", "verify", "--bundle", b]);
+    assert_eq!(unpinned.status.code(), Some(7), "{}", text(&unpinned));
+    assert!(text(&unpinned).contains("NOT AUTHENTICATED"), "{}", text(&unpinned));
+    let key = run(&["evidence", "key", "--database", &demo.db, "--format", "json"]);
+    assert!(key.status.success(), "{}", text(&key));
+    let key = json(&key);
+    let public = key["public_key"].as_str().unwrap().to_owned();
+    let ok = run(&["evidence", "verify", "--bundle", b, "--public-key", &public, "--format", "json"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
     let report = json(&ok);
-    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(
+        (report["ok"].as_bool(), report["authenticated"].as_bool()),
+        (Some(true), Some(true)),
+        "{report}"
+    );
+    assert_eq!(report["key_id"], key["key_id"]);
     // The demo's months of history are in it: resolved findings with their deployments.
     assert!(report["rows"].as_u64().unwrap() > 50, "{report}");
     assert!(report["stubs"].as_u64().unwrap() > 0, "other clients' events are stubs: {report}");

@@ -9,6 +9,7 @@
 pub mod bundle;
 pub mod chain;
 pub mod checkpoint;
+mod container;
 pub mod csv;
 pub mod timeline;
 pub mod verify;

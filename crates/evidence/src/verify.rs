@@ -32,6 +32,8 @@ const MAX_PROBLEMS: usize = 1000;
 pub enum Problem {
     #[error("manifest.sig: {reason}")]
     ManifestSignature { reason: String },
+    #[error("the zip container: {reason}")]
+    Container { reason: String },
     #[error("manifest.json: signed by key {found}, not by the expected key {pinned}")]
     PinnedKeyMismatch { pinned: String, found: String },
     #[error("manifest.json: key_id {stated} does not belong to its public key (whose id is {actual})")]
@@ -108,6 +110,9 @@ pub struct VerifyReport {
     pub checkpoints_checked: u64,
     pub rows: u64,
     pub key_id: String,
+    /// Whether the signing key was given by the reader (`--public-key`): without it, an
+    /// intact bundle proves only that it was not changed since someone signed it.
+    pub pinned: bool,
     pub organization: Party,
     pub window: Window,
     /// The first problems found, in the order found.
@@ -211,9 +216,11 @@ fn read_all<R: Read + Seek>(zip: &mut ZipArchive<R>, name: &str) -> Result<Optio
 /// Verifies a bundle. `pinned_key` is the signing key of the server that made the bundle, as
 /// the reader knows it from elsewhere; without it, the bundle is checked against the key it carries.
 pub fn verify_bundle<R: Read + Seek>(
-    r: R,
+    mut r: R,
     pinned_key: Option<&VerifyingKey>,
 ) -> Result<VerifyReport, BundleError> {
+    let container = crate::container::container_problems(&mut r)?;
+    r.seek(std::io::SeekFrom::Start(0))?;
     let mut zip = ZipArchive::new(r)?;
     let manifest_bytes = read_all(&mut zip, MANIFEST)?.ok_or(BundleError::MissingManifest)?;
     let manifest: Manifest =
@@ -234,16 +241,24 @@ pub fn verify_bundle<R: Read + Seek>(
         checkpoints_checked: 0,
         rows: 0,
         key_id: key_id(&key),
+        pinned: pinned_key.is_some(),
         organization: manifest.organization.clone(),
         window: manifest.window.clone(),
         problems: Vec::new(),
         problems_not_listed: 0,
     };
+    for reason in container {
+        report.problem(Problem::Container { reason });
+    }
 
     // The manifest and its signature.
     match read_all(&mut zip, MANIFEST_SIG) {
         Ok(Some(sig)) => {
-            let reason = match hex::decode(String::from_utf8_lossy(&sig).trim()).map(<[u8; 64]>::try_from) {
+            // Exactly the 128 hex digits the server writes: nothing around them.
+            let exact =
+                sig.len() == 128 && sig.iter().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c));
+            let reason = match hex::decode(&sig).map(<[u8; 64]>::try_from) {
+                _ if !exact => Some("not exactly 128 lowercase hex digits (characters were added around the signature)".to_owned()),
                 Ok(Ok(bytes)) => key
                     .verify(&manifest_bytes, &Signature::from_bytes(&bytes))
                     .err()

@@ -768,3 +768,123 @@ proptest::proptest! {
         let _ = verify_bundle(Cursor::new(bytes), None);
     }
 }
+
+/// CRC-32 (IEEE), bit by bit: the checksum every zip entry carries.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// A zip of stored entries written byte by byte, as an attacker's tool would: entries may
+/// repeat a name, the offsets may count `lead` bytes before the first entry, and the end
+/// record may carry a comment.
+fn raw_zip(entries: &[(String, Vec<u8>)], lead: &[u8], comment: &[u8]) -> Vec<u8> {
+    let mut out = lead.to_vec();
+    let mut central = Vec::new();
+    for (name, data) in entries {
+        let offset = out.len() as u32;
+        let (crc, size, n) = (crc32(data), data.len() as u32, name.len() as u16);
+        out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+        out.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        for v in [crc, size, size] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&n.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(data);
+        central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+        central.extend_from_slice(&[20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        for v in [crc, size, size] {
+            central.extend_from_slice(&v.to_le_bytes());
+        }
+        central.extend_from_slice(&n.to_le_bytes());
+        central.extend_from_slice(&[0; 12]);
+        central.extend_from_slice(&offset.to_le_bytes());
+        central.extend_from_slice(name.as_bytes());
+    }
+    let start = out.len() as u32;
+    out.extend_from_slice(&central);
+    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    let count = (entries.len() as u16).to_le_bytes();
+    out.extend_from_slice(&count);
+    out.extend_from_slice(&count);
+    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    out.extend_from_slice(&start.to_le_bytes());
+    out.extend_from_slice(&(comment.len() as u16).to_le_bytes());
+    out.extend_from_slice(comment);
+    out
+}
+
+fn container_problem(report: &VerifyReport, words: &str) -> bool {
+    report.problems.iter().any(|p| matches!(p, Problem::Container { reason } if reason.contains(words)))
+}
+
+#[test]
+fn zip_container_tricks_are_refused() {
+    let files = unzip(&bundle());
+    // The same entries written plainly by hand verify: the checks below catch the tricks, not
+    // the hand-made writer.
+    let plain = raw_zip(&files, b"", b"");
+    assert!(verify(&plain).ok(), "{:?}", verify(&plain).problems);
+
+    // A forged table placed first under a name the bundle already holds: the reader that
+    // takes the first copy would see "met" everywhere.
+    let mut forged = files.clone();
+    assert!(forged.iter().any(|(n, _)| n == "vulnerabilities.csv"));
+    forged.insert(0, ("vulnerabilities.csv".into(), b"cve,status\r\nCVE-2024-0001,met\r\n".to_vec()));
+    let r = verify(&raw_zip(&forged, b"", b""));
+    assert!(container_problem(&r, "two entries of this name"), "{:?}", r.problems);
+    // The same name in other letters.
+    let mut cased = files.clone();
+    cased.push(("Vulnerabilities.CSV".into(), b"x".to_vec()));
+    let r = verify(&raw_zip(&cased, b"", b""));
+    assert!(container_problem(&r, "two entries of this name"), "{:?}", r.problems);
+
+    // A comment, shown by `unzip -l` as if the bundle said it.
+    let r = verify(&raw_zip(&files, b"", b"VERIFIED OK by external auditor"));
+    assert!(container_problem(&r, "comment"), "{:?}", r.problems);
+    // Junk appended after the archive.
+    let mut appended = plain.clone();
+    appended.extend_from_slice(b"junk");
+    let r = verify(&appended);
+    assert!(container_problem(&r, "appended"), "{:?}", r.problems);
+    // A forged entry prepended, the offsets shifted to match, and prepended as is.
+    let lead = raw_zip(&[("summary.html".to_owned(), b"<h1>all met</h1>".to_vec())], b"", b"");
+    let r = verify(&raw_zip(&files, &lead, b""));
+    assert!(container_problem(&r, "bytes lie before"), "{:?}", r.problems);
+    let r = verify(&[lead.clone(), plain.clone()].concat());
+    assert!(container_problem(&r, "bytes lie between"), "{:?}", r.problems);
+    // Nothing of these is "ok".
+    for bytes in [raw_zip(&forged, b"", b""), appended, [lead, plain].concat()] {
+        assert!(!verify(&bytes).ok());
+    }
+}
+
+#[test]
+fn whitespace_around_the_signature_is_refused() {
+    for pad in ["\n", " ", "\r\n", "\t"] {
+        let mut files = unzip(&bundle());
+        file(&mut files, "manifest.sig").extend_from_slice(pad.as_bytes());
+        let r = verify(&rezip(&files));
+        assert!(
+            r.problems
+                .iter()
+                .any(|p| matches!(p, Problem::ManifestSignature { reason } if reason.contains("128"))),
+            "{pad:?}: {:?}",
+            r.problems
+        );
+    }
+    // Upper-case hex is not what the server writes either.
+    let mut files = unzip(&bundle());
+    let sig = file(&mut files, "manifest.sig");
+    *sig = sig.to_ascii_uppercase();
+    assert!(!verify(&rezip(&files)).ok());
+}
