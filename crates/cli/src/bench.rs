@@ -170,7 +170,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     rows.push(row("get one device", reads));
     let t = Instant::now();
     let (ok, broken) =
-        ringfence_engine::evidence::verify_store(store.as_ref(), Some(partner.id.as_str())).await?;
+        ringfence_engine::evidence::verify_store(store.as_ref(), Some(partner.id.as_str()), None).await?;
     let verify = t.elapsed();
     anyhow::ensure!(broken.is_empty(), "the benchmark's chain does not verify: {broken:?}");
     let events = ok.first().map_or(0, |c| c.events) as usize;

@@ -252,6 +252,27 @@ pub fn secret_key(data_dir: &Path) -> anyhow::Result<ringfence_engine::appliance
     }
 }
 
+/// `RINGFENCE_SIGNING_KEY_FILE`, or `signing.key` in the data directory.
+fn signing_key_path(data_dir: &Path) -> PathBuf {
+    std::env::var_os("RINGFENCE_SIGNING_KEY_FILE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| data_dir.join("signing.key"))
+}
+
+/// The public key (hex) of the signing key file in `data_dir` (or `RINGFENCE_SIGNING_KEY_FILE`),
+/// when there is one; nothing is created.
+pub fn signing_public_key_file(data_dir: &Path) -> anyhow::Result<Option<String>> {
+    let path = signing_key_path(data_dir);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(
+            ringfence_engine::agents::signing_public_key(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => anyhow::bail!("cannot read the signing key file {}: {e}", path.display()),
+    }
+}
+
 /// The server's key for agent jobs and evidence checkpoints: `RINGFENCE_SIGNING_KEY_FILE`, or
 /// `signing.key` in the data directory (mode 0600). Only its public key is in the database,
 /// so a copy of the database signs nothing; a server whose key is not the one in the
@@ -261,9 +282,7 @@ pub async fn signing_key(data_dir: &Path, store: &ringfence_store::DynStore) -> 
     use ringfence_engine::agents::{key_fingerprint, signing_public_key};
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let path = std::env::var_os("RINGFENCE_SIGNING_KEY_FILE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| data_dir.join("signing.key"));
+    let path = signing_key_path(data_dir);
     let secret = match std::fs::read_to_string(&path) {
         Ok(text) => {
             signing_public_key(&text)

@@ -267,7 +267,9 @@ enum EvidenceCommand {
         /// the MSP publishes it out of band (`ringfence evidence key` on the server); without
         /// it the bundle's own key is used, its id printed for you to compare, and an intact
         /// bundle exits 7, not 0.
-        #[arg(long, value_name = "HEX", requires = "bundle")]
+        /// For the database, the key its checkpoints are checked against (default: the
+        /// server's key file, else the public key the database holds).
+        #[arg(long, value_name = "HEX")]
         public_key: Option<String>,
         #[arg(long, value_enum, default_value_t = output::Format::Table)]
         format: output::Format,
@@ -494,25 +496,21 @@ fn location(db: &DbArgs, file: &config::FileConfig) -> anyhow::Result<Location> 
 }
 
 /// Opens and verifies a bundle file; the pinned key, when given, must be 64 hex characters.
+/// An ed25519 public key given as 64 hex characters.
+fn parse_public_key(hex_key: &str) -> anyhow::Result<ed25519_dalek::VerifyingKey> {
+    let bytes: [u8; 32] =
+        hex::decode(hex_key.trim()).ok().and_then(|b| b.try_into().ok()).ok_or_else(|| {
+            InvalidArgument("--public-key: give the MSP's ed25519 public key as 64 hex characters".into())
+        })?;
+    Ok(ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+        .map_err(|e| InvalidArgument(format!("--public-key: not an ed25519 public key ({e})")))?)
+}
+
 fn verify_bundle_file(
     path: &std::path::Path,
     public_key: Option<&str>,
 ) -> anyhow::Result<ringfence_evidence::VerifyReport> {
-    let pinned = match public_key {
-        None => None,
-        Some(hex_key) => {
-            let bytes: [u8; 32] =
-                hex::decode(hex_key.trim()).ok().and_then(|b| b.try_into().ok()).ok_or_else(|| {
-                    InvalidArgument(
-                        "--public-key: give the MSP's ed25519 public key as 64 hex characters".into(),
-                    )
-                })?;
-            Some(
-                ed25519_dalek::VerifyingKey::from_bytes(&bytes)
-                    .map_err(|e| InvalidArgument(format!("--public-key: not an ed25519 public key ({e})")))?,
-            )
-        }
-    };
+    let pinned = public_key.map(parse_public_key).transpose()?;
     let f = std::fs::File::open(path)
         .map_err(|e| InvalidArgument(format!("cannot open {}: {e}", path.display())))?;
     ringfence_evidence::verify_bundle(std::io::BufReader::new(f), pinned.as_ref()).map_err(|e| {
@@ -755,12 +753,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Evidence { command: EvidenceCommand::Verify { db, chain, format, .. } } => {
+        Command::Evidence { command: EvidenceCommand::Verify { db, chain, public_key, format, .. } } => {
             let file = file_config(&db)?;
             let location = location(&db, &file)?;
             let store = open_store(&location).await?;
+            // Checkpoints are checked against the key given, else the server's key file, else
+            // the public key the database holds.
+            let public = match public_key {
+                Some(k) => k,
+                None => match config::signing_public_key_file(&key_dir(&db, &file, &location)?)? {
+                    Some(k) => k,
+                    None => ringfence_engine::Engine::new(store.clone()).server_public_key().await?,
+                },
+            };
+            let key = parse_public_key(&public)?;
             let (ok, broken) =
-                ringfence_engine::evidence::verify_store(store.as_ref(), chain.as_deref()).await?;
+                ringfence_engine::evidence::verify_store(store.as_ref(), chain.as_deref(), Some(&key))
+                    .await?;
             output::print_verification(format, &ok, &broken);
             Ok(if broken.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(exit::EVIDENCE_BROKEN) })
         }

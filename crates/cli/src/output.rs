@@ -102,7 +102,10 @@ fn chain_of(b: &ChainBreak) -> &str {
         | ChainBreak::Sequence { chain, .. }
         | ChainBreak::Truncated { chain, .. }
         | ChainBreak::HeadMismatch { chain, .. }
-        | ChainBreak::MissingHead { chain } => chain,
+        | ChainBreak::MissingHead { chain }
+        | ChainBreak::CheckpointForged { chain, .. }
+        | ChainBreak::CheckpointMismatch { chain, .. }
+        | ChainBreak::CheckpointBeyondEnd { chain, .. } => chain,
     }
 }
 

@@ -851,3 +851,94 @@ async fn the_signing_key_lives_in_a_key_file_and_a_wrong_one_is_refused() {
     let out = admin("Right MSP");
     assert!(out.status.success(), "{}", text(&out));
 }
+
+/// Rewrites by someone who can write the database but has no key file: a forged checkpoint,
+/// events deleted under the recorded head, and the newest events cut off with the head moved
+/// back behind a signed checkpoint. Database verify names each; export refuses the chain.
+#[tokio::test]
+async fn database_rewrites_are_caught_by_the_signed_checkpoints() {
+    use sqlx::Connection;
+    let demo = Demo::seed();
+    let path = demo.db.trim_start_matches("sqlite:").to_owned();
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{path}")).await.unwrap();
+    let verify = || run(&["evidence", "verify", "--database", &demo.db]);
+    assert!(verify().status.success(), "{}", text(&verify()));
+    let org = json(&demo.admin(&["organization", "list"]))[0]["id"].as_str().unwrap().to_owned();
+    let dir = temp();
+    let out = dir.0.join("evidence.zip");
+    let export = || {
+        run(&[
+            "evidence",
+            "export",
+            "--database",
+            &demo.db,
+            "--partner",
+            &demo.partner,
+            "--organization",
+            &org,
+            "--days",
+            "30",
+            "--no-pdf",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+
+    // A checkpoint's signature altered.
+    let (seq, signature): (i64, String) =
+        sqlx::query_as("SELECT seq, signature FROM evidence_checkpoints ORDER BY seq DESC LIMIT 1")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+    let forged = format!("{}{}", if signature.starts_with('0') { '1' } else { '0' }, &signature[1..]);
+    sqlx::query("UPDATE evidence_checkpoints SET signature = $1 WHERE seq = $2")
+        .bind(&forged)
+        .bind(seq)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let out_v = verify();
+    assert_eq!(out_v.status.code(), Some(1), "{}", text(&out_v));
+    assert!(text(&out_v).contains(&format!("checkpoint at event {seq} does not verify")), "{}", text(&out_v));
+    let refused = export();
+    assert!(!refused.status.success() && text(&refused).contains("cannot be exported"), "{}", text(&refused));
+    sqlx::query("UPDATE evidence_checkpoints SET signature = $1 WHERE seq = $2")
+        .bind(&signature)
+        .bind(seq)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    assert!(verify().status.success());
+
+    // The newest event deleted, the head left as it was: export refuses.
+    let (head,): (i64,) = sqlx::query_as("SELECT seq FROM chain_heads").fetch_one(&mut c).await.unwrap();
+    sqlx::query("DELETE FROM evidence_events WHERE seq = $1").bind(head).execute(&mut c).await.unwrap();
+    let refused = export();
+    assert!(
+        !refused.status.success() && text(&refused).contains(&format!("event {head}, is missing")),
+        "{}",
+        text(&refused)
+    );
+
+    // Cut back behind the newest checkpoint, head moved to match: every link is sound, but
+    // the signed checkpoint says the chain once went further.
+    let cut = seq - 3;
+    sqlx::query("DELETE FROM evidence_events WHERE seq > $1").bind(cut).execute(&mut c).await.unwrap();
+    sqlx::query(
+        "UPDATE chain_heads SET seq = $1, head_hash = (SELECT hash FROM evidence_events WHERE seq = $1)",
+    )
+    .bind(cut)
+    .execute(&mut c)
+    .await
+    .unwrap();
+    let out_v = verify();
+    assert_eq!(out_v.status.code(), Some(1), "{}", text(&out_v));
+    assert!(
+        text(&out_v)
+            .contains(&format!("the server signed event {seq}, but the chain now ends at event {cut}")),
+        "{}",
+        text(&out_v)
+    );
+    let refused = export();
+    assert!(!refused.status.success() && text(&refused).contains("cannot be exported"), "{}", text(&refused));
+}

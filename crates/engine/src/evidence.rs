@@ -19,9 +19,15 @@ pub struct ChainOk {
 }
 
 /// Verifies every chain in the store (or one): recomputes each event's hash, checks the
-/// links and sequence, and compares the end with the recorded head. Stops at the first
-/// break of each chain; returns the verified chains and the breaks.
-pub async fn verify_store(store: &dyn Store, only: Option<&str>) -> Result<(Vec<ChainOk>, Vec<ChainBreak>)> {
+/// links and sequence, compares the end with the recorded head, and checks every stored
+/// checkpoint against the event it names (and its signature against `key`, the server's
+/// public key, when given). Stops at the first break of each chain; returns the verified
+/// chains and the breaks.
+pub async fn verify_store(
+    store: &dyn Store,
+    only: Option<&str>,
+    key: Option<&ed25519_dalek::VerifyingKey>,
+) -> Result<(Vec<ChainOk>, Vec<ChainBreak>)> {
     let heads = store.chain_heads().await?;
     let mut ok = Vec::new();
     let mut broken = Vec::new();
@@ -37,7 +43,7 @@ pub async fn verify_store(store: &dyn Store, only: Option<&str>) -> Result<(Vec<
         if only.is_some_and(|o| o != chain) {
             continue;
         }
-        match verify_chain(store, &chain, head_seq, &head_hash).await? {
+        match verify_chain(store, &chain, head_seq, &head_hash, key).await? {
             Ok(events) => ok.push(ChainOk { chain, events }),
             Err(b) => broken.push(b),
         }
@@ -50,7 +56,19 @@ async fn verify_chain(
     chain: &str,
     head_seq: i64,
     head_hash: &str,
+    key: Option<&ed25519_dalek::VerifyingKey>,
 ) -> Result<Result<i64, ChainBreak>> {
+    let checkpoints = store.list_checkpoints(chain, 0, i64::MAX).await?;
+    let broken = |b| Ok(Err(b));
+    if let Some(key) = key {
+        for c in &checkpoints {
+            if c.verify(key).is_err() {
+                return broken(ChainBreak::CheckpointForged { chain: chain.to_owned(), seq: c.seq });
+            }
+        }
+    }
+    let mut signed: std::collections::HashMap<i64, &str> =
+        checkpoints.iter().map(|c| (c.seq, c.hash.as_str())).collect();
     let mut v = ChainVerifier::new(chain);
     let mut after = 0;
     loop {
@@ -59,9 +77,17 @@ async fn verify_chain(
         after = last.seq;
         for e in &batch {
             if let Err(b) = v.push(e) {
-                return Ok(Err(b));
+                return broken(b);
+            }
+            if let Some(hash) = signed.remove(&e.seq)
+                && hash != e.hash
+            {
+                return broken(ChainBreak::CheckpointMismatch { chain: chain.to_owned(), seq: e.seq });
             }
         }
+    }
+    if let Some(&seq) = signed.keys().min() {
+        return broken(ChainBreak::CheckpointBeyondEnd { chain: chain.to_owned(), seq, last_seq: after });
     }
     Ok(v.finish(head_seq, head_hash))
 }
@@ -137,12 +163,55 @@ impl Engine {
         Ok((found, upper))
     }
 
+    /// Refuses to export from a chain whose end is not what was recorded: the last event
+    /// must be the recorded head, and the newest checkpoint must sign an event still there.
+    async fn check_chain_end(&self, chain: &str, key: &ed25519_dalek::VerifyingKey) -> Result<()> {
+        let refuse = |why: String| {
+            Err(EngineError::Conflict(format!(
+                "the evidence chain cannot be exported: {why}; run `ringfence evidence verify` and restore the database from a backup"
+            )))
+        };
+        let store = self.store();
+        let Some((_, head_seq, head_hash)) =
+            store.chain_heads().await?.into_iter().find(|(c, ..)| c == chain)
+        else {
+            return refuse("it has no recorded head".into());
+        };
+        match store.event_at(chain, head_seq).await? {
+            Some(e) if e.hash == head_hash => {}
+            Some(_) => return refuse(format!("event {head_seq} is not the recorded head")),
+            None => return refuse(format!("its recorded head, event {head_seq}, is missing")),
+        }
+        if store.event_at(chain, head_seq + 1).await?.is_some() {
+            return refuse(format!("events follow its recorded head, event {head_seq}"));
+        }
+        if let Some(c) = store.checkpoint_before(chain, i64::MAX).await? {
+            if c.verify(key).is_err() {
+                return refuse(format!(
+                    "the checkpoint at event {} does not verify against the server's key",
+                    c.seq
+                ));
+            }
+            if c.seq > head_seq {
+                return refuse(format!(
+                    "the server signed event {}, but the chain now ends at event {head_seq}",
+                    c.seq
+                ));
+            }
+            if store.event_at(chain, c.seq).await?.is_none_or(|e| e.hash != c.hash) {
+                return refuse(format!("event {} is not the event the server signed", c.seq));
+            }
+        }
+        Ok(())
+    }
+
     /// Verifies the caller's partner's chain.
     pub async fn verify_own_chain(&self, p: &Principal) -> Result<proto::ChainVerification> {
         require(p, Permission::ReadEvidence, "verify the evidence log")?;
         require_partner_wide(p, "verify the whole partner's evidence chain")?;
         let chain = p.partner_id.to_string();
-        let (ok, broken) = verify_store(self.store().as_ref(), Some(&chain)).await?;
+        let key = self.evidence_key().await?.verifying_key();
+        let (ok, broken) = verify_store(self.store().as_ref(), Some(&chain), Some(&key)).await?;
         Ok(match (ok.first(), broken.first()) {
             (_, Some(b)) => {
                 proto::ChainVerification { chain, ok: false, events: 0, problem: Some(b.to_string()) }
@@ -267,6 +336,7 @@ impl Engine {
             ValueError::new("from", "the evidence log has no events in that window: choose another window")
         })?;
         let key = self.evidence_key().await?;
+        self.check_chain_end(&chain, &key.verifying_key()).await?;
         // The segment starts after the newest checkpoint before the window, so its first link
         // is anchored by a signature made at the time; a chain never checkpointed gets one now.
         let start = match self.store().checkpoint_before(&chain, lo - 1).await? {

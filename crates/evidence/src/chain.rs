@@ -188,6 +188,15 @@ pub enum ChainBreak {
     HeadMismatch { chain: String, seq: i64 },
     /// Events exist for a chain whose head record is gone.
     MissingHead { chain: String },
+    /// A stored checkpoint's signature does not verify against the server's key: it was
+    /// forged or altered.
+    CheckpointForged { chain: String, seq: i64 },
+    /// A signed checkpoint's hash is not the hash of the event it names: the event was
+    /// rewritten after the server signed it.
+    CheckpointMismatch { chain: String, seq: i64 },
+    /// The server once signed event `seq`, but the chain now ends before it: events after
+    /// it were cut off and the head moved back.
+    CheckpointBeyondEnd { chain: String, seq: i64, last_seq: i64 },
 }
 
 impl std::fmt::Display for ChainBreak {
@@ -211,6 +220,18 @@ impl std::fmt::Display for ChainBreak {
             ChainBreak::MissingHead { chain } => {
                 write!(f, "chain {chain}: has events but no recorded head (the head record was removed)")
             }
+            ChainBreak::CheckpointForged { chain, seq } => write!(
+                f,
+                "chain {chain}: the checkpoint at event {seq} does not verify against the server's key (it was forged or altered)"
+            ),
+            ChainBreak::CheckpointMismatch { chain, seq } => write!(
+                f,
+                "chain {chain}: event {seq} is not the event the server signed in its checkpoint (it was rewritten afterwards)"
+            ),
+            ChainBreak::CheckpointBeyondEnd { chain, seq, last_seq } => write!(
+                f,
+                "chain {chain}: the server signed event {seq}, but the chain now ends at event {last_seq} (events were cut off and the head moved back)"
+            ),
             ChainBreak::HeadMismatch { chain, seq } => write!(
                 f,
                 "chain {chain}: event {seq} is not the recorded chain head (it was altered or replaced)"

@@ -177,7 +177,7 @@ async fn survive(app: &TestApp, credential: &str, break_it: impl FnOnce(), mend:
         assert_eq!((status, body["applied"].as_bool()), (200, Some(true)), "seq {seq}: {body}");
         seq += 1;
     }
-    let (ok, broken) = ringfence_engine::evidence::verify_store(&*app.store, None).await.unwrap();
+    let (ok, broken) = ringfence_engine::evidence::verify_store(&*app.store, None, None).await.unwrap();
     assert!(broken.is_empty() && !ok.is_empty(), "the evidence chains verify: {broken:?}");
 }
 
