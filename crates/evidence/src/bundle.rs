@@ -520,13 +520,16 @@ Signing key:  {key_id}
 
 How to verify
 -------------
-    ringfence evidence verify --bundle FILE [--public-key HEX]
+    ringfence evidence verify --bundle FILE --public-key HEX
 
-Verification needs no network and no access to ringfence. It checks the manifest's
-signature, every file's SHA-256, every event's hash and link, the signed checkpoints that
-anchor and close the segment, and recomputes the tables below from the events. Pass
---public-key with the key your provider gave you (out of band) to make sure the bundle was
-signed by it and not by a key that came with the bundle.
+Verification needs no network and no access to ringfence. It checks the zip container
+(no duplicate, hidden or appended entries, no comment), the manifest's signature, every
+file's SHA-256, every event's hash and link, the signed checkpoints that anchor and close
+the segment, and recomputes the tables below from the events. HEX is the key your provider
+gave you out of band (their server prints it with `ringfence evidence key`): the bundle
+carries whatever key signed it, so only the key you got elsewhere says who did. Exit codes:
+0 intact and signed by HEX, 1 tampered (each problem named), 2 unreadable, 7 intact but
+no --public-key given.
 
 Files
 -----

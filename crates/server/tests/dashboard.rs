@@ -481,3 +481,45 @@ async fn policies_are_edited_in_fields_and_a_refused_save_keeps_the_draft() {
     assert!(edit.contains("name=\"window_rrule\" value=\"FREQ=WEEKLY;BYDAY=TU\""), "{edit}");
     assert!(edit.contains("ehr-client") && !edit.contains("&quot;reboot&quot;"), "{edit}");
 }
+
+/// A link cannot put words on a page: only the outcome messages the server signed for its
+/// own redirects are shown, not `?error=` or `?notice=` text someone wrote into a URL.
+#[tokio::test]
+async fn only_the_server_s_own_notices_are_shown() {
+    let app = TestApp::spawn(common::Backend::Sqlite).await.unwrap();
+    let tech = app.session("tech@a").await;
+    let crafted = "Your session expired: call 555-0100 to restore access";
+    let query: String = form_urlencoded_like(crafted);
+    for key in ["error", "notice"] {
+        let (status, html) = page(&tech, &format!("/?{key}={query}")).await;
+        assert_eq!(status, 200);
+        assert!(!html.contains("555-0100"), "{key}: crafted text shown");
+        let (_, html) = page(&tech, &format!("/?{key}={query}&sig=00112233445566778899aabbccddeeff")).await;
+        assert!(!html.contains("555-0100"), "{key}: a made-up signature is not enough");
+    }
+    // The server's own outcome is shown where it sends the user.
+    let (status, location) = post(
+        &tech,
+        "/sites",
+        &[("organization_id", app.a1.org.id.as_str()), ("name", "Annex"), ("time_zone", "UTC")],
+    )
+    .await;
+    assert_eq!(status, 303, "{location}");
+    assert!(location.contains("notice=") && location.contains("sig="), "{location}");
+    let (_, html) = page(&tech, &location).await;
+    assert!(html.contains("Annex"), "the notice is shown");
+    // The same signature does not carry another message.
+    let other = location.replace("Annex", "Annexe");
+    let (_, html) = page(&tech, &other).await;
+    assert!(!html.contains("Annexe"), "a signature covers its own message only");
+}
+
+fn form_urlencoded_like(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' => (b as char).to_string(),
+            b' ' => "+".into(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -216,10 +216,14 @@ struct Layout {
 struct Flash {
     error: Option<String>,
     notice: Option<String>,
+    sig: Option<String>,
 }
 
 fn layout(v: &Viewer, title: impl Into<String>, section: &'static str, uri: &Uri) -> Layout {
     let flash: Flash = parse_query(uri.query().unwrap_or("")).unwrap_or_default();
+    let signed = |kind: &str, m: &String| flash.sig.as_deref() == Some(flash_sig(kind, m).as_str());
+    let error = flash.error.clone().filter(|m| signed("error", m));
+    let notice = flash.notice.clone().filter(|m| signed("notice", m));
     let p = &v.0.principal;
     Layout {
         title: title.into(),
@@ -237,8 +241,8 @@ fn layout(v: &Viewer, title: impl Into<String>, section: &'static str, uri: &Uri
         partner: v.1.partner.clone(),
         unread_alerts: v.1.unread_alerts,
         search: String::new(),
-        error: flash.error.map(|e| e.chars().take(500).collect()),
-        notice: flash.notice.map(|e| e.chars().take(500).collect()),
+        error: error.map(|e| e.chars().take(500).collect()),
+        notice: notice.map(|e| e.chars().take(500).collect()),
     }
 }
 
@@ -309,8 +313,38 @@ fn done(to: &str, outcome: Result<String, String>) -> Response {
         Err(m) => ("error", m),
     };
     let sep = if to.contains('?') { '&' } else { '?' };
+    let sig = flash_sig(key, &msg);
     let msg: String = form_urlencoded::byte_serialize(msg.as_bytes()).collect();
-    Redirect::to(&format!("{to}{sep}{key}={msg}")).into_response()
+    Redirect::to(&format!("{to}{sep}{key}={msg}&sig={sig}")).into_response()
+}
+
+/// The key that signs this process's flash messages.
+fn flash_key() -> &'static [u8; 32] {
+    static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let mut k = [0u8; 32];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut k);
+        k
+    })
+}
+
+/// A form's outcome travels to the next page in its query string; it is shown only with the
+/// signature this server made for it (HMAC-SHA256 with a key of this process), so a crafted
+/// link cannot put words of its own on a ringfence page. (A redirect answered by another
+/// server of the same installation shows no message.)
+fn flash_sig(kind: &str, msg: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut block = [0u8; 64];
+    block[..32].copy_from_slice(flash_key());
+    let pad = |byte: u8| block.map(|b| b ^ byte);
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(kind)
+        .chain_update([0])
+        .chain_update(msg)
+        .finalize();
+    let outer = Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize();
+    hex::encode(&outer[..16])
 }
 
 /// A refused form submission.
@@ -1365,6 +1399,9 @@ mod tests {
         assert_eq!(safe_next(Some("/devices?page=2")), "/devices?page=2");
         // A hostile id from a form still yields a valid redirect.
         let r = done("/orgs/x\r\ny", Err("no".into()));
-        assert_eq!(r.headers()[header::LOCATION], "/?error=no");
+        assert_eq!(
+            r.headers()[header::LOCATION],
+            format!("/?error=no&sig={}", flash_sig("error", "no")).as_str()
+        );
     }
 }
