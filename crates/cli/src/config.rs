@@ -14,6 +14,8 @@
 //! | `feeds_sync_hours` | | `24` (KEV, EPSS, Debian) |
 //! | `alert_webhook` | `RINGFENCE_ALERT_WEBHOOK` | none: alerts show in the dashboard only |
 //! | `offline_after_minutes` | | `10`: a device whose agent has not checked in for this long is offline |
+//! | `trusted_proxies` | | none: a list of addresses or blocks (`["127.0.0.1", "10.0.0.0/8"]`) of reverse proxies whose `X-Forwarded-For` names the client |
+//! | `metrics_token` | `RINGFENCE_METRICS_TOKEN` | none: `/metrics` is open; when set (16 characters or more), it needs `Authorization: Bearer TOKEN` |
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -38,6 +40,8 @@ pub struct FileConfig {
     pub feeds_sync_hours: Option<f64>,
     pub alert_webhook: Option<String>,
     pub offline_after_minutes: Option<f64>,
+    pub trusted_proxies: Option<Vec<String>>,
+    pub metrics_token: Option<String>,
     #[serde(default)]
     pub reports: Option<ReportsConfig>,
 }
@@ -80,7 +84,8 @@ impl FileConfig {
         toml::from_str(text).map_err(|e| {
             anyhow::anyhow!(
                 "{}; the keys are listen, data_dir, database_url, secure_cookies, log, feeds_sync, nvd_api_key, \
-                 nvd_sync_hours, feeds_sync_hours, alert_webhook, offline_after_minutes and [reports] (chromium, logo, [reports.smtp])",
+                 nvd_sync_hours, feeds_sync_hours, alert_webhook, offline_after_minutes, trusted_proxies, metrics_token \
+                 and [reports] (chromium, logo, [reports.smtp])",
                 e.to_string().trim()
             )
         })
@@ -170,6 +175,26 @@ pub fn offline_after(file: &FileConfig) -> anyhow::Result<std::time::Duration> {
         );
     }
     Ok(std::time::Duration::from_secs_f64(m * 60.0))
+}
+
+/// The reverse proxies whose `X-Forwarded-For` is believed.
+pub fn trusted_proxies(file: &FileConfig) -> anyhow::Result<Vec<ringfence_server::auth::Cidr>> {
+    file.trusted_proxies
+        .iter()
+        .flatten()
+        .map(|s| ringfence_server::auth::Cidr::parse(s).map_err(|e| anyhow::anyhow!("trusted_proxies: {e}")))
+        .collect()
+}
+
+/// The token `/metrics` needs, if any: `RINGFENCE_METRICS_TOKEN` or the file's `metrics_token`.
+pub fn metrics_token(file: &FileConfig) -> anyhow::Result<Option<String>> {
+    let token = std::env::var("RINGFENCE_METRICS_TOKEN").ok().or_else(|| file.metrics_token.clone());
+    match token.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()) {
+        Some(t) if t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()) => {
+            bail!("metrics_token must be 16 or more printable characters without spaces (a random string)")
+        }
+        t => Ok(t),
+    }
 }
 
 fn redact(url: &str) -> String {
@@ -331,6 +356,19 @@ pub async fn signing_key(data_dir: &Path, store: &ringfence_store::DynStore) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trusted_proxies_and_the_metrics_token_are_checked() {
+        let file = FileConfig::parse("trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]").unwrap();
+        assert_eq!(trusted_proxies(&file).unwrap().len(), 2);
+        let file = FileConfig::parse("trusted_proxies = [\"10.0.0.0/33\"]").unwrap();
+        let e = trusted_proxies(&file).unwrap_err().to_string();
+        assert!(e.contains("trusted_proxies") && e.contains("prefix length"), "{e}");
+        let file = FileConfig::parse("metrics_token = \"short\"").unwrap();
+        assert!(metrics_token(&file).unwrap_err().to_string().contains("16 or more"));
+        let file = FileConfig::parse("metrics_token = \"0123456789abcdef0123\"").unwrap();
+        assert_eq!(metrics_token(&file).unwrap().as_deref(), Some("0123456789abcdef0123"));
+    }
 
     #[test]
     fn flags_win_over_the_file_which_wins_over_defaults() {

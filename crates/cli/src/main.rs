@@ -547,6 +547,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map_err(|e| InvalidArgument(format!("{e:#}")))?;
             let offline_after =
                 config::offline_after(&file).map_err(|e| InvalidArgument(format!("{e:#}")))?;
+            let web = Web::from_file(&file)?;
             config::private_data_dir(&settings.data_dir)?;
             let store = open_store(&location).await?;
             let listener = bind(&settings).await?;
@@ -569,7 +570,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
                 tokio::spawn(ringfence_engine::sync::run_schedule(engine.clone(), schedule));
             }
-            serve(listener, engine, &settings, &location, None).await?;
+            serve(listener, engine, &settings, web, &location, None).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => {
@@ -654,7 +655,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .await?;
                 tokio::spawn(demo_agents(format!("http://{addr}"), token.secret, usize::from(args.agents)));
             }
-            serve(listener, engine, &settings, &location, Some(banner)).await?;
+            serve(listener, engine, &settings, Web::default(), &location, Some(banner)).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Admin(args) => {
@@ -961,17 +962,39 @@ async fn bind(settings: &config::Settings) -> anyhow::Result<tokio::net::TcpList
     })
 }
 
+/// The web front's settings from the config file: reverse proxies and the metrics token.
+#[derive(Default)]
+struct Web {
+    trusted_proxies: Vec<ringfence_server::auth::Cidr>,
+    metrics_token: Option<String>,
+}
+
+impl Web {
+    fn from_file(file: &config::FileConfig) -> anyhow::Result<Web> {
+        Ok(Web {
+            trusted_proxies: config::trusted_proxies(file).map_err(|e| InvalidArgument(format!("{e:#}")))?,
+            metrics_token: config::metrics_token(file).map_err(|e| InvalidArgument(format!("{e:#}")))?,
+        })
+    }
+}
+
 async fn serve(
     listener: tokio::net::TcpListener,
     engine: Engine,
     settings: &config::Settings,
+    web: Web,
     location: &Location,
     banner: Option<String>,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let state = ringfence_server::AppState::new(
         engine,
-        ringfence_server::ServerConfig { secure_cookies: settings.secure_cookies, ..Default::default() },
+        ringfence_server::ServerConfig {
+            secure_cookies: settings.secure_cookies,
+            trusted_proxies: web.trusted_proxies,
+            metrics_token: web.metrics_token,
+            ..Default::default()
+        },
     );
     tracing::info!(%addr, database = %location.redacted(), "ringfence is serving");
     if settings.secure_cookies {

@@ -2,11 +2,11 @@
 //! engine, shape the response. Every route is listed in the OpenAPI document.
 
 use crate::AppState;
-use crate::auth::{Caller, Via, clear_cookie, client_address, session_cookie};
+use crate::auth::{Caller, ClientAddress, Via, clear_cookie, session_cookie};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Query};
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::{StatusCode, header, request::Parts};
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ringfence_model::*;
 use ringfence_proto::*;
@@ -75,17 +75,6 @@ pub fn router() -> (axum::Router<AppState>, axum::Router<AppState>, utoipa::open
         .split_for_parts();
     doc.merge(inventory_doc);
     (routes, inventory, doc)
-}
-
-/// Sign-in needs the client's address for throttling.
-struct ClientAddress(String);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddress(client_address(parts)))
-    }
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]

@@ -51,6 +51,10 @@ pub struct ServerConfig {
     /// How often the database's health is checked for `/readyz` (a read, free space, a tiny
     /// write); `None` makes `/readyz` check on every call instead.
     pub health_every: Option<std::time::Duration>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (for sign-in throttling).
+    pub trusted_proxies: Vec<auth::Cidr>,
+    /// When set, `/metrics` answers only requests bearing this token.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +64,8 @@ impl Default for ServerConfig {
             dispatch_every: Some(std::time::Duration::from_secs(60)),
             records_every: Some(std::time::Duration::from_secs(5 * 60)),
             health_every: Some(std::time::Duration::from_secs(2)),
+            trusted_proxies: Vec::new(),
+            metrics_token: None,
         }
     }
 }
@@ -178,7 +184,22 @@ async fn readyz(State(s): State<AppState>) -> Response {
     }
 }
 
-async fn render_metrics(State(s): State<AppState>) -> Response {
+async fn render_metrics(State(s): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(token) = s.config.metrics_token.as_deref() {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !ringfence_engine::auth::constant_time_eq(given.trim(), token) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "metrics need the token set by metrics_token: send 'Authorization: Bearer TOKEN'",
+            )
+                .into_response();
+        }
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], s.metrics.render()).into_response()
 }
 

@@ -13,6 +13,7 @@ both_backends!(
     revoked_tokens_stop_working,
     session_writes_need_the_csrf_token,
     failed_sign_ins_are_throttled,
+    behind_a_trusted_proxy_sign_ins_are_throttled_per_client_and_metrics_need_the_token,
     bad_input_is_refused_with_the_field_named_and_nothing_written,
     crud_round_trip_is_recorded_in_the_evidence_chain,
     service_routes_answer,
@@ -607,4 +608,72 @@ async fn accounts_and_tokens_stay_within_their_bounds(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(cross.status(), 403);
+}
+
+/// Behind a reverse proxy every client arrives from the proxy's address: with the proxy
+/// trusted, the address it appends to `X-Forwarded-For` is the client's, and a client cannot
+/// choose its own by writing the header; untrusted peers' headers are ignored. `/metrics`
+/// with a token set answers only with it.
+async fn behind_a_trusted_proxy_sign_ins_are_throttled_per_client_and_metrics_need_the_token(app: TestApp) {
+    let token = "metrics-token-0123456789";
+    let proxied = app
+        .serve_with(ringfence_server::ServerConfig {
+            secure_cookies: false,
+            dispatch_every: None,
+            records_every: None,
+            trusted_proxies: vec![ringfence_server::auth::Cidr::parse("127.0.0.1").unwrap()],
+            metrics_token: Some(token.into()),
+            ..Default::default()
+        })
+        .await;
+    let client = reqwest::Client::new();
+    let sign_in = |base: String, forwarded: &'static str, password: &'static str| {
+        let client = client.clone();
+        async move {
+            client
+                .post(format!("{base}/api/v1/session"))
+                .header("x-forwarded-for", forwarded)
+                .json(&json!({ "username": "tech@a", "password": password }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    for _ in 0..ringfence_engine::auth::MAX_FAILURES_PER_ACCOUNT {
+        assert_eq!(sign_in(proxied.clone(), "203.0.113.5", "wrong password!").await, 401);
+    }
+    assert_eq!(
+        sign_in(proxied.clone(), "203.0.113.5", common::PASSWORD).await,
+        429,
+        "that client is throttled"
+    );
+    // A client that writes its own header in front of the proxy's is still that client.
+    assert_eq!(sign_in(proxied.clone(), "198.51.100.9, 203.0.113.5", common::PASSWORD).await, 429);
+    // Another client behind the same proxy signs in.
+    assert_eq!(sign_in(proxied.clone(), "203.0.113.6", common::PASSWORD).await, 200);
+
+    // Where no proxy is trusted the header is ignored: a rotating header does not escape.
+    for k in 0..ringfence_engine::auth::MAX_FAILURES_PER_ACCOUNT {
+        let forwarded: &'static str =
+            ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4", "192.0.2.5"][k as usize % 5];
+        assert_eq!(sign_in(app.base.clone(), forwarded, "wrong password!").await, 401);
+    }
+    assert_eq!(sign_in(app.base.clone(), "192.0.2.77", common::PASSWORD).await, 429);
+
+    let metrics = |base: String, bearer: Option<&'static str>| {
+        let client = client.clone();
+        async move {
+            let mut r = client.get(format!("{base}/metrics"));
+            if let Some(b) = bearer {
+                r = r.bearer_auth(b);
+            }
+            r.send().await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!(metrics(proxied.clone(), None).await, 401);
+    assert_eq!(metrics(proxied.clone(), Some("metrics-token-wrong")).await, 401);
+    assert_eq!(metrics(proxied.clone(), Some(token)).await, 200);
+    assert_eq!(metrics(app.base.clone(), None).await, 200, "open where no token is set");
 }

@@ -249,7 +249,12 @@ async fn report_figures_deadlines_and_evidence_bundle_match_the_hand_count(app: 
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        // Python may take a while to start on a busy machine: wait until it listens.
+        let started = std::time::Instant::now();
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(started.elapsed() < std::time::Duration::from_secs(20), "the SMTP server did not start");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
         let engine = app.engine.clone().with_reports(ringfence_engine::delivery::ReportConfig {
             chromium: Some("/nonexistent/chromium".into()),
             logo: None,

@@ -4,7 +4,7 @@
 //! carries the session's CSRF token; a missing or wrong one is refused before anything runs.
 
 use crate::AppState;
-use crate::auth::{SESSION_COOKIE, clear_cookie, client_address, cookie, session_cookie};
+use crate::auth::{ClientAddress, SESSION_COOKIE, clear_cookie, cookie, session_cookie};
 use crate::extract::{parse_form, parse_query};
 use askama::Template;
 use axum::Router;
@@ -441,16 +441,6 @@ fn same_origin(headers: &axum::http::HeaderMap) -> bool {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
     !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
-}
-
-struct ClientAddress(String);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddress(client_address(parts)))
-    }
 }
 
 async fn login_submit(

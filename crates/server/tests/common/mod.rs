@@ -193,6 +193,15 @@ impl TestApp {
         Restarted { base, engine }
     }
 
+    /// Another server over the same engine with `config`, on its own port; its base URL.
+    pub async fn serve_with(&self, config: ringfence_server::ServerConfig) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let state = ringfence_server::AppState::new(self.engine.clone(), config);
+        tokio::spawn(ringfence_server::serve(listener, state, std::future::pending()));
+        base
+    }
+
     /// Moves the application's clock forward (a virtual day passes in no time).
     pub fn advance(&self, by: std::time::Duration) {
         self.offset.fetch_add(by.as_secs() as i64, std::sync::atomic::Ordering::SeqCst);
