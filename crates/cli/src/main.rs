@@ -1003,6 +1003,9 @@ async fn serve(
              or set secure_cookies = false for plain HTTP on a trusted network"
         );
     }
+    // The handlers are in place before anyone is told the server runs: a stop that comes
+    // right after is a clean one.
+    let stop = stop_signal();
     if let Some(b) = banner {
         println!("{b}\nPress Ctrl-C to stop.");
     } else {
@@ -1011,7 +1014,7 @@ async fn serve(
     let stopping = std::sync::Arc::new(tokio::sync::Notify::new());
     let notify = stopping.clone();
     let server = ringfence_server::serve(listener, state, async move {
-        let signal = stop_signal().await;
+        let signal = stop.await;
         tracing::info!(signal, "stopping: no new connections; requests in flight finish");
         notify.notify_one();
     });
@@ -1036,24 +1039,31 @@ async fn serve(
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// SIGTERM (systemd, Docker, Kubernetes) or SIGINT (Ctrl-C), whichever comes first.
-async fn stop_signal() -> &'static str {
+/// The handlers are installed when this is called, not when the future is first polled.
+fn stop_signal() -> impl std::future::Future<Output = &'static str> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-            },
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                "SIGINT"
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => tokio::select! {
+                    _ = int.recv() => "SIGINT",
+                    _ = term.recv() => "SIGTERM",
+                },
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    "SIGINT"
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
-        "Ctrl-C"
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
     }
 }

@@ -549,6 +549,25 @@ impl Demo {
         Demo { _dir: dir, db, partner }
     }
 
+    /// `ringfence evidence export` of one organization's last `days` days, without PDF.
+    fn export(&self, org: &str, days: &str, out: &str) -> Output {
+        run(&[
+            "evidence",
+            "export",
+            "--database",
+            &self.db,
+            "--partner",
+            &self.partner,
+            "--organization",
+            org,
+            "--days",
+            days,
+            "--no-pdf",
+            "--out",
+            out,
+        ])
+    }
+
     /// `ringfence admin --format json ARGS` on the demo's partner.
     fn admin(&self, args: &[&str]) -> Output {
         let mut all = vec!["admin", "--database", &self.db, "--partner", &self.partner, "--format", "json"];
@@ -673,21 +692,7 @@ fn the_demo_s_evidence_bundle_verifies_offline_and_a_tampered_copy_does_not() {
     let dir = temp();
     let bundle = dir.0.join("evidence.zip");
     let b = bundle.to_str().unwrap();
-    let out = run(&[
-        "evidence",
-        "export",
-        "--database",
-        &demo.db,
-        "--partner",
-        &demo.partner,
-        "--organization",
-        &org,
-        "--days",
-        "180",
-        "--no-pdf",
-        "--out",
-        b,
-    ]);
+    let out = demo.export(&org, "180", b);
     assert!(out.status.success(), "{}", text(&out));
     // Without the MSP's key the bundle is intact but not authenticated: never exit 0.
     let unpinned = run(&["evidence", "verify", "--bundle", b]);
@@ -866,23 +871,7 @@ async fn database_rewrites_are_caught_by_the_signed_checkpoints() {
     let org = json(&demo.admin(&["organization", "list"]))[0]["id"].as_str().unwrap().to_owned();
     let dir = temp();
     let out = dir.0.join("evidence.zip");
-    let export = || {
-        run(&[
-            "evidence",
-            "export",
-            "--database",
-            &demo.db,
-            "--partner",
-            &demo.partner,
-            "--organization",
-            &org,
-            "--days",
-            "30",
-            "--no-pdf",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-    };
+    let export = || demo.export(&org, "30", out.to_str().unwrap());
 
     // A checkpoint's signature altered.
     let (seq, signature): (i64, String) =

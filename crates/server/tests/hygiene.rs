@@ -19,34 +19,6 @@ both_backends!(
     an_agent_whose_report_is_refused_says_so_and_does_not_resend_it,
 );
 
-async fn agent(app: &TestApp, host: &str) -> String {
-    let op = app.engine.operator("test", app.a1.partner.name.as_str()).await.unwrap();
-    let token = app
-        .engine
-        .create_enrollment_token(
-            &op,
-            &ringfence_proto::CreateEnrollmentToken {
-                site_id: app.a1.site.id.to_string(),
-                name: "hygiene".into(),
-                expires_in_hours: None,
-                max_uses: None,
-            },
-        )
-        .await
-        .unwrap();
-    app.engine
-        .enroll(&ringfence_proto::EnrollRequest {
-            token: token.secret.clone(),
-            hostname: host.into(),
-            machine_id: format!("{:032x}", host.len() as u64 + 0xabc),
-            os: "Debian GNU/Linux 12 (bookworm)".into(),
-            agent_version: "test".into(),
-        })
-        .await
-        .unwrap()
-        .credential
-}
-
 async fn post(app: &TestApp, credential: &str, path: &str, body: &Value) -> (u16, Value) {
     let r =
         reqwest::Client::new().post(app.url(path)).bearer_auth(credential).json(body).send().await.unwrap();
@@ -56,7 +28,7 @@ async fn post(app: &TestApp, credential: &str, path: &str, body: &Value) -> (u16
 }
 
 async fn nul_characters_are_refused_with_the_field_named(app: TestApp) {
-    let credential = agent(&app, "till-nul").await;
+    let credential = app.enroll_agent("till-nul").await;
     let (status, body) =
         post(&app, &credential, "/api/agent/v1/checkin", &json!({"agent_version": "1.0\u{0}"})).await;
     assert_eq!((status, body["field"].as_str()), (422, Some("agent_version")), "{body}");
@@ -105,7 +77,7 @@ async fn nul_characters_are_refused_with_the_field_named(app: TestApp) {
 }
 
 async fn an_inventory_of_15000_packages_is_taken(app: TestApp) {
-    let credential = agent(&app, "till-big").await;
+    let credential = app.enroll_agent("till-big").await;
     let items: Vec<Value> = (0..15_000)
         .map(|i| {
             json!({"kind": "package", "manager": "dpkg", "name": format!("package-number-{i:05}"),
@@ -121,7 +93,7 @@ async fn an_inventory_of_15000_packages_is_taken(app: TestApp) {
 }
 
 async fn a_report_number_far_ahead_is_refused_and_the_inventory_goes_on(app: TestApp) {
-    let credential = agent(&app, "till-seq").await;
+    let credential = app.enroll_agent("till-seq").await;
     let report = |seq: i64, version: &str| {
         json!({"seq": seq, "full": {"os": {"family": "linux", "id": "debian", "version": "12"},
             "items": [{"kind": "package", "name": "jq", "version": version}]}})
@@ -167,7 +139,7 @@ async fn post_gzip(app: &TestApp, credential: &str, body: Vec<u8>) -> (u16, Stri
 }
 
 async fn a_compressed_inventory_is_taken_and_a_compression_bomb_is_not(app: TestApp) {
-    let credential = agent(&app, "till-gzip").await;
+    let credential = app.enroll_agent("till-gzip").await;
     let items: Vec<Value> = (0..5_000)
         .map(|i| json!({"kind": "package", "manager": "dpkg", "name": format!("package-{i:05}"), "version": "1.0-1"}))
         .collect();
@@ -205,7 +177,7 @@ async fn a_compressed_inventory_is_taken_and_a_compression_bomb_is_not(app: Test
 
 async fn an_agent_whose_report_is_refused_says_so_and_does_not_resend_it(app: TestApp) {
     use ringfence_agent::checkin::{Round, round};
-    let credential = agent(&app, "till-refused").await;
+    let credential = app.enroll_agent("till-refused").await;
     let config = ringfence_agent::enroll::AgentConfig {
         server: app.base.clone(),
         device_id: String::new(),

@@ -63,34 +63,6 @@ impl Drop for Tmpfs {
     }
 }
 
-async fn agent(app: &TestApp, host: &str) -> String {
-    let op = app.engine.operator("test", app.a1.partner.name.as_str()).await.unwrap();
-    let token = app
-        .engine
-        .create_enrollment_token(
-            &op,
-            &ringfence_proto::CreateEnrollmentToken {
-                site_id: app.a1.site.id.to_string(),
-                name: "faults".into(),
-                expires_in_hours: None,
-                max_uses: None,
-            },
-        )
-        .await
-        .unwrap();
-    app.engine
-        .enroll(&ringfence_proto::EnrollRequest {
-            token: token.secret.clone(),
-            hostname: host.into(),
-            machine_id: format!("{:032x}", host.len() as u64 + 0xfa17),
-            os: "Debian GNU/Linux 12 (bookworm)".into(),
-            agent_version: "test".into(),
-        })
-        .await
-        .unwrap()
-        .credential
-}
-
 /// A full report of `n` packages whose names are new with every `seq`: each one needs new
 /// pages in the database.
 fn report(seq: i64, n: usize) -> Value {
@@ -186,7 +158,7 @@ async fn sqlite_survives_a_full_disk() {
     let Some(fs) = Tmpfs::mount("24m") else { return };
     let store = ringfence_store::sqlite::SqliteStore::open(&fs.0.join("ringfence.db")).await.unwrap();
     let app = TestApp::spawn_on(Arc::new(store) as DynStore, None).await;
-    let credential = agent(&app, "full-disk").await;
+    let credential = app.enroll_agent("full-disk").await;
     let (status, body) = send(&app, &credential, &report(1, 100)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(readyz(&app).await.0, 200);
@@ -225,7 +197,7 @@ async fn postgres_survives_a_full_tablespace() {
         .unwrap();
     let store = ringfence_store::postgres::PgStore::connect(&url).await.unwrap();
     let app = TestApp::spawn_on(Arc::new(store) as DynStore, None).await;
-    let credential = agent(&app, "full-tablespace").await;
+    let credential = app.enroll_agent("full-tablespace").await;
     let (status, body) = send(&app, &credential, &report(1, 100)).await;
     assert_eq!(status, 200, "{body}");
 

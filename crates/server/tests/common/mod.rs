@@ -202,6 +202,37 @@ impl TestApp {
         base
     }
 
+    /// Enrolls a device named `host` in A1's site, through the engine as the agent's first
+    /// request would; its agent credential (`rfa_…`).
+    pub async fn enroll_agent(&self, host: &str) -> String {
+        let op = self.engine.operator("test", self.a1.partner.name.as_str()).await.unwrap();
+        let token = self
+            .engine
+            .create_enrollment_token(
+                &op,
+                &proto::CreateEnrollmentToken {
+                    site_id: self.a1.site.id.to_string(),
+                    name: format!("for {host}"),
+                    expires_in_hours: None,
+                    max_uses: None,
+                },
+            )
+            .await
+            .unwrap();
+        self.engine
+            .enroll(&proto::EnrollRequest {
+                token: token.secret,
+                hostname: host.into(),
+                // A machine-id of the host name's own (hex, padded): one per host.
+                machine_id: format!("{:0<32}", hex::encode(host.as_bytes())),
+                os: "Debian GNU/Linux 12 (bookworm)".into(),
+                agent_version: "test".into(),
+            })
+            .await
+            .unwrap()
+            .credential
+    }
+
     /// Moves the application's clock forward (a virtual day passes in no time).
     pub fn advance(&self, by: std::time::Duration) {
         self.offset.fetch_add(by.as_secs() as i64, std::sync::atomic::Ordering::SeqCst);
