@@ -923,8 +923,8 @@ async fn database_rewrites_are_caught_by_the_signed_checkpoints() {
     let out_v = verify();
     assert_eq!(out_v.status.code(), Some(1), "{}", text(&out_v));
     assert!(
-        text(&out_v)
-            .contains(&format!("the server signed event {seq}, but the chain now ends at event {cut}")),
+        text(&out_v).contains("the server signed event")
+            && text(&out_v).contains(&format!("but the chain now ends at event {cut}")),
         "{}",
         text(&out_v)
     );

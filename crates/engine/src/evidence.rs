@@ -253,13 +253,13 @@ fn server_key(secret_hex: &str) -> Result<ed25519_dalek::SigningKey> {
 }
 
 impl Engine {
-    async fn evidence_key(&self) -> Result<ed25519_dalek::SigningKey> {
+    pub(crate) async fn evidence_key(&self) -> Result<ed25519_dalek::SigningKey> {
         let (secret, _) = self.job_key().await?;
         server_key(&secret)
     }
 
     /// Signs a checkpoint of the event at `seq` of `chain`, and keeps it.
-    async fn checkpoint_at(
+    pub(crate) async fn checkpoint_at(
         &self,
         key: &ed25519_dalek::SigningKey,
         chain: &str,

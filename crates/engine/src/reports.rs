@@ -130,6 +130,24 @@ pub struct ClientReport {
     pub sla: SlaSummary,
     #[schema(value_type = Object)]
     pub sla_policy: SlaSetting,
+    /// The evidence chain's head when a report is made and kept, signed then: the client
+    /// holds it, so a later rewrite of the record before it shows (AUDITOR.md). None on the
+    /// pages that only show the figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence_head: Option<EvidenceHead>,
+}
+
+/// A signed checkpoint of the partner's evidence chain.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct EvidenceHead {
+    /// The last event's number.
+    pub seq: i64,
+    /// Its hash.
+    pub hash: String,
+    /// The id of the key that signed the checkpoint.
+    pub key_id: String,
+    /// The checkpoint's signature (hex).
+    pub signature: String,
 }
 
 /// An open finding's deadline.
@@ -444,6 +462,7 @@ impl Engine {
             period_start: from,
             period_end: to,
             generated_at: self.now(),
+            evidence_head: None,
             devices: last.as_ref().map_or(0, |l| l.devices),
             fully_patched: last.as_ref().map_or(0, |l| l.fully_patched),
             patched_percent: last.as_ref().map_or(100.0, |l| l.patched_percent),
@@ -696,6 +715,26 @@ impl Engine {
 }
 
 /// The report as CSV: one section per table, each with a header row.
+impl Engine {
+    /// A checkpoint of the partner's chain at its head, signed now (or the one already
+    /// there).
+    async fn sign_head(&self, p: &Principal) -> Result<Option<EvidenceHead>> {
+        let chain = p.partner_id.to_string();
+        let Some((_, seq, _)) = self.store.chain_heads().await?.into_iter().find(|(c, ..)| *c == chain)
+        else {
+            return Ok(None);
+        };
+        let c = match self.store.checkpoint_before(&chain, seq).await? {
+            Some(c) if c.seq == seq => c,
+            _ => {
+                let key = self.evidence_key().await?;
+                self.checkpoint_at(&key, &chain, seq).await?
+            }
+        };
+        Ok(Some(EvidenceHead { seq: c.seq, hash: c.hash, key_id: c.key_id, signature: c.signature }))
+    }
+}
+
 pub fn report_csv(r: &ClientReport) -> String {
     let mut out = String::new();
     let mut line = |cells: &[String]| {
@@ -778,6 +817,13 @@ pub fn report_csv(r: &ClientReport) -> String {
             o.cves.join(" "),
             o.detail.clone(),
         ]);
+    }
+    if let Some(e) = &r.evidence_head {
+        for (k, v) in
+            [("head_seq", e.seq.to_string()), ("head_hash", e.hash.clone()), ("key_id", e.key_id.clone())]
+        {
+            line(&["evidence".into(), k.into(), v]);
+        }
     }
     out
 }
@@ -887,7 +933,7 @@ footer {{ margin-top: 24px; font-size: 11px; color: #57606a; }}
     let s = &r.sla_policy;
     let days = |d: Option<u32>| d.map(|d| format!("{d} days")).unwrap_or_else(|| "no deadline".into());
     h.push_str(&format!(
-        "<footer>Deadlines: critical {}, high {}, medium {}, low {}{}. Generated {} by ringfence.</footer></body></html>",
+        "<footer>Deadlines: critical {}, high {}, medium {}, low {}{}. Generated {} by ringfence.{}</footer></body></html>",
         days(s.critical_days),
         days(s.high_days),
         days(s.medium_days),
@@ -897,7 +943,16 @@ footer {{ margin-top: 24px; font-size: 11px; color: #57606a; }}
         } else {
             String::new()
         },
-        esc(&r.generated_at.strftime("%Y-%m-%d %H:%M UTC").to_string())
+        esc(&r.generated_at.strftime("%Y-%m-%d %H:%M UTC").to_string()),
+        match &r.evidence_head {
+            Some(e) => format!(
+                r#"<br><span class="evidence-head">Evidence record at this report: event {}, hash <code>{}</code>, signed by key {}. Keep this report: an auditor can check with it that the record was not rewritten afterwards.</span>"#,
+                e.seq,
+                esc(&e.hash),
+                esc(&e.key_id)
+            ),
+            None => String::new(),
+        }
     ));
     h
 }
@@ -1033,7 +1088,8 @@ impl Engine {
         schedule: Option<&str>,
         recipients: &[String],
     ) -> Result<String> {
-        let report = self.client_report(p, organization_id, from, to).await?;
+        let mut report = self.client_report(p, organization_id, from, to).await?;
+        report.evidence_head = self.sign_head(p).await?;
         let html = report_html(&report, self.reports.logo.as_deref());
         let csv = report_csv(&report);
         let mut notes = Vec::new();

@@ -119,6 +119,7 @@ pub fn app(state: AppState) -> Router {
             }),
         )
         .route("/healthz", get(|| async { "ok" }))
+        .route("/.well-known/ringfence-evidence-keys", get(evidence_keys))
         .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics))
         .merge(dashboard::router())
@@ -181,6 +182,25 @@ async fn readyz(State(s): State<AppState>) -> Response {
             tracing::warn!("readiness check: the database did not answer within 0.8 s");
             (StatusCode::SERVICE_UNAVAILABLE, "the database did not answer within 0.8 s").into_response()
         }
+    }
+}
+
+/// The server's public signing key, for auditors to pin when they verify evidence bundles
+/// (and for agents' operators to compare with the key pinned at enrollment). Public by
+/// nature: it proves who signed, and signs nothing.
+async fn evidence_keys(State(s): State<AppState>) -> Response {
+    match s.engine.server_public_key().await {
+        Ok(public) => axum::Json(serde_json::json!({
+            "keys": [{
+                "key_id": ringfence_engine::agents::key_fingerprint(&public),
+                "algorithm": "ed25519",
+                "public_key": public,
+                "signs": ["evidence checkpoints", "evidence bundle manifests", "agent jobs"],
+                "verify": "ringfence evidence verify --bundle FILE --public-key PUBLIC_KEY",
+            }]
+        }))
+        .into_response(),
+        Err(e) => crate::error::ApiError::from(e).into_response(),
     }
 }
 

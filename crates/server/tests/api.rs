@@ -484,6 +484,12 @@ async fn service_routes_answer(app: TestApp) {
     }
     assert!(doc["components"]["schemas"]["Device"]["properties"]["effective_time_zone"].is_object());
     let _ = get("/api/v1/organizations").await.unwrap();
+    // The signing key, published for auditors without signing in.
+    let keys: serde_json::Value =
+        get("/.well-known/ringfence-evidence-keys").await.unwrap().json().await.unwrap();
+    let public = app.engine.server_public_key().await.unwrap();
+    assert_eq!(keys["keys"][0]["public_key"], public.as_str(), "{keys}");
+    assert_eq!(keys["keys"][0]["key_id"], ringfence_engine::agents::key_fingerprint(&public).as_str());
     let metrics = get("/metrics").await.unwrap().text().await.unwrap();
     assert!(metrics.contains("ringfence_http_requests_total"), "{metrics}");
     assert!(metrics.contains(r#"route="/api/v1/organizations""#), "{metrics}");

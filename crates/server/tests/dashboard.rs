@@ -184,6 +184,14 @@ async fn auditors_read_the_evidence_page() {
     let (_, html) = page(&auditor, &format!("/evidence?action=organization&from={today}&to={today}")).await;
     assert!(html.contains("created organization A1") && !html.contains("signed in"), "{html}");
     assert_eq!(page(&auditor, "/evidence?from=yesterday").await.0, 400);
+    // The Compliance page gives the key to pin when verifying bundles.
+    let public = app.engine.server_public_key().await.unwrap();
+    let (_, compliance) = page(&auditor, "/compliance").await;
+    assert!(
+        compliance.contains(&public)
+            && compliance.contains(&ringfence_engine::agents::key_fingerprint(&public)),
+        "the signing key is shown"
+    );
     assert_eq!(page(&auditor, "/evidence?action=everything").await.0, 400);
     assert!(!html.contains("B1"), "another partner's events are not shown");
     let (status, _) = post(&auditor, "/orgs", &[("name", "Auditor Org")]).await;

@@ -162,6 +162,23 @@ async fn report_figures_deadlines_and_evidence_bundle_match_the_hand_count(app: 
     );
     let html = tech.get(&format!("/api/v1/reports/{id}/html")).await;
     assert!(html.body.as_str().unwrap().contains("75.0%"));
+    // The report holds the evidence chain's head, signed when it was made: the client keeps a
+    // witness of the record.
+    let (_, head_seq, _) =
+        app.heads().await.into_iter().find(|(c, ..)| c == app.a1.partner.id.as_str()).unwrap();
+    let checkpoint = app
+        .store
+        .checkpoint_before(app.a1.partner.id.as_str(), head_seq)
+        .await
+        .unwrap()
+        .expect("a checkpoint was signed for the report");
+    assert!(checkpoint.seq <= head_seq && checkpoint.seq > 0);
+    let shown = html.body.as_str().unwrap();
+    assert!(
+        shown.contains(&format!("event {}, hash <code>{}</code>", checkpoint.seq, checkpoint.hash)),
+        "{shown}"
+    );
+    assert!(csv.contains(&format!("evidence,head_seq,{}\r\n", checkpoint.seq)), "{csv}");
     // The PDF is Chromium's print of the same page.
     let listed = tech.get("/api/v1/reports").await.body;
     let has_pdf = listed[0]["has_pdf"].as_bool().unwrap();

@@ -213,6 +213,8 @@ struct CompliancePage {
     report: Option<ClientReport>,
     trend_svg: String,
     mttr_svg: String,
+    /// The server's signing key (hex) and its id, for auditors to pin.
+    signing_key: Option<(String, String)>,
 }
 
 /// Findings of one CVE and product past (or near) their deadline, with the devices they are on.
@@ -301,7 +303,12 @@ pub(super) async fn compliance(State(s): State<AppState>, v: Viewer, uri: Uri) -
             };
             let breached = group_deadlines(&sla.breached);
             let due_soon = group_deadlines(&sla.due_soon);
+            let signing_key = match s.engine.server_public_key().await {
+                Ok(k) => Some((ringfence_engine::agents::key_fingerprint(&k), k)),
+                Err(_) => None,
+            };
             render(CompliancePage {
+                signing_key,
                 layout: layout(&v, "Compliance", "compliance", &uri),
                 orgs,
                 selected,
