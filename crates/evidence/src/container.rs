@@ -40,6 +40,86 @@ struct Entry {
     offset: u64,
     compressed: u64,
     descriptor: bool,
+    /// Version needed, flags, method, time, date, CRC, compressed and uncompressed size as
+    /// the central directory gives them (32-bit sizes as written).
+    fields: [u64; 8],
+    /// Version made by, disk number, internal and external attributes: fields only the
+    /// central directory has, which a writer sets alike for every entry.
+    made: [u64; 4],
+    /// Uncompressed and compressed size, zip64 fields read.
+    sizes: Option<(u64, u64)>,
+}
+
+/// What a reader that walks local headers (a streaming reader) would read differently from
+/// one that reads the central directory.
+fn local_differs(local: &[u8], e: &Entry) -> Option<&'static str> {
+    let names = ["version", "flags", "method", "time", "date", "CRC", "compressed size", "size"];
+    let at = [4, 6, 8, 10, 12, 14, 18, 22];
+    for (k, (&pos, name)) in at.iter().zip(names).enumerate() {
+        let local_value = if k < 5 { u16_at(local, pos) } else { u32_at(local, pos) };
+        // With a data descriptor the local CRC and sizes are zero; zip64 sizes live in the
+        // extra field.
+        if k >= 5 && e.descriptor {
+            // The local CRC and sizes of an entry with a data descriptor are zero.
+            if local_value != 0 {
+                return Some(name);
+            }
+            continue;
+        }
+        let zip64 = k >= 6 && (local_value == 0xffff_ffff || e.fields[k] == 0xffff_ffff);
+        if !zip64 && local_value != e.fields[k] {
+            return Some(name);
+        }
+    }
+    None
+}
+
+/// The sizes (uncompressed, compressed) a header gives, with a zip64 extra block read for
+/// those its 32-bit fields leave to it; `None` when that block is missing or short.
+fn sizes(extra: &[u8], size32: u64, compressed32: u64) -> Option<(u64, u64)> {
+    if size32 != 0xffff_ffff && compressed32 != 0xffff_ffff {
+        return Some((size32, compressed32));
+    }
+    let mut e = 0;
+    while e + 4 <= extra.len() {
+        let (id, n) = (u16_at(extra, e), u16_at(extra, e + 2) as usize);
+        if id == 1 {
+            let body = extra.get(e + 4..e + 4 + n)?;
+            let mut f = 0;
+            let mut next = |v32: u64| {
+                if v32 == 0xffff_ffff {
+                    let v = body.get(f..f + 8).map(|b| u64_at(b, 0));
+                    f += 8;
+                    v
+                } else {
+                    Some(v32)
+                }
+            };
+            let size = next(size32)?;
+            let compressed = next(compressed32)?;
+            return Some((size, compressed));
+        }
+        e += 4 + n;
+    }
+    None
+}
+
+/// Whether an extra field is a well-formed list of blocks that fills it exactly; with a data
+/// descriptor, a zip64 block's sizes are zero.
+fn extra_well_formed(extra: &[u8], descriptor: bool) -> bool {
+    let mut e = 0;
+    while e < extra.len() {
+        if e + 4 > extra.len() {
+            return false;
+        }
+        let (id, n) = (u16_at(extra, e), u16_at(extra, e + 2) as usize);
+        let Some(body) = extra.get(e + 4..e + 4 + n) else { return false };
+        if id == 1 && descriptor && body.iter().any(|&b| b != 0) {
+            return false;
+        }
+        e += 4 + n;
+    }
+    true
 }
 
 /// What is wrong with the container, each as a sentence; empty when it is a plain archive of
@@ -105,6 +185,11 @@ pub fn container_problems<R: Read + Seek>(r: &mut R) -> std::io::Result<Vec<Stri
             u16_at(&central, at + 30) as usize,
             u16_at(&central, at + 32) as usize,
         );
+        if at + 46 + name_len + extra_len + comment_len > central.len() {
+            problems
+                .push(format!("the central directory is damaged at byte {at}: an entry runs past its end"));
+            return Ok(problems);
+        }
         let name_bytes = central.get(at + 46..at + 46 + name_len).unwrap_or_default();
         let name = String::from_utf8_lossy(name_bytes).into_owned();
         let extra = central.get(at + 46 + name_len..at + 46 + name_len + extra_len).unwrap_or_default();
@@ -132,7 +217,38 @@ pub fn container_problems<R: Read + Seek>(r: &mut R) -> std::io::Result<Vec<Stri
         if comment_len > 0 {
             problems.push(format!("{name}: the entry carries a comment"));
         }
-        entries.push(Entry { name, offset, compressed, descriptor: flags & 8 != 0 });
+        let fields = [
+            u16_at(&central, at + 6),
+            flags,
+            u16_at(&central, at + 10),
+            u16_at(&central, at + 12),
+            u16_at(&central, at + 14),
+            u32_at(&central, at + 16),
+            u32_at(&central, at + 20),
+            uncompressed,
+        ];
+        let made = [
+            u16_at(&central, at + 4),
+            u16_at(&central, at + 34),
+            u16_at(&central, at + 36),
+            u32_at(&central, at + 38),
+        ];
+        if !extra_well_formed(extra, false) {
+            problems.push(format!("{name}: its extra field in the central directory is damaged"));
+        }
+        let central_sizes = sizes(extra, uncompressed, u32_at(&central, at + 20));
+        if central_sizes.is_none() {
+            problems.push(format!("{name}: its sizes are missing from the central directory"));
+        }
+        entries.push(Entry {
+            name,
+            offset,
+            compressed,
+            descriptor: flags & 8 != 0,
+            fields,
+            made,
+            sizes: central_sizes,
+        });
         at += 46 + name_len + extra_len + comment_len;
     }
     if entries.len() as u64 != count {
@@ -140,6 +256,25 @@ pub fn container_problems<R: Read + Seek>(r: &mut R) -> std::io::Result<Vec<Stri
             "the end record counts {count} entries, the central directory holds {}",
             entries.len()
         ));
+    }
+    if let Some(first) = entries.first() {
+        for e in &entries {
+            if e.made[1] != 0 {
+                problems.push(format!("{}: the entry says it starts on another disk", e.name));
+            }
+            // The writer's system (high byte) is one for all entries and its version (low
+            // byte) is the version the entry needs; the attributes are alike.
+            let made_by_differs = e.made[0] >> 8 != first.made[0] >> 8 || e.made[0] & 0xff != e.fields[0];
+            if (made_by_differs || e.made[2..] != first.made[2..]) && e.made[1] == 0 {
+                problems.push(format!(
+                    "{}: its version-made-by or attributes differ from the other entries' (the central directory was edited)",
+                    e.name
+                ));
+            }
+        }
+    }
+    if u16_at(&eocd, 4) != 0 || u16_at(&eocd, 6) != 0 || u16_at(&eocd, 8) != u16_at(&eocd, 10) {
+        problems.push("the end record names other disks: a bundle is one file".into());
     }
     let mut seen = std::collections::HashSet::new();
     for e in &entries {
@@ -169,8 +304,23 @@ pub fn container_problems<R: Read + Seek>(r: &mut R) -> std::io::Result<Vec<Stri
         }
         let (name_len, extra_len) = (u16_at(&local, 26), u16_at(&local, 28));
         let local_name = read_at(r, e.offset + 30, name_len as usize)?;
+        let local_extra = read_at(r, e.offset + 30 + name_len, extra_len as usize)?;
+        if !extra_well_formed(&local_extra, e.descriptor) {
+            problems.push(format!("{}: its local extra field is damaged", e.name));
+        } else if !e.descriptor && sizes(&local_extra, u32_at(&local, 22), u32_at(&local, 18)) != e.sizes {
+            problems.push(format!(
+                "{}: its local header gives other sizes than the central directory (readers would disagree)",
+                e.name
+            ));
+        }
         if local_name != e.name.as_bytes() {
             problems.push(format!("{}: its local header names another file", e.name));
+        }
+        if let Some(field) = local_differs(&local, e) {
+            problems.push(format!(
+                "{}: its local header gives another {field} than the central directory (readers would disagree)",
+                e.name
+            ));
         }
         let mut end = e.offset + 30 + name_len + extra_len + e.compressed;
         if e.descriptor {
