@@ -11,14 +11,10 @@ use ringfence_store::{
     ReportSeq,
 };
 
-pub(crate) fn generate_key() -> (String, String) {
-    let key = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
-    (hex::encode(key.to_bytes()), hex::encode(key.verifying_key().to_bytes()))
-}
-
 /// A new signing key: (private, public), hex.
 pub fn generate_signing_key() -> (String, String) {
-    generate_key()
+    let key = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
+    (hex::encode(key.to_bytes()), hex::encode(key.verifying_key().to_bytes()))
 }
 
 /// The public key (hex) of an ed25519 private key given as 64 hex digits.
@@ -30,14 +26,15 @@ pub fn signing_public_key(secret_hex: &str) -> std::result::Result<String, Strin
     Ok(hex::encode(ed25519_dalek::SigningKey::from_bytes(&bytes).verifying_key().to_bytes()))
 }
 
-/// A short, stable name for a public key (hex): the first 16 hex digits of its SHA-256, as
-/// evidence bundles print it.
+/// A short, stable name for a public key (hex): its key id, as evidence bundles and
+/// checkpoints print it (`ringfence_evidence::key_id`); empty for a string that is no key.
 pub fn key_fingerprint(public_hex: &str) -> String {
-    use sha2::Digest;
-    let bytes = hex::decode(public_hex).unwrap_or_default();
-    let mut id = hex::encode(sha2::Sha256::digest(&bytes));
-    id.truncate(16);
-    id
+    hex::decode(public_hex)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .and_then(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).ok())
+        .map(|k| ringfence_evidence::key_id(&k))
+        .unwrap_or_default()
 }
 
 /// A machine-id: 8 to 128 letters, digits, `-` or `{}` (Windows GUIDs).
@@ -60,7 +57,7 @@ impl Engine {
     pub async fn server_public_key(&self) -> Result<String> {
         match &self.signing {
             Some(k) => Ok(k.1.clone()),
-            None => Ok(self.store.signing_key(&generate_key).await?.1),
+            None => Ok(self.store.signing_key(&generate_signing_key).await?.1),
         }
     }
 
@@ -70,7 +67,7 @@ impl Engine {
         if let Some(k) = &self.signing {
             return Ok((k.0.clone(), k.1.clone()));
         }
-        let (secret, public) = self.store.signing_key(&generate_key).await?;
+        let (secret, public) = self.store.signing_key(&generate_signing_key).await?;
         if secret.is_empty() {
             return Err(EngineError::Conflict(
                 "the server's signing key is in its key file (signing.key in the data directory, or \
